@@ -1,0 +1,50 @@
+/**
+ * CEL conditions, compiled once at startup. Used by claim→role mapping and policy rules.
+ * A condition that fails to evaluate (a missing claim, a type mismatch) is false: fail closed.
+ */
+import { parse } from '@marcbachmann/cel-js';
+import { SluiceError } from '../errors.js';
+
+export type Condition = (context: Readonly<Record<string, unknown>>) => boolean;
+
+/** Largest condition text accepted from config; CEL is cheap but config is still input. */
+const MAX_CONDITION_LENGTH = 4096;
+
+/**
+ * Compile `source` into a predicate. Throws SLUICE_CONFIG_INVALID naming `where` (a config path)
+ * when the expression does not parse, so misconfiguration stops startup, not a request.
+ */
+export function compileCondition(source: string, where: string): Condition {
+  if (source.length > MAX_CONDITION_LENGTH) {
+    throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}: CEL condition is longer than ${MAX_CONDITION_LENGTH} characters`);
+  }
+  let evaluate: (ctx: Record<string, unknown>) => unknown;
+  try {
+    evaluate = parse(source) as unknown as (ctx: Record<string, unknown>) => unknown;
+  } catch (err) {
+    const first = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}: invalid CEL condition: ${first}`);
+  }
+  return (context) => {
+    try {
+      return evaluate(context as Record<string, unknown>) === true;
+    } catch {
+      return false;
+    }
+  };
+}
+
+/** Convert values into the shapes CEL handles: plain objects, arrays, strings, numbers, booleans. */
+export function toCelValue(value: unknown, depth = 0): unknown {
+  if (depth > 16) return null;
+  if (value === null || value === undefined) return null;
+  if (Array.isArray(value)) return value.map((v) => toCelValue(v, depth + 1));
+  if (typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (v !== undefined) out[k] = toCelValue(v, depth + 1);
+    }
+    return out;
+  }
+  return value;
+}
