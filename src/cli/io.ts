@@ -1,0 +1,58 @@
+/**
+ * What a CLI command gets: its arguments, streams and environment, injected so tests can run
+ * commands in-process. Every command module exports `run(args, io): Promise<number>` (exit code).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { SluiceError } from '../errors.js';
+
+export interface CliIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly stdin: NodeJS.ReadableStream;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export type CommandRun = (args: string[], io: CliIo) => Promise<number>;
+
+export function processIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+}
+
+/** Strict flag parsing: unknown flags are a usage error (exit 2), never ignored. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
+  args: string[],
+  options: T,
+  allowPositionals = false,
+): { values: { [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : T[K]['multiple'] extends true ? string[] : string }; positionals: string[] } {
+  try {
+    const parsed = parseArgs({ args, options, allowPositionals, strict: true });
+    return parsed as never;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export function writeJson(io: CliIo, value: unknown): void {
+  io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Print an error the way every command does: `sluice: CODE: message`. Returns the exit code. */
+export function reportError(io: CliIo, err: unknown): number {
+  if (err instanceof UsageError) {
+    io.stderr.write(`sluice: usage: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof SluiceError) {
+    io.stderr.write(`sluice: ${err.code}: ${err.message}\n`);
+    return 1;
+  }
+  io.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+}
