@@ -1,0 +1,360 @@
+/**
+ * The PostgreSQL engine: accepts clients, negotiates TLS, takes the agent's OIDC token as the
+ * password, opens the upstream with the credential Sluice holds, then hands both sockets to a
+ * ProxySession. Failures before the session reach the client as a FATAL ErrorResponse.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import pg from 'pg';
+import { isLoopbackHost, type PostgresUpstream, type ResolvedConnection } from '../../config/index.js';
+import { SluiceError, toSluiceError } from '../../errors.js';
+import type { SessionInfo } from '../../pipeline/session.js';
+import { splitHostPort, type ColumnRefLike, type Engine, type EngineContext } from '../engine.js';
+import { CancelRegistry } from './cancel-registry.js';
+import { BodyReader, FrameReader } from './frame-reader.js';
+import { AUTH_CLEARTEXT, AUTH_OK, backendKeyData, cancelRequest, errorResponse, Frontend, readyForQuery } from './protocol.js';
+import { ProxySession } from './proxy-session.js';
+import type { FieldDescription } from './rows.js';
+import { readStartupPacket } from './startup.js';
+import { connectUpstream } from './upstream.js';
+import { connect as netConnect } from 'node:net';
+
+/** Time a client has to finish startup and authentication. */
+const AUTH_TIMEOUT_MS = 30_000;
+/** The password message carries a token; cap it well above any real JWT. */
+const MAX_PASSWORD_MESSAGE = 64 * 1024;
+
+/**
+ * Client startup parameters passed upstream. Everything else is dropped: `options` could carry
+ * `-c default_transaction_read_only=off`, `replication` would open the replication protocol.
+ */
+const FORWARDED_PARAMS = new Set(['application_name', 'client_encoding', 'datestyle', 'timezone', 'intervalstyle', 'extra_float_digits', 'search_path']);
+
+interface CancelTarget {
+  readonly pid: number;
+  readonly secret: number;
+  readonly upstream: PostgresUpstream;
+}
+
+export function createPostgresEngine(ctx: EngineContext): Engine {
+  const { config, pipeline, log } = ctx;
+  const cancels = new CancelRegistry<CancelTarget>();
+  const live = new Set<ProxySession>();
+  const sockets = new Set<Socket>();
+  const columnCache = new Map<string, ColumnRefLike>();
+  const metaClients = new Map<string, Promise<pg.Client>>();
+  let tlsContext: SecureContext | undefined;
+  if (config.tls !== undefined) {
+    // Read at startup so a bad path fails `sluice serve`, not the first client.
+    tlsContext = createSecureContext({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) });
+  }
+  let server: Server | undefined;
+
+  /** Look up schema/table names for RowDescription table OIDs, once per (connection, oid, attnum). */
+  const resolveColumns = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, fields: readonly FieldDescription[]): Promise<ColumnRefLike[]> => {
+    const missing = fields.filter((f) => f.tableOid !== 0 && !columnCache.has(`${connection.name}:${f.tableOid}:${f.attnum}`));
+    if (missing.length > 0) {
+      let client = metaClients.get(connection.name);
+      if (client === undefined) {
+        const u = connection.upstream;
+        const c = new pg.Client({
+          host: u.host,
+          port: u.port,
+          database: u.database,
+          user: u.user,
+          ...(u.password !== undefined ? { password: u.password.reveal() } : {}),
+          ...(u.sslmode !== 'disable' ? { ssl: { rejectUnauthorized: u.sslmode === 'verify-ca' || u.sslmode === 'verify-full', ...(u.ca !== undefined ? { ca: readFileSync(u.ca) } : {}) } } : {}),
+          application_name: 'sluice-metadata',
+        });
+        c.on('error', () => metaClients.delete(connection.name));
+        client = c.connect().then(() => c);
+        metaClients.set(connection.name, client);
+        client.catch(() => metaClients.delete(connection.name));
+      }
+      const c = await client;
+      const oids = [...new Set(missing.map((f) => f.tableOid))];
+      const res = await c.query<{ oid: number; attnum: number; nspname: string; relname: string; attname: string }>(
+        `SELECT c.oid::int8 AS oid, a.attnum, n.nspname, c.relname, a.attname
+           FROM pg_catalog.pg_class c
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+          WHERE c.oid = ANY($1::oid[])`,
+        [oids],
+      );
+      for (const row of res.rows) {
+        columnCache.set(`${connection.name}:${Number(row.oid)}:${row.attnum}`, { schema: row.nspname, table: row.relname, column: row.attname });
+      }
+    }
+    return fields.map((f) => {
+      const hit = f.tableOid === 0 ? undefined : columnCache.get(`${connection.name}:${f.tableOid}:${f.attnum}`);
+      // The result's own label wins for the bare-name match (an alias is what the agent sees).
+      return hit === undefined ? { column: f.name } : { ...hit, column: hit.column };
+    });
+  };
+
+  const handle = (rawSocket: Socket): void => {
+    sockets.add(rawSocket);
+    rawSocket.on('close', () => sockets.delete(rawSocket));
+    rawSocket.setNoDelay(true);
+    void acceptClient(rawSocket).catch((err) => {
+      const e = toSluiceError(err);
+      if (e.code === 'SLUICE_INTERNAL') log(`postgres: ${String((err as Error)?.stack ?? err)}`);
+    });
+  };
+
+  const acceptClient = async (rawSocket: Socket): Promise<void> => {
+    const source = `${rawSocket.remoteAddress ?? '?'}:${rawSocket.remotePort ?? 0}`;
+    const remoteLoopback = isLoopbackHost((rawSocket.remoteAddress ?? '').replace(/^::ffff:/, ''));
+    let socket: Socket = rawSocket;
+    let tls = false;
+    const timer = setTimeout(() => {
+      socket.write(errorResponse({ severity: 'FATAL', code: '08P01', message: 'sluice: authentication timed out' }));
+      socket.destroy();
+    }, AUTH_TIMEOUT_MS);
+    timer.unref();
+    const fatal = (err: unknown): void => {
+      const e = toSluiceError(err);
+      socket.end(errorResponse({ severity: 'FATAL', code: e.sqlstate, message: `sluice: ${e.message}`, ...(e.detail !== undefined ? { detail: e.detail } : {}) }));
+      setTimeout(() => socket.destroy(), 1000).unref();
+    };
+    try {
+      // 1. Startup packets: SSLRequest/GSSENCRequest come first, then the StartupMessage.
+      let leftover: Buffer = Buffer.alloc(0);
+      let params: ReadonlyMap<string, string> | undefined;
+      while (params === undefined) {
+        const got = await readStartup(socket, leftover);
+        leftover = got.rest;
+        const p = got.packet;
+        if (p.name === 'ssl-request') {
+          if (tls) throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'SSLRequest after TLS was established');
+          if (leftover.length > 0) {
+            // Bytes after SSLRequest but before the handshake could be injected in cleartext (CVE-2021-23214).
+            throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'unexpected data after SSLRequest');
+          }
+          if (tlsContext === undefined) {
+            socket.write(Buffer.from('N'));
+            continue;
+          }
+          socket.write(Buffer.from('S'));
+          socket = await upgradeTls(socket, tlsContext);
+          tls = true;
+          continue;
+        }
+        if (p.name === 'gssenc-request') {
+          socket.write(Buffer.from('N'));
+          continue;
+        }
+        if (p.name === 'cancel-request') {
+          clearTimeout(timer);
+          const target = cancels.lookup(p.pid, p.secret);
+          if (target !== undefined) await sendCancel(target);
+          socket.destroy();
+          return;
+        }
+        params = p.params;
+      }
+      if (params.has('replication')) {
+        throw new SluiceError('SLUICE_POLICY_DENIED', 'replication connections are not allowed through Sluice');
+      }
+      if (!tls && !remoteLoopback && !config.allowInsecureRemote) {
+        throw new SluiceError('SLUICE_TLS_REQUIRED', 'TLS is required to send a token from a non-loopback address (use sslmode=require)');
+      }
+      if (live.size >= config.limits.maxConnections) {
+        throw new SluiceError('SLUICE_TOO_MANY_CONNECTIONS', `the gateway is at its limit of ${config.limits.maxConnections} connections`);
+      }
+      // 2. Who and where: user = role or role@connection, database = connection.
+      const user = params.get('user') ?? '';
+      const at = user.lastIndexOf('@');
+      const role = at >= 0 ? user.slice(0, at) : user;
+      const connectionName = at >= 0 ? user.slice(at + 1) : (params.get('database') ?? user);
+      // 3. The password is the token.
+      socket.write(AUTH_CLEARTEXT);
+      const pw = await readPassword(socket, leftover);
+      leftover = pw.rest;
+      const opened = await pipeline.openSession({
+        token: pw.token,
+        role,
+        connection: connectionName,
+        protocol: 'postgres',
+        source,
+        ...(params.has('application_name') ? { client: params.get('application_name') as string } : {}),
+      });
+      const { session, connection } = opened;
+      if (connection.type !== 'postgres') throw new SluiceError('SLUICE_CONNECTION_UNKNOWN', `connection ${connectionName} is not a postgres connection`);
+      // 4. Upstream with Sluice's credential.
+      const upstreamParams: Record<string, string> = {};
+      for (const [k, v] of params) if (FORWARDED_PARAMS.has(k.toLowerCase())) upstreamParams[k] = v;
+      upstreamParams.application_name = `sluice:${session.identity.subject}`.slice(0, 63);
+      if (opened.readOnly) {
+        // Defence in depth: the upstream itself refuses writes for read-only roles.
+        upstreamParams.default_transaction_read_only = 'on';
+      }
+      let upstream;
+      try {
+        upstream = await connectUpstream({ upstream: connection.upstream, params: upstreamParams, connectionName });
+      } catch (err) {
+        const e = toSluiceError(err);
+        await pipeline.record({ type: 'upstream.error', session, error: `${e.code}: ${e.message}`, outcome: 'failure' }).catch(() => undefined);
+        await pipeline.endSession(session, { reason: 'upstream unavailable' }).catch(() => undefined);
+        throw e;
+      }
+      clearTimeout(timer);
+      const key = cancels.register({ pid: upstream.pid, secret: upstream.secret, upstream: connection.upstream });
+      socket.cork();
+      socket.write(AUTH_OK);
+      for (const f of upstream.parameterFrames) socket.write(f);
+      socket.write(backendKeyData(key.pid, key.secret));
+      socket.write(readyForQuery(upstream.txStatus));
+      socket.uncork();
+      const masker = ctx.maskerFor(connection.name);
+      const proxy: ProxySession = new ProxySession({
+        client: socket,
+        upstream: upstream.socket as Socket,
+        clientLeftover: leftover,
+        upstreamLeftover: upstream.leftover,
+        txStatus: upstream.txStatus,
+        session,
+        pipeline,
+        masker,
+        binaryMode: connection.mask?.binary ?? 'pass',
+        maxMessageBytes: config.limits.maxMessageBytes,
+        resolveColumns: (fields) => resolveColumns(connection, fields),
+        log,
+        onClose: (summary) => {
+          key.release();
+          live.delete(proxy);
+          void endSession(session, summary);
+        },
+      });
+      live.add(proxy);
+      proxy.start();
+    } catch (err) {
+      clearTimeout(timer);
+      fatal(err);
+    }
+  };
+
+  const endSession = async (session: SessionInfo, summary: Record<string, unknown>): Promise<void> => {
+    await pipeline.endSession(session, summary).catch((err) => log(`postgres: could not record end of session ${session.id}: ${String(err)}`));
+  };
+
+  return {
+    protocol: 'postgres',
+    get sessions() {
+      return live.size;
+    },
+    async listen(address) {
+      const { host, port } = splitHostPort(address);
+      server = createServer({ pauseOnConnect: false }, handle);
+      server.maxConnections = config.limits.maxConnections + 64; // headroom for cancel requests and refusals
+      await new Promise<void>((resolve, reject) => {
+        server?.once('error', reject);
+        server?.listen(port, host, () => {
+          server?.off('error', reject);
+          resolve();
+        });
+      });
+      const addr = server.address();
+      return typeof addr === 'object' && addr !== null ? { host: addr.address, port: addr.port } : { host, port };
+    },
+    async close(graceMs = 2000) {
+      await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
+      for (const s of live) s.terminate();
+      const deadline = Date.now() + graceMs;
+      while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const s of sockets) s.destroy();
+      for (const c of metaClients.values()) void c.then((cl) => cl.end()).catch(() => undefined);
+      metaClients.clear();
+    },
+  };
+}
+
+/** Read one startup packet, returning it and any bytes after it. */
+function readStartup(socket: Socket, initial: Buffer): Promise<{ packet: NonNullable<ReturnType<typeof readStartupPacket>>['packet']; rest: Buffer }> {
+  return readUntil(socket, initial, (buf) => {
+    const got = readStartupPacket(buf);
+    return got === null ? null : { value: got.packet, used: got.used };
+  }).then(({ value, rest }) => ({ packet: value, rest }));
+}
+
+/** Read the PasswordMessage that carries the token. */
+function readPassword(socket: Socket, initial: Buffer): Promise<{ token: string; rest: Buffer }> {
+  const reader = new FrameReader(MAX_PASSWORD_MESSAGE, 'client');
+  return readUntil(socket, initial, (buf) => {
+    reader.feed(buf);
+    if (!reader.next()) return null;
+    if (reader.type !== Frontend.Password) {
+      throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'expected a password message carrying the token');
+    }
+    const token = new BodyReader(reader.body()).cstring();
+    return { value: token.trim(), used: reader.end };
+  }).then(({ value, rest }) => ({ token: value, rest }));
+}
+
+function readUntil<T>(socket: Socket, initial: Buffer, parse: (buf: Buffer) => { value: T; used: number } | null): Promise<{ value: T; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let acc = initial;
+    const tryParse = (): boolean => {
+      try {
+        const got = parse(acc);
+        if (got === null) return false;
+        cleanup();
+        socket.pause();
+        resolve({ value: got.value, rest: Buffer.from(acc.subarray(got.used)) });
+        return true;
+      } catch (err) {
+        cleanup();
+        reject(err);
+        return true;
+      }
+    };
+    const onData = (d: Buffer): void => {
+      acc = acc.length === 0 ? d : Buffer.concat([acc, d]);
+      tryParse();
+    };
+    const onEnd = (): void => {
+      cleanup();
+      reject(new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'client closed the connection during startup'));
+    };
+    const cleanup = (): void => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('error', onEnd);
+      socket.off('close', onEnd);
+    };
+    if (acc.length > 0 && tryParse()) return;
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('error', onEnd);
+    socket.once('close', onEnd);
+    socket.resume();
+  });
+}
+
+function upgradeTls(socket: Socket, context: SecureContext): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    socket.pause();
+    const tls = new TLSSocket(socket, { isServer: true, secureContext: context });
+    tls.once('secure', () => {
+      tls.off('error', onError);
+      tls.pause();
+      resolve(tls);
+    });
+    const onError = (err: Error): void => reject(new SluiceError('SLUICE_PROTOCOL_VIOLATION', `TLS handshake failed: ${err.message}`));
+    tls.once('error', onError);
+    tls.resume();
+  });
+}
+
+/** Forward a client's cancel to the upstream with the real key (PostgreSQL answers nothing). */
+function sendCancel(target: CancelTarget): Promise<void> {
+  return new Promise((resolve) => {
+    const s = netConnect({ host: target.upstream.host, port: target.upstream.port }, () => {
+      s.end(cancelRequest(target.pid, target.secret));
+    });
+    s.setTimeout(5000, () => s.destroy());
+    s.on('error', () => resolve());
+    s.on('close', () => resolve());
+  });
+}

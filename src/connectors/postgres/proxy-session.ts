@@ -1,0 +1,650 @@
+/**
+ * One authenticated client connection proxied to its upstream. Every statement is decided before it
+ * is forwarded; denied statements are replaced by a statement upstream rejects at parse time, so
+ * PostgreSQL itself keeps the protocol's ordering and error semantics (abort the implicit
+ * transaction, skip to Sync, the right ReadyForQuery status) and Sluice only swaps the error text.
+ * Results stream frame by frame: unchanged frames go out as the original bytes.
+ */
+import type { Socket } from 'node:net';
+import { SluiceError, toSluiceError } from '../../errors.js';
+import type { Pipeline, SqlDecision } from '../../pipeline/pipeline.js';
+import type { SessionInfo } from '../../pipeline/session.js';
+import type { ColumnRefLike, MaskerLike, MaskStatsRecorder } from '../engine.js';
+import { BodyReader, FrameReader } from './frame-reader.js';
+import {
+  Backend,
+  buildFieldsMessage,
+  errorResponse,
+  Field,
+  Frontend,
+  parseErrorFields,
+  parseMessage,
+  queryMessage,
+  TxStatus,
+} from './protocol.js';
+import { buildRowMaskPlan, maskDataRow, parseRowDescription, type FieldDescription, type RowMaskPlan } from './rows.js';
+import { MAX_UPSTREAM_MESSAGE } from './upstream.js';
+
+/**
+ * Text sent upstream in place of a denied statement. It fails in the raw parser (42601) before
+ * anything runs, so the upstream performs exactly PostgreSQL's error handling for us.
+ */
+const DENIED_SQL = 'SLUICE_DENIED /* statement refused by the Sluice gateway */';
+const SYNTAX_ERROR = '42601';
+
+interface PreparedInfo {
+  readonly sql: string;
+  readonly decision: SqlDecision;
+  fields?: readonly FieldDescription[];
+}
+
+interface PortalInfo {
+  readonly statement: PreparedInfo | undefined;
+  readonly resultFormats: readonly number[];
+  fields?: readonly FieldDescription[];
+}
+
+interface Outcome {
+  rows: number;
+  bytes: number;
+  tags: string[];
+  error?: string;
+  masked: MaskCounter;
+}
+
+type Op =
+  | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision }
+  | { readonly k: 'parse'; readonly denied?: SluiceError; readonly name: string }
+  | { readonly k: 'bind' }
+  | { readonly k: 'describe'; readonly target: 'S' | 'P'; readonly name: string }
+  | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision }
+  | { readonly k: 'close' }
+  | { readonly k: 'sync' }
+  | { readonly k: 'denied-call'; readonly denied: SluiceError };
+
+/** Counts maskings per detector/column, never the values. */
+export class MaskCounter implements MaskStatsRecorder {
+  readonly counts = new Map<string, number>();
+  total = 0;
+  add(detector: string, column?: string): void {
+    const key = column === undefined ? detector : `${detector}\u0000${column}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    this.total += 1;
+  }
+  toJSON(): { detector: string; column?: string; count: number }[] {
+    return [...this.counts].map(([k, count]) => {
+      const [detector, column] = k.split('\u0000') as [string, string | undefined];
+      return column === undefined ? { detector, count } : { detector, column, count };
+    });
+  }
+}
+
+export interface ProxySessionOptions {
+  readonly client: Socket;
+  readonly upstream: Socket;
+  /** Client bytes already read past the password message. */
+  readonly clientLeftover: Buffer;
+  readonly upstreamLeftover: Buffer;
+  readonly txStatus: number;
+  readonly session: SessionInfo;
+  readonly pipeline: Pipeline;
+  readonly masker: MaskerLike;
+  readonly binaryMode: 'pass' | 'null';
+  readonly maxMessageBytes: number;
+  /** Resolves table/schema names for RowDescription table OIDs (cached by the engine). */
+  readonly resolveColumns: (fields: readonly FieldDescription[]) => Promise<ColumnRefLike[]>;
+  readonly log: (line: string) => void;
+  readonly onClose: (summary: Record<string, unknown>) => void;
+}
+
+export class ProxySession {
+  private readonly clientReader: FrameReader;
+  private readonly upstreamReader = new FrameReader(MAX_UPSTREAM_MESSAGE, 'upstream');
+  private readonly ops: Op[] = [];
+  private readonly statements = new Map<string, PreparedInfo>();
+  private readonly portals = new Map<string, PortalInfo>();
+  private readonly clientQueue: Buffer[] = [];
+  private readonly upstreamQueue: Buffer[] = [];
+  private clientPumping = false;
+  private upstreamPumping = false;
+  private closed = false;
+  private txStatus: number;
+  private copyOutMasking = false;
+  private commands = 0;
+  private denied = 0;
+  private bytesOut = 0;
+  private readonly masked = new MaskCounter();
+  /** Set while the client is in COPY FROM STDIN: CopyData/CopyDone/CopyFail are forwarded as they come. */
+  private copyIn = false;
+
+  constructor(private readonly o: ProxySessionOptions) {
+    this.clientReader = new FrameReader(o.maxMessageBytes, 'client');
+    this.txStatus = o.txStatus;
+  }
+
+  start(): void {
+    const { client, upstream } = this.o;
+    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+    client.on('close', () => this.shutdown('client closed'));
+    upstream.on('close', () => this.shutdown('upstream closed'));
+    client.on('error', () => this.shutdown('client error'));
+    upstream.on('error', () => this.shutdown('upstream error'));
+    // Backpressure: a slow client stops us reading from the upstream, not buffering its results.
+    client.on('drain', () => upstream.resume());
+    upstream.on('drain', () => client.resume());
+    if (this.o.upstreamLeftover.length > 0) this.onUpstreamData(this.o.upstreamLeftover);
+    if (this.o.clientLeftover.length > 0) this.onClientData(this.o.clientLeftover);
+    client.resume();
+    upstream.resume();
+  }
+
+  // ───────────────────────────── client → upstream ─────────────────────────────
+
+  private onClientData(chunk: Buffer): void {
+    this.clientQueue.push(chunk);
+    if (!this.clientPumping) void this.pumpClient();
+  }
+
+  private async pumpClient(): Promise<void> {
+    this.clientPumping = true;
+    const { client, upstream } = this.o;
+    try {
+      while (this.clientQueue.length > 0 && !this.closed) {
+        this.clientReader.feed(this.clientQueue.shift() as Buffer);
+        upstream.cork();
+        try {
+          while (!this.closed && this.clientReader.next()) {
+            const pending = this.handleClientFrame();
+            if (pending !== undefined) {
+              client.pause();
+              upstream.uncork();
+              await pending;
+              upstream.cork();
+              client.resume();
+            }
+          }
+        } finally {
+          upstream.uncork();
+        }
+      }
+    } catch (err) {
+      this.fatal(err);
+    } finally {
+      this.clientPumping = false;
+    }
+  }
+
+  /** Handle the current client frame; returns a promise when the frame had to wait (policy/audit). */
+  private handleClientFrame(): Promise<void> | undefined {
+    const r = this.clientReader;
+    const type = r.type;
+    switch (type) {
+      case Frontend.Query:
+        return this.onQuery(new BodyReader(r.body()).cstring());
+      case Frontend.Parse:
+        return this.onParse(r.body(), r.frame());
+      case Frontend.Bind:
+        this.onBind(r.body());
+        this.forward(r.frame());
+        this.ops.push({ k: 'bind' });
+        return undefined;
+      case Frontend.Describe: {
+        const b = new BodyReader(r.body());
+        const target = b.byte();
+        if (target !== 0x53 && target !== 0x50) throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'invalid Describe target');
+        this.ops.push({ k: 'describe', target: target === 0x53 ? 'S' : 'P', name: b.cstring() });
+        this.forward(r.frame());
+        return undefined;
+      }
+      case Frontend.Execute:
+        return this.onExecute(r.body(), r.frame());
+      case Frontend.Close: {
+        const b = new BodyReader(r.body());
+        const target = b.byte();
+        const name = b.cstring();
+        if (target === 0x53) this.statements.delete(name);
+        else if (target === 0x50) this.portals.delete(name);
+        else throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'invalid Close target');
+        this.ops.push({ k: 'close' });
+        this.forward(r.frame());
+        return undefined;
+      }
+      case Frontend.Sync:
+        this.ops.push({ k: 'sync' });
+        this.forward(r.frame());
+        return undefined;
+      case Frontend.Flush:
+        this.forward(r.frame());
+        return undefined;
+      case Frontend.CopyData:
+      case Frontend.CopyDone:
+      case Frontend.CopyFail:
+        // Only meaningful during COPY FROM STDIN, which policy already allowed; PostgreSQL ignores
+        // stray copy messages outside copy mode, so forwarding them is harmless.
+        this.forward(r.frame());
+        return undefined;
+      case Frontend.FunctionCall: {
+        // The fast-path function call names a function by OID, bypassing SQL: never allowed.
+        const denied = new SluiceError('SLUICE_POLICY_DENIED', 'the fast-path FunctionCall protocol is not allowed through Sluice; call the function from SQL');
+        this.denied += 1;
+        this.ops.push({ k: 'denied-call', denied });
+        this.forward(queryMessage(DENIED_SQL));
+        return this.o.pipeline
+          .record({ type: 'command', session: this.o.session, text: '<fast-path function call>', decision: { effect: 'deny', rule: 'function-call-protocol', reason: denied.message }, outcome: 'denied' })
+          .catch((err) => this.fatal(err));
+      }
+      case Frontend.Terminate:
+        this.forward(r.frame());
+        this.shutdown('client terminated');
+        return undefined;
+      default:
+        throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', `unexpected message type 0x${type.toString(16)} from client`);
+    }
+  }
+
+  private forward(bytes: Buffer): void {
+    if (!this.o.upstream.write(bytes)) this.o.client.pause();
+  }
+
+  private deniedError(d: SqlDecision): SluiceError {
+    const code = d.error !== undefined ? 'SLUICE_SQL_UNPARSEABLE' : d.effect === 'review' ? 'SLUICE_APPROVAL_REQUIRED' : 'SLUICE_POLICY_DENIED';
+    const what = d.effect === 'review' ? 'requires approval' : 'denied';
+    return new SluiceError(code, `sluice: statement ${what} by rule "${d.decision.rule}": ${d.decision.reason}`, {
+      detail: `role ${this.o.session.role} on connection ${this.o.session.connection}`,
+    });
+  }
+
+  private async onQuery(sql: string): Promise<void> {
+    const decision = this.o.pipeline.decideSql(this.o.session, sql);
+    const started = Date.now();
+    const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskCounter() };
+    if (decision.effect === 'allow') {
+      await this.recordDecision(sql, decision);
+      this.commands += 1;
+      this.ops.push({ k: 'query', sql, started, out, decision });
+      this.forward(this.clientReader.frame());
+      return;
+    }
+    const denied = this.deniedError(decision);
+    await this.recordDecision(sql, decision);
+    this.denied += 1;
+    this.ops.push({ k: 'query', sql, denied, started, out, decision });
+    this.forward(queryMessage(DENIED_SQL));
+  }
+
+  private async onParse(body: Buffer, frameBytes: Buffer): Promise<void> {
+    const b = new BodyReader(body);
+    const name = b.cstring();
+    const sql = b.cstring();
+    const decision = this.o.pipeline.decideSql(this.o.session, sql);
+    if (decision.effect === 'allow') {
+      this.statements.set(name, { sql, decision });
+      this.ops.push({ k: 'parse', name });
+      this.forward(frameBytes);
+      return;
+    }
+    // A refused Parse is recorded now: it will never reach Execute.
+    const denied = this.deniedError(decision);
+    this.statements.delete(name);
+    this.denied += 1;
+    await this.recordDecision(sql, decision);
+    this.ops.push({ k: 'parse', name, denied });
+    this.forward(parseMessage(name, DENIED_SQL));
+  }
+
+  private onBind(body: Buffer): void {
+    const b = new BodyReader(body);
+    const portal = b.cstring();
+    const statement = b.cstring();
+    const nParamFormats = b.int16();
+    b.bytes(2 * Math.max(nParamFormats, 0));
+    const nParams = b.int16();
+    for (let i = 0; i < nParams; i++) {
+      const len = b.int32();
+      if (len > 0) b.bytes(len);
+    }
+    const nResult = b.int16();
+    const resultFormats: number[] = [];
+    for (let i = 0; i < nResult; i++) resultFormats.push(b.int16());
+    this.portals.set(portal, { statement: this.statements.get(statement), resultFormats });
+  }
+
+  private async onExecute(body: Buffer, frameBytes: Buffer): Promise<void> {
+    const b = new BodyReader(body);
+    const portalName = b.cstring();
+    const portal = this.portals.get(portalName);
+    const statement = portal?.statement;
+    const sql = statement?.sql ?? '';
+    const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskCounter() };
+    const op: Extract<Op, { k: 'execute' }> = {
+      k: 'execute',
+      portal,
+      sql,
+      started: Date.now(),
+      out,
+      ...(statement !== undefined ? { decision: statement.decision } : {}),
+    };
+    // A portal whose statement Sluice never allowed can't exist upstream either (its Parse was
+    // replaced), so the upstream answers with its own error; nothing is executed.
+    if (statement !== undefined) {
+      await this.recordDecision(sql, statement.decision);
+      this.commands += 1;
+      const fields = portal?.fields ?? statement.fields;
+      if (fields !== undefined) {
+        const formats = portal?.fields !== undefined ? undefined : portal?.resultFormats;
+        const planning = this.planRows(op, fields, formats);
+        if (planning !== undefined) await planning;
+      }
+    }
+    this.ops.push(op);
+    this.forward(frameBytes);
+  }
+
+  private recordDecision(sql: string, d: SqlDecision): Promise<void> {
+    return this.o.pipeline.record({
+      type: 'command',
+      session: this.o.session,
+      text: sql,
+      decision: d.decision,
+      statements: d.statements.map((s) => ({ kind: s.facts.kind, tablesRead: s.facts.tablesRead, tablesWritten: s.facts.tablesWritten, effect: s.decision.effect, rule: s.decision.rule })),
+      policyVersion: this.o.pipeline.policyVersion,
+      outcome: d.effect === 'allow' ? 'forwarded' : 'denied',
+    });
+  }
+
+  // ───────────────────────────── upstream → client ─────────────────────────────
+
+  private onUpstreamData(chunk: Buffer): void {
+    this.upstreamQueue.push(chunk);
+    if (!this.upstreamPumping) void this.pumpUpstream();
+  }
+
+  private async pumpUpstream(): Promise<void> {
+    this.upstreamPumping = true;
+    const { client, upstream } = this.o;
+    try {
+      while (this.upstreamQueue.length > 0 && !this.closed) {
+        const reader = this.upstreamReader;
+        reader.feed(this.upstreamQueue.shift() as Buffer);
+        // Contiguous unchanged frames are written as one view of the received chunk.
+        let runStart = reader.cursor;
+        let runEnd = runStart;
+        const flushRun = (): void => {
+          if (runEnd > runStart) this.toClient(reader.buffer.subarray(runStart, runEnd));
+        };
+        while (!this.closed && reader.next()) {
+          const result = this.handleUpstreamFrame();
+          if (result === undefined) {
+            runEnd = reader.end;
+            continue;
+          }
+          flushRun();
+          if (result instanceof Promise) {
+            upstream.pause();
+            const replacement = await result;
+            if (replacement !== null) this.toClient(replacement);
+            if (client.writableNeedDrain !== true) upstream.resume();
+          } else if (result !== null) {
+            this.toClient(result);
+          }
+          runStart = runEnd = reader.end;
+        }
+        flushRun();
+      }
+    } catch (err) {
+      this.fatal(err);
+    } finally {
+      this.upstreamPumping = false;
+    }
+  }
+
+  private toClient(bytes: Buffer): void {
+    this.bytesOut += bytes.length;
+    if (!this.o.client.write(bytes)) this.o.upstream.pause();
+  }
+
+  /**
+   * Returns undefined to forward the frame as is, a Buffer to send instead, null to drop it, or a
+   * promise of either when the frame needs I/O first (column name lookup for masking).
+   */
+  private handleUpstreamFrame(): Buffer | null | undefined | Promise<Buffer | null> {
+    const reader = this.upstreamReader;
+    const type = reader.type;
+    const head = this.ops[0];
+    switch (type) {
+      case Backend.DataRow: {
+        if (head === undefined || (head.k !== 'query' && head.k !== 'execute')) return undefined;
+        head.out.rows += 1;
+        head.out.bytes += reader.end - reader.start;
+        if (head.rows === undefined && head.k === 'execute') this.planUnknownRows(head, reader.buffer.readInt16BE(reader.start + 5));
+        const rp = head.rows;
+        if (rp === undefined || !rp.plan.active) return undefined;
+        const frameBytes = reader.frame();
+        const masked = maskDataRow(frameBytes, rp, head.out.masked);
+        return masked === frameBytes ? undefined : masked;
+      }
+      case Backend.RowDescription: {
+        const fields = parseRowDescription(reader.body());
+        if (head?.k === 'describe') {
+          this.ops.shift();
+          if (head.target === 'S') {
+            const st = this.statements.get(head.name);
+            if (st !== undefined) st.fields = fields;
+          } else {
+            const p = this.portals.get(head.name);
+            if (p !== undefined) p.fields = fields;
+          }
+          return undefined;
+        }
+        if (head?.k === 'query') {
+          const planning = this.planRows(head, fields, undefined);
+          if (planning !== undefined) {
+            const frameBytes = reader.frame();
+            return planning.then(() => frameBytes);
+          }
+        }
+        return undefined;
+      }
+      case Backend.CommandComplete: {
+        if (head?.k === 'query') {
+          head.out.tags.push(new BodyReader(reader.body()).cstring());
+          head.rows = undefined;
+          return undefined;
+        }
+        if (head?.k === 'execute') {
+          head.out.tags.push(new BodyReader(reader.body()).cstring());
+          this.ops.shift();
+          this.finishCommand(head);
+        }
+        return undefined;
+      }
+      case Backend.EmptyQueryResponse:
+      case Backend.PortalSuspended:
+        if (head?.k === 'execute') {
+          this.ops.shift();
+          this.finishCommand(head);
+        }
+        return undefined;
+      case Backend.ParseComplete:
+      case Backend.BindComplete:
+      case Backend.CloseComplete:
+      case Backend.NoData:
+        if (head !== undefined && head.k !== 'query' && head.k !== 'execute' && head.k !== 'sync') this.ops.shift();
+        return undefined;
+      case Backend.ParameterDescription:
+        return undefined;
+      case Backend.ErrorResponse:
+        return this.onUpstreamError();
+      case Backend.ReadyForQuery: {
+        this.txStatus = reader.body()[0] ?? TxStatus.Idle;
+        this.copyIn = false;
+        this.copyOutMasking = false;
+        if (head?.k === 'query') {
+          this.ops.shift();
+          if (head.denied === undefined) this.finishCommand(head);
+        } else if (head?.k === 'sync' || head?.k === 'denied-call') {
+          this.ops.shift();
+        }
+        return undefined;
+      }
+      case Backend.CopyOutResponse: {
+        this.copyOutMasking = true;
+        return undefined;
+      }
+      case Backend.CopyInResponse:
+        this.copyIn = true;
+        return undefined;
+      case Backend.CopyData: {
+        if (!this.copyOutMasking) return undefined;
+        if (head !== undefined && (head.k === 'query' || head.k === 'execute')) {
+          head.out.bytes += reader.end - reader.start;
+        }
+        const text = reader.body().toString('utf8');
+        const counter = head !== undefined && (head.k === 'query' || head.k === 'execute') ? head.out.masked : this.masked;
+        const masked = this.o.masker.maskText(text, counter);
+        if (masked === text) return undefined;
+        const body = Buffer.from(masked, 'utf8');
+        const out = Buffer.allocUnsafe(5 + body.length);
+        out[0] = Backend.CopyData;
+        out.writeInt32BE(4 + body.length, 1);
+        body.copy(out, 5);
+        return out;
+      }
+      case Backend.NoticeResponse:
+        return this.maskFields(Backend.NoticeResponse, parseErrorFields(reader.body()));
+      case Backend.BackendKeyData:
+        // Only valid during startup; a later one would leak the real key.
+        return null;
+      default:
+        return undefined;
+    }
+  }
+
+  private planRows(head: Extract<Op, { k: 'query' | 'execute' }>, fields: readonly FieldDescription[], formats: readonly number[] | undefined): Promise<null> | undefined {
+    const masker = this.o.masker;
+    if (masker.needsTableNames === true && fields.some((f) => f.tableOid !== 0)) {
+      return this.o.resolveColumns(fields).then((cols) => {
+        head.rows = buildRowMaskPlan(fields, masker.planColumns(cols), this.o.binaryMode, formats);
+        return null;
+      });
+    }
+    head.rows = buildRowMaskPlan(fields, masker.planColumns(fields.map((f) => ({ column: f.name }))), this.o.binaryMode, formats);
+    return undefined;
+  }
+
+  /** Extended protocol without a Describe: plan from the first DataRow, detectors only, text formats assumed only if Bind said so. */
+  private planUnknownRows(head: Extract<Op, { k: 'execute' }>, columnCount: number): void {
+    const formats = head.portal?.resultFormats ?? [];
+    const fields: FieldDescription[] = [];
+    for (let i = 0; i < columnCount; i++) fields.push({ name: '', tableOid: 0, attnum: 0, typeOid: 0, format: 0 });
+    head.rows = buildRowMaskPlan(fields, this.o.masker.planColumns(fields.map(() => ({ column: '' }))), this.o.binaryMode, formats.length === 0 ? [0] : formats);
+  }
+
+  private onUpstreamError(): Buffer | null | undefined {
+    const reader = this.upstreamReader;
+    const fields = parseErrorFields(reader.body());
+    const head = this.ops[0];
+    let denied: SluiceError | undefined;
+    if (head !== undefined && (head.k === 'query' || head.k === 'parse' || head.k === 'denied-call') && head.denied !== undefined && fields.get(Field.Code) === SYNTAX_ERROR) {
+      denied = head.denied;
+    }
+    if (head?.k === 'query' && denied === undefined) {
+      head.out.error = `${fields.get(Field.Code) ?? ''}: ${fields.get(Field.Message) ?? ''}`;
+    }
+    if (head !== undefined && head.k !== 'query' && head.k !== 'sync' && head.k !== 'denied-call') {
+      // Extended protocol: the upstream now skips every message until Sync.
+      if (head.k === 'execute') {
+        head.out.error = `${fields.get(Field.Code) ?? ''}: ${fields.get(Field.Message) ?? ''}`;
+        this.finishCommand(head);
+      }
+      while (this.ops.length > 0 && this.ops[0]?.k !== 'sync') this.ops.shift();
+    }
+    if (denied !== undefined) {
+      return errorResponse({ code: denied.sqlstate, message: denied.message, ...(denied.detail !== undefined ? { detail: denied.detail } : {}) });
+    }
+    return this.maskFields(Backend.ErrorResponse, fields);
+  }
+
+  /** Error and notice text can echo data (a duplicate key's value): mask before it crosses. */
+  private maskFields(type: number, fields: Map<number, string>): Buffer | undefined {
+    let changed = false;
+    for (const code of [Field.Message, Field.Detail, Field.Hint, Field.Where, Field.InternalQuery]) {
+      const v = fields.get(code);
+      if (v === undefined) continue;
+      const m = this.o.masker.maskText(v, this.masked);
+      if (m !== v) {
+        fields.set(code, m);
+        changed = true;
+      }
+    }
+    return changed ? buildFieldsMessage(type, fields) : undefined;
+  }
+
+  private finishCommand(op: Extract<Op, { k: 'query' | 'execute' }>): void {
+    if (op.k === 'query' && op.denied !== undefined) return;
+    if (op.out.masked.total > 0) {
+      for (const [k, n] of op.out.masked.counts) {
+        for (let i = 0; i < n; i++) {
+          const [detector, column] = k.split('\u0000') as [string, string | undefined];
+          this.masked.add(detector, column);
+        }
+      }
+    }
+    this.o.pipeline
+      .record({
+        type: 'command.result',
+        session: this.o.session,
+        text: op.sql,
+        outcome: op.out.error === undefined ? 'success' : 'failure',
+        ...(op.out.error !== undefined ? { error: op.out.error } : {}),
+        rows: op.out.rows,
+        bytes: op.out.bytes,
+        tags: op.out.tags,
+        durationMs: Date.now() - op.started,
+        ...(op.out.masked.total > 0 ? { masking: op.out.masked.toJSON() } : {}),
+      })
+      .catch((err) => this.fatal(err));
+  }
+
+  // ───────────────────────────── lifecycle ─────────────────────────────
+
+  /** Tell the client why, in its protocol, then close both sides. */
+  fatal(err: unknown): void {
+    if (this.closed) return;
+    const e = toSluiceError(err);
+    if (e.code === 'SLUICE_INTERNAL') this.o.log(`postgres session ${this.o.session.id}: ${String((err as Error)?.stack ?? err)}`);
+    try {
+      this.o.client.write(errorResponse({ severity: 'FATAL', code: e.sqlstate, message: `sluice: ${e.message}` }));
+    } catch {
+      // the client may already be gone
+    }
+    this.shutdown(`error ${e.code}`);
+  }
+
+  shutdown(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.o.client.end();
+    this.o.upstream.end();
+    setTimeout(() => {
+      this.o.client.destroy();
+      this.o.upstream.destroy();
+    }, 1000).unref();
+    this.o.onClose({ reason, commands: this.commands, denied: this.denied, bytesOut: this.bytesOut, ...(this.masked.total > 0 ? { masking: this.masked.toJSON() } : {}) });
+  }
+
+  /** Graceful stop requested by the gateway: tell the client, like PostgreSQL's admin shutdown. */
+  terminate(): void {
+    this.fatal(new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', 'the gateway is shutting down'));
+  }
+
+  get transactionStatus(): number {
+    return this.txStatus;
+  }
+
+  /** True while the client is sending COPY data (exposed for tests and metrics). */
+  get inCopy(): boolean {
+    return this.copyIn;
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * The shared pipeline every engine calls: authenticate → decide → record. Engines never talk to
+ * identity, policy or audit directly, so a rule or an audit field is written once for every protocol.
+ */
+import { randomBytes } from 'node:crypto';
+import { SluiceError, toSluiceError } from '../errors.js';
+import type { SluiceConfig, ResolvedConnection } from '../config/index.js';
+import type { Action, Decision, Identity, SqlFacts } from './types.js';
+import type { SessionInfo } from './session.js';
+
+export interface AuthenticatorLike {
+  verify(token: string): Promise<Identity>;
+}
+
+export interface PolicyLike {
+  decide(identity: Identity, role: string, action: Action): Decision;
+  isReadOnly(role: string, connection: string): boolean;
+  readonly version: string;
+}
+
+/** Parsed SQL: one facts entry per statement, and the parser's message when the text does not parse. */
+export interface SqlAnalysis {
+  readonly statements: readonly SqlFacts[];
+  readonly error?: string;
+}
+
+export interface AuditLike {
+  append(event: Record<string, unknown> & { type: string }): Promise<unknown>;
+}
+
+export interface MaskStatsLike {
+  add(detector: string, column?: string): void;
+  readonly total: number;
+  toJSON(): unknown;
+}
+
+export interface PipelineDeps {
+  readonly config: SluiceConfig;
+  readonly authenticator: AuthenticatorLike;
+  readonly policy: PolicyLike;
+  readonly analyzeSql: (sql: string) => SqlAnalysis;
+  readonly audit: AuditLike;
+  readonly clock?: () => number;
+}
+
+export interface OpenSessionRequest {
+  readonly token: string;
+  /** Role asked for by the client; empty means "my only role". */
+  readonly role: string;
+  readonly connection: string;
+  readonly protocol: 'postgres' | 'http' | 'kubernetes';
+  readonly source: string;
+  readonly client?: string;
+}
+
+export interface SqlDecision {
+  readonly effect: Decision['effect'];
+  /** The decision that settles the whole text: the first deny, else the first review, else the last allow. */
+  readonly decision: Decision;
+  readonly statements: readonly { readonly facts: SqlFacts; readonly decision: Decision }[];
+  readonly error?: string;
+}
+
+export interface Pipeline {
+  readonly config: SluiceConfig;
+  readonly policyVersion: string;
+  connection(name: string): ResolvedConnection | undefined;
+  openSession(req: OpenSessionRequest): Promise<{ session: SessionInfo; connection: ResolvedConnection; readOnly: boolean }>;
+  decideSql(session: SessionInfo, sql: string): SqlDecision;
+  record(event: Record<string, unknown> & { type: string }): Promise<void>;
+  endSession(session: SessionInfo, summary: Record<string, unknown>): Promise<void>;
+}
+
+export function newSessionId(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+export function createPipeline(deps: PipelineDeps): Pipeline {
+  const { config, authenticator, policy, analyzeSql, audit } = deps;
+  const clock = deps.clock ?? Date.now;
+  const connections = new Map(config.connections.map((c) => [c.name, c] as const));
+
+  const record = async (event: Record<string, unknown> & { type: string }): Promise<void> => {
+    try {
+      await audit.append(event);
+    } catch (err) {
+      // Fail closed: a command that can't be recorded does not run.
+      if (err instanceof SluiceError && err.code === 'SLUICE_AUDIT_UNAVAILABLE') throw err;
+      throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', 'audit log unavailable: command refused', { cause: err });
+    }
+  };
+
+  const hasPolicy = (role: string, connection: string): boolean =>
+    config.policies.some((p) => (p.role === role || p.role === '*') && (p.connection === connection || p.connection === '*'));
+
+  return {
+    config,
+    policyVersion: policy.version,
+    connection: (name) => connections.get(name),
+
+    async openSession(req) {
+      const started = clock();
+      const base = { connection: req.connection, protocol: req.protocol, source: req.source };
+      try {
+        if (req.token === '') throw new SluiceError('SLUICE_TOKEN_MISSING', 'no token presented: send the OIDC token as the password');
+        if (Buffer.byteLength(req.token) > config.identity.maxTokenBytes) {
+          throw new SluiceError('SLUICE_TOKEN_TOO_LARGE', `token is larger than ${config.identity.maxTokenBytes} bytes`);
+        }
+        const identity = await authenticator.verify(req.token);
+        const connection = connections.get(req.connection);
+        if (connection === undefined) {
+          throw new SluiceError('SLUICE_CONNECTION_UNKNOWN', `connection "${req.connection}" is not configured`);
+        }
+        const expectedType = req.protocol === 'kubernetes' ? 'kubernetes' : req.protocol;
+        if (connection.type !== expectedType) {
+          throw new SluiceError('SLUICE_CONNECTION_UNKNOWN', `connection "${req.connection}" is a ${connection.type} connection, not ${req.protocol}`);
+        }
+        let role = req.role;
+        if (role === '') {
+          if (identity.roles.length !== 1) {
+            throw new SluiceError('SLUICE_ROLE_NOT_GRANTED', `token grants ${identity.roles.length} roles; name one (user = role or role@connection)`);
+          }
+          role = identity.roles[0] as string;
+        }
+        if (!identity.roles.includes(role)) {
+          throw new SluiceError('SLUICE_ROLE_NOT_GRANTED', `role "${role}" is not granted to ${identity.subject} (granted: ${identity.roles.join(', ') || 'none'})`);
+        }
+        if (!hasPolicy(role, req.connection)) {
+          throw new SluiceError('SLUICE_ROLE_NOT_GRANTED', `role "${role}" has no policy for connection "${req.connection}"`);
+        }
+        const upstream = describeUpstream(connection);
+        const session: SessionInfo = {
+          id: newSessionId(),
+          connection: req.connection,
+          protocol: req.protocol,
+          identity,
+          role,
+          source: req.source,
+          upstreamTarget: upstream.target,
+          upstreamUser: upstream.user,
+          startedAt: started,
+          ...(req.client !== undefined ? { client: req.client } : {}),
+        };
+        await record({ type: 'auth.success', session });
+        await record({ type: 'session.start', session, policyVersion: policy.version });
+        return { session, connection, readOnly: policy.isReadOnly(role, req.connection) };
+      } catch (err) {
+        const e = toSluiceError(err);
+        if (e.code !== 'SLUICE_AUDIT_UNAVAILABLE') {
+          await record({ type: 'auth.failure', ...base, role: req.role, outcome: 'failure', error: `${e.code}: ${e.message}` }).catch(() => undefined);
+        }
+        throw e;
+      }
+    },
+
+    decideSql(session, sql) {
+      const analysis = analyzeSql(sql);
+      if (analysis.error !== undefined) {
+        const decision: Decision = { effect: 'deny', rule: 'unparseable', reason: `statement does not parse: ${analysis.error}` };
+        return { effect: 'deny', decision, statements: analysis.statements.map((facts) => ({ facts, decision })), error: analysis.error };
+      }
+      const statements = analysis.statements.map((facts) => {
+        const action: Action = {
+          connection: session.connection,
+          kind: 'sql',
+          verb: facts.kind,
+          objects: [...facts.tablesRead, ...facts.tablesWritten],
+          text: sql,
+          sql: facts,
+        };
+        return { facts, decision: policy.decide(session.identity, session.role, action) };
+      });
+      const firstDeny = statements.find((s) => s.decision.effect === 'deny');
+      const firstReview = statements.find((s) => s.decision.effect === 'review');
+      const settling = firstDeny ?? firstReview ?? statements[statements.length - 1];
+      const decision: Decision = settling?.decision ?? { effect: 'allow', rule: 'empty-query', reason: 'empty query' };
+      return { effect: decision.effect, decision, statements };
+    },
+
+    record,
+
+    async endSession(session, summary) {
+      await record({ type: 'session.end', session, durationMs: clock() - session.startedAt, ...summary });
+    },
+  };
+}
+
+function describeUpstream(c: ResolvedConnection): { target: string; user: string } {
+  switch (c.type) {
+    case 'postgres':
+      return { target: `${c.upstream.host}:${c.upstream.port}/${c.upstream.database}`, user: c.upstream.user };
+    case 'http':
+    case 'kubernetes':
+      return { target: c.upstream.url, user: c.upstream.auth === undefined ? 'none' : Object.keys(c.upstream.auth)[0] ?? 'none' };
+    default: {
+      const never: never = c;
+      throw new SluiceError('SLUICE_CONFIG_INVALID', `unknown connection type ${(never as { type: string }).type}`);
+    }
+  }
+}

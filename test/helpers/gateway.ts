@@ -1,0 +1,88 @@
+/**
+ * Test fixture: a real PostgreSQL with an `app` database, least-privilege upstream accounts and fake
+ * customer data, plus a Sluice config written to a temp dir. The test starts the gateway itself.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPostgres, type TestPostgres } from './postgres.js';
+
+export interface Fixture {
+  readonly pg: TestPostgres;
+  readonly dir: string;
+  readonly upstreamPassword: string;
+  readonly configPath: string;
+  writeConfig(yaml: string): string;
+  cleanup(): Promise<void>;
+}
+
+export const SEED_SQL = `
+CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, email text, card text, ssn text, api_key text, password text);
+INSERT INTO customers (name, email, card, ssn, api_key, password) VALUES
+  ('Ada Lovelace', 'ada@example.com', '4111 1111 1111 1111', '123-45-6789', 'ghp_abcdefghijklmnopqrstuvwxyz0123456789', 'hunter2'),
+  ('Alan Turing', 'alan@example.org', '5500-0000-0000-0004', '078-05-1120', 'AKIAIOSFODNN7EXAMPLE', 'correct horse');
+CREATE TABLE orders (id serial PRIMARY KEY, customer_id int REFERENCES customers(id), total numeric, created_at timestamptz DEFAULT now());
+INSERT INTO orders (customer_id, total) SELECT 1 + (g % 2), g FROM generate_series(1, 50) g;
+`;
+
+export async function createFixture(): Promise<Fixture> {
+  const pg = await startPostgres();
+  const upstreamPassword = 'Upstr3am-' + Math.random().toString(36).slice(2) + '-secret';
+  await pg.query(`CREATE ROLE app_ro LOGIN PASSWORD '${upstreamPassword}'`);
+  await pg.query(`CREATE ROLE app_rw LOGIN PASSWORD '${upstreamPassword}'`);
+  await pg.query(`CREATE DATABASE app OWNER app_rw`);
+  await pg.query(`SET ROLE app_rw; ${SEED_SQL}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO app_ro;`, 'app');
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-'));
+  const configPath = join(dir, 'sluice.yaml');
+  return {
+    pg,
+    dir,
+    upstreamPassword,
+    configPath,
+    writeConfig(yaml: string) {
+      writeFileSync(configPath, yaml);
+      writeFileSync(join(dir, 'upstream-password'), upstreamPassword + '\n', { mode: 0o600 });
+      return configPath;
+    },
+    async cleanup() {
+      await pg.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A config with a read-only role, a writer role and a reviewer-gated delete. */
+export function standardConfig(f: Fixture, extra = ''): string {
+  return `
+listen:
+  postgres: 127.0.0.1:0
+dataDir: ${f.dir}/data
+store: { sqlite: ${f.dir}/data/sluice.db }
+identity:
+  issuers:
+    - local: true
+  roles:
+    - name: reader
+    - name: writer
+connections:
+  - name: appdb
+    type: postgres
+    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_ro, password: file:${f.dir}/upstream-password }
+  - name: appdb-rw
+    type: postgres
+    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_rw, password: file:${f.dir}/upstream-password }
+policies:
+  - role: reader
+    connection: appdb
+    rules:
+      - allow: [select, explain, set, transaction]
+      - deny: '*'
+        name: reader-no-writes
+  - role: writer
+    connection: appdb-rw
+    rules:
+      - allow: [select, insert, update, transaction, copy]
+      - review: [delete]
+      - deny: [ddl, dcl]
+${extra}`;
+}
