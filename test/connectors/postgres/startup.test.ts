@@ -11,7 +11,7 @@ describe('readStartupPacket', () => {
     assert.deepEqual(readStartupPacket(cancelRequest(42, -7))?.packet, { name: 'cancel-request', pid: 42, secret: -7 });
     const got = readStartupPacket(startupMessage({ user: 'reader@appdb', database: 'appdb', application_name: 'psql' }));
     assert.equal(got?.packet.name, 'startup');
-    const params = (got?.packet as { params: Map<string, string> }).params;
+    const params = (got?.packet as { params: ReadonlyMap<string, string> }).params;
     assert.equal(params.get('user'), 'reader@appdb');
     assert.equal(params.get('application_name'), 'psql');
   });
