@@ -1,0 +1,122 @@
+/**
+ * The HTTP listener: one node:http server shared by the admin API (approvals, health) and the
+ * HTTP-based connectors, each mounted on a path prefix. Errors render as RFC 9457 problem bodies.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { SluiceError, toSluiceError } from '../errors.js';
+import { splitHostPort } from '../connectors/engine.js';
+
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void> | void;
+export type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer, path: string) => void;
+
+interface Mount {
+  readonly prefix: string;
+  readonly handler: HttpHandler;
+  readonly upgrade?: UpgradeHandler;
+}
+
+export interface HttpListener {
+  /** Route requests whose path starts with `prefix` (longest prefix wins). */
+  mount(prefix: string, handler: HttpHandler, upgrade?: UpgradeHandler): void;
+  listen(address: string): Promise<{ host: string; port: number }>;
+  close(): Promise<void>;
+}
+
+export function sendProblem(res: ServerResponse, err: unknown): void {
+  const e = toSluiceError(err);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ type: `urn:sluice:error:${e.code}`, title: e.code, status: e.httpStatus, detail: e.message });
+  res.writeHead(e.httpStatus, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Read a request body up to `limit` bytes; larger bodies are refused with 413 before buffering more. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > limit) throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `request body of ${declared} bytes exceeds ${limit}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `request body exceeds ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export function createHttpListener(log: (line: string) => void): HttpListener {
+  const mounts: Mount[] = [];
+  const sockets = new Set<Socket>();
+  const find = (url: string | undefined): { mount: Mount; path: string } | undefined => {
+    const path = (url ?? '/').split('?')[0] ?? '/';
+    let best: Mount | undefined;
+    for (const m of mounts) {
+      if ((path === m.prefix || path.startsWith(m.prefix.endsWith('/') ? m.prefix : m.prefix + '/') || m.prefix === '/') && (best === undefined || m.prefix.length > best.prefix.length)) best = m;
+    }
+    return best === undefined ? undefined : { mount: best, path };
+  };
+  const server: Server = createServer((req, res) => {
+    const hit = find(req.url);
+    if (hit === undefined) {
+      sendProblem(res, new SluiceError('SLUICE_CONNECTION_UNKNOWN', `no route for ${req.url ?? '/'}`));
+      return;
+    }
+    Promise.resolve()
+      .then(() => hit.mount.handler(req, res, hit.path))
+      .catch((err: unknown) => {
+        const e = toSluiceError(err);
+        if (e.code === 'SLUICE_INTERNAL') log(`http: ${String((err as Error)?.stack ?? err)}`);
+        sendProblem(res, e);
+      });
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const hit = find(req.url);
+    if (hit?.mount.upgrade === undefined) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    hit.mount.upgrade(req, socket, head, hit.path);
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 0; // watches and held approvals are long-lived; connectors set their own timeouts
+  server.maxHeadersCount = 200;
+  return {
+    mount(prefix, handler, upgrade) {
+      if (!prefix.startsWith('/')) throw new TypeError(`mount prefix must start with "/": ${prefix}`);
+      if (mounts.some((m) => m.prefix === prefix)) throw new TypeError(`two handlers mounted on ${prefix}`);
+      mounts.push({ prefix, handler, ...(upgrade !== undefined ? { upgrade } : {}) });
+    },
+    async listen(address) {
+      const { host, port } = splitHostPort(address);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const addr = server.address();
+      return typeof addr === 'object' && addr !== null ? { host: addr.address, port: addr.port } : { host, port };
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+  };
+}
