@@ -185,8 +185,10 @@ const rule = z
 
 const policy = z
   .object({
-    role: name,
-    connection: name,
+    /** A role name, or '*' for every role. */
+    role: z.union([name, z.literal('*')]),
+    /** A connection name, or '*' for every connection. */
+    connection: z.union([name, z.literal('*')]),
     rules: z.array(rule).min(1),
   })
   .strict();
@@ -213,6 +215,13 @@ export const auditSchema = z
     retention: duration.optional(),
     /** Only `refuse` is accepted: a command whose record cannot be written is refused. */
     onFailure: z.literal('refuse').optional(),
+    /**
+     * SQLite store sync level. `normal` (default) survives a killed process; `full` also survives
+     * power loss at the cost of an fsync per group commit.
+     */
+    synchronous: z.enum(['normal', 'full']).optional(),
+    /** Checkpoint origin line (C2SP tlog-checkpoint); default `sluice.local/audit/<log id>`. */
+    origin: z.string().regex(/^[^\s]+$/, 'expected an origin without spaces, e.g. audit.example.com/sluice').optional(),
     stream: z
       .array(
         z.union([

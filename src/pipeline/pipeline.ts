@@ -14,14 +14,10 @@ export interface AuthenticatorLike {
 
 export interface PolicyLike {
   decide(identity: Identity, role: string, action: Action): Decision;
+  /** Parse `sql` and decide each statement; the overall decision is the first deny, else review, else allow. */
+  decideAll(identity: Identity, role: string, connection: string, sql: string): SqlDecision;
   isReadOnly(role: string, connection: string): boolean;
   readonly version: string;
-}
-
-/** Parsed SQL: one facts entry per statement, and the parser's message when the text does not parse. */
-export interface SqlAnalysis {
-  readonly statements: readonly SqlFacts[];
-  readonly error?: string;
 }
 
 export interface AuditLike {
@@ -38,7 +34,6 @@ export interface PipelineDeps {
   readonly config: SluiceConfig;
   readonly authenticator: AuthenticatorLike;
   readonly policy: PolicyLike;
-  readonly analyzeSql: (sql: string) => SqlAnalysis;
   readonly audit: AuditLike;
   readonly clock?: () => number;
 }
@@ -54,10 +49,10 @@ export interface OpenSessionRequest {
 }
 
 export interface SqlDecision {
-  readonly effect: Decision['effect'];
-  /** The decision that settles the whole text: the first deny, else the first review, else the last allow. */
+  /** The decision that settles the whole text: the first deny, else the first review, else allow. */
   readonly decision: Decision;
-  readonly statements: readonly { readonly facts: SqlFacts; readonly decision: Decision }[];
+  readonly statements: readonly { readonly text: string; readonly facts: SqlFacts; readonly decision: Decision }[];
+  /** The parser's message when the text does not parse. */
   readonly error?: string;
 }
 
@@ -76,7 +71,7 @@ export function newSessionId(): string {
 }
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
-  const { config, authenticator, policy, analyzeSql, audit } = deps;
+  const { config, authenticator, policy, audit } = deps;
   const clock = deps.clock ?? Date.now;
   const connections = new Map(config.connections.map((c) => [c.name, c] as const));
 
@@ -154,27 +149,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
 
     decideSql(session, sql) {
-      const analysis = analyzeSql(sql);
-      if (analysis.error !== undefined) {
-        const decision: Decision = { effect: 'deny', rule: 'unparseable', reason: `statement does not parse: ${analysis.error}` };
-        return { effect: 'deny', decision, statements: analysis.statements.map((facts) => ({ facts, decision })), error: analysis.error };
-      }
-      const statements = analysis.statements.map((facts) => {
-        const action: Action = {
-          connection: session.connection,
-          kind: 'sql',
-          verb: facts.kind,
-          objects: [...facts.tablesRead, ...facts.tablesWritten],
-          text: sql,
-          sql: facts,
-        };
-        return { facts, decision: policy.decide(session.identity, session.role, action) };
-      });
-      const firstDeny = statements.find((s) => s.decision.effect === 'deny');
-      const firstReview = statements.find((s) => s.decision.effect === 'review');
-      const settling = firstDeny ?? firstReview ?? statements[statements.length - 1];
-      const decision: Decision = settling?.decision ?? { effect: 'allow', rule: 'empty-query', reason: 'empty query' };
-      return { effect: decision.effect, decision, statements };
+      return policy.decideAll(session.identity, session.role, session.connection, sql);
     },
 
     record,

@@ -248,8 +248,9 @@ export class ProxySession {
   }
 
   private deniedError(d: SqlDecision): SluiceError {
-    const code = d.error !== undefined ? 'SLUICE_SQL_UNPARSEABLE' : d.effect === 'review' ? 'SLUICE_APPROVAL_REQUIRED' : 'SLUICE_POLICY_DENIED';
-    const what = d.effect === 'review' ? 'requires approval' : 'denied';
+    const effect = d.decision.effect;
+    const code = d.error !== undefined ? 'SLUICE_SQL_UNPARSEABLE' : effect === 'review' ? 'SLUICE_APPROVAL_REQUIRED' : 'SLUICE_POLICY_DENIED';
+    const what = effect === 'review' ? 'requires approval' : 'denied';
     return new SluiceError(code, `sluice: statement ${what} by rule "${d.decision.rule}": ${d.decision.reason}`, {
       detail: `role ${this.o.session.role} on connection ${this.o.session.connection}`,
     });
@@ -259,7 +260,7 @@ export class ProxySession {
     const decision = this.o.pipeline.decideSql(this.o.session, sql);
     const started = Date.now();
     const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskCounter() };
-    if (decision.effect === 'allow') {
+    if (decision.decision.effect === 'allow') {
       await this.recordDecision(sql, decision);
       this.commands += 1;
       this.ops.push({ k: 'query', sql, started, out, decision });
@@ -278,7 +279,7 @@ export class ProxySession {
     const name = b.cstring();
     const sql = b.cstring();
     const decision = this.o.pipeline.decideSql(this.o.session, sql);
-    if (decision.effect === 'allow') {
+    if (decision.decision.effect === 'allow') {
       this.statements.set(name, { sql, decision });
       this.ops.push({ k: 'parse', name });
       this.forward(frameBytes);
@@ -349,7 +350,7 @@ export class ProxySession {
       decision: d.decision,
       statements: d.statements.map((s) => ({ kind: s.facts.kind, tablesRead: s.facts.tablesRead, tablesWritten: s.facts.tablesWritten, effect: s.decision.effect, rule: s.decision.rule })),
       policyVersion: this.o.pipeline.policyVersion,
-      outcome: d.effect === 'allow' ? 'forwarded' : 'denied',
+      outcome: d.decision.effect === 'allow' ? 'pending' : 'denied',
     });
   }
 

@@ -1,0 +1,171 @@
+/**
+ * `sluice policy check`: decide a SQL text against the config's policies without a server, the
+ * same way the gateway would, and print the decision with the parser's facts as JSON.
+ */
+import { defaultConfigPath, loadConfigFile } from '../../config/index.js';
+import { SluiceError } from '../../errors.js';
+import type { Identity } from '../../pipeline/types.js';
+import { createPolicyEngine, initSqlParser } from '../../policy/index.js';
+import { parseFlags, reportError, UsageError, writeJson, type CliIo } from '../io.js';
+
+const HELP = `Usage:
+  sluice policy check --config F --role R --connection C --sql "SQL" [--subject S]
+                      [--claims JSON] [--model M]
+
+check    Decide SQL (one or more statements; "-" reads it from stdin) for role R on
+         connection C and print JSON:
+           {"effect": "allow"|"deny"|"review", "rule", "reason", "policyVersion",
+            "readOnly", "facts": {…}}
+         With several statements, "facts" is an array and "statements" lists each
+         statement's text and decision; the overall effect is deny if any statement is
+         denied, else review if any needs review, else allow.
+         --subject, --claims (a JSON object) and --model fill the identity that CEL
+         "when" conditions see (identity.subject, identity.claims, identity.model).
+
+Rule lists name SQL kinds: select insert update delete merge ddl dcl copy call do set
+transaction explain prepare execute listen lock utility, plus show, side-effect, the
+aliases read (select, explain, show) and write (insert, update, delete, merge), or '*'.
+An allow rule must cover every verb a statement can perform; unparseable SQL is always
+denied.
+
+Exit status: 0 allow, 3 deny, 4 review, 2 usage error, 1 config or other error.
+--config defaults to $SLUICE_CONFIG, else ./sluice.yaml. Upstream secrets (env:…) need
+not be set: the check never connects anywhere.
+`;
+
+export const EXIT_DENY = 3;
+export const EXIT_REVIEW = 4;
+
+/** SQL read from stdin: generous for a script, bounded for a mistake. */
+const MAX_STDIN_BYTES = 16 * 1024 * 1024;
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  try {
+    const [sub, ...rest] = args;
+    switch (sub) {
+      case 'check':
+        return await runCheck(rest, io);
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout.write(HELP);
+        return 0;
+      case undefined:
+        io.stderr.write(HELP);
+        return 2;
+      default:
+        throw new UsageError(`unknown policy subcommand "${sub}" (expected check)\n${HELP}`);
+    }
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+async function runCheck(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseFlags(args, {
+    config: { type: 'string' },
+    role: { type: 'string' },
+    connection: { type: 'string' },
+    sql: { type: 'string' },
+    subject: { type: 'string' },
+    claims: { type: 'string' },
+    model: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help === true) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (values.role === undefined) throw new UsageError('policy check needs --role');
+  if (values.connection === undefined) throw new UsageError('policy check needs --connection');
+  if (values.sql === undefined) throw new UsageError('policy check needs --sql "SQL" (or --sql - to read stdin)');
+  const claims = parseClaims(values.claims);
+  const sql = values.sql === '-' ? await readStdin(io) : values.sql;
+
+  const config = loadConfigFile(defaultConfigPath(values.config, io.env), { env: tolerantEnv(io.env) });
+  const role = values.role;
+  const connection = values.connection;
+  if (!config.identity.roles.some((r) => r.name === role)) {
+    throw new SluiceError('SLUICE_ROLE_NOT_GRANTED', `role ${role} is not defined under identity.roles`);
+  }
+  if (!config.connections.some((c) => c.name === connection)) {
+    throw new SluiceError('SLUICE_CONNECTION_UNKNOWN', `connection ${connection} is not defined under connections`);
+  }
+
+  await initSqlParser();
+  const engine = createPolicyEngine(config);
+  const identity: Identity = {
+    issuer: 'sluice-policy-check',
+    subject: values.subject ?? 'policy-check',
+    claims,
+    roles: [role],
+    ...(values.model !== undefined ? { model: values.model } : {}),
+    expiresAt: Math.floor(Date.now() / 1000) + 300,
+  };
+  const result = engine.decideAll(identity, role, connection, sql);
+  const single = result.statements.length === 1 ? result.statements[0] : undefined;
+  writeJson(io, {
+    effect: result.decision.effect,
+    rule: result.decision.rule,
+    reason: result.decision.reason,
+    ...(result.decision.approval !== undefined ? { approval: result.decision.approval } : {}),
+    policyVersion: engine.version,
+    readOnly: engine.isReadOnly(role, connection),
+    ...(result.error !== undefined ? { error: result.error } : {}),
+    facts: single !== undefined ? single.facts : result.statements.map((s) => s.facts),
+    ...(single === undefined
+      ? {
+          statements: result.statements.map((s) => ({
+            text: s.text,
+            effect: s.decision.effect,
+            rule: s.decision.rule,
+            reason: s.decision.reason,
+          })),
+        }
+      : {}),
+  });
+  switch (result.decision.effect) {
+    case 'allow':
+      return 0;
+    case 'review':
+      return EXIT_REVIEW;
+    default:
+      return EXIT_DENY;
+  }
+}
+
+function parseClaims(raw: string | undefined): Record<string, unknown> {
+  if (raw === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new UsageError('--claims must be a JSON object, e.g. --claims \'{"repository":"acme/app"}\'');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UsageError('--claims must be a JSON object, e.g. --claims \'{"repository":"acme/app"}\'');
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * The check never connects upstream, so an `env:` secret reference that is not set (the upstream
+ * password on a developer's laptop) must not stop it. Unset names read as empty strings here only.
+ */
+function tolerantEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return new Proxy(env, {
+    get: (target, key) => (typeof key === 'string' ? (target[key] ?? '') : undefined),
+  });
+}
+
+async function readStdin(io: CliIo): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of io.stdin) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    size += buf.length;
+    if (size > MAX_STDIN_BYTES) throw new UsageError(`SQL on stdin is larger than ${MAX_STDIN_BYTES} bytes`);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

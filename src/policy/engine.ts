@@ -1,0 +1,323 @@
+/**
+ * The decide stage: ordered rules per role and connection, first match wins, default deny.
+ *
+ * Rules match on a statement's *effective verbs* (see sql/verbs.ts), not its headline kind:
+ * an allow rule matches only when it covers every verb, a deny or review rule when it names any
+ * of them. So `allow: [select]` can never pass `WITH d AS (DELETE …) SELECT …` or
+ * `SELECT nextval('s')`, and `deny: [delete]` catches both a DELETE and a MERGE that deletes.
+ *
+ * Before any rule: unparseable or unrecognised SQL is denied (no rule, not even `'*'`, can allow
+ * it), and read-only roles are held to their read-only session (read-only-guard.ts).
+ */
+import { createHash } from 'node:crypto';
+import type { SluiceConfig } from '../config/index.js';
+import type { RawRule } from '../config/index.js';
+import { SluiceError, type SluiceErrorCode } from '../errors.js';
+import { compileCondition, toCelValue, type Condition } from '../pipeline/cel.js';
+import type { Action, Decision, Effect, Identity, SqlFacts } from '../pipeline/types.js';
+import { readOnlyViolation } from './read-only-guard.js';
+import { analyzeSql, type StatementFacts } from './sql/facts.js';
+import { expandRuleList, READ_ONLY_VERBS, type VerbList } from './vocabulary.js';
+
+/** Built-in rule names that appear in decisions and audit records. */
+export const BUILTIN_RULES = {
+  defaultDeny: 'default-deny',
+  unparseable: 'sql-unparseable',
+  unknownStatement: 'sql-unknown-statement',
+  readOnlyGuard: 'read-only-guard',
+  emptyQuery: 'empty-query',
+} as const;
+
+/**
+ * Bumped whenever matching semantics change (verbs, aliases, the read-only function list), so the
+ * recorded policy version changes with them even when the config file does not.
+ */
+const POLICY_SEMANTICS = 1;
+
+/** Most (role, connection) pairs whose rule lists are memoised; both come from config, so this is generous. */
+const MAX_MEMO = 4096;
+
+export interface SqlStatementDecision {
+  /** The statement's own text. */
+  readonly text: string;
+  readonly facts: StatementFacts;
+  readonly decision: Decision;
+}
+
+export interface SqlDecisions {
+  /** Deny if any statement is denied, else review if any needs review, else allow. */
+  readonly decision: Decision;
+  readonly statements: readonly SqlStatementDecision[];
+  /** The parser's error message when the text does not parse. */
+  readonly error?: string;
+}
+
+export interface PolicyEngine {
+  /** `sha256:<hex>` of the policies and matching semantics; recorded with every decision in audit. */
+  readonly version: string;
+  /** Decide one action (one SQL statement; text with several statements is decided as a whole). */
+  decide(identity: Identity, role: string, action: Action): Decision;
+  /** Decide every statement of `sql` for `connection`. */
+  decideAll(identity: Identity, role: string, connection: string, sql: string): SqlDecisions;
+  /** True when the role's rules for `connection` allow and review only read-only verbs. */
+  isReadOnly(role: string, connection: string): boolean;
+}
+
+interface CompiledRule {
+  readonly name: string;
+  readonly effect: Effect;
+  readonly verbs: VerbList;
+  readonly condition?: Condition;
+  /** HTTP/Kubernetes path globs: SQL actions skip such rules; other actions that reach one are denied (see ruleMatches). */
+  readonly hasPaths: boolean;
+  readonly approval?: Readonly<Record<string, unknown>>;
+}
+
+interface CompiledPolicy {
+  readonly role: string;
+  readonly connection: string;
+  readonly rules: readonly CompiledRule[];
+}
+
+interface RuleSet {
+  readonly rules: readonly CompiledRule[];
+  readonly readOnly: boolean;
+}
+
+export type PolicyConfig = Pick<SluiceConfig, 'policies'> & { readonly connections?: SluiceConfig['connections'] };
+
+/**
+ * Build the engine once at startup. Throws SLUICE_CONFIG_INVALID naming the bad key for an unknown
+ * SQL kind in a rule list or a CEL condition that does not compile.
+ */
+export function createPolicyEngine(config: PolicyConfig): PolicyEngine {
+  const connections = config.connections ?? [];
+  const connectionType = new Map(connections.map((c) => [c.name, c.type]));
+  const allPostgres = connections.every((c) => c.type === 'postgres');
+  const policies: CompiledPolicy[] = config.policies.map((p, i) => {
+    const type = connectionType.get(p.connection);
+    // SQL vocabulary is enforced where the rules can only meet SQL; typos there must not silently never match.
+    const strictSql = p.connection === '*' ? allPostgres : type === undefined || type === 'postgres';
+    return {
+      role: p.role,
+      connection: p.connection,
+      rules: p.rules.map((r, j) => compileRule(r, `policies[${i}].rules[${j}]`, `${p.role}/${p.connection}#${j}`, strictSql)),
+    };
+  });
+  const version = `sha256:${createHash('sha256')
+    .update(stableStringify({ semantics: POLICY_SEMANTICS, policies: config.policies }))
+    .digest('hex')}`;
+
+  const memo = new Map<string, RuleSet>();
+  const ruleSet = (role: string, connection: string): RuleSet => {
+    const key = `${role}\u0000${connection}`;
+    const hit = memo.get(key);
+    if (hit !== undefined) return hit;
+    const rules: CompiledRule[] = [];
+    for (const p of policies) {
+      if ((p.role === role || p.role === '*') && (p.connection === connection || p.connection === '*')) rules.push(...p.rules);
+    }
+    const set: RuleSet = { rules, readOnly: rules.every(isReadOnlyRule) };
+    if (memo.size < MAX_MEMO) memo.set(key, set);
+    return set;
+  };
+
+  const decide = (identity: Identity, role: string, action: Action): Decision => {
+    if (action.kind !== 'sql') return decideVerbs(ruleSet(role, action.connection), identity, role, action, [action.verb.toLowerCase()], undefined);
+    const facts = action.sql;
+    if (facts === undefined) {
+      // No facts from the connector: analyse the text here, all statements as one.
+      return decideAll(identity, role, action.connection, action.text).decision;
+    }
+    return decideStatement(identity, role, action, facts);
+  };
+
+  const decideStatement = (identity: Identity, role: string, action: Action, facts: SqlFacts): Decision => {
+    if (facts.kind === 'unknown') {
+      const parseError = (facts as Partial<StatementFacts>).parseError;
+      if (parseError !== undefined || facts.statement === 'ParseError') {
+        return {
+          effect: 'deny',
+          rule: BUILTIN_RULES.unparseable,
+          reason: `SQL could not be parsed (${parseError ?? 'syntax error'}); unparseable statements are always denied`,
+        };
+      }
+      return {
+        effect: 'deny',
+        rule: BUILTIN_RULES.unknownStatement,
+        reason: `statement ${facts.statement} is not recognised; unrecognised statements are always denied`,
+      };
+    }
+    const set = ruleSet(role, action.connection);
+    if (set.readOnly) {
+      const why = readOnlyViolation(facts);
+      if (why !== undefined) return { effect: 'deny', rule: BUILTIN_RULES.readOnlyGuard, reason: `role ${role} is read-only on ${action.connection}: ${why}` };
+    }
+    return decideVerbs(set, identity, role, action, verbsOf(facts), facts);
+  };
+
+  const decideAll = (identity: Identity, role: string, connection: string, sql: string): SqlDecisions => {
+    const analysis = analyzeSql(sql);
+    const statements = analysis.statements.map((facts, i): SqlStatementDecision => {
+      const text = analysis.texts[i] ?? sql;
+      return { text, facts, decision: decideStatement(identity, role, sqlAction(connection, text, facts), facts) };
+    });
+    const result: SqlDecisions = { decision: combine(statements), statements };
+    return analysis.error !== undefined ? { ...result, error: analysis.error } : result;
+  };
+
+  return {
+    version,
+    decide,
+    decideAll,
+    isReadOnly: (role, connection) => ruleSet(role, connection).readOnly,
+  };
+}
+
+/** The Action a connector hands to `decide` for one parsed statement. */
+export function sqlAction(connection: string, text: string, facts: StatementFacts): Action {
+  const objects = [...new Set([...facts.tablesRead, ...facts.tablesWritten])];
+  return { connection, kind: 'sql', verb: facts.kind, objects, text, sql: facts };
+}
+
+/** The error code a connector reports for a decision that stops a statement. */
+export function decisionErrorCode(decision: Decision): SluiceErrorCode | undefined {
+  if (decision.effect === 'allow') return undefined;
+  if (decision.effect === 'review') return 'SLUICE_APPROVAL_REQUIRED';
+  return decision.rule === BUILTIN_RULES.unparseable ? 'SLUICE_SQL_UNPARSEABLE' : 'SLUICE_POLICY_DENIED';
+}
+
+function compileRule(r: RawRule, where: string, defaultName: string, strictSql: boolean): CompiledRule {
+  const [effect, list] =
+    r.allow !== undefined ? (['allow', r.allow] as const) : r.deny !== undefined ? (['deny', r.deny] as const) : r.review !== undefined ? (['review', r.review] as const) : [];
+  if (effect === undefined) throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}: a rule has exactly one of allow, deny or review`);
+  const verbs = expandRuleList(list, `${where}.${effect}`, strictSql);
+  if (strictSql && r.paths !== undefined) {
+    throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}.paths: paths apply to HTTP and Kubernetes connections, not PostgreSQL`);
+  }
+  return {
+    name: r.name ?? defaultName,
+    effect,
+    verbs,
+    ...(r.when !== undefined ? { condition: compileCondition(r.when, `${where}.when`) } : {}),
+    hasPaths: r.paths !== undefined,
+    ...(r.approval !== undefined ? { approval: r.approval } : {}),
+  };
+}
+
+function isReadOnlyRule(rule: CompiledRule): boolean {
+  if (rule.effect === 'deny') return true;
+  if (rule.verbs === '*') return false;
+  for (const v of rule.verbs) if (!READ_ONLY_VERBS.has(v)) return false;
+  return true;
+}
+
+/**
+ * Verbs of facts that did not come from `extractSqlFacts` (no `verbs` field): the kind, plus
+ * `side-effect` whenever the facts admit any, so an allow-list of reads still cannot match.
+ */
+function verbsOf(facts: SqlFacts): readonly string[] {
+  const verbs = (facts as Partial<StatementFacts>).verbs;
+  if (verbs !== undefined && verbs.length > 0) return verbs;
+  const out: string[] = [facts.kind];
+  if (facts.sideEffects || facts.dynamic) out.push('side-effect');
+  return out;
+}
+
+function decideVerbs(set: RuleSet, identity: Identity, role: string, action: Action, verbs: readonly string[], facts: SqlFacts | undefined): Decision {
+  let context: Record<string, unknown> | undefined;
+  for (const rule of set.rules) {
+    if (!ruleMatches(rule, verbs)) continue;
+    if (rule.hasPaths) {
+      // Path globs belong to the HTTP/Kubernetes stage. SQL never meets them; anything else that
+      // reaches one here is refused rather than matched without its paths.
+      if (action.kind === 'sql') continue;
+      return { effect: 'deny', rule: rule.name, reason: `rule ${rule.name} is path-scoped and paths are not evaluated by the SQL policy engine` };
+    }
+    if (rule.condition !== undefined) {
+      context ??= celContext(identity, role, action, facts);
+      if (!rule.condition(context)) continue;
+    }
+    return decisionFor(rule, verbs, facts);
+  }
+  return {
+    effect: 'deny',
+    rule: BUILTIN_RULES.defaultDeny,
+    reason: `no rule for role ${role} on ${action.connection} allows ${describe(verbs, facts)}`,
+  };
+}
+
+function ruleMatches(rule: CompiledRule, verbs: readonly string[]): boolean {
+  if (rule.effect === 'allow') {
+    if (rule.verbs === '*') return true;
+    const covered = rule.verbs;
+    return verbs.every((v) => covered.has(v));
+  }
+  if (rule.verbs === '*') return true;
+  const named = rule.verbs;
+  return verbs.some((v) => named.has(v));
+}
+
+function decisionFor(rule: CompiledRule, verbs: readonly string[], facts: SqlFacts | undefined): Decision {
+  const what = describe(verbs, facts);
+  const approval = rule.approval !== undefined ? { approval: rule.approval } : {};
+  switch (rule.effect) {
+    case 'allow':
+      return { effect: 'allow', rule: rule.name, reason: `allowed by rule ${rule.name}: ${what}` };
+    case 'deny':
+      return { effect: 'deny', rule: rule.name, reason: `denied by rule ${rule.name}: ${what}` };
+    case 'review':
+      return { effect: 'review', rule: rule.name, reason: `rule ${rule.name} requires approval: ${what}`, ...approval };
+    default: {
+      const never: never = rule.effect;
+      return { effect: 'deny', rule: BUILTIN_RULES.defaultDeny, reason: `unknown rule effect ${String(never)}` };
+    }
+  }
+}
+
+function describe(verbs: readonly string[], facts: SqlFacts | undefined): string {
+  const reasons = facts?.sideEffectReasons ?? [];
+  return reasons.length > 0 ? `${verbs.join(', ')} (${reasons.join('; ')})` : verbs.join(', ');
+}
+
+function celContext(identity: Identity, role: string, action: Action, facts: SqlFacts | undefined): Record<string, unknown> {
+  return {
+    identity: toCelValue({
+      issuer: identity.issuer,
+      subject: identity.subject,
+      claims: identity.claims,
+      roles: identity.roles,
+      model: identity.model,
+      sponsor: identity.sponsor,
+    }),
+    role,
+    action: toCelValue({ connection: action.connection, kind: action.kind, verb: action.verb, objects: action.objects, text: action.text }),
+    sql: toCelValue(facts ?? {}),
+    http: toCelValue(action.http ?? {}),
+    k8s: toCelValue(action.k8s ?? {}),
+  };
+}
+
+/** Overall decision for several statements: any deny wins, then any review, else allow. */
+function combine(statements: readonly SqlStatementDecision[]): Decision {
+  if (statements.length === 0) return { effect: 'allow', rule: BUILTIN_RULES.emptyQuery, reason: 'empty query: no statements to run' };
+  const denied = statements.find((s) => s.decision.effect === 'deny');
+  const reviewed = statements.find((s) => s.decision.effect === 'review');
+  const pick = denied ?? reviewed ?? statements[0];
+  if (pick === undefined) return { effect: 'deny', rule: BUILTIN_RULES.defaultDeny, reason: 'no decision' };
+  if (statements.length === 1) return pick.decision;
+  const n = statements.indexOf(pick) + 1;
+  if (pick.decision.effect === 'allow') return { ...pick.decision, reason: `all ${statements.length} statements allowed (first: ${pick.decision.reason})` };
+  return { ...pick.decision, reason: `statement ${n} of ${statements.length}: ${pick.decision.reason}` };
+}
+
+/** JSON with sorted keys, so the version hash does not depend on key order in the file. */
+function stableStringify(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify(obj[k])}`).join(',')}}`;
+}

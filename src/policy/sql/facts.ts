@@ -1,0 +1,616 @@
+/**
+ * SQL facts from the real PostgreSQL parse tree: what each statement is, which tables it reads
+ * and writes, which functions it calls and everything it can do besides its headline kind.
+ * No regular expression ever looks at SQL text here; only the parser does.
+ *
+ * Walks the whole tree (joins, subqueries, CTEs, set operations, function arguments), because a
+ * write can hide anywhere a query can: a data-modifying WITH, `SELECT … INTO`, `FOR UPDATE`,
+ * `EXPLAIN ANALYZE DELETE`, a volatile function in a WHERE clause.
+ *
+ * Cost (dev container, Node 20, shared 2-core box): 12–17 µs per simple statement
+ * (`SELECT abalance FROM pgbench_accounts WHERE aid = 123`) uncached, of which ~9 µs is the WASM
+ * parser and its JSON; ~2 µs from the LRU cache; ~55 µs for a three-way join with a subquery.
+ * Informational only (test/policy/sql/facts.test.ts prints it); bench/ owns the numbers.
+ */
+import type { SqlFacts, SqlKind } from '../../pipeline/types.js';
+import { parseStatements } from './parser.js';
+import { isSafeFunction } from './safe-functions.js';
+import { statementKind } from './statement-kind.js';
+import type { SqlVerb } from './verbs.js';
+
+/** One statement's facts plus what the policy engine matches on. */
+export interface StatementFacts extends SqlFacts {
+  /** Every verb the statement can perform (its kind first, then hidden ones). Never empty. */
+  readonly verbs: readonly SqlVerb[];
+  /** Why the statement could not be analysed (parser message), for `unknown` statements. */
+  readonly parseError?: string;
+  /** Transaction modes asked for by BEGIN/START/SET TRANSACTION/SET SESSION CHARACTERISTICS. */
+  readonly transactionModes?: readonly string[];
+}
+
+export interface SqlAnalysis {
+  /** One entry per statement; a single `unknown` entry when the text does not parse; [] when empty. */
+  readonly statements: readonly StatementFacts[];
+  /** Each statement's own text, cut at the parser's statement boundaries (same order). */
+  readonly texts: readonly string[];
+  /** The parser's error message when the text does not parse. */
+  readonly error?: string;
+}
+
+/**
+ * Deepest parse tree analysed. A tree deeper than this (a 1000-term expression, say) is reported
+ * as unanalysable and therefore denied, rather than risking the JavaScript stack.
+ */
+const MAX_DEPTH = 1500;
+
+/** LRU of analyses keyed by SQL text: agents repeat the same statements. */
+const CACHE_ENTRIES = 1024;
+/** Longer texts are analysed every time rather than pinned in memory. */
+const CACHE_MAX_TEXT = 8192;
+const cache = new Map<string, SqlAnalysis>();
+
+const EMPTY_SET: ReadonlySet<string> = new Set();
+const EMPTY: SqlAnalysis = Object.freeze({ statements: Object.freeze([]), texts: Object.freeze([]) });
+
+/** Facts for every statement in `sql`. Sync; never throws for any input once the parser is loaded. */
+export function extractSqlFacts(sql: string): StatementFacts[] {
+  return [...analyzeSql(sql).statements];
+}
+
+/** Like `extractSqlFacts`, with statement texts and the parser's error message. Results are frozen and cached. */
+export function analyzeSql(sql: string): SqlAnalysis {
+  const hit = cache.get(sql);
+  if (hit !== undefined) {
+    // Refresh recency: Map iteration order is insertion order.
+    cache.delete(sql);
+    cache.set(sql, hit);
+    return hit;
+  }
+  const analysis = analyzeUncached(sql);
+  if (sql.length <= CACHE_MAX_TEXT) {
+    if (cache.size >= CACHE_ENTRIES) {
+      const oldest = cache.keys().next();
+      if (oldest.done !== true) cache.delete(oldest.value);
+    }
+    cache.set(sql, analysis);
+  }
+  return analysis;
+}
+
+/** Drop cached analyses (tests). */
+export function clearSqlCache(): void {
+  cache.clear();
+}
+
+function analyzeUncached(sql: string): SqlAnalysis {
+  // libpg-query refuses an empty string; PostgreSQL answers it with EmptyQueryResponse.
+  if (sql.length === 0) return EMPTY;
+  // The parser takes a C string: a NUL would end the text early and hide what follows it.
+  if (sql.includes('\0')) return failed(sql, 'SQL text contains a NUL character');
+  // Lone UTF-16 surrogates have no UTF-8 form; the parser and the server would disagree on bytes.
+  if (hasLoneSurrogate(sql)) return failed(sql, 'SQL text is not valid Unicode');
+  const parsed = parseStatements(sql);
+  if (!parsed.ok) return failed(sql, parsed.error);
+  if (parsed.stmts.length === 0) return EMPTY;
+  const statements: StatementFacts[] = [];
+  try {
+    for (const raw of parsed.stmts) statements.push(factsForRaw(raw));
+  } catch (err) {
+    const why = err instanceof TooDeep || err instanceof RangeError ? 'statement is nested too deeply to analyse' : 'statement could not be analysed';
+    return failed(sql, why);
+  }
+  return Object.freeze({ statements: Object.freeze(statements), texts: Object.freeze(statementTexts(sql, parsed.stmts)) });
+}
+
+function failed(sql: string, error: string): SqlAnalysis {
+  const facts: StatementFacts = freezeFacts({
+    kind: 'unknown',
+    statement: 'ParseError',
+    tablesRead: [],
+    tablesWritten: [],
+    functions: [],
+    hasWhere: false,
+    sideEffects: true,
+    sideEffectReasons: ['statement could not be parsed'],
+    dynamic: true,
+    verbs: ['unknown'],
+    parseError: error,
+  });
+  return Object.freeze({ statements: Object.freeze([facts]), texts: Object.freeze([sql]), error });
+}
+
+function hasLoneSurrogate(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c >= 0xdc00) return true;
+    const next = s.charCodeAt(i + 1);
+    if (!(next >= 0xdc00 && next <= 0xdfff)) return true;
+    i++;
+  }
+  return false;
+}
+
+/** libpg_query reports statement boundaries in UTF-8 bytes (`stmt_location`, `stmt_len`; 0 = to the end). */
+function statementTexts(sql: string, stmts: readonly unknown[]): string[] {
+  if (stmts.length === 1) return [sql.trim()];
+  const bytes = Buffer.from(sql, 'utf8');
+  return stmts.map((raw) => {
+    const r = asObject(raw);
+    const start = typeof r?.stmt_location === 'number' ? r.stmt_location : 0;
+    const len = typeof r?.stmt_len === 'number' && r.stmt_len > 0 ? r.stmt_len : bytes.length - start;
+    return bytes.subarray(start, start + len).toString('utf8').trim();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The walk
+
+class TooDeep extends Error {}
+
+type Obj = Record<string, unknown>;
+
+function asObject(v: unknown): Obj | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined;
+}
+
+/** Where in the tree we are: which CTE names shadow tables, whether RangeVars are written, whether nested statements run. */
+interface Scope {
+  readonly ctes: ReadonlySet<string>;
+  readonly write: boolean;
+  /** False under a plain EXPLAIN: the explained statement is planned, not run. */
+  readonly executed: boolean;
+}
+
+class Collector {
+  readonly read = new Set<string>();
+  readonly written = new Set<string>();
+  readonly functions = new Set<string>();
+  readonly verbs = new Set<SqlVerb>();
+  readonly reasons: string[] = [];
+  dynamic = false;
+
+  effect(verb: SqlVerb, reason: string): void {
+    this.verbs.add(verb);
+    if (!this.reasons.includes(reason)) this.reasons.push(reason);
+  }
+}
+
+/** Kinds whose own RangeVars are targets (written) rather than sources. */
+const TARGET_KINDS: ReadonlySet<SqlKind> = new Set(['ddl', 'dcl', 'lock', 'utility']);
+const DML_KINDS: ReadonlySet<SqlKind> = new Set(['insert', 'update', 'delete', 'merge']);
+
+/** Relation kinds whose DROP names tables (DropStmt lists names, not RangeVars). */
+const DROP_RELATION_TYPES: ReadonlySet<string> = new Set([
+  'OBJECT_TABLE',
+  'OBJECT_VIEW',
+  'OBJECT_MATVIEW',
+  'OBJECT_INDEX',
+  'OBJECT_SEQUENCE',
+  'OBJECT_FOREIGN_TABLE',
+]);
+
+const TRANSACTION_VERBS: Readonly<Record<string, string>> = {
+  TRANS_STMT_BEGIN: 'begin',
+  TRANS_STMT_START: 'start transaction',
+  TRANS_STMT_COMMIT: 'commit',
+  TRANS_STMT_ROLLBACK: 'rollback',
+  TRANS_STMT_SAVEPOINT: 'savepoint',
+  TRANS_STMT_RELEASE: 'release savepoint',
+  TRANS_STMT_ROLLBACK_TO: 'rollback to savepoint',
+  TRANS_STMT_PREPARE: 'prepare transaction',
+  TRANS_STMT_COMMIT_PREPARED: 'commit prepared',
+  TRANS_STMT_ROLLBACK_PREPARED: 'rollback prepared',
+};
+
+interface TopExtras {
+  hasWhere?: boolean;
+  setting?: string;
+  copyDirection?: 'to' | 'from';
+  copyFileOrProgram?: boolean;
+  transaction?: string;
+  transactionModes?: readonly string[];
+}
+
+function factsForRaw(raw: unknown): StatementFacts {
+  const stmt = asObject(asObject(raw)?.stmt);
+  const type = stmt === undefined ? undefined : Object.keys(stmt)[0];
+  const body = type === undefined ? undefined : asObject(stmt?.[type]);
+  if (type === undefined || body === undefined) {
+    return freezeFacts({
+      kind: 'unknown',
+      statement: 'Unknown',
+      tablesRead: [],
+      tablesWritten: [],
+      functions: [],
+      hasWhere: false,
+      sideEffects: true,
+      sideEffectReasons: ['unrecognised parse tree'],
+      dynamic: true,
+      verbs: ['unknown'],
+    });
+  }
+  const kind = statementKind(type);
+  const c = new Collector();
+  c.verbs.add(type === 'VariableShowStmt' ? 'show' : kind);
+  const extras: TopExtras = {};
+  const scope: Scope = { ctes: EMPTY_SET, write: TARGET_KINDS.has(kind), executed: true };
+  visitStatement(type, body, scope, c, 0, extras);
+  const verbs = [...c.verbs];
+  return freezeFacts({
+    kind,
+    statement: type,
+    tablesRead: [...c.read],
+    tablesWritten: [...c.written],
+    functions: [...c.functions],
+    hasWhere: extras.hasWhere ?? false,
+    sideEffects: c.reasons.length > 0,
+    sideEffectReasons: c.reasons,
+    dynamic: c.dynamic,
+    verbs,
+    ...(extras.setting !== undefined ? { setting: extras.setting } : {}),
+    ...(extras.copyDirection !== undefined ? { copyDirection: extras.copyDirection } : {}),
+    ...(extras.copyFileOrProgram !== undefined ? { copyFileOrProgram: extras.copyFileOrProgram } : {}),
+    ...(extras.transaction !== undefined ? { transaction: extras.transaction } : {}),
+    ...(extras.transactionModes !== undefined ? { transactionModes: extras.transactionModes } : {}),
+  });
+}
+
+function freezeFacts(f: StatementFacts): StatementFacts {
+  Object.freeze(f.tablesRead);
+  Object.freeze(f.tablesWritten);
+  Object.freeze(f.functions);
+  Object.freeze(f.sideEffectReasons);
+  Object.freeze(f.verbs);
+  if (f.transactionModes !== undefined) Object.freeze(f.transactionModes);
+  return Object.freeze(f);
+}
+
+/** A statement node, at the top or nested (EXPLAIN/PREPARE/COPY/CREATE TABLE AS/DECLARE targets). */
+function visitStatement(type: string, body: Obj, scope: Scope, c: Collector, depth: number, x: TopExtras): void {
+  switch (type) {
+    case 'SelectStmt':
+      x.hasWhere = body.whereClause !== undefined;
+      visitSelect(body, scope, c, depth);
+      return;
+    case 'InsertStmt':
+    case 'UpdateStmt':
+    case 'DeleteStmt':
+    case 'MergeStmt':
+      x.hasWhere = body.whereClause !== undefined;
+      visitDml(body, scope, c, depth);
+      return;
+    case 'ExplainStmt': {
+      const analyze = explainAnalyzes(body.options);
+      visitInner(body.query, { ...scope, write: false, executed: scope.executed && analyze }, c, depth, 'EXPLAIN ANALYZE runs');
+      return;
+    }
+    case 'PrepareStmt':
+      // Preparing runs nothing yet, but EXECUTE later runs exactly this: judge it now.
+      visitInner(body.query, { ...scope, write: false }, c, depth, 'PREPARE defines');
+      return;
+    case 'DeclareCursorStmt':
+      visitInner(body.query, { ...scope, write: false }, c, depth, 'DECLARE runs');
+      return;
+    case 'CreateTableAsStmt':
+      visit(body.into, { ...scope, write: true }, c, depth + 1);
+      visitInner(body.query, { ...scope, write: false }, c, depth, 'CREATE TABLE AS runs');
+      return;
+    case 'CopyStmt':
+      visitCopy(body, scope, c, depth, x);
+      return;
+    case 'ExecuteStmt':
+      markExecute(body, scope, c, depth);
+      return;
+    case 'DoStmt':
+      c.dynamic = true;
+      c.effect('do', 'DO runs an anonymous procedural code block');
+      return;
+    case 'CallStmt': {
+      const call = asObject(body.funccall);
+      const name = call === undefined ? '?' : functionName(call.funcname).join('.');
+      c.functions.add(name);
+      c.effect('call', `CALL runs procedure ${name}`);
+      // The procedure itself is the `call` verb; its arguments are ordinary expressions.
+      visit(call?.args, scope, c, depth + 1);
+      return;
+    }
+    case 'VariableSetStmt':
+      visitSet(body, c, x);
+      visit(body.args, scope, c, depth + 1);
+      return;
+    case 'VariableShowStmt':
+      x.setting = typeof body.name === 'string' ? body.name.toLowerCase() : '';
+      return;
+    case 'DiscardStmt':
+      x.setting = typeof body.target === 'string' ? body.target.replace(/^DISCARD_/, '').toLowerCase() : 'all';
+      return;
+    case 'TransactionStmt': {
+      const modes = transactionModes(body.options);
+      const verb = typeof body.kind === 'string' ? TRANSACTION_VERBS[body.kind] ?? body.kind.toLowerCase() : 'transaction';
+      x.transaction = [verb, ...modes, ...(body.chain === true ? ['and chain'] : [])].join(' ');
+      if (modes.length > 0) x.transactionModes = modes;
+      return;
+    }
+    case 'TruncateStmt':
+      c.effect('delete', 'TRUNCATE deletes every row');
+      visit(body.relations, { ...scope, write: true }, c, depth + 1);
+      return;
+    case 'DropStmt':
+      if (typeof body.removeType === 'string' && DROP_RELATION_TYPES.has(body.removeType) && Array.isArray(body.objects)) {
+        for (const o of body.objects) {
+          const parts = functionName(asObject(asObject(o)?.List)?.items);
+          if (parts.length > 0) c.written.add(parts.join('.'));
+        }
+      }
+      visit(body, scope, c, depth + 1);
+      return;
+    default:
+      visit(body, scope, c, depth + 1);
+  }
+}
+
+/** A statement wrapped as `{ SelectStmt: {…} }` under EXPLAIN, PREPARE, COPY, CREATE TABLE AS, DECLARE. */
+function visitInner(wrapper: unknown, scope: Scope, c: Collector, depth: number, what: string): void {
+  const w = asObject(wrapper);
+  if (w === undefined) return;
+  for (const type of Object.keys(w)) {
+    const body = asObject(w[type]);
+    if (body === undefined) continue;
+    const kind = statementKind(type);
+    if (scope.executed) {
+      if (DML_KINDS.has(kind) || kind === 'ddl') c.effect(kind, `${what} ${statementLabel(type)}`);
+      else c.verbs.add(kind);
+    }
+    visitStatement(type, body, scope, c, depth + 1, {});
+  }
+}
+
+function statementLabel(type: string): string {
+  return type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+}
+
+function markExecute(body: Obj, scope: Scope, c: Collector, depth: number): void {
+  const name = typeof body.name === 'string' ? body.name : '?';
+  c.dynamic = true;
+  c.effect('execute', `EXECUTE ${name} runs a prepared statement whose text is not in this command`);
+  visit(body.params, scope, c, depth + 1);
+}
+
+function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number): void {
+  let s = scope.write ? { ...scope, write: false } : scope;
+  if (body.withClause !== undefined) s = visitWith(body.withClause, s, c, depth);
+  visitFields(body, s, c, depth + 1, 'withClause', undefined);
+}
+
+function visitDml(body: Obj, scope: Scope, c: Collector, depth: number): void {
+  let s = scope.write ? { ...scope, write: false } : scope;
+  if (body.withClause !== undefined) s = visitWith(body.withClause, s, c, depth);
+  visit(body.relation, { ...s, write: true }, c, depth + 1);
+  if (s.executed) dmlSubVerbs(body, c);
+  visitFields(body, s, c, depth + 1, 'withClause', 'relation');
+}
+
+const MERGE_COMMANDS: Readonly<Record<string, SqlVerb>> = { CMD_INSERT: 'insert', CMD_UPDATE: 'update', CMD_DELETE: 'delete' };
+
+/** An upsert updates and a MERGE inserts, updates or deletes: a `deny: [delete]` rule must see it. */
+function dmlSubVerbs(body: Obj, c: Collector): void {
+  if (asObject(body.onConflictClause)?.action === 'ONCONFLICT_UPDATE') {
+    c.effect('update', 'INSERT … ON CONFLICT DO UPDATE updates existing rows');
+  }
+  if (Array.isArray(body.mergeWhenClauses)) {
+    for (const w of body.mergeWhenClauses) {
+      const cmd = asObject(asObject(w)?.MergeWhenClause)?.commandType;
+      const verb = typeof cmd === 'string' ? MERGE_COMMANDS[cmd] : undefined;
+      if (verb !== undefined) c.effect(verb, `MERGE … THEN ${verb.toUpperCase()}`);
+    }
+  }
+}
+
+/**
+ * CTE names shadow tables only where PostgreSQL makes them visible: later siblings and the main
+ * query, or every member of a RECURSIVE list. A same-named real table elsewhere stays a table.
+ */
+function visitWith(withClause: unknown, scope: Scope, c: Collector, depth: number): Scope {
+  const w = asObject(withClause);
+  const ctes = Array.isArray(w?.ctes) ? w.ctes : [];
+  const names: string[] = [];
+  for (const cte of ctes) {
+    const name = asObject(asObject(cte)?.CommonTableExpr)?.ctename;
+    if (typeof name === 'string') names.push(name);
+  }
+  const all = new Set([...scope.ctes, ...names]);
+  const recursive = w?.recursive === true;
+  const visible = new Set(scope.ctes);
+  for (const cte of ctes) {
+    const body = asObject(asObject(cte)?.CommonTableExpr);
+    if (body === undefined) continue;
+    const cteScope: Scope = { ...scope, ctes: recursive ? all : new Set(visible) };
+    visit(body.ctequery, cteScope, c, depth + 2);
+    if (typeof body.ctename === 'string') visible.add(body.ctename);
+  }
+  return { ...scope, ctes: all };
+}
+
+function visitCopy(body: Obj, scope: Scope, c: Collector, depth: number, x: TopExtras): void {
+  const from = body.is_from === true;
+  x.copyDirection = from ? 'from' : 'to';
+  const program = body.is_program === true;
+  const file = typeof body.filename === 'string';
+  x.copyFileOrProgram = program || file;
+  if (body.relation !== undefined) {
+    c.verbs.add(from ? 'insert' : 'select');
+    visit(body.relation, { ...scope, write: from }, c, depth + 1);
+  }
+  if (body.query !== undefined) visitInner(body.query, { ...scope, write: false }, c, depth, 'COPY runs');
+  if (program) c.effect('side-effect', `COPY ${from ? 'FROM' : 'TO'} PROGRAM runs a shell command on the database server`);
+  else if (file) c.effect('side-effect', `COPY ${from ? 'FROM' : 'TO'} a file on the database server`);
+  visit(body.whereClause, { ...scope, write: false }, c, depth + 1);
+}
+
+function visitSet(body: Obj, c: Collector, x: TopExtras): void {
+  if (body.kind === 'VAR_RESET_ALL') {
+    x.setting = 'all';
+    return;
+  }
+  // GUC names are case-insensitive in PostgreSQL, even when quoted.
+  const name = typeof body.name === 'string' ? body.name.toLowerCase() : '';
+  x.setting = name;
+  if (body.kind === 'VAR_SET_MULTI') {
+    const modes = transactionModes(body.args);
+    if (modes.length > 0) x.transactionModes = modes;
+  }
+  if (name === 'role' || name === 'session_authorization') {
+    c.effect('dcl', `SET ${name === 'role' ? 'ROLE' : 'SESSION AUTHORIZATION'} changes the privileges of the upstream session`);
+  }
+}
+
+/** EXPLAIN's ANALYZE option: absent → false; `analyze`, `analyze true/on/1` → true; anything odd → true (fail closed). */
+function explainAnalyzes(options: unknown): boolean {
+  if (!Array.isArray(options)) return false;
+  let analyze = false;
+  for (const o of options) {
+    const d = asObject(asObject(o)?.DefElem);
+    if (d?.defname !== 'analyze') continue;
+    analyze = !isFalseOption(d.arg);
+  }
+  return analyze;
+}
+
+function isFalseOption(arg: unknown): boolean {
+  const a = asObject(arg);
+  if (a === undefined) return false;
+  const s = asObject(a.String)?.sval;
+  if (typeof s === 'string') return s.toLowerCase() === 'false' || s.toLowerCase() === 'off';
+  const i = asObject(a.Integer);
+  if (i !== undefined) return i.ival === undefined || i.ival === 0;
+  const b = asObject(a.Boolean);
+  if (b !== undefined) return b.boolval !== true;
+  return false;
+}
+
+/** BEGIN/START/SET TRANSACTION options → `isolation level …`, `read only`/`read write`, `deferrable`. */
+function transactionModes(options: unknown): string[] {
+  if (!Array.isArray(options)) return [];
+  const out: string[] = [];
+  for (const o of options) {
+    const d = asObject(asObject(o)?.DefElem);
+    if (d === undefined || typeof d.defname !== 'string') continue;
+    const k = asObject(asObject(d.arg)?.A_Const);
+    switch (d.defname) {
+      case 'transaction_isolation': {
+        const level = asObject(k?.sval)?.sval;
+        out.push(`isolation level ${typeof level === 'string' ? level : '?'}`);
+        break;
+      }
+      case 'transaction_read_only':
+        // Anything but an explicit 1 is treated as READ WRITE: fail closed for read-only roles.
+        out.push(constInt(k) === 1 ? 'read only' : 'read write');
+        break;
+      case 'transaction_deferrable':
+        out.push(constInt(k) === 1 ? 'deferrable' : 'not deferrable');
+        break;
+      default:
+        out.push(d.defname);
+    }
+  }
+  return out;
+}
+
+function constInt(k: Obj | undefined): number | undefined {
+  if (k === undefined) return undefined;
+  const ival = asObject(k.ival);
+  if (ival !== undefined) return typeof ival.ival === 'number' ? ival.ival : 0;
+  const boolval = asObject(k.boolval);
+  if (boolval !== undefined) return boolval.boolval === true ? 1 : 0;
+  return undefined;
+}
+
+/** A name list of `String` nodes (`pg_catalog.count`, `s.t`); a non-string part yields `?`. */
+function functionName(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((n) => {
+    const s = asObject(asObject(n)?.String)?.sval;
+    return typeof s === 'string' ? s : '?';
+  });
+}
+
+function visit(node: unknown, scope: Scope, c: Collector, depth: number): void {
+  if (node === null || typeof node !== 'object') return;
+  if (depth > MAX_DEPTH) throw new TooDeep();
+  if (Array.isArray(node)) {
+    for (const n of node) visit(n, scope, c, depth + 1);
+    return;
+  }
+  const obj = node as Obj;
+  if (typeof obj.relname === 'string') {
+    addRelation(obj, scope, c);
+    return;
+  }
+  visitFields(obj, scope, c, depth, undefined, undefined);
+}
+
+function visitFields(obj: Obj, scope: Scope, c: Collector, depth: number, skipA: string | undefined, skipB: string | undefined): void {
+  if (depth > MAX_DEPTH) throw new TooDeep();
+  for (const key in obj) {
+    const child = obj[key];
+    if (child === null || typeof child !== 'object' || key === skipA || key === skipB) continue;
+    switch (key) {
+      case 'FuncCall':
+        visitFuncCall(child as Obj, scope, c, depth);
+        break;
+      case 'SelectStmt':
+      case 'larg':
+      case 'rarg':
+        visitSelect(child as Obj, scope, c, depth + 1);
+        break;
+      case 'InsertStmt':
+      case 'UpdateStmt':
+      case 'DeleteStmt':
+      case 'MergeStmt': {
+        const kind = statementKind(key);
+        if (scope.executed) c.effect(kind, `data-modifying ${statementLabel(key)} inside the statement`);
+        visitDml(child as Obj, scope, c, depth + 1);
+        break;
+      }
+      case 'ExecuteStmt':
+        markExecute(child as Obj, scope, c, depth + 1);
+        break;
+      case 'intoClause':
+        c.effect('ddl', 'SELECT … INTO creates a table');
+        visit(child, { ...scope, write: true }, c, depth + 1);
+        break;
+      case 'lockingClause':
+        c.effect('lock', 'SELECT … FOR UPDATE/SHARE locks rows');
+        visit(child, scope, c, depth + 1);
+        break;
+      case 'RangeTableSample': {
+        const method = functionName((child as Obj).method);
+        const name = `tablesample:${method.join('.')}`;
+        c.functions.add(name);
+        if (!isSafeFunction([name])) c.effect('side-effect', `TABLESAMPLE ${method.join('.')} is not a built-in sampling method`);
+        visit(child, scope, c, depth + 1);
+        break;
+      }
+      default:
+        visit(child, scope, c, depth + 1);
+    }
+  }
+}
+
+function visitFuncCall(call: Obj, scope: Scope, c: Collector, depth: number): void {
+  const parts = functionName(call.funcname);
+  const name = parts.join('.');
+  c.functions.add(name);
+  if (!isSafeFunction(parts)) c.effect('side-effect', `calls ${name}(), which is not on the read-only function list`);
+  visitFields(call, scope, c, depth + 1, 'funcname', undefined);
+}
+
+function addRelation(rv: Obj, scope: Scope, c: Collector): void {
+  const rel = rv.relname as string;
+  const schema = typeof rv.schemaname === 'string' ? rv.schemaname : undefined;
+  const catalog = typeof rv.catalogname === 'string' ? rv.catalogname : undefined;
+  if (schema === undefined && catalog === undefined && scope.ctes.has(rel)) return;
+  const name = catalog !== undefined ? `${catalog}.${schema ?? ''}.${rel}` : schema !== undefined ? `${schema}.${rel}` : rel;
+  (scope.write ? c.written : c.read).add(name);
+}
