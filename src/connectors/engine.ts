@@ -3,7 +3,9 @@
  * The server builds engines from one validated context and never knows a wire protocol.
  */
 import type { Pipeline } from '../pipeline/pipeline.js';
+import type { SessionInfo } from '../pipeline/session.js';
 import type { SluiceConfig } from '../config/index.js';
+import type { HttpListener } from '../server/http-server.js';
 
 export interface EngineContext {
   readonly config: SluiceConfig;
@@ -12,6 +14,40 @@ export interface EngineContext {
   readonly maskerFor: (connection: string) => MaskerLike;
   /** Diagnostic log line (never secrets). */
   readonly log: (line: string) => void;
+  /** The shared HTTP listener, for HTTP-based engines (absent when `listen.http` is not configured). */
+  readonly http?: HttpListener;
+  /** Holds `review` decisions for human approval (absent: review is refused as "approval required"). */
+  readonly approvals?: ApprovalsLike;
+}
+
+/** What an engine needs of the approvals stage to hold a command; implemented by src/approvals. */
+export interface HoldRequest {
+  readonly session: SessionInfo;
+  /** The command text, masked. */
+  readonly text: string;
+  /** Binds the approval to exactly this command (hash of the parsed statement or request and its parameters). */
+  readonly statementHash: string;
+  /** Normalised form for grant windows. */
+  readonly fingerprint: string;
+  readonly facts: Readonly<Record<string, unknown>>;
+  readonly rule: string;
+  /** The rule's `approval` block as configured (approvers, required, timeout, grant). */
+  readonly approval?: Readonly<Record<string, unknown>>;
+}
+
+export interface HoldOutcome {
+  readonly state: 'approved' | 'denied' | 'expired' | 'withdrawn';
+  readonly approvers: readonly string[];
+  readonly reason?: string;
+}
+
+export interface ApprovalsLike {
+  /** Create a pending request; resolves with its id, where to approve it, and the eventual outcome. */
+  hold(req: HoldRequest): Promise<{ id: string; url: string; outcome: Promise<HoldOutcome> }>;
+  /** An approved grant window covering this fingerprint for this session's subject/role/connection. */
+  findGrant(session: SessionInfo, fingerprint: string): { id: string; expiresAt: number } | undefined;
+  /** The client gave up (cancel, disconnect): withdraw the request. */
+  withdraw(id: string, reason: string): Promise<void>;
 }
 
 /** What an engine needs of the masking stage; implemented by src/masking. */
