@@ -6,12 +6,13 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { SessionInfo } from '../pipeline/session.js';
 import type { SluiceConfig } from '../config/index.js';
 import type { HttpListener } from '../server/http-server.js';
+import type { Masker } from '../masking/index.js';
 
 export interface EngineContext {
   readonly config: SluiceConfig;
   readonly pipeline: Pipeline;
   /** Masker per connection name (built once at startup from the connection's `mask` block). */
-  readonly maskerFor: (connection: string) => MaskerLike;
+  readonly maskerFor: (connection: string) => Masker;
   /** Diagnostic log line (never secrets). */
   readonly log: (line: string) => void;
   /** The shared HTTP listener, for HTTP-based engines (absent when `listen.http` is not configured). */
@@ -48,29 +49,6 @@ export interface ApprovalsLike {
   findGrant(session: SessionInfo, fingerprint: string): { id: string; expiresAt: number } | undefined;
   /** The client gave up (cancel, disconnect): withdraw the request. */
   withdraw(id: string, reason: string): Promise<void>;
-}
-
-/** What an engine needs of the masking stage; implemented by src/masking. */
-export interface ColumnRefLike {
-  readonly schema?: string;
-  readonly table?: string;
-  readonly column: string;
-}
-
-export interface ColumnPlanLike {
-  readonly active: boolean;
-  maskValue(index: number, value: string, stats?: MaskStatsRecorder): string;
-}
-
-export interface MaskStatsRecorder {
-  add(detector: string, column?: string): void;
-}
-
-export interface MaskerLike {
-  maskText(text: string, stats?: MaskStatsRecorder): string;
-  planColumns(columns: readonly ColumnRefLike[]): ColumnPlanLike;
-  /** True when the masker has column rules that need table/schema names. */
-  readonly needsTableNames?: boolean;
 }
 
 export interface Engine {

@@ -7,6 +7,16 @@ import { SluiceError, toSluiceError } from '../errors.js';
 import type { SluiceConfig, ResolvedConnection } from '../config/index.js';
 import type { Action, Decision, Identity, SqlFacts } from './types.js';
 import type { SessionInfo } from './session.js';
+import type { AuditEventInput } from '../audit/index.js';
+
+/** What an engine reports when a session ends. */
+export interface SessionSummary {
+  readonly reason: string;
+  readonly commands?: number;
+  readonly denied?: number;
+  readonly bytes?: number;
+  readonly mask?: readonly { readonly detector: string; readonly column?: string; readonly count: number }[];
+}
 
 export interface AuthenticatorLike {
   verify(token: string): Promise<Identity>;
@@ -21,13 +31,8 @@ export interface PolicyLike {
 }
 
 export interface AuditLike {
-  append(event: Record<string, unknown> & { type: string }): Promise<unknown>;
-}
-
-export interface MaskStatsLike {
-  add(detector: string, column?: string): void;
-  readonly total: number;
-  toJSON(): unknown;
+  /** Resolves once the record is durable; rejects when it can't be written. */
+  append(event: AuditEventInput): Promise<unknown>;
 }
 
 export interface PipelineDeps {
@@ -62,8 +67,8 @@ export interface Pipeline {
   connection(name: string): ResolvedConnection | undefined;
   openSession(req: OpenSessionRequest): Promise<{ session: SessionInfo; connection: ResolvedConnection; readOnly: boolean }>;
   decideSql(session: SessionInfo, sql: string): SqlDecision;
-  record(event: Record<string, unknown> & { type: string }): Promise<void>;
-  endSession(session: SessionInfo, summary: Record<string, unknown>): Promise<void>;
+  record(event: AuditEventInput): Promise<void>;
+  endSession(session: SessionInfo, summary: SessionSummary): Promise<void>;
 }
 
 export function newSessionId(): string {
@@ -75,7 +80,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const clock = deps.clock ?? Date.now;
   const connections = new Map(config.connections.map((c) => [c.name, c] as const));
 
-  const record = async (event: Record<string, unknown> & { type: string }): Promise<void> => {
+  const record = async (event: AuditEventInput): Promise<void> => {
     try {
       await audit.append(event);
     } catch (err) {
@@ -136,13 +141,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           startedAt: started,
           ...(req.client !== undefined ? { client: req.client } : {}),
         };
-        await record({ type: 'auth.success', session });
-        await record({ type: 'session.start', session, policyVersion: policy.version });
+        await record({ type: 'auth.success', session, outcome: 'success' });
+        await record({ type: 'session.start', session, policyVersion: policy.version, outcome: 'success' });
         return { session, connection, readOnly: policy.isReadOnly(role, req.connection) };
       } catch (err) {
         const e = toSluiceError(err);
         if (e.code !== 'SLUICE_AUDIT_UNAVAILABLE') {
-          await record({ type: 'auth.failure', ...base, role: req.role, outcome: 'failure', error: `${e.code}: ${e.message}` }).catch(() => undefined);
+          await record({ type: 'auth.failure', ...base, role: req.role, outcome: 'failure', error: { code: e.code, message: e.message } }).catch(() => undefined);
         }
         throw e;
       }
@@ -155,7 +160,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     record,
 
     async endSession(session, summary) {
-      await record({ type: 'session.end', session, durationMs: clock() - session.startedAt, ...summary });
+      const { reason, commands, denied, bytes, mask } = summary;
+      await record({
+        type: 'session.end',
+        session,
+        durationMs: clock() - session.startedAt,
+        ...(bytes !== undefined ? { bytes } : {}),
+        ...(mask !== undefined && mask.length > 0 ? { mask } : {}),
+        details: { reason, commands: commands ?? 0, denied: denied ?? 0 },
+      });
     },
   };
 }

@@ -75,13 +75,16 @@ policies:
   - role: reader
     connection: appdb
     rules:
-      - allow: [select, explain, set, transaction]
+      - allow: [select, explain, show, set, transaction]
       - deny: '*'
         name: reader-no-writes
   - role: writer
     connection: appdb-rw
     rules:
-      - allow: [select, insert, update, transaction, copy]
+      - allow: [select, show, insert, update, transaction, copy]
+      - allow: [select, side-effect]
+        name: writer-may-sleep
+        when: 'sql.functions.all(f, f == "pg_sleep")'
       - review: [delete]
       - deny: [ddl, dcl]
 ${extra}`;

@@ -41,10 +41,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** PostgreSQL refuses to run as root; run its binaries as the `postgres` system user then. */
-function asPgUser(bin: string, args: string[]): [string, string[]] {
-  if (process.getuid?.() === 0) return ['runuser', ['-u', 'postgres', '--', bin, ...args]];
-  return [bin, args];
+/**
+ * PostgreSQL refuses to run as root; then run its binaries as the `postgres` system user, spawned
+ * with that uid directly (not through runuser, which would not pass our SIGINT on to the server).
+ */
+function pgUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  return {
+    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+  };
 }
 
 export async function startPostgres(options: { password?: string; extraConf?: string } = {}): Promise<TestPostgres> {
@@ -55,17 +61,17 @@ export async function startPostgres(options: { password?: string; extraConf?: st
   const superuser = 'sluice_admin';
   const pwFile = join(dir, 'pw');
   writeFileSync(pwFile, password + '\n');
-  if (process.getuid?.() === 0) {
-    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-    chownSync(dir, uid, gid);
-    chownSync(pwFile, uid, gid);
+  const user = pgUser();
+  if (user !== undefined) {
+    chownSync(dir, user.uid, user.gid);
+    chownSync(pwFile, user.uid, user.gid);
   }
   chmodSync(dir, 0o700);
-  const [initCmd, initArgs] = asPgUser(join(bin, 'initdb'), [
-    '-D', dataDir, '-U', superuser, '--pwfile', pwFile, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync',
-  ]);
-  execFileSync(initCmd, initArgs, { stdio: 'pipe' });
+  execFileSync(join(bin, 'initdb'), ['-D', dataDir, '-U', superuser, '--pwfile', pwFile, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync'], {
+    stdio: 'pipe',
+    ...(user ?? {}),
+    env: { ...process.env, HOME: dir },
+  });
   const port = await freePort();
   const conf = [
     `listen_addresses = '127.0.0.1'`,
@@ -81,8 +87,7 @@ export async function startPostgres(options: { password?: string; extraConf?: st
   ].join('\n');
   writeFileSync(join(dataDir, 'postgresql.auto.conf'), conf + '\n');
   if (process.getuid?.() === 0) execFileSync('chown', ['-R', 'postgres:postgres', dir]);
-  const [cmd, args] = asPgUser(join(bin, 'postgres'), ['-D', dataDir]);
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+  const child: ChildProcess = spawn(join(bin, 'postgres'), ['-D', dataDir], { stdio: ['ignore', 'ignore', 'pipe'], detached: false, ...(user ?? {}) });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();

@@ -10,7 +10,9 @@ import pg from 'pg';
 import { isLoopbackHost, type PostgresUpstream, type ResolvedConnection } from '../../config/index.js';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import type { SessionInfo } from '../../pipeline/session.js';
-import { splitHostPort, type ColumnRefLike, type Engine, type EngineContext } from '../engine.js';
+import type { SessionSummary } from '../../pipeline/pipeline.js';
+import { splitHostPort, type Engine, type EngineContext } from '../engine.js';
+import type { ColumnRef } from '../../masking/index.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import { AUTH_CLEARTEXT, AUTH_OK, backendKeyData, cancelRequest, errorResponse, Frontend, readyForQuery } from './protocol.js';
@@ -42,7 +44,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
   const cancels = new CancelRegistry<CancelTarget>();
   const live = new Set<ProxySession>();
   const sockets = new Set<Socket>();
-  const columnCache = new Map<string, ColumnRefLike>();
+  const columnCache = new Map<string, ColumnRef>();
   const metaClients = new Map<string, Promise<pg.Client>>();
   let tlsContext: SecureContext | undefined;
   if (config.tls !== undefined) {
@@ -52,50 +54,55 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
   let server: Server | undefined;
 
   /** Look up schema/table names for RowDescription table OIDs, once per (connection, oid, attnum). */
-  const resolveColumns = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, fields: readonly FieldDescription[]): Promise<ColumnRefLike[]> => {
-    const missing = fields.filter((f) => f.tableOid !== 0 && !columnCache.has(`${connection.name}:${f.tableOid}:${f.attnum}`));
-    if (missing.length > 0) {
-      let client = metaClients.get(connection.name);
-      if (client === undefined) {
-        const u = connection.upstream;
-        const c = new pg.Client({
-          host: u.host,
-          port: u.port,
-          database: u.database,
-          user: u.user,
-          ...(u.password !== undefined ? { password: u.password.reveal() } : {}),
-          ...(u.sslmode !== 'disable' ? { ssl: { rejectUnauthorized: u.sslmode === 'verify-ca' || u.sslmode === 'verify-full', ...(u.ca !== undefined ? { ca: readFileSync(u.ca) } : {}) } } : {}),
-          application_name: 'sluice-metadata',
-        });
-        c.on('error', () => metaClients.delete(connection.name));
-        client = c.connect().then(() => c);
-        metaClients.set(connection.name, client);
-        client.catch(() => metaClients.delete(connection.name));
-      }
-      const c = await client;
-      const oids = [...new Set(missing.map((f) => f.tableOid))];
-      const res = await c.query<{ oid: number; attnum: number; nspname: string; relname: string; attname: string }>(
-        `SELECT c.oid::int8 AS oid, a.attnum, n.nspname, c.relname, a.attname
-           FROM pg_catalog.pg_class c
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-           JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
-          WHERE c.oid = ANY($1::oid[])`,
-        [oids],
-      );
-      for (const row of res.rows) {
-        columnCache.set(`${connection.name}:${Number(row.oid)}:${row.attnum}`, { schema: row.nspname, table: row.relname, column: row.attname });
-      }
+  const fetchColumns = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, missing: readonly FieldDescription[]): Promise<void> => {
+    let client = metaClients.get(connection.name);
+    if (client === undefined) {
+      const u = connection.upstream;
+      const c = new pg.Client({
+        host: u.host,
+        port: u.port,
+        database: u.database,
+        user: u.user,
+        ...(u.password !== undefined ? { password: u.password.reveal() } : {}),
+        ...(u.sslmode !== 'disable' ? { ssl: { rejectUnauthorized: u.sslmode === 'verify-ca' || u.sslmode === 'verify-full', ...(u.ca !== undefined ? { ca: readFileSync(u.ca) } : {}) } } : {}),
+        application_name: 'sluice-metadata',
+      });
+      c.on('error', () => metaClients.delete(connection.name));
+      client = c.connect().then(() => c);
+      metaClients.set(connection.name, client);
+      client.catch(() => metaClients.delete(connection.name));
     }
-    return fields.map((f) => {
-      const hit = f.tableOid === 0 ? undefined : columnCache.get(`${connection.name}:${f.tableOid}:${f.attnum}`);
-      // The result's own label wins for the bare-name match (an alias is what the agent sees).
-      return hit === undefined ? { column: f.name } : { ...hit, column: hit.column };
-    });
+    const c = await client;
+    const oids = [...new Set(missing.map((f) => f.tableOid))];
+    const res = await c.query<{ oid: string; attnum: number; nspname: string; relname: string; attname: string }>(
+      `SELECT c.oid::int8 AS oid, a.attnum, n.nspname, c.relname, a.attname
+         FROM pg_catalog.pg_class c
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+        WHERE c.oid = ANY($1::oid[])`,
+      [oids],
+    );
+    for (const row of res.rows) {
+      columnCache.set(`${connection.name}:${Number(row.oid)}:${row.attnum}`, { schema: row.nspname, table: row.relname, column: row.attname });
+    }
+  };
+
+  const resolveColumns = (connection: Extract<ResolvedConnection, { type: 'postgres' }>, fields: readonly FieldDescription[]): ColumnRef[] | Promise<ColumnRef[]> => {
+    const fromCache = (): ColumnRef[] =>
+      fields.map((f) => {
+        const hit = f.tableOid === 0 ? undefined : columnCache.get(`${connection.name}:${f.tableOid}:${f.attnum}`);
+        return hit ?? { column: f.name };
+      });
+    const missing = fields.filter((f) => f.tableOid !== 0 && !columnCache.has(`${connection.name}:${f.tableOid}:${f.attnum}`));
+    if (missing.length === 0) return fromCache();
+    return fetchColumns(connection, missing).then(fromCache);
   };
 
   const handle = (rawSocket: Socket): void => {
     sockets.add(rawSocket);
     rawSocket.on('close', () => sockets.delete(rawSocket));
+    // A peer that vanishes mid-write must never become an uncaught 'error' in the gateway.
+    rawSocket.on('error', () => rawSocket.destroy());
     rawSocket.setNoDelay(true);
     void acceptClient(rawSocket).catch((err) => {
       const e = toSluiceError(err);
@@ -109,12 +116,16 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
     let socket: Socket = rawSocket;
     let tls = false;
     const timer = setTimeout(() => {
-      socket.write(errorResponse({ severity: 'FATAL', code: '08P01', message: 'sluice: authentication timed out' }));
-      socket.destroy();
+      if (socket.writable) socket.end(errorResponse({ severity: 'FATAL', code: '08P01', message: 'sluice: authentication timed out' }));
+      setTimeout(() => socket.destroy(), 1000).unref();
     }, AUTH_TIMEOUT_MS);
     timer.unref();
     const fatal = (err: unknown): void => {
       const e = toSluiceError(err);
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
       socket.end(errorResponse({ severity: 'FATAL', code: e.sqlstate, message: `sluice: ${e.message}`, ...(e.detail !== undefined ? { detail: e.detail } : {}) }));
       setTimeout(() => socket.destroy(), 1000).unref();
     };
@@ -133,16 +144,17 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
             throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'unexpected data after SSLRequest');
           }
           if (tlsContext === undefined) {
-            socket.write(Buffer.from('N'));
+            write(socket, Buffer.from('N'));
             continue;
           }
-          socket.write(Buffer.from('S'));
+          write(socket, Buffer.from('S'));
           socket = await upgradeTls(socket, tlsContext);
+          socket.on('error', () => socket.destroy());
           tls = true;
           continue;
         }
         if (p.name === 'gssenc-request') {
-          socket.write(Buffer.from('N'));
+          write(socket, Buffer.from('N'));
           continue;
         }
         if (p.name === 'cancel-request') {
@@ -169,7 +181,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       const role = at >= 0 ? user.slice(0, at) : user;
       const connectionName = at >= 0 ? user.slice(at + 1) : (params.get('database') ?? user);
       // 3. The password is the token.
-      socket.write(AUTH_CLEARTEXT);
+      write(socket, AUTH_CLEARTEXT);
       const pw = await readPassword(socket, leftover);
       leftover = pw.rest;
       const opened = await pipeline.openSession({
@@ -195,7 +207,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         upstream = await connectUpstream({ upstream: connection.upstream, params: upstreamParams, connectionName });
       } catch (err) {
         const e = toSluiceError(err);
-        await pipeline.record({ type: 'upstream.error', session, error: `${e.code}: ${e.message}`, outcome: 'failure' }).catch(() => undefined);
+        await pipeline.record({ type: 'upstream.error', session, error: { code: e.code, message: e.message }, outcome: 'failure' }).catch(() => undefined);
         await pipeline.endSession(session, { reason: 'upstream unavailable' }).catch(() => undefined);
         throw e;
       }
@@ -217,7 +229,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         session,
         pipeline,
         masker,
-        binaryMode: connection.mask?.binary ?? 'pass',
+        needsTableNames: Object.keys(connection.mask?.columns ?? {}).length > 0,
         maxMessageBytes: config.limits.maxMessageBytes,
         resolveColumns: (fields) => resolveColumns(connection, fields),
         log,
@@ -235,7 +247,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
     }
   };
 
-  const endSession = async (session: SessionInfo, summary: Record<string, unknown>): Promise<void> => {
+  const endSession = async (session: SessionInfo, summary: SessionSummary): Promise<void> => {
     await pipeline.endSession(session, summary).catch((err) => log(`postgres: could not record end of session ${session.id}: ${String(err)}`));
   };
 
@@ -268,6 +280,11 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       metaClients.clear();
     },
   };
+}
+
+/** Write unless the peer already went away (its 'close' ends the attempt). */
+function write(socket: Socket, bytes: Buffer): void {
+  if (socket.writable) socket.write(bytes);
 }
 
 /** Read one startup packet, returning it and any bytes after it. */

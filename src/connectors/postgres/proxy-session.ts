@@ -7,9 +7,9 @@
  */
 import type { Socket } from 'node:net';
 import { SluiceError, toSluiceError } from '../../errors.js';
-import type { Pipeline, SqlDecision } from '../../pipeline/pipeline.js';
+import type { Pipeline, SessionSummary, SqlDecision } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
-import type { ColumnRefLike, MaskerLike, MaskStatsRecorder } from '../engine.js';
+import { MaskStats, type ColumnRef, type Masker } from '../../masking/index.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
   Backend,
@@ -48,8 +48,8 @@ interface Outcome {
   rows: number;
   bytes: number;
   tags: string[];
-  error?: string;
-  masked: MaskCounter;
+  error?: { code: string; message: string };
+  masked: MaskStats;
 }
 
 type Op =
@@ -62,23 +62,6 @@ type Op =
   | { readonly k: 'sync' }
   | { readonly k: 'denied-call'; readonly denied: SluiceError };
 
-/** Counts maskings per detector/column, never the values. */
-export class MaskCounter implements MaskStatsRecorder {
-  readonly counts = new Map<string, number>();
-  total = 0;
-  add(detector: string, column?: string): void {
-    const key = column === undefined ? detector : `${detector}\u0000${column}`;
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-    this.total += 1;
-  }
-  toJSON(): { detector: string; column?: string; count: number }[] {
-    return [...this.counts].map(([k, count]) => {
-      const [detector, column] = k.split('\u0000') as [string, string | undefined];
-      return column === undefined ? { detector, count } : { detector, column, count };
-    });
-  }
-}
-
 export interface ProxySessionOptions {
   readonly client: Socket;
   readonly upstream: Socket;
@@ -88,13 +71,14 @@ export interface ProxySessionOptions {
   readonly txStatus: number;
   readonly session: SessionInfo;
   readonly pipeline: Pipeline;
-  readonly masker: MaskerLike;
-  readonly binaryMode: 'pass' | 'null';
+  readonly masker: Masker;
+  /** Column rules need schema/table names, looked up from the table OIDs in RowDescription. */
+  readonly needsTableNames: boolean;
   readonly maxMessageBytes: number;
   /** Resolves table/schema names for RowDescription table OIDs (cached by the engine). */
-  readonly resolveColumns: (fields: readonly FieldDescription[]) => Promise<ColumnRefLike[]>;
+  readonly resolveColumns: (fields: readonly FieldDescription[]) => ColumnRef[] | Promise<ColumnRef[]>;
   readonly log: (line: string) => void;
-  readonly onClose: (summary: Record<string, unknown>) => void;
+  readonly onClose: (summary: SessionSummary) => void;
 }
 
 export class ProxySession {
@@ -113,7 +97,7 @@ export class ProxySession {
   private commands = 0;
   private denied = 0;
   private bytesOut = 0;
-  private readonly masked = new MaskCounter();
+  private readonly masked = new MaskStats();
   /** Set while the client is in COPY FROM STDIN: CopyData/CopyDone/CopyFail are forwarded as they come. */
   private copyIn = false;
 
@@ -231,7 +215,7 @@ export class ProxySession {
         this.ops.push({ k: 'denied-call', denied });
         this.forward(queryMessage(DENIED_SQL));
         return this.o.pipeline
-          .record({ type: 'command', session: this.o.session, text: '<fast-path function call>', decision: { effect: 'deny', rule: 'function-call-protocol', reason: denied.message }, outcome: 'denied' })
+          .record({ type: 'command', session: this.o.session, command: { text: '<fast-path function call>', kind: 'call' }, decision: { effect: 'deny', rule: 'function-call-protocol', reason: denied.message }, outcome: 'denied' })
           .catch((err) => this.fatal(err));
       }
       case Frontend.Terminate:
@@ -244,6 +228,7 @@ export class ProxySession {
   }
 
   private forward(bytes: Buffer): void {
+    if (!this.o.upstream.writable) return;
     if (!this.o.upstream.write(bytes)) this.o.client.pause();
   }
 
@@ -259,7 +244,7 @@ export class ProxySession {
   private async onQuery(sql: string): Promise<void> {
     const decision = this.o.pipeline.decideSql(this.o.session, sql);
     const started = Date.now();
-    const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskCounter() };
+    const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskStats() };
     if (decision.decision.effect === 'allow') {
       await this.recordDecision(sql, decision);
       this.commands += 1;
@@ -317,7 +302,7 @@ export class ProxySession {
     const portal = this.portals.get(portalName);
     const statement = portal?.statement;
     const sql = statement?.sql ?? '';
-    const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskCounter() };
+    const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskStats() };
     const op: Extract<Op, { k: 'execute' }> = {
       k: 'execute',
       portal,
@@ -343,14 +328,19 @@ export class ProxySession {
   }
 
   private recordDecision(sql: string, d: SqlDecision): Promise<void> {
+    const first = d.statements[0]?.facts;
     return this.o.pipeline.record({
       type: 'command',
       session: this.o.session,
-      text: sql,
+      command: {
+        text: sql,
+        kind: d.statements.length === 1 && first !== undefined ? first.kind : d.statements.length === 0 ? 'empty' : 'multi',
+        objects: [...new Set(d.statements.flatMap((s) => [...s.facts.tablesRead, ...s.facts.tablesWritten]))],
+      },
       decision: d.decision,
-      statements: d.statements.map((s) => ({ kind: s.facts.kind, tablesRead: s.facts.tablesRead, tablesWritten: s.facts.tablesWritten, effect: s.decision.effect, rule: s.decision.rule })),
       policyVersion: this.o.pipeline.policyVersion,
       outcome: d.decision.effect === 'allow' ? 'pending' : 'denied',
+      ...(d.statements.length > 1 ? { details: { statements: d.statements.map((s) => ({ kind: s.facts.kind, effect: s.decision.effect, rule: s.decision.rule })) } } : {}),
     });
   }
 
@@ -401,6 +391,7 @@ export class ProxySession {
   }
 
   private toClient(bytes: Buffer): void {
+    if (!this.o.client.writable) return;
     this.bytesOut += bytes.length;
     if (!this.o.client.write(bytes)) this.o.upstream.pause();
   }
@@ -524,22 +515,25 @@ export class ProxySession {
 
   private planRows(head: Extract<Op, { k: 'query' | 'execute' }>, fields: readonly FieldDescription[], formats: readonly number[] | undefined): Promise<null> | undefined {
     const masker = this.o.masker;
-    if (masker.needsTableNames === true && fields.some((f) => f.tableOid !== 0)) {
-      return this.o.resolveColumns(fields).then((cols) => {
-        head.rows = buildRowMaskPlan(fields, masker.planColumns(cols), this.o.binaryMode, formats);
-        return null;
-      });
+    const plan = (cols: readonly ColumnRef[]): null => {
+      head.rows = buildRowMaskPlan(fields, masker.planColumns(cols), formats);
+      return null;
+    };
+    if (this.o.needsTableNames && fields.some((f) => f.tableOid !== 0)) {
+      const cols = this.o.resolveColumns(fields);
+      if (cols instanceof Promise) return cols.then(plan);
+      plan(cols);
+      return undefined;
     }
-    head.rows = buildRowMaskPlan(fields, masker.planColumns(fields.map((f) => ({ column: f.name }))), this.o.binaryMode, formats);
+    plan(fields.map((f) => ({ column: f.name })));
     return undefined;
   }
 
-  /** Extended protocol without a Describe: plan from the first DataRow, detectors only, text formats assumed only if Bind said so. */
+  /** Extended protocol without a Describe: plan from the first DataRow, detectors only, formats from Bind. */
   private planUnknownRows(head: Extract<Op, { k: 'execute' }>, columnCount: number): void {
-    const formats = head.portal?.resultFormats ?? [];
     const fields: FieldDescription[] = [];
     for (let i = 0; i < columnCount; i++) fields.push({ name: '', tableOid: 0, attnum: 0, typeOid: 0, format: 0 });
-    head.rows = buildRowMaskPlan(fields, this.o.masker.planColumns(fields.map(() => ({ column: '' }))), this.o.binaryMode, formats.length === 0 ? [0] : formats);
+    head.rows = buildRowMaskPlan(fields, this.o.masker.planColumns(fields.map(() => ({ column: '' }))), head.portal?.resultFormats ?? []);
   }
 
   private onUpstreamError(): Buffer | null | undefined {
@@ -551,12 +545,12 @@ export class ProxySession {
       denied = head.denied;
     }
     if (head?.k === 'query' && denied === undefined) {
-      head.out.error = `${fields.get(Field.Code) ?? ''}: ${fields.get(Field.Message) ?? ''}`;
+      head.out.error = { code: fields.get(Field.Code) ?? '', message: fields.get(Field.Message) ?? '' };
     }
     if (head !== undefined && head.k !== 'query' && head.k !== 'sync' && head.k !== 'denied-call') {
       // Extended protocol: the upstream now skips every message until Sync.
       if (head.k === 'execute') {
-        head.out.error = `${fields.get(Field.Code) ?? ''}: ${fields.get(Field.Message) ?? ''}`;
+        head.out.error = { code: fields.get(Field.Code) ?? '', message: fields.get(Field.Message) ?? '' };
         this.finishCommand(head);
       }
       while (this.ops.length > 0 && this.ops[0]?.k !== 'sync') this.ops.shift();
@@ -584,26 +578,19 @@ export class ProxySession {
 
   private finishCommand(op: Extract<Op, { k: 'query' | 'execute' }>): void {
     if (op.k === 'query' && op.denied !== undefined) return;
-    if (op.out.masked.total > 0) {
-      for (const [k, n] of op.out.masked.counts) {
-        for (let i = 0; i < n; i++) {
-          const [detector, column] = k.split('\u0000') as [string, string | undefined];
-          this.masked.add(detector, column);
-        }
-      }
-    }
+    if (op.out.masked.total > 0) this.masked.merge(op.out.masked);
     this.o.pipeline
       .record({
         type: 'command.result',
         session: this.o.session,
-        text: op.sql,
+        command: { text: op.sql },
         outcome: op.out.error === undefined ? 'success' : 'failure',
         ...(op.out.error !== undefined ? { error: op.out.error } : {}),
         rows: op.out.rows,
         bytes: op.out.bytes,
-        tags: op.out.tags,
         durationMs: Date.now() - op.started,
-        ...(op.out.masked.total > 0 ? { masking: op.out.masked.toJSON() } : {}),
+        ...(op.out.masked.total > 0 ? { mask: op.out.masked.toJSON() } : {}),
+        ...(op.out.tags.length > 0 ? { details: { tags: op.out.tags } } : {}),
       })
       .catch((err) => this.fatal(err));
   }
@@ -615,11 +602,7 @@ export class ProxySession {
     if (this.closed) return;
     const e = toSluiceError(err);
     if (e.code === 'SLUICE_INTERNAL') this.o.log(`postgres session ${this.o.session.id}: ${String((err as Error)?.stack ?? err)}`);
-    try {
-      this.o.client.write(errorResponse({ severity: 'FATAL', code: e.sqlstate, message: `sluice: ${e.message}` }));
-    } catch {
-      // the client may already be gone
-    }
+    if (this.o.client.writable) this.o.client.write(errorResponse({ severity: 'FATAL', code: e.sqlstate, message: `sluice: ${e.message}` }));
     this.shutdown(`error ${e.code}`);
   }
 
@@ -632,7 +615,7 @@ export class ProxySession {
       this.o.client.destroy();
       this.o.upstream.destroy();
     }, 1000).unref();
-    this.o.onClose({ reason, commands: this.commands, denied: this.denied, bytesOut: this.bytesOut, ...(this.masked.total > 0 ? { masking: this.masked.toJSON() } : {}) });
+    this.o.onClose({ reason, commands: this.commands, denied: this.denied, bytes: this.bytesOut, mask: this.masked.toJSON() });
   }
 
   /** Graceful stop requested by the gateway: tell the client, like PostgreSQL's admin shutdown. */

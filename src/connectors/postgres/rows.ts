@@ -4,7 +4,7 @@
  */
 import { Backend } from './protocol.js';
 import { BodyReader } from './frame-reader.js';
-import type { ColumnPlanLike, MaskStatsRecorder } from '../engine.js';
+import type { ColumnPlan, MaskStats } from '../../masking/index.js';
 
 export interface FieldDescription {
   readonly name: string;
@@ -35,26 +35,27 @@ export function parseRowDescription(body: Buffer): FieldDescription[] {
 const TEXTUAL_BINARY = new Set([25, 1043, 1042, 19, 114, 142, 705]);
 
 export interface RowMaskPlan {
-  readonly plan: ColumnPlanLike;
-  /** Per column: 'text' (mask), 'skip' (leave), 'null' (binary non-text nulled by config). */
-  readonly modes: readonly ('text' | 'skip' | 'null')[];
+  readonly plan: ColumnPlan;
+  /** Per column: 'text' (scan the bytes), 'pass' (binary, left alone), 'null' (binary, sent as NULL). */
+  readonly modes: readonly ('text' | 'pass' | 'null')[];
 }
 
-export function buildRowMaskPlan(fields: readonly FieldDescription[], plan: ColumnPlanLike, binary: 'pass' | 'null', formats?: readonly number[]): RowMaskPlan {
+/** `formats` are Bind's result format codes (one for all, or one per column); absent: use the RowDescription's. */
+export function buildRowMaskPlan(fields: readonly FieldDescription[], plan: ColumnPlan, formats?: readonly number[]): RowMaskPlan {
   const modes = fields.map((f, i) => {
-    const format = formats === undefined ? f.format : formats.length === 1 ? (formats[0] as number) : (formats[i] ?? 0);
-    if (format === 0) return 'text' as const;
-    if (TEXTUAL_BINARY.has(f.typeOid)) return 'text' as const;
-    return binary === 'null' ? ('null' as const) : ('skip' as const);
+    const format = formats === undefined ? f.format : formats.length === 0 ? 0 : formats.length === 1 ? (formats[0] as number) : (formats[i] ?? 0);
+    if (format === 0 || TEXTUAL_BINARY.has(f.typeOid)) return 'text' as const;
+    return plan.binaryAction(i);
   });
   return { plan, modes };
 }
 
 /**
  * Mask one DataRow frame (whole frame bytes). Returns the same Buffer when nothing changed.
- * Values keep their NULLs; lengths are recomputed for changed values.
+ * NULLs stay NULL; lengths are recomputed for changed values. Values are scanned as bytes, so a
+ * row with nothing to mask is never decoded.
  */
-export function maskDataRow(frameBytes: Buffer, rp: RowMaskPlan, stats?: MaskStatsRecorder): Buffer {
+export function maskDataRow(frameBytes: Buffer, rp: RowMaskPlan, stats?: MaskStats): Buffer {
   const n = frameBytes.readInt16BE(5);
   let offset = 7;
   let parts: (Buffer | null)[] | undefined;
@@ -64,34 +65,27 @@ export function maskDataRow(frameBytes: Buffer, rp: RowMaskPlan, stats?: MaskSta
     const start = offset + 4;
     const end = len < 0 ? start : start + len;
     if (end > frameBytes.length) return frameBytes;
-    const mode = rp.modes[i] ?? 'skip';
-    if (len >= 0 && mode !== 'skip') {
-      let replacement: Buffer | null | undefined;
+    const mode = rp.modes[i] ?? 'text';
+    let replacement: Buffer | null | undefined;
+    if (len >= 0 && mode !== 'pass') {
       if (mode === 'null') {
         replacement = null;
         stats?.add('binary_nulled');
       } else {
-        const value = frameBytes.toString('utf8', start, end);
-        const masked = rp.plan.maskValue(i, value, stats);
-        if (masked !== value) replacement = Buffer.from(masked, 'utf8');
-      }
-      if (replacement !== undefined) {
-        if (parts === undefined) {
-          parts = [];
-          // Copy the values before this one as they were.
-          let o = 7;
-          for (let j = 0; j < i; j++) {
-            const l = frameBytes.readInt32BE(o);
-            parts.push(l < 0 ? null : frameBytes.subarray(o + 4, o + 4 + l));
-            o += 4 + Math.max(l, 0);
-          }
-        }
-        parts.push(replacement);
-        offset = end;
-        continue;
+        replacement = rp.plan.maskBytes(i, frameBytes, start, end, stats);
       }
     }
-    parts?.push(len < 0 ? null : frameBytes.subarray(start, end));
+    if (replacement !== undefined && parts === undefined) {
+      parts = [];
+      // Keep the values before this one as they were.
+      let o = 7;
+      for (let j = 0; j < i; j++) {
+        const l = frameBytes.readInt32BE(o);
+        parts.push(l < 0 ? null : frameBytes.subarray(o + 4, o + 4 + l));
+        o += 4 + Math.max(l, 0);
+      }
+    }
+    if (parts !== undefined) parts.push(replacement !== undefined ? replacement : len < 0 ? null : frameBytes.subarray(start, end));
     offset = end;
   }
   if (parts === undefined) return frameBytes;

@@ -1,0 +1,95 @@
+/**
+ * `sluice mask [--config F] [--connection C] [--stats]`: filter stdin to stdout through the
+ * masking engine — the configured detectors of one connection, or the default set (everything
+ * but IP addresses) when there is no config.
+ *
+ * Input is masked in runs of whole lines. A PEM private key spans lines, so a run that opens
+ * `-----BEGIN …` without its END is held back until the END arrives or `MAX_HOLD` is reached;
+ * at the cap the held text is masked as it stands, and an unterminated key block is masked to
+ * the end of the run (fail closed).
+ */
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import { SluiceError } from '../../errors.js';
+import { defaultConfigPath, loadConfigFile } from '../../config/index.js';
+import { createMasker, defaultMasker, MaskStats, type Masker } from '../../masking/index.js';
+import { parseFlags, reportError, UsageError, type CliIo } from '../io.js';
+
+/** Largest run held back waiting for a line end or a PEM END line. */
+export const MAX_HOLD = 1024 * 1024;
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  try {
+    const { values } = parseFlags(args, {
+      config: { type: 'string' },
+      connection: { type: 'string' },
+      stats: { type: 'boolean' },
+    });
+    const masker = chooseMasker(values.config, values.connection, io.env);
+    const stats = values.stats === true ? new MaskStats() : undefined;
+    await filter(io, masker, stats);
+    if (stats !== undefined) io.stderr.write(`${JSON.stringify({ total: stats.total, detections: stats.toJSON() })}\n`);
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+function chooseMasker(configFlag: string | undefined, connection: string | undefined, env: NodeJS.ProcessEnv): Masker {
+  const explicit = configFlag !== undefined || env.SLUICE_CONFIG !== undefined;
+  const path = defaultConfigPath(configFlag, env);
+  if (!explicit && !existsSync(path)) {
+    if (connection !== undefined) throw new UsageError('--connection needs a config (--config F or ./sluice.yaml)');
+    return defaultMasker();
+  }
+  const config = loadConfigFile(path, { env });
+  const conns = config.connections;
+  let index: number;
+  if (connection !== undefined) {
+    index = conns.findIndex((c) => c.name === connection);
+    if (index < 0) throw new SluiceError('SLUICE_CONNECTION_UNKNOWN', `connection ${connection} is not defined in ${config.path}`);
+  } else if (conns.length === 1) {
+    index = 0;
+  } else if (conns.length === 0) {
+    return defaultMasker();
+  } else {
+    throw new UsageError(`${config.path} defines several connections; pass --connection (one of ${conns.map((c) => c.name).join(', ')})`);
+  }
+  const conn = conns[index]!;
+  return createMasker(conn.mask, { secret: config.secret, where: `connections[${index}].mask` });
+}
+
+async function filter(io: CliIo, masker: Masker, stats: MaskStats | undefined): Promise<void> {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  const write = async (text: string): Promise<void> => {
+    if (text.length === 0) return;
+    if (!io.stdout.write(masker.maskText(text, stats))) await once(io.stdout, 'drain');
+  };
+  for await (const chunk of io.stdin) {
+    pending += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
+    const cut = cutPoint(pending);
+    if (cut > 0) {
+      await write(pending.slice(0, cut));
+      pending = pending.slice(cut);
+    }
+  }
+  pending += decoder.end();
+  await write(pending);
+}
+
+/** How much of `text` can be masked now: whole lines, not splitting an open PEM block, unless over the cap. */
+export function cutPoint(text: string): number {
+  const nl = text.lastIndexOf('\n');
+  if (nl < 0) return text.length > MAX_HOLD ? text.length : 0;
+  let cut = nl + 1;
+  const begin = text.lastIndexOf('-----BEGIN ', cut);
+  const end = begin < 0 ? -1 : text.indexOf('-----END ', begin);
+  // Open unless its END line is complete (an END cut mid-line belongs to the next run).
+  if (begin >= 0 && (end < 0 || end >= cut)) {
+    const lineStart = text.lastIndexOf('\n', begin) + 1;
+    if (text.length - lineStart <= MAX_HOLD) cut = lineStart;
+  }
+  return cut;
+}

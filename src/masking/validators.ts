@@ -1,0 +1,155 @@
+/**
+ * Checksums and structural checks that turn a pattern hit into a detection. Hand-written rather
+ * than taken from `validator`: they read straight from the scanned string by index (no substring
+ * per candidate), which is what keeps the per-cell cost low on the DataRow path.
+ */
+
+const ZERO = 48; // '0'
+
+function isDigitCode(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** Luhn (ISO/IEC 7812-1 annex B) over the digits of `s[start, end)`, skipping separators. */
+export function luhnAt(s: string, start: number, end: number): boolean {
+  let sum = 0;
+  let double = false;
+  let n = 0;
+  for (let i = end - 1; i >= start; i--) {
+    const c = s.charCodeAt(i);
+    if (!isDigitCode(c)) continue;
+    let d = c - ZERO;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+    n++;
+  }
+  return n > 0 && sum % 10 === 0;
+}
+
+export function luhn(digits: string): boolean {
+  return luhnAt(digits, 0, digits.length);
+}
+
+/**
+ * Issuer identification number ranges (ISO/IEC 7812, networks' published BIN tables) with the
+ * lengths each network issues. A Luhn-valid 16-digit id starting with 1, 7, 8, 9 or 0 is not a card.
+ */
+export function cardIinValid(first6: number, length: number): boolean {
+  const d1 = Math.floor(first6 / 100000);
+  const d2 = Math.floor(first6 / 10000);
+  const d3 = Math.floor(first6 / 1000);
+  const d4 = Math.floor(first6 / 100);
+  // Visa: 16 or 19. 13-digit Visa numbers are no longer issued, and EAN-13 barcodes starting with 4 are common.
+  if (d1 === 4) return length === 16 || length === 19;
+  if (d2 >= 51 && d2 <= 55) return length === 16; // Mastercard
+  if (d4 >= 2221 && d4 <= 2720) return length === 16; // Mastercard 2-series
+  if (d4 >= 2200 && d4 <= 2204) return length >= 16 && length <= 19; // Mir
+  if (d2 === 34 || d2 === 37) return length === 15; // American Express
+  if ((d3 >= 300 && d3 <= 305) || d2 === 36 || d2 === 38 || d2 === 39) return length >= 14 && length <= 19; // Diners
+  if (d4 >= 3528 && d4 <= 3589) return length >= 16 && length <= 19; // JCB
+  if (d4 === 6011 || (d3 >= 644 && d3 <= 649) || d2 === 65) return length >= 16 && length <= 19; // Discover
+  if (d2 === 62) return length >= 16 && length <= 19; // UnionPay (incl. Discover 622126–622925)
+  // Maestro issues 12–19 digits, but 12–15-digit cards are rare and EAN-13 barcodes (prefixes
+  // 50–69 are European and Asian GS1 countries) collide with them, so only 16–19 count.
+  if (d2 === 50 || (d2 >= 56 && d2 <= 69)) return length >= 16 && length <= 19; // Maestro
+  return false;
+}
+
+/**
+ * SSA rules: area 000, 666 and 900–999 are never issued; group 00 and serial 0000 are invalid.
+ * (Randomised issuance since 2011 removed the area/group ordering, so nothing stricter holds.)
+ */
+export function ssnValid(area: number, group: number, serial: number): boolean {
+  if (area === 0 || area === 666 || area >= 900) return false;
+  if (group === 0 || serial === 0) return false;
+  return true;
+}
+
+/** IBAN lengths per country (SWIFT IBAN registry, release 2024). */
+export const IBAN_LENGTHS: Readonly<Record<string, number>> = {
+  AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BI: 27, BR: 29, BY: 28,
+  CH: 21, CR: 22, CY: 28, CZ: 24, DE: 22, DJ: 27, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18,
+  FK: 18, FO: 18, FR: 27, GB: 22, GE: 22, GI: 23, GL: 18, GR: 27, GT: 28, HR: 21, HU: 28, IE: 22,
+  IL: 23, IQ: 23, IS: 26, IT: 27, JO: 30, KW: 30, KZ: 20, LB: 28, LC: 32, LI: 21, LT: 20, LU: 20,
+  LV: 21, LY: 25, MC: 27, MD: 24, ME: 22, MK: 19, MN: 20, MR: 27, MT: 31, MU: 30, NI: 28, NL: 18,
+  NO: 15, OM: 23, PK: 24, PL: 28, PS: 29, PT: 25, QA: 29, RO: 24, RS: 22, RU: 33, SA: 24, SC: 31,
+  SD: 18, SE: 24, SI: 19, SK: 24, SM: 27, SO: 23, ST: 25, SV: 28, TL: 23, TN: 24, TR: 26, UA: 29,
+  VA: 22, VG: 24, XK: 20, YE: 30,
+};
+
+/** ISO 13616 mod-97 over an IBAN with separators already removed (upper-case letters and digits). */
+export function ibanMod97(compact: string): boolean {
+  const n = compact.length;
+  if (n < 5) return false;
+  let rem = 0;
+  // Rotate the first four characters to the end; letters count as two digits (A=10 … Z=35).
+  for (let k = 0; k < n; k++) {
+    const c = compact.charCodeAt((k + 4) % n);
+    if (c >= 48 && c <= 57) rem = (rem * 10 + (c - 48)) % 97;
+    else if (c >= 65 && c <= 90) rem = (rem * 100 + (c - 55)) % 97;
+    else return false;
+  }
+  return rem === 1;
+}
+
+/** Full IBAN check: country length from the registry and mod-97. Accepts spaces. */
+export function ibanValid(value: string): boolean {
+  const compact = value.replace(/[ ]/g, '').toUpperCase();
+  const len = IBAN_LENGTHS[compact.slice(0, 2)];
+  return len !== undefined && compact.length === len && ibanMod97(compact);
+}
+
+/** North American Numbering Plan: area code and exchange both start with 2–9. */
+export function nanpValid(areaFirst: number, exchangeFirst: number): boolean {
+  return areaFirst >= 2 && exchangeFirst >= 2;
+}
+
+/** Shannon entropy in bits per character of `s[start, end)`. */
+export function entropyAt(s: string, start: number, end: number): number {
+  const n = end - start;
+  if (n <= 0) return 0;
+  const counts = new Map<number, number>();
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    counts.set(c, (counts.get(c) ?? 0) + 1);
+  }
+  let h = 0;
+  for (const k of counts.values()) {
+    const p = k / n;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+export type ValidatorName = 'luhn' | 'iban' | 'mod97' | 'ssn' | 'none';
+export const VALIDATOR_NAMES: readonly ValidatorName[] = ['luhn', 'iban', 'mod97', 'ssn', 'none'];
+
+/** Validators custom detectors may name in config. */
+export function validatorFor(name: ValidatorName): (value: string) => boolean {
+  switch (name) {
+    case 'luhn':
+      return (v) => {
+        const digits = v.replace(/[^0-9]/g, '');
+        return digits.length >= 8 && luhn(digits);
+      };
+    case 'iban':
+      return ibanValid;
+    case 'mod97':
+      return (v) => ibanMod97(v.replace(/[^0-9A-Za-z]/g, '').toUpperCase());
+    case 'ssn':
+      return (v) => {
+        const d = v.replace(/[^0-9]/g, '');
+        return d.length === 9 && ssnValid(Number(d.slice(0, 3)), Number(d.slice(3, 5)), Number(d.slice(5)));
+      };
+    case 'none':
+      return () => true;
+    default: {
+      const never: never = name;
+      throw new TypeError(`unknown validator ${String(never)}`);
+    }
+  }
+}

@@ -1,0 +1,400 @@
+/**
+ * Builds the labelled masking corpus (corpus.jsonl beside this file), deterministically:
+ * `npx tsx test/masking/corpus/generate.ts`. Every positive is a value that passes its format's
+ * own check (Luhn, mod-97, SSA rules, NANP), embedded in prose, JSON, CSV and log lines; every
+ * hard negative is something that looks like one and is not (Luhn-invalid 16-digit ids, UUIDs,
+ * git SHAs, timestamps, invoice numbers, invalid SSNs, version strings, phone-like ids, …).
+ *
+ * Record: { "id", "label": "positive" | "negative", "type", "value", "text", "detectors"? }.
+ * For a positive, `value` must vanish from the masked text and `type` must be counted; for a
+ * negative, the masked text must equal the input.
+ */
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface CorpusRecord {
+  readonly id: number;
+  readonly label: 'positive' | 'negative';
+  readonly type: string;
+  readonly value: string;
+  readonly text: string;
+  /** Detector list for the masker (default: the default set). */
+  readonly detectors?: readonly string[];
+}
+
+let seed = Number(process.env.CORPUS_SEED ?? 20240611);
+function rnd(): number {
+  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+  return seed / 2 ** 32;
+}
+const int = (n: number): number => Math.floor(rnd() * n);
+const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+const chars = (alphabet: string, n: number): string => Array.from({ length: n }, () => alphabet[int(alphabet.length)]).join('');
+const DIGITS = '0123456789';
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const UPPER_NUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+const B64URL = `${ALNUM}-_`;
+const HEXL = '0123456789abcdef';
+
+function luhnCheckDigit(body: string): string {
+  let sum = 0;
+  for (let i = 0; i < body.length; i++) {
+    let d = Number(body[body.length - 1 - i]);
+    if (i % 2 === 0) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return String((10 - (sum % 10)) % 10);
+}
+
+function card(prefix: string, len: number): string {
+  const body = prefix + chars(DIGITS, len - prefix.length - 1);
+  return body + luhnCheckDigit(body);
+}
+
+function luhnInvalid(prefix: string, len: number): string {
+  const c = card(prefix, len);
+  const last = (Number(c[c.length - 1]) + 1 + int(8)) % 10;
+  return c.slice(0, -1) + String(last);
+}
+
+function groupCard(c: string, sep: string): string {
+  if (c.length === 15) return `${c.slice(0, 4)}${sep}${c.slice(4, 10)}${sep}${c.slice(10)}`;
+  return c.match(/.{1,4}/g)!.join(sep);
+}
+
+function ibanFor(country: string, bbanLen: number): string {
+  const bban = country === 'GB' || country === 'NL' ? `${chars('ABCDEFGHIJKLMNOPQRSTUVWXYZ', 4)}${chars(DIGITS, bbanLen - 4)}` : chars(DIGITS, bbanLen);
+  const rearranged = `${bban}${country}00`;
+  let rem = 0;
+  for (const ch of rearranged) {
+    const v = /[A-Z]/.test(ch) ? String(ch.charCodeAt(0) - 55) : ch;
+    for (const d of v) rem = (rem * 10 + Number(d)) % 97;
+  }
+  const check = String(98 - rem).padStart(2, '0');
+  return `${country}${check}${bban}`;
+}
+
+function b64url(s: string): string {
+  return Buffer.from(s).toString('base64url');
+}
+
+function pem(kind: string): string {
+  const lines = Array.from({ length: 3 + int(4) }, () => chars(`${ALNUM}+/`, 64));
+  return `-----BEGIN ${kind}PRIVATE KEY-----\n${lines.join('\n')}\n${chars(`${ALNUM}+/`, 20)}==\n-----END ${kind}PRIVATE KEY-----`;
+}
+
+const FIRST = ['Ana', 'Bruno', 'Chen', 'Dana', 'Emeka', 'Fatima', 'Greta', 'Hiro', 'Ines', 'Jonas'];
+const LAST = ['Silva', 'Okafor', 'Novak', 'Larsen', 'Kowalski', 'Tanaka', 'Moreau', 'Rossi'];
+const DOMAINS = ['example.com', 'mail.example.org', 'corp.example.co.uk', 'example.io', 'uni.example.edu'];
+
+/** Containers for values that stand alone (PII, tokens). */
+const plainContainers: ReadonlyArray<(v: string) => string> = [
+  (v) => `Please contact the customer, details on file: ${v}. Thanks!`,
+  (v) => `{"id": ${1000 + int(9000)}, "name": "${pick(FIRST)} ${pick(LAST)}", "value": "${v}", "created_at": "2024-03-0${1 + int(9)}T12:00:00Z"}`,
+  (v) => `${int(99999)},${pick(FIRST)},${pick(LAST)},${v},2024-02-1${int(9)},active`,
+  (v) => `2024-05-1${int(9)}T08:1${int(9)}:22.${100 + int(899)}Z INFO handler=update_profile field=${v} status=200`,
+  (v) => `"${v}"`,
+  (v) => v,
+  (v) => `ERROR:  duplicate key value violates unique constraint "customers_pkey" DETAIL:  Key (ref)=(${v}) already exists.`,
+  (v) => `INSERT INTO customers (name, ref) VALUES ('${pick(FIRST)}', '${v}');`,
+];
+
+const records: CorpusRecord[] = [];
+let nextId = 1;
+function add(label: 'positive' | 'negative', type: string, value: string, text: string, detectors?: readonly string[]): void {
+  records.push({ id: nextId++, label, type, value, text, ...(detectors !== undefined ? { detectors } : {}) });
+}
+function positives(type: string, count: number, make: () => string, containers = plainContainers, detectors?: readonly string[]): void {
+  for (let i = 0; i < count; i++) {
+    const v = make();
+    add('positive', type, v, containers[i % containers.length]!(v), detectors);
+  }
+}
+function negatives(type: string, count: number, make: () => string, containers = plainContainers): void {
+  for (let i = 0; i < count; i++) {
+    const v = make();
+    add('negative', type, v, containers[i % containers.length]!(v));
+  }
+}
+
+// ---------------------------------------------------------------- positives
+
+const cardKinds: ReadonlyArray<[string, number]> = [
+  ['4', 16], ['51', 16], ['55', 16], ['2221', 16], ['2720', 16], ['34', 15], ['37', 15], ['6011', 16],
+  ['65', 16], ['3528', 16], ['3589', 16], ['36', 14], ['62', 16], ['4', 19],
+];
+positives('credit_card', 64, () => {
+  const [p, l] = pick(cardKinds);
+  const c = card(p, l);
+  const fmt = int(3);
+  return fmt === 0 || l === 14 || l === 19 ? c : groupCard(c, fmt === 1 ? ' ' : '-');
+});
+
+const ssnArea = (): string => {
+  for (;;) {
+    const a = 1 + int(899);
+    if (a !== 666) return String(a).padStart(3, '0');
+  }
+};
+positives('us_ssn', 48, () => `${ssnArea()}${pick(['-', '-', ' '])}${String(1 + int(99)).padStart(2, '0')}-${String(1 + int(9999)).padStart(4, '0')}`.replace(/^(\d{3}) (\d{2})-/, '$1 $2 '));
+
+const ibanKinds: ReadonlyArray<[string, number]> = [['DE', 18], ['GB', 18], ['FR', 23], ['NL', 14], ['ES', 20], ['IT', 23], ['CH', 17], ['BE', 12], ['PL', 24], ['AT', 16]];
+positives('iban', 48, () => {
+  const [cc, len] = pick(ibanKinds);
+  let iban = ibanFor(cc, len);
+  if (cc === 'FR' || cc === 'IT') iban = ibanFor(cc === 'FR' ? 'PT' : 'SE', cc === 'FR' ? 21 : 20); // digits-only BBANs
+  return int(2) === 0 ? iban : iban.match(/.{1,4}/g)!.join(' ');
+});
+
+positives('email', 48, () => {
+  const f = pick(FIRST).toLowerCase();
+  const l = pick(LAST).toLowerCase();
+  const local = pick([`${f}.${l}`, `${f}${int(99)}`, `${f}_${l}`, `${f}+billing`, `${f[0]}${l}`]);
+  return `${local}@${pick(DOMAINS)}`;
+});
+
+const nanpArea = (): string => `${2 + int(8)}${int(10)}${int(10)}`;
+const nanpExch = (): string => `${2 + int(8)}${int(10)}${int(10)}`;
+const sub = (): string => chars(DIGITS, 4);
+positives('phone', 60, () =>
+  pick([
+    () => `+1${nanpArea()}${nanpExch()}${sub()}`,
+    () => `+1 ${nanpArea()} ${nanpExch()} ${sub()}`,
+    () => `+1-${nanpArea()}-${nanpExch()}-${sub()}`,
+    () => `(${nanpArea()}) ${nanpExch()}-${sub()}`,
+    () => `${nanpArea()}-${nanpExch()}-${sub()}`,
+    () => `${nanpArea()}.${nanpExch()}.${sub()}`,
+    () => `1-800-${nanpExch()}-${sub()}`,
+    () => `+44 20 ${chars(DIGITS, 4)} ${chars(DIGITS, 4)}`,
+    () => `+44 7700 ${chars(DIGITS, 6)}`,
+    () => `020 ${7 + int(2)}${chars(DIGITS, 3)} ${chars(DIGITS, 4)}`,
+    () => `07700 ${chars(DIGITS, 6)}`,
+    () => `+49 30 ${chars(DIGITS, 8)}`,
+    () => `+33 1 ${chars(DIGITS, 2)} ${chars(DIGITS, 2)} ${chars(DIGITS, 2)} ${chars(DIGITS, 2)}`,
+    () => `+81-3-${chars(DIGITS, 4)}-${chars(DIGITS, 4)}`,
+  ])(),
+);
+
+positives('jwt', 40, () => {
+  const header = b64url(JSON.stringify(pick([{ alg: 'HS256', typ: 'JWT' }, { alg: 'RS256', kid: chars(ALNUM, 8) }, { typ: 'JWT', alg: 'ES256' }])));
+  const payload = b64url(JSON.stringify({ sub: chars(ALNUM, 10), iat: 1700000000 + int(1e6), role: pick(['ci', 'admin', 'reader']) }));
+  return `${header}.${payload}.${chars(B64URL, 43)}`;
+}, [...plainContainers, (v) => `Authorization: Bearer ${v}`, (v) => `curl -H "Authorization: Bearer ${v}" https://api.example.com/v1/me`]);
+
+positives('private_key', 24, () => pem(pick(['', 'RSA ', 'EC ', 'OPENSSH ', 'ENCRYPTED ', 'DSA '])), [
+  (v) => v,
+  (v) => `key file contents:\n${v}\n-- end of file`,
+  (v) => `{"private_key": ${JSON.stringify(v)}}`,
+  (v) => `2024-05-11T08:11:22Z DEBUG loaded key\n${v}\n2024-05-11T08:11:23Z INFO ready`,
+]);
+
+positives('aws_access_key', 40, () => `${pick(['AKIA', 'ASIA'])}${chars(UPPER_NUM, 16)}`, [
+  ...plainContainers,
+  (v) => `aws_access_key_id = ${v}`,
+  (v) => `export AWS_ACCESS_KEY_ID=${v}`,
+]);
+const awsSecret = (): string => chars(`${ALNUM}/+`, 40);
+positives('aws_secret_key', 32, awsSecret, [
+  (v) => `aws_secret_access_key = ${v}`,
+  (v) => `export AWS_SECRET_ACCESS_KEY=${v}`,
+  (v) => `{"AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": "${v}"}`.replace('SecretAccessKey', 'aws_secret_access_key'),
+  (v) => `AWS_SECRET_ACCESS_KEY: "${v}"`,
+]);
+
+positives('github_token', 48, () =>
+  int(5) === 0 ? `github_pat_${chars(ALNUM, 22)}_${chars(ALNUM, 59)}` : `${pick(['ghp', 'gho', 'ghu', 'ghs', 'ghr'])}_${chars(ALNUM, 36)}`,
+  [...plainContainers, (v) => `git clone https://x-access-token:${v}@github.com/acme/app.git`, (v) => `GITHUB_TOKEN=${v} npm publish`],
+);
+positives('gitlab_token', 24, () => `glpat-${chars(`${ALNUM}_-`, 20)}`);
+positives('slack_token', 32, () => `xox${pick(['b', 'p', 'a', 'r', 's'])}-${chars(DIGITS, 12)}-${chars(DIGITS, 13)}-${chars(ALNUM, 24)}`);
+positives('slack_webhook', 24, () => `https://hooks.slack.com/services/T${chars(UPPER_NUM, 8)}/B${chars(UPPER_NUM, 10)}/${chars(ALNUM, 24)}`, [
+  (v) => `SLACK_WEBHOOK=${v}`,
+  (v) => `posting to ${v} failed: 500`,
+  (v) => `{"webhook": "${v}"}`,
+  (v) => v,
+]);
+positives('stripe_key', 32, () => `${pick(['sk_live', 'sk_test', 'rk_live'])}_${chars(ALNUM, 24 + int(75))}`);
+positives('google_api_key', 32, () => `AIza${chars(`${ALNUM}_-`, 35)}`);
+positives('npm_token', 24, () => `npm_${chars(ALNUM, 36)}`, [...plainContainers, (v) => `//registry.npmjs.org/:_authToken=${v}`]);
+
+const pw = (): string => pick([`${chars(ALNUM, 10 + int(8))}`, `${pick(['Summer', 'Winter', 'Dragon'])}${2000 + int(25)}!`, `p@ss-${chars(ALNUM, 6)}`, `${chars(ALNUM, 4)}%2F${chars(ALNUM, 6)}`]);
+positives('url_password', 40, pw, [
+  (v) => `postgres://app_user:${v}@db.internal:5432/app`,
+  (v) => `DATABASE_URL=postgresql://admin:${v}@10.0.0.12/prod?sslmode=require`,
+  (v) => `connecting to mysql://root:${v}@mysql.example.com:3306/shop`,
+  (v) => `{"dsn": "mongodb+srv://svc:${v}@cluster0.example.net/test"}`,
+  (v) => `redis://:${v}@cache.example.com:6379/0`,
+  (v) => `amqp://guest:${v}@rabbit:5672/`,
+]);
+positives('password', 48, pw, [
+  (v) => `password=${v}`,
+  (v) => `{"username": "ana", "password": "${v}"}`,
+  (v) => `DB_PASSWORD='${v}'`,
+  (v) => `  password: ${v}`,
+  (v) => `login failed for user=ana passwd=${v} from 10.1.2.3`,
+  (v) => `client_secret: "${v}"`,
+  (v) => `host=db port=5432 user=app password=${v} dbname=app`,
+  (v) => `ALTER USER app WITH PASSWORD = '${v}';`.replace(' = ', ' = '),
+  (v) => `SECRET_KEY="${v}"`,
+  (v) => `smtp_pass=${v}`,
+]);
+positives('generic_secret', 48, () => pick([chars(HEXL, 32), chars(ALNUM, 24 + int(16)), `${chars(ALNUM, 8)}-${chars(ALNUM, 8)}-${chars(ALNUM, 8)}`]), [
+  (v) => `api_key=${v}`,
+  (v) => `{"access_token": "${v}", "token_type": "bearer", "expires_in": 3600}`,
+  (v) => `X-Api-Key: ${v}`,
+  (v) => `curl "https://api.example.com/v2/items?apikey=${v}&limit=10"`,
+  (v) => `auth_token: ${v}`,
+  (v) => `Authorization: Bearer ${v}`,
+  (v) => `STRIPE_SIGNING_KEY=${v}`,
+  (v) => `session_key = "${v}"`,
+]);
+
+// Opt-in detectors, measured with the `network` group switched on.
+positives('ipv4', 24, () => `${1 + int(223)}.${int(256)}.${int(256)}.${1 + int(254)}`, [
+  (v) => `client ${v} connected`,
+  (v) => `{"remote_addr": "${v}"}`,
+  (v) => `${v} - - [11/May/2024:08:11:22 +0000] "GET / HTTP/1.1" 200`,
+], ['all']);
+positives('ipv6', 16, () => pick([`2001:db8:${chars(HEXL, 4)}::${chars(HEXL, 3)}`, `fe80::${chars(HEXL, 4)}:${chars(HEXL, 4)}:${chars(HEXL, 4)}:${chars(HEXL, 4)}`, `2001:0db8:85a3:0000:0000:8a2e:0370:${chars(HEXL, 4)}`]), [
+  (v) => `client ${v} connected`,
+  (v) => `{"remote_addr": "${v}"}`,
+], ['all']);
+
+// ---------------------------------------------------------------- hard negatives
+
+negatives('luhn_invalid_16', 80, () => {
+  const c = luhnInvalid(pick(['4', '51', '55', '6011', '37', '2221']), pick([16, 16, 15]));
+  return int(2) === 0 ? c : groupCard(c, pick([' ', '-']));
+});
+negatives('invalid_iin_16', 40, () => card(pick(['1', '7', '8', '9', '0']), 16));
+negatives('ean13_barcode', 30, () => {
+  const body = `${pick(['40', '50', '69', '87', '30'])}${chars(DIGITS, 10)}`;
+  let sum = 0;
+  for (let i = 0; i < 12; i++) sum += Number(body[i]) * (i % 2 === 0 ? 1 : 3);
+  return body + String((10 - (sum % 10)) % 10);
+}, [(v) => `SKU ${v} in stock`, (v) => `{"gtin": "${v}"}`, (v) => `${int(999)},${v},12.99`]);
+negatives('uuid', 60, () => `${chars(HEXL, 8)}-${chars(HEXL, 4)}-4${chars(HEXL, 3)}-${pick(['8', '9', 'a', 'b'])}${chars(HEXL, 3)}-${chars(HEXL, 12)}`);
+negatives('uuid_digits', 20, () => `${chars(DIGITS, 8)}-${chars(DIGITS, 4)}-4${chars(DIGITS, 3)}-8${chars(DIGITS, 3)}-${chars(DIGITS, 12)}`);
+negatives('git_sha', 60, () => chars(HEXL, pick([40, 40, 7, 12])));
+negatives('sha256', 20, () => chars(HEXL, 64));
+negatives('timestamp', 80, () =>
+  pick([
+    () => `2024-0${1 + int(9)}-${10 + int(18)}T${10 + int(13)}:${10 + int(49)}:${10 + int(49)}.${chars(DIGITS, 3)}Z`,
+    () => `2024-0${1 + int(9)}-${10 + int(18)} ${10 + int(13)}:${10 + int(49)}:${10 + int(49)}+00`,
+    () => `${1600000000 + int(1e8)}`,
+    () => `${1600000000000 + int(1e11)}`,
+    () => `${10 + int(18)}/0${1 + int(9)}/2024 ${10 + int(13)}:${10 + int(49)}`,
+    () => `20240${1 + int(9)}${10 + int(18)}${10 + int(13)}${10 + int(49)}${10 + int(49)}`,
+    () => `2024-0${1 + int(9)}-${10 + int(18)} ${10 + int(13)}:${10 + int(49)}:${10 + int(49)}.${chars(DIGITS, 6)}`,
+  ])(),
+);
+negatives('invoice_number', 60, () =>
+  pick([
+    () => `INV-2024-${chars(DIGITS, 6)}`,
+    () => `ORD-${chars(DIGITS, 8)}`,
+    () => `#${chars(DIGITS, 9)}`,
+    () => `PO ${chars(DIGITS, 4)}-${chars(DIGITS, 4)}-${chars(DIGITS, 2)}`,
+    () => `order ${chars(DIGITS, 10)}`,
+    () => `${chars(DIGITS, 4)}-${chars(DIGITS, 4)}-${chars(DIGITS, 4)}-${chars(DIGITS, 4)}-${chars(DIGITS, 4)}`,
+    () => `case ${chars(DIGITS, 12)}`,
+  ])(),
+);
+negatives('invalid_ssn', 60, () =>
+  pick([
+    () => `000-${String(1 + int(99)).padStart(2, '0')}-${String(1 + int(9999)).padStart(4, '0')}`,
+    () => `666-${String(1 + int(99)).padStart(2, '0')}-${String(1 + int(9999)).padStart(4, '0')}`,
+    () => `9${chars(DIGITS, 2)}-${String(1 + int(99)).padStart(2, '0')}-${String(1 + int(9999)).padStart(4, '0')}`,
+    () => `${ssnArea()}-00-${String(1 + int(9999)).padStart(4, '0')}`,
+    () => `${ssnArea()}-${String(1 + int(99)).padStart(2, '0')}-0000`,
+  ])(),
+);
+negatives('version', 40, () => pick([`v${int(20)}.${int(30)}.${int(100)}`, `${int(5)}.${int(20)}.${int(10)}-beta.${int(5)}`, `node@${18 + int(4)}.${int(20)}.${int(9)}`, `1.${int(99)}.${int(999)}.${int(9999)}`]));
+negatives('phone_like_id', 60, () =>
+  pick([
+    () => `1${chars(DIGITS, 2)}-${chars(DIGITS, 3)}-${chars(DIGITS, 4)}`, // NANP area cannot start with 1
+    () => `${2 + int(8)}${chars(DIGITS, 2)}-1${chars(DIGITS, 2)}-${chars(DIGITS, 4)}`, // nor the exchange
+    () => `ticket ${chars(DIGITS, 3)}-${chars(DIGITS, 3)}`,
+    () => `${chars(DIGITS, 3)}-${chars(DIGITS, 4)}`,
+    () => `ext. ${chars(DIGITS, 4)}`,
+    () => `+${chars(DIGITS, 3)} points`,
+    () => `${1 + int(8)}${chars(DIGITS, 5)}`,
+    () => `${2 + int(8)}${chars(DIGITS, 9)}`,
+  ])(),
+);
+negatives('ip_when_disabled', 30, () => `${1 + int(223)}.${int(256)}.${int(256)}.${1 + int(254)}`);
+negatives('money_and_numbers', 40, () => pick([`$${int(99999)}.${chars(DIGITS, 2)}`, `${int(999)},${chars(DIGITS, 3)},${chars(DIGITS, 3)}`, `${int(100)}%`, `${chars(DIGITS, 5)} rows`, `${int(9)}.${chars(DIGITS, 14)}`]));
+negatives('not_email', 30, () => pick(['git@github.com:acme/app.git', 'icon@2x.png', 'user@localhost', '@types/node', 'npm i @sluice/core', 'foo@bar', 'ana at example dot com', 'a@b']));
+negatives('base64_blob', 30, () => Buffer.from(chars(ALNUM, 30 + int(30))).toString('base64'));
+negatives('not_secret_assignment', 80, () =>
+  pick([
+    `max_tokens=${int(8192)}`,
+    `"prompt_tokens": ${int(9999)}`,
+    `token_count: ${int(9999)}`,
+    `password_expires_at=2025-0${1 + int(9)}-01`,
+    `"token_type": "bearer"`,
+    `aws_region=us-east-${1 + int(2)}`,
+    `secret_name: prod/db/${pick(['app', 'ro'])}`,
+    `password_policy=strong`,
+    `Reset your password: click the link we sent you`,
+    `Forgot password? Use the token: it arrives by email`,
+    `WHERE password = $1`,
+    `UPDATE users SET password = ? WHERE id = ?`,
+    `password=\${DB_PASSWORD}`,
+    `password: env:APPDB_PASSWORD`,
+    `"password": null`,
+    `"password": "********"`,
+    `password=[REDACTED:password]`,
+    `api_key_header=X-Api-Key`,
+    `token_url=https://auth.example.com/token`,
+    `"api_key_prefix": "sk"`,
+    `status=200 duration_ms=${int(999)} bytes=${int(99999)}`,
+  ]),
+);
+negatives('token_lookalike', 40, () =>
+  pick([
+    `ghp_${chars(ALNUM, 10)}`,
+    `xoxb-${chars(DIGITS, 4)}`,
+    `sk_live_${chars(ALNUM, 4)}`,
+    `AKIA${chars(UPPER_NUM, 10)}`,
+    `AIza${chars(ALNUM, 12)}`,
+    `npm_${chars(ALNUM, 12)}`,
+    `glpat-${chars(ALNUM, 8)}`,
+    `eyJ${chars(ALNUM, 6)}`,
+    `eyJhbGciOiJub25lIn0`,
+    `github_pat_${chars(ALNUM, 8)}`,
+  ]),
+);
+negatives('public_pem', 10, () => `-----BEGIN ${pick(['CERTIFICATE', 'PUBLIC KEY', 'RSA PUBLIC KEY'])}-----\n${chars(`${ALNUM}+/`, 64)}\n${chars(`${ALNUM}+/`, 40)}\n-----END CERTIFICATE-----`, [(v) => v, (v) => `ca bundle:\n${v}\n`]);
+negatives('url_without_password', 30, () =>
+  pick([
+    `postgres://app@db.internal:5432/app`,
+    `https://example.com/search?q=password+reset&page=${int(9)}`,
+    `postgres://user:\${PGPASSWORD}@db/app`,
+    `https://github.com/acme/app/blob/main/src/index.ts#L${int(500)}`,
+    `http://127.0.0.1:${1024 + int(60000)}/healthz`,
+    `s3://bucket-${int(99)}/logs/2024/05/11/app.log.gz`,
+  ]),
+);
+negatives('prose', 60, () =>
+  pick([
+    'The agent ran a read-only query against the orders table and returned 20 rows.',
+    'We shipped version 2 of the API on Monday; migration notes are in the wiki.',
+    'A human approved the schema change after reviewing the EXPLAIN output.',
+    'Call me at the office tomorrow, the meeting is in room 4-12.',
+    'Total: 4 items, 3 shipped, 1 pending (ETA 2-3 days).',
+    'Build #4521 passed in 3m 12s on runner ubuntu-22.04.',
+    'The token bucket refills at 100 requests per second.',
+    'Secrets are stored in the vault; nobody should paste them into chat.',
+    'Kubernetes pod web-7d4b9c8f6-x2kqp restarted 3 times.',
+    'ERROR: relation "public.customers" does not exist at character 15',
+  ]),
+);
+
+const out = join(dirname(fileURLToPath(import.meta.url)), 'corpus.jsonl');
+writeFileSync(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+const pos = records.filter((r) => r.label === 'positive').length;
+console.log(`wrote ${records.length} records (${pos} positive, ${records.length - pos} negative) to ${out}`);

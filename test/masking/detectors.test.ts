@@ -1,0 +1,137 @@
+/**
+ * One block per built-in detector: positives in several formats, and the look-alikes it must
+ * leave alone. Each detector is tested alone (a masker with only that detector), so a pass is
+ * that detector's own doing.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createMasker, defaultMasker, DETECTOR_NAMES, MaskStats } from '../../src/masking/index.js';
+
+function only(detector: string): (text: string) => { out: string; hits: number } {
+  const m = createMasker({ detectors: [detector] });
+  return (text) => {
+    const stats = new MaskStats();
+    const out = m.maskText(text, stats);
+    return { out, hits: stats.toJSON().filter((e) => e.detector === detector).reduce((a, e) => a + e.count, 0) };
+  };
+}
+
+function hits(detector: string, positives: readonly string[], negatives: readonly string[]): void {
+  const run = only(detector);
+  for (const p of positives) {
+    const { out, hits: n } = run(`before ${p} after`);
+    assert.equal(n, 1, `${detector} should find ${JSON.stringify(p)} (got ${JSON.stringify(out)})`);
+    assert.ok(out.startsWith('before ') && out.endsWith(' after'), `context kept: ${out}`);
+  }
+  for (const x of negatives) {
+    const text = `before ${x} after`;
+    assert.equal(run(text).out, text, `${detector} must leave ${JSON.stringify(x)} alone`);
+  }
+}
+
+test('DETECTOR_NAMES lists every built-in detector', () => {
+  assert.deepEqual([...DETECTOR_NAMES].sort(), [
+    'aws_access_key', 'aws_secret_key', 'credit_card', 'email', 'generic_secret', 'github_token', 'gitlab_token', 'google_api_key',
+    'iban', 'ipv4', 'ipv6', 'jwt', 'npm_token', 'password', 'phone', 'private_key', 'slack_token', 'slack_webhook', 'stripe_key',
+    'url_password', 'us_ssn',
+  ]);
+});
+
+test('credit_card: Luhn + IIN, 14–19 digits, spaces or dashes', () => {
+  hits(
+    'credit_card',
+    ['4111111111111111', '4111 1111 1111 1111', '4111-1111-1111-1111', '5555 5555 5555 4444', '378282246310005', '3782 822463 10005', '6011111111111117', '30569309025904', '3530111333300000', '2223003122003222', '4111111111111111110'],
+    ['4111111111111112', '4111 1111 1111 1112', '1234567812345670', '9111111111111111', '411111111111', 'x4111111111111111', '4111111111111111abc', '4111-1111-1111-1111-1111', '4006381333931', '550e8400-e29b-41d4-a716-446655440000'],
+  );
+});
+
+test('us_ssn: dashed or spaced, invalid areas/groups/serials excluded', () => {
+  hits('us_ssn', ['123-45-6789', '078-05-1121', '123 45 6789', '899-99-9999'], ['000-12-3456', '666-12-3456', '900-12-3456', '999-99-9999', '123-00-4567', '123-45-0000', '123456789', '1123-45-6789', '123-45-67890', '999-123-45-6789', '123-45-6789-01']);
+});
+
+test('iban: mod-97 with country lengths, compact or grouped', () => {
+  hits('iban', ['DE89370400440532013000', 'DE89 3704 0044 0532 0130 00', 'GB82WEST12345698765432', 'GB82 WEST 1234 5698 7654 32', 'NL91ABNA0417164300'], ['DE89370400440532013001', 'DE8937040044053201300', 'XX89370400440532013000', 'de89370400440532013000', 'ADE89370400440532013000']);
+});
+
+test('email', () => {
+  hits('email', ['ana@example.com', 'ana.silva+billing@mail.example.co.uk', 'a_b-c@sub.example.io', '12345@example.org'], ['git@github.com:acme/app.git', 'icon@2x.png', 'user@localhost', '@types/node', 'foo@bar', 'a@b.c']);
+});
+
+test('phone: E.164 and NANP/UK/FR national formats, not ids or timestamps', () => {
+  hits(
+    'phone',
+    ['+14155552671', '+1 415 555 2671', '+1-415-555-2671', '(415) 555-2671', '415-555-2671', '415.555.2671', '1-800-555-0199', '+44 20 7946 0958', '020 7946 0958', '07700 900123', '+49 30 12345678', '01 23 45 67 89'],
+    ['123-456-7890', '415-155-2671', '2024-01-15', '2024-01-15 10:23:45', '1700000000', '1700000000000', '+100', '555-2671', 'ticket 415-555', 'v1.2.3', '415-555-2671-9', 'PO 0400-0466-92', '10.0.0.1'],
+  );
+});
+
+test('ipv4 and ipv6 are opt-in', () => {
+  hits('ipv4', ['10.0.0.1', '192.168.1.254', '8.8.8.8'], ['256.1.1.1', '1.2.3', '1.2.3.4.5', 'v10.0.0.1']);
+  hits('ipv6', ['2001:db8::1', 'fe80::1ff:fe23:4567:890a', '2001:0db8:85a3:0000:0000:8a2e:0370:7334'], ['10:23:45', 'std::vector', 'a:b']);
+  const text = 'from 10.0.0.1 and 2001:db8::1';
+  assert.equal(defaultMasker().maskText(text), text, 'default set leaves IP addresses alone');
+});
+
+const jwt = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U';
+test('jwt: three base64url parts, header names alg', () => {
+  hits('jwt', [jwt, `Bearer ${jwt}`], ['eyJhbGciOiJIUzI1NiJ9', 'eyJub3QiOiJhIGp3dCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U', 'xeyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N']);
+});
+
+test('private_key: multi-line PEM blocks; without END the rest is masked', () => {
+  const key = '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc+/=\n-----END RSA PRIVATE KEY-----';
+  hits('private_key', [key, key.replace(/RSA /g, ''), key.replace(/RSA /g, 'OPENSSH '), key.replace(/RSA /g, 'ENCRYPTED ')], ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----', '-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----']);
+  const m = only('private_key');
+  assert.equal(m('x -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg').out, 'x [REDACTED:private_key]');
+});
+
+test('aws_access_key and aws_secret_key (40 chars next to an AWS secret key name)', () => {
+  hits('aws_access_key', ['AKIAIOSFODNN7EXAMPLE', 'ASIAY34FZKBOKMUTVV7A'], ['AKIAIOSFODNN7EXAMPL', 'AKIAIOSFODNN7EXAMPLEX', 'xAKIAIOSFODNN7EXAMPLE', 'AKIAiosfodnn7example']);
+  hits('aws_secret_key', ['aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"'], ['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'aws_region=us-east-1']);
+});
+
+test('github, gitlab, slack, stripe, google, npm tokens', () => {
+  hits('github_token', ['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', 'gho_16C7e42F292c6912E7710c838347Ae178B4a', 'ghs_16C7e42F292c6912E7710c838347Ae178B4a', 'github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV'], ['ghp_short', 'ghx_wWPw5k4aXcaT4fNP0UcnZwJUVFk6LO0pINUx', 'x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']);
+  hits('gitlab_token', ['glpat-xxxxxxxxxxxxxxxxxxxx', 'glpat-AbC_dEf-1234567890xyz'], ['glpat-short']);
+  hits('slack_token', ['xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx', 'xoxp-1-2-3-abcdef123456'], ['xoxz-123456789012-12345', 'xoxb-123']);
+  hits('slack_webhook', ['https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX'], ['https://hooks.slack.com/', 'https://slack.com/services/T0/B0/X']);
+  hits('stripe_key', ['sk_live_4eC39HqLyjWDarjtT1zdp7dc', 'rk_live_4eC39HqLyjWDarjtT1zdp7dc', 'sk_test_4eC39HqLyjWDarjtT1zdp7dc'], ['pk_live_4eC39HqLyjWDarjtT1zdp7dc', 'sk_live_abc', 'desk_live_4eC39HqLyjWDarjtT1zdp7dc']);
+  hits('google_api_key', ['AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI'], ['AIzaSyDdI0hCZtE6vySjMm', 'AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHIx']);
+  hits('npm_token', ['npm_abcdefghijklmnopqrstuvwxyz0123456789'], ['npm_install', 'npm_abcdefghij']);
+});
+
+test('url_password: the password of a connection string, not the rest', () => {
+  const m = only('url_password');
+  assert.equal(m('postgres://app:s3cr3t!@db.example.com:5432/app').out, 'postgres://app:[REDACTED:url_password]@db.example.com:5432/app');
+  assert.equal(m('redis://:hunter2@cache:6379').out, 'redis://:[REDACTED:url_password]@cache:6379');
+  for (const x of ['postgres://app@db/app', 'postgres://app:${PGPASSWORD}@db/app', 'https://example.com/a:b@c', 'http://127.0.0.1:8080/x']) assert.equal(m(x).out, x);
+});
+
+test('password: password/secret/passwd assignments in code, config, JSON, SQL, DSNs', () => {
+  hits(
+    'password',
+    ['password=hunter2', 'PASSWORD: "hunter 2"', '"password": "p@ss"', "db_password='x1'", 'client_secret: abc', 'passwd=letmein', 'password: letmein\n', 'pwd=abc123'],
+    ['password=$1', 'password = ?', 'password=${DB_PASSWORD}', 'password: env:DB_PASSWORD', '"password": null', '"password": "****"', 'password_expires_at=2025-01-01', 'Reset your password: click the link', 'passport=X123', 'password=[REDACTED:password]'],
+  );
+});
+
+test('generic_secret: high-entropy values next to token/api-key names', () => {
+  hits(
+    'generic_secret',
+    ['api_key=8f14e45fceea167a5a36dedd4bea2543', '"access_token": "Zx81kPq0LmN3vB7cT2yW"', 'X-Api-Key: Zx81kPq0LmN3vB7cT2yW', 'Authorization: Basic dXNlcjpwYXNzd29yZA==', 'auth_token: a1b2c3d4e5f6'],
+    ['max_tokens=4096', '"token_type": "bearer"', 'token_count: 1532', 'api_key=aaaaaaaaaaaa', 'api_key=short', 'token_url=https://auth.example.com/token', 'api_key_header=X-Api-Key'],
+  );
+});
+
+test('a vendor token assigned to a secret key is named by its vendor', () => {
+  const stats = new MaskStats();
+  const out = defaultMasker().maskText('GITHUB_TOKEN=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', stats);
+  assert.equal(out, 'GITHUB_TOKEN=[REDACTED:github_token]');
+  assert.deepEqual(stats.toJSON(), [{ detector: 'github_token', count: 1 }]);
+});
+
+test('the issue example: card partial, ssn partial, github token redacted', () => {
+  const m = defaultMasker();
+  assert.equal(m.maskText('card: 4111 1111 1111 1111'), 'card: 4111 **** **** 1111');
+  assert.equal(m.maskText('ssn: 123-45-6789'), 'ssn: ***-**-6789');
+  assert.equal(m.maskText('api_key: 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'), 'api_key: [REDACTED:github_token]');
+});

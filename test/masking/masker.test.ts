@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Secret } from '../../src/config/secret.js';
+import { isSluiceError } from '../../src/errors.js';
+import { createMasker, defaultMasker, MaskStats } from '../../src/masking/index.js';
+
+const KEY = 'test-hash-key-0123456789';
+const secret = (raw: string): Secret => new Secret(raw === 'env:K' ? KEY : raw, raw);
+
+function configError(fn: () => unknown, pathPart: string): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(isSluiceError(err), `expected SluiceError, got ${String(err)}`);
+    assert.equal(err.code, 'SLUICE_CONFIG_INVALID');
+    assert.ok(err.message.includes(pathPart), `message ${JSON.stringify(err.message)} names ${pathPart}`);
+    return true;
+  });
+}
+
+test('config: the DESIGN.md example is accepted', () => {
+  const m = createMasker({ columns: { '*.password*': 'redact' }, detectors: ['credit_card', 'us_ssn', 'email', 'secrets'] });
+  assert.ok(m.detectors.includes('github_token'));
+  assert.ok(!m.detectors.includes('phone'));
+});
+
+test('config: unknown detector, style, validator, bad regex and missing hash key are errors naming the path', () => {
+  configError(() => createMasker({ detectors: ['credit_card', 'nope'] }, { where: 'connections[0].mask' }), 'connections[0].mask.detectors[1]');
+  configError(() => createMasker({ styles: { credit_card: 'blur' } }), 'mask.styles.credit_card');
+  configError(() => createMasker({ styles: { nope: 'redact' } }), 'mask.styles.nope');
+  configError(() => createMasker({ styles: { email: 'null' } }), 'mask.styles.email');
+  configError(() => createMasker({ columns: { '*.ssn': 'blur' } }), 'mask.columns["*.ssn"]');
+  configError(() => createMasker({ custom: [{ name: 'emp', pattern: 'E\\d+', validator: 'crc' }] }), 'mask.custom[0].validator');
+  configError(() => createMasker({ custom: [{ name: 'emp', pattern: '(' }] }), 'mask.custom[0].pattern');
+  configError(() => createMasker({ custom: [{ name: 'email', pattern: 'x' }] }), 'mask.custom[0].name');
+  configError(() => createMasker({ styles: { credit_card: 'hash' } }), 'mask.hashKey');
+  configError(() => createMasker({ columns: { '*.email': 'hash' } }), 'mask.hashKey');
+  configError(() => createMasker({ styles: { email: 'hash' }, hashKey: 'short' }), 'mask.hashKey');
+  configError(() => createMasker({ bogus: true } as never), 'mask');
+  configError(() => createMasker({ hashKey: 'env:SLUICE_TEST_UNSET_VAR_X' }), 'mask.hashKey');
+});
+
+test('styles: redact, partial, last4, mask, hash', () => {
+  const card = '4111 1111 1111 1111';
+  const style = (s: string): string => createMasker({ detectors: ['credit_card'], styles: { credit_card: s }, hashKey: 'env:K' }, { secret }).maskText(card);
+  assert.equal(style('redact'), '[REDACTED:credit_card]');
+  assert.equal(style('partial'), '4111 **** **** 1111');
+  assert.equal(style('last4'), '**** **** **** 1111');
+  assert.equal(style('mask'), '**** **** **** ****');
+  assert.match(style('hash'), /^hash:[0-9a-f]{16}$/);
+  const m = defaultMasker();
+  assert.equal(m.maskText('123-45-6789'), '***-**-6789');
+  assert.equal(m.maskText('ana.silva@example.com'), 'a***@example.com');
+  assert.equal(m.maskText('DE89 3704 0044 0532 0130 00'), 'DE** **** **** **** **30 00');
+  assert.equal(m.maskText('+1 415 555 2671'), '+* *** *** 2671');
+});
+
+test('hash style is deterministic per key, format-independent, and differs across keys', () => {
+  const mk = (key: string) => createMasker({ detectors: ['pii'], styles: { pii: 'hash' }, hashKey: key });
+  const a = mk('key-one-0123456789abcdef');
+  const b = mk('key-two-0123456789abcdef');
+  assert.equal(a.maskText('4111 1111 1111 1111'), a.maskText('4111-1111-1111-1111'), 'separators do not change the hash');
+  assert.equal(a.maskText('Ana@Example.com'), a.maskText('ana@example.com'));
+  assert.notEqual(a.maskText('4111111111111111'), b.maskText('4111111111111111'));
+  assert.notEqual(a.maskText('4111111111111111'), a.maskText('5555555555554444'));
+});
+
+test('group styles apply first, then per-detector overrides', () => {
+  const m = createMasker({ detectors: ['default'], styles: { pii: 'redact', email: 'mask' } });
+  assert.equal(m.maskText('4111111111111111'), '[REDACTED:credit_card]');
+  assert.equal(m.maskText('ab@example.com'), '**@*******.***');
+});
+
+test('maskText returns the same instance when nothing matched', () => {
+  const m = defaultMasker();
+  const text = ['the quick brown fox', 'order 123456 shipped'].join(' ');
+  assert.equal(m.maskText(text), text);
+  const empty = createMasker({ detectors: [] });
+  const card = 'pay 4111111111111111';
+  assert.equal(empty.maskText(card), card, 'no detectors, no change');
+});
+
+test('stats count detector and column, never values', () => {
+  const stats = new MaskStats();
+  const m = defaultMasker();
+  m.maskText('4111111111111111 and 5555555555554444 and a@example.com', stats);
+  const plan = m.planColumns([{ schema: 'public', table: 'customers', column: 'note' }]);
+  plan.maskValue(0, 'call 415-555-2671', stats);
+  assert.equal(stats.total, 4);
+  assert.deepEqual(stats.toJSON(), [
+    { detector: 'credit_card', count: 2 },
+    { detector: 'email', count: 1 },
+    { detector: 'phone', column: 'public.customers.note', count: 1 },
+  ]);
+  const other = new MaskStats();
+  other.add('credit_card');
+  other.merge(stats);
+  assert.equal(other.total, 5);
+  assert.ok(!JSON.stringify(other).includes('4111'));
+});
+
+test('column rules: globs on schema.table.column, table.column and bare names, case-insensitive', () => {
+  const m = createMasker({
+    columns: { '*.password*': 'redact', '*.ssn': 'partial', 'public.customers.email': 'hash', 'audit.*': 'null', '*.notes': 'keep' },
+    hashKey: 'env:K',
+  }, { secret });
+  const plan = m.planColumns([
+    { schema: 'public', table: 'users', column: 'password_hash' },
+    { schema: 'public', table: 'customers', column: 'SSN' },
+    { schema: 'public', table: 'customers', column: 'email' },
+    { schema: 'audit', table: 'log', column: 'x' },
+    { column: 'ssn' },
+    { schema: 'public', table: 'customers', column: 'name' },
+    { schema: 'public', table: 'customers', column: 'notes' },
+    { schema: 'sales', table: 'customers', column: 'email' },
+  ]);
+  assert.deepEqual(plan.actions, ['replace', 'replace', 'replace', 'null', 'replace', 'scan', 'keep', 'scan']);
+  assert.equal(plan.active, true);
+  assert.equal(plan.maskValue(0, 'bcrypt$2b$...'), '[REDACTED]');
+  assert.equal(plan.maskValue(1, '123-45-6789'), '***-**-6789');
+  assert.match(plan.maskValue(2, 'ana@example.com') ?? '', /^hash:[0-9a-f]{16}$/);
+  assert.equal(plan.maskValue(2, 'ana@example.com'), plan.maskValue(2, 'ana@example.com'), 'joins line up');
+  assert.equal(plan.maskValue(3, 'anything'), null);
+  assert.equal(plan.maskValue(4, '987-65-4321'), '***-**-4321', '*.ssn also covers a bare ssn column');
+  assert.equal(plan.maskValue(5, 'Ana 4111111111111111'), 'Ana 4111********1111', 'other columns get detectors');
+  const notes = 'card 4111111111111111';
+  assert.equal(plan.maskValue(6, notes), notes, 'keep exempts a column');
+  assert.equal(plan.maskValue(7, 'ana@example.com'), 'a***@example.com', 'public.customers.email does not match sales');
+  assert.equal(plan.binaryAction(0), 'null', 'a rule column cannot pass binary');
+  assert.equal(plan.binaryAction(5), 'pass');
+  assert.equal(plan.binaryAction(6), 'pass');
+});
+
+test('column plans: inactive when nothing can change; cached per column list', () => {
+  const none = createMasker({ detectors: [] });
+  const cols = [{ table: 't', column: 'a' }, { table: 't', column: 'b' }];
+  const plan = none.planColumns(cols);
+  assert.equal(plan.active, false);
+  assert.equal(none.planColumns([...cols]), plan, 'same columns → cached plan');
+  assert.equal(createMasker({ detectors: [], columns: { '*.b': 'redact' } }).planColumns(cols).active, true);
+  assert.equal(defaultMasker().planColumns(cols).active, true);
+  assert.throws(() => plan.maskValue(5, 'x'), /no column 5/);
+});
+
+test('a secret-named column masks its whole value', () => {
+  const plan = defaultMasker().planColumns([{ table: 'users', column: 'password' }, { table: 'integrations', column: 'api_token' }, { table: 'users', column: 'name' }]);
+  assert.equal(plan.maskValue(0, 'hunter2'), '[REDACTED:password]');
+  assert.equal(plan.maskValue(1, 'Zx81kPq0LmN3vB7cT2yW'), '[REDACTED:generic_secret]');
+  assert.equal(plan.maskValue(1, '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'), '[REDACTED:github_token]');
+  assert.equal(plan.maskValue(2, 'hunter2'), 'hunter2');
+  assert.equal(plan.maskValue(0, ''), '');
+});
+
+test('maskBytes: unchanged bytes are not decoded or copied; changed values are re-encoded; NULL rules', () => {
+  const m = createMasker({ columns: { '*.secret_col': 'null' } });
+  const plan = m.planColumns([{ column: 'name' }, { column: 'card' }, { column: 'secret_col' }]);
+  const frame = Buffer.from('xxAna Müllerxx4111 1111 1111 1111xx');
+  assert.equal(plan.maskBytes(0, frame, 2, 13), undefined);
+  const out = plan.maskBytes(1, frame, 15, 34);
+  assert.ok(Buffer.isBuffer(out));
+  assert.equal(out.toString(), '4111 **** **** 1111');
+  assert.equal(plan.maskBytes(2, frame, 0, 2), null);
+  const utf8 = Buffer.from('Zoë 4111111111111111 €');
+  assert.equal(plan.maskBytes(1, utf8)?.toString(), 'Zoë 4111********1111 €');
+  const digitsNoPii = Buffer.from('order 12345');
+  assert.equal(plan.maskBytes(1, digitsNoPii), undefined);
+});
+
+test('maskJson: detectors on strings and numbers, secret-like keys, field rules, same instance when clean', () => {
+  const m = createMasker({ columns: { '*.ssn': 'partial', 'user.dob': 'null', 'meta': 'redact' } });
+  const clean = { a: [1, 'two', { b: null, c: true }], d: 'text' };
+  assert.equal(m.maskJson(clean), clean);
+  const body = {
+    user: { name: 'Ana', email: 'ana@example.com', ssn: '123-45-6789', dob: '1990-01-01', password: 'hunter2' },
+    cards: [{ number: '4111111111111111' }, { number: 4111111111111111 }],
+    meta: { nested: 'x' },
+    note: 'nothing',
+    headers: { Authorization: 'Bearer Zx81kPq0LmN3vB7cT2yW' },
+  };
+  const stats = new MaskStats();
+  const out = m.maskJson(body, stats) as Record<string, unknown>;
+  assert.deepEqual(out, {
+    user: { name: 'Ana', email: 'a***@example.com', ssn: '***-**-6789', dob: null, password: '[REDACTED:password]' },
+    cards: [{ number: '4111********1111' }, { number: '4111********1111' }],
+    meta: '[REDACTED]',
+    note: 'nothing',
+    headers: { Authorization: 'Bearer [REDACTED:generic_secret]' },
+  });
+  assert.equal(out.note, body.note);
+  assert.equal(body.user.ssn, '123-45-6789', 'input not mutated');
+  assert.ok(stats.total >= 7);
+  const deep: Record<string, unknown> = {};
+  let cur = deep;
+  for (let i = 0; i < 300; i++) cur = (cur.x = {}) as Record<string, unknown>;
+  cur.x = 'leaf';
+  assert.ok(JSON.stringify(m.maskJson(deep)).includes('[REDACTED:depth_limit]'), 'absurd depth fails closed');
+});
+
+test('custom detectors: regex + validator + style, only when listed or when detectors are omitted', () => {
+  const m = createMasker({
+    detectors: ['email', 'employee_id', 'loyalty'],
+    custom: [
+      { name: 'employee_id', pattern: 'EMP-\\d{6}', style: 'mask' },
+      { name: 'loyalty', pattern: '\\bLC\\d{16}\\b', validator: 'luhn', style: 'last4' },
+      { name: 'unused', pattern: 'zzz' },
+    ],
+  });
+  const stats = new MaskStats();
+  assert.equal(m.maskText('EMP-123456 LC4111111111111111 LC4111111111111112 zzz a@example.com', stats), '***-****** **************1111 LC4111111111111112 zzz a***@example.com');
+  assert.deepEqual(stats.toJSON().map((e) => e.detector), ['email', 'employee_id', 'loyalty']);
+  assert.ok(m.detectors.includes('employee_id') && !m.detectors.includes('unused'));
+  const all = createMasker({ custom: [{ name: 'ticket', pattern: 'TKT\\d+' }] });
+  assert.equal(all.maskText('TKT42 4111111111111111'), '[REDACTED:ticket] 4111********1111');
+  const plan = all.planColumns([{ column: 'c' }]);
+  assert.equal(plan.maskBytes(0, Buffer.from('TKT42'))?.toString(), '[REDACTED:ticket]', 'custom patterns bypass the byte prefilter');
+});

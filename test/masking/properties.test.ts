@@ -1,0 +1,133 @@
+/**
+ * Property tests (fast-check): masking never throws, never changes text without a detection,
+ * is idempotent with the default styles, never lets a generated positive through, and the byte
+ * path agrees with the string path.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { createMasker, defaultMasker, MaskStats } from '../../src/masking/index.js';
+
+/** Fragments near every detector's triggers, so random text exercises the matchers, not just the skip loop. */
+const FRAGMENTS = [
+  '4111', '1111', ' ', '-', '.', '(', ')', '+', '@', ':', '=', '_', '"', "'", '\n', 'A', 'J', 'ey', 'eyJ', 'AKIA', 'AIza', 'ghp_', 'github_pat_',
+  'glpat-', 'xoxb-', 'sk_live_', 'npm_', '-----BEGIN ', 'PRIVATE KEY-----', '-----END ', 'password', 'token', 'api_key', 'secret', '://', 'user',
+  'example.com', 'DE89', '3704', '0044', '123', '45', '6789', '555', '2671', '0', '9', 'é', '€', '\u0000', '::', 'Bearer ', '[REDACTED', '***', 'hash:',
+];
+const noisy = fc.array(fc.oneof(fc.constantFrom(...FRAGMENTS), fc.string({ maxLength: 6 })), { maxLength: 40 }).map((xs) => xs.join(''));
+const anyText = fc.oneof(noisy, fc.string({ unit: 'binary', maxLength: 200 }));
+
+const masker = defaultMasker();
+const everything = createMasker({ detectors: ['all'] });
+
+test('never throws, and text without a detection is returned as the same instance', () => {
+  fc.assert(
+    fc.property(anyText, (text) => {
+      for (const m of [masker, everything]) {
+        const stats = new MaskStats();
+        const out = m.maskText(text, stats);
+        if (stats.total === 0) assert.equal(out, text);
+        else assert.notEqual(out, text);
+      }
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+test('default styles are idempotent: masking masked text changes nothing', () => {
+  fc.assert(
+    fc.property(anyText, (text) => {
+      const once = masker.maskText(text);
+      assert.equal(masker.maskText(once), once);
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+function luhnComplete(body: string): string {
+  let sum = 0;
+  for (let i = 0; i < body.length; i++) {
+    let d = Number(body[body.length - 1 - i]);
+    if (i % 2 === 0) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return body + String((10 - (sum % 10)) % 10);
+}
+
+const digits = (n: number) => fc.array(fc.integer({ min: 0, max: 9 }), { minLength: n, maxLength: n }).map((d) => d.join(''));
+const alnum = (n: number) => fc.array(fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'), { minLength: n, maxLength: n }).map((d) => d.join(''));
+const positive = fc.oneof(
+  digits(14).map((d) => luhnComplete(`4${d}`)),
+  digits(12).map((d) => luhnComplete(`37${d}`)),
+  fc.tuple(fc.integer({ min: 1, max: 665 }), fc.integer({ min: 1, max: 99 }), fc.integer({ min: 1, max: 9999 })).map(
+    ([a, g, s]) => `${String(a).padStart(3, '0')}-${String(g).padStart(2, '0')}-${String(s).padStart(4, '0')}`,
+  ),
+  alnum(36).map((t) => `ghp_${t}`),
+  alnum(36).map((t) => `npm_${t}`),
+  alnum(24).map((t) => `sk_live_${t}`),
+  fc.array(fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'), { minLength: 16, maxLength: 16 }).map((t) => `AKIA${t.join('')}`),
+  alnum(8).map((l) => `${l.toLowerCase()}@example.org`),
+);
+const context = fc.array(fc.constantFrom(...FRAGMENTS.filter((f) => !/[\d@]/.test(f)), 'the', 'card', 'value', ',', ';'), { maxLength: 8 }).map((xs) => xs.join(''));
+
+test('a generated positive never survives, whatever surrounds it', () => {
+  fc.assert(
+    fc.property(context, positive, context, (before, value, after) => {
+      const text = `${before} ${value} ${after}`;
+      const out = masker.maskText(text);
+      assert.ok(!out.includes(value), `${JSON.stringify(value)} survived in ${JSON.stringify(out)}`);
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+test('maskBytes agrees with maskValue on any UTF-8 value', () => {
+  const plan = masker.planColumns([{ table: 't', column: 'c' }]);
+  fc.assert(
+    fc.property(anyText, (text) => {
+      const buf = Buffer.from(text, 'utf8');
+      const value = buf.toString('utf8');
+      const expected = plan.maskValue(0, value);
+      const out = plan.maskBytes(0, buf);
+      if (expected === value) assert.equal(out, undefined);
+      else assert.equal(out?.toString('utf8'), expected);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('maskJson never throws and keeps the JSON shape', () => {
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 4 }), noisy, (value, text) => {
+      const doc = { value, text, password: text, nested: [{ api_key: text }] };
+      const out = masker.maskJson(doc);
+      assert.doesNotThrow(() => JSON.stringify(out));
+      if (out !== doc) assert.equal(typeof out, 'object');
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('pathological inputs stay linear (each would take minutes if a search ran to the end of the text)', () => {
+  const inputs = [
+    'a://b'.repeat(100_000),
+    `${'x://'.repeat(50_000)}${'y'.repeat(200_000)}`,
+    'password='.repeat(50_000),
+    'a@'.repeat(200_000),
+    `eyJ${'a'.repeat(400_000)}`,
+    '1 '.repeat(200_000),
+    '-----BEGIN PRIVATE KEY-----'.repeat(20_000),
+    ':'.repeat(400_000),
+    'ghp_'.repeat(100_000),
+  ];
+  const t0 = process.hrtime.bigint();
+  for (const text of inputs) {
+    masker.maskText(text);
+    everything.maskText(text);
+  }
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  assert.ok(ms < 10_000, `took ${ms.toFixed(0)} ms`);
+});

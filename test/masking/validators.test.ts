@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cardIinValid, ibanMod97, ibanValid, luhn, luhnAt, nanpValid, ssnValid, validatorFor } from '../../src/masking/validators.js';
+
+test('luhn accepts valid numbers and rejects a one-digit change', () => {
+  for (const n of ['4111111111111111', '378282246310005', '6011111111111117', '5555555555554444', '79927398713']) assert.equal(luhn(n), true, n);
+  for (const n of ['4111111111111112', '378282246310006', '79927398710']) assert.equal(luhn(n), false, n);
+  assert.equal(luhnAt('x 4111-1111-1111-1111 y', 2, 21), true, 'separators are skipped');
+});
+
+test('card IIN ranges and lengths', () => {
+  assert.equal(cardIinValid(411111, 16), true);
+  assert.equal(cardIinValid(411111, 13), false, '13-digit Visa is not accepted (EAN-13 collisions)');
+  assert.equal(cardIinValid(378282, 15), true);
+  assert.equal(cardIinValid(378282, 16), false);
+  assert.equal(cardIinValid(222100, 16), true);
+  assert.equal(cardIinValid(272099, 16), true);
+  assert.equal(cardIinValid(272100, 16), false);
+  assert.equal(cardIinValid(601111, 16), true);
+  assert.equal(cardIinValid(353011, 16), true);
+  assert.equal(cardIinValid(690000, 13), false, 'Maestro 13 digits collide with EAN-13');
+  for (const p of [100000, 700000, 800000, 900000, 0]) assert.equal(cardIinValid(p, 16), false, String(p));
+});
+
+test('SSN: area 000/666/9xx, group 00 and serial 0000 are invalid', () => {
+  assert.equal(ssnValid(123, 45, 6789), true);
+  assert.equal(ssnValid(0, 45, 6789), false);
+  assert.equal(ssnValid(666, 45, 6789), false);
+  assert.equal(ssnValid(900, 45, 6789), false);
+  assert.equal(ssnValid(999, 45, 6789), false);
+  assert.equal(ssnValid(123, 0, 6789), false);
+  assert.equal(ssnValid(123, 45, 0), false);
+});
+
+test('IBAN: mod-97 and per-country length', () => {
+  assert.equal(ibanValid('DE89 3704 0044 0532 0130 00'), true);
+  assert.equal(ibanValid('GB82WEST12345698765432'), true);
+  assert.equal(ibanValid('GB82 WEST 1234 5698 7654 32'), true);
+  assert.equal(ibanValid('DE89370400440532013001'), false, 'bad checksum');
+  assert.equal(ibanValid('DE8937040044053201300'), false, 'wrong length for DE');
+  assert.equal(ibanValid('ZZ89370400440532013000'), false, 'unknown country');
+  assert.equal(ibanMod97('GB82WEST12345698765432'), true);
+});
+
+test('NANP area and exchange start with 2-9', () => {
+  assert.equal(nanpValid(4, 5), true);
+  assert.equal(nanpValid(1, 5), false);
+  assert.equal(nanpValid(4, 0), false);
+});
+
+test('validators named in config', () => {
+  assert.equal(validatorFor('luhn')('4111-1111-1111-1111'), true);
+  assert.equal(validatorFor('luhn')('4111-1111-1111-1112'), false);
+  assert.equal(validatorFor('iban')('DE89370400440532013000'), true);
+  assert.equal(validatorFor('mod97')('DE89370400440532013000'), true);
+  assert.equal(validatorFor('ssn')('123-45-6789'), true);
+  assert.equal(validatorFor('ssn')('666-45-6789'), false);
+  assert.equal(validatorFor('none')('anything'), true);
+});
