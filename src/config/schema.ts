@@ -135,6 +135,8 @@ const connection = z.discriminatedUnion('type', [
       mask: maskSchema.optional(),
       maxRequestBytes: z.number().int().positive().optional(),
       maxResponseBytes: z.number().int().positive().optional(),
+      /** How long a `review` request is held for its approval before Sluice answers 202 (retry later). */
+      approvalWait: duration.optional(),
     })
     .strict(),
   z
@@ -144,6 +146,11 @@ const connection = z.discriminatedUnion('type', [
       upstream: httpUpstream,
       pathPrefix: z.string().startsWith('/').optional(),
       mask: maskSchema.optional(),
+      maxRequestBytes: z.number().int().positive().optional(),
+      /** Cap on a buffered response body and on one line of a watch or log stream. */
+      maxResponseBytes: z.number().int().positive().optional(),
+      /** How long a `review` request is held for its approval before Sluice answers 403 (retry later). */
+      approvalWait: duration.optional(),
     })
     .strict(),
 ]);

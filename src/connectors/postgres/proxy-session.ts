@@ -236,8 +236,8 @@ export class ProxySession {
     const effect = d.decision.effect;
     const code = d.error !== undefined ? 'SLUICE_SQL_UNPARSEABLE' : effect === 'review' ? 'SLUICE_APPROVAL_REQUIRED' : 'SLUICE_POLICY_DENIED';
     const what = effect === 'review' ? 'requires approval' : 'denied';
-    return new SluiceError(code, `sluice: statement ${what} by rule "${d.decision.rule}": ${d.decision.reason}`, {
-      detail: `role ${this.o.session.role} on connection ${this.o.session.connection}`,
+    return new SluiceError(code, `sluice: statement ${what} by rule "${d.decision.rule}"`, {
+      detail: `${d.decision.reason} (role ${this.o.session.role}, connection ${this.o.session.connection})`,
     });
   }
 

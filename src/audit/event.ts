@@ -1,0 +1,347 @@
+/**
+ * The audit event catalog (AU-2) and record content (AU-3). `AuditEventInput` is what the pipeline
+ * hands in; `AuditRecord` is what is hashed and stored, after masking and size caps.
+ * docs/audit-events.md describes every type.
+ */
+import type { SessionInfo } from '../pipeline/session.js';
+import type { Identity } from '../pipeline/types.js';
+
+export const AUDIT_EVENT_TYPES = [
+  'gateway.start',
+  'gateway.stop',
+  'config.load',
+  'config.change',
+  'auth.success',
+  'auth.failure',
+  'session.start',
+  'session.end',
+  'command',
+  'command.result',
+  'approval.requested',
+  'approval.approved',
+  'approval.denied',
+  'approval.expired',
+  'approval.withdrawn',
+  'mask.summary',
+  'upstream.error',
+  'key.rotate',
+  'audit.retention',
+] as const;
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+export const AUDIT_OUTCOMES = ['success', 'failure', 'denied', 'pending', 'cancelled'] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
+
+/** Claims worth keeping on every record: who ran what, from where (GitHub Actions names + Sluice's own). */
+export const RECORDED_CLAIMS = [
+  'repository',
+  'repository_owner',
+  'ref',
+  'sha',
+  'run_id',
+  'run_attempt',
+  'workflow',
+  'job_workflow_ref',
+  'environment',
+  'actor',
+  'event_name',
+  'sponsor',
+  'model',
+  'sluice_model',
+  'azp',
+  'client_id',
+] as const;
+
+export interface AuditIdentity {
+  readonly issuer: string;
+  readonly subject: string;
+  readonly roles?: readonly string[];
+  readonly claims?: Readonly<Record<string, unknown>>;
+  readonly model?: string;
+  readonly sponsor?: string;
+  readonly tokenId?: string;
+}
+
+export interface AuditDecision {
+  readonly effect: 'allow' | 'deny' | 'review';
+  readonly rule: string;
+  readonly reason?: string;
+}
+
+export interface AuditMaskCount {
+  readonly detector: string;
+  readonly column?: string;
+  readonly count: number;
+}
+
+export interface AuditPreview {
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly (string | null)[])[];
+}
+
+export interface AuditEventInput {
+  readonly type: AuditEventType;
+  /** Fills session id, connection, protocol, source, upstream target/account, identity and role. */
+  readonly session?: SessionInfo;
+  /** Explicit fields override what `session` supplies (e.g. auth.failure before a session exists). */
+  readonly sessionId?: string;
+  readonly connection?: string;
+  readonly protocol?: string;
+  readonly source?: string;
+  readonly client?: string;
+  readonly upstream?: { readonly target?: string; readonly account?: string };
+  readonly identity?: Identity | AuditIdentity;
+  readonly role?: string;
+  readonly command?: {
+    readonly text: string;
+    readonly kind?: string;
+    readonly verb?: string;
+    readonly objects?: readonly string[];
+  };
+  readonly decision?: AuditDecision;
+  readonly policyVersion?: string;
+  readonly outcome?: AuditOutcome;
+  readonly rows?: number;
+  readonly bytes?: number;
+  readonly durationMs?: number;
+  readonly error?: { readonly code?: string; readonly message: string };
+  readonly mask?: readonly AuditMaskCount[];
+  readonly preview?: AuditPreview;
+  readonly approval?: {
+    readonly id: string;
+    readonly approver?: string;
+    readonly approvers?: readonly string[];
+    readonly reason?: string;
+    readonly expiresAt?: number;
+  };
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** A stored record: exactly the object whose RFC 8785 bytes are the Merkle leaf. */
+export interface AuditRecord {
+  readonly v: 1;
+  readonly seq: number;
+  readonly id: string;
+  /** UTC, ms since the epoch. */
+  readonly ts: number;
+  readonly node: string;
+  readonly type: AuditEventType;
+  /** Hex leaf hash of the previous record (64 zeros for the first). */
+  readonly prev: string;
+  readonly session?: string;
+  readonly connection?: string;
+  readonly protocol?: string;
+  readonly source?: string;
+  readonly client?: string;
+  readonly upstream?: { readonly target?: string; readonly account?: string };
+  readonly identity?: {
+    readonly issuer: string;
+    readonly subject: string;
+    readonly roles?: readonly string[];
+    readonly claims?: Readonly<Record<string, string | number | boolean>>;
+    readonly model?: string;
+    readonly sponsor?: string;
+    readonly tokenId?: string;
+  };
+  readonly role?: string;
+  readonly command?: { readonly text: string; readonly kind?: string; readonly verb?: string; readonly objects?: readonly string[] };
+  readonly decision?: { readonly effect: 'allow' | 'deny' | 'review'; readonly rule: string; readonly reason?: string };
+  readonly policyVersion?: string;
+  readonly outcome?: AuditOutcome;
+  readonly rows?: number;
+  readonly bytes?: number;
+  readonly durationMs?: number;
+  readonly error?: { readonly code?: string; readonly message: string };
+  readonly mask?: readonly AuditMaskCount[];
+  readonly preview?: { readonly columns: readonly string[]; readonly rows: readonly (readonly (string | null)[])[]; readonly truncated?: boolean };
+  readonly approval?: { readonly id: string; readonly approver?: string; readonly approvers?: readonly string[]; readonly reason?: string; readonly expiresAt?: number };
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** The record minus what the writer assigns inside the commit (seq, prev). */
+export type AuditDraft = Omit<AuditRecord, 'seq' | 'prev'>;
+
+export interface DraftContext {
+  readonly mask: (text: string) => string;
+  readonly node: string;
+  readonly ts: number;
+  readonly id: string;
+  readonly previewRows: number;
+  readonly previewBytes: number;
+}
+
+const TYPES = new Set<string>(AUDIT_EVENT_TYPES);
+const OUTCOMES = new Set<string>(AUDIT_OUTCOMES);
+const MAX_TEXT = 64 * 1024;
+
+function str(value: string | undefined, max = 1024): string | undefined {
+  if (value === undefined) return undefined;
+  return value.length > max ? value.slice(0, max) : value;
+}
+
+function count(name: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value < 0) throw new TypeError(`audit event: ${name} must be a non-negative number`);
+  return value;
+}
+
+/** Mask every string in a JSON-like value; drop what canonical JSON cannot hold. */
+function maskDeep(value: unknown, mask: (s: string) => string, depth = 0): unknown {
+  if (depth > 16) return '[too deep]';
+  if (typeof value === 'string') return mask(str(value, MAX_TEXT) as string);
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.slice(0, 1000).map((v: unknown) => maskDeep(v, mask, depth + 1));
+  if (typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+      out[mask(k)] = maskDeep(v, mask, depth + 1);
+    }
+    return out;
+  }
+  return undefined;
+}
+
+function selectClaims(claims: Readonly<Record<string, unknown>> | undefined): Record<string, string | number | boolean> | undefined {
+  if (claims === undefined) return undefined;
+  const out: Record<string, string | number | boolean> = {};
+  for (const k of RECORDED_CLAIMS) {
+    const v = claims[k];
+    if (typeof v === 'string') out[k] = str(v, 512) as string;
+    else if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean') out[k] = v;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+function capPreview(p: AuditPreview, mask: (s: string) => string, maxRows: number, maxBytes: number): AuditRecord['preview'] {
+  let bytes = 0;
+  let truncated = p.rows.length > maxRows;
+  const columns = p.columns.map((c) => mask(c));
+  const rows: (string | null)[][] = [];
+  for (const row of p.rows.slice(0, maxRows)) {
+    const out: (string | null)[] = [];
+    for (const cell of row) {
+      if (cell === null) {
+        out.push(null);
+        continue;
+      }
+      // Mask the full value before cutting it, so a cap can never split a secret past the detector.
+      const masked = mask(cell);
+      const room = Math.max(0, maxBytes - bytes);
+      const kept = Buffer.byteLength(masked) <= room ? masked : Buffer.from(masked).subarray(0, room).toString('utf8').replace(/\uFFFD$/, '');
+      if (kept.length < masked.length) truncated = true;
+      bytes += Buffer.byteLength(kept);
+      out.push(kept);
+    }
+    rows.push(out);
+    if (bytes >= maxBytes) {
+      truncated = truncated || rows.length < p.rows.length;
+      break;
+    }
+  }
+  return truncated ? { columns, rows, truncated: true } : { columns, rows };
+}
+
+/**
+ * Build the masked, capped draft of a record. Throws TypeError for a malformed event (a caller bug,
+ * reported at the call site rather than stored).
+ */
+export function buildDraft(input: AuditEventInput, ctx: DraftContext): AuditDraft {
+  if (!TYPES.has(input.type)) throw new TypeError(`audit event: unknown type ${JSON.stringify(input.type)}`);
+  if (input.outcome !== undefined && !OUTCOMES.has(input.outcome)) throw new TypeError(`audit event: unknown outcome ${JSON.stringify(input.outcome)}`);
+  const m = ctx.mask;
+  const s = input.session;
+  const ident = input.identity ?? s?.identity;
+  const role = input.role ?? s?.role;
+  const upstreamTarget = input.upstream?.target ?? s?.upstreamTarget;
+  const upstreamAccount = input.upstream?.account ?? s?.upstreamUser;
+  const client = input.client ?? s?.client;
+  const claims = ident?.claims === undefined ? undefined : selectClaims(ident.claims);
+  const record: Record<string, unknown> = {
+    v: 1,
+    id: ctx.id,
+    ts: ctx.ts,
+    node: ctx.node,
+    type: input.type,
+    session: str(input.sessionId ?? s?.id, 256),
+    connection: str(input.connection ?? s?.connection, 256),
+    protocol: str(input.protocol ?? s?.protocol, 64),
+    source: str(input.source ?? s?.source, 256),
+    client: client === undefined ? undefined : m(str(client, 512) as string),
+    upstream: upstreamTarget === undefined && upstreamAccount === undefined ? undefined : { target: str(upstreamTarget), account: str(upstreamAccount) },
+    identity:
+      ident === undefined
+        ? undefined
+        : {
+            issuer: str(ident.issuer) as string,
+            subject: str(ident.subject) as string,
+            roles: ident.roles === undefined ? undefined : ident.roles.slice(0, 64).map((r) => str(r, 256) as string),
+            claims,
+            model: str(ident.model, 256),
+            sponsor: str(ident.sponsor, 512),
+            tokenId: str(ident.tokenId, 256),
+          },
+    role: str(role, 256),
+    command:
+      input.command === undefined
+        ? undefined
+        : {
+            text: m(str(input.command.text, MAX_TEXT) as string),
+            kind: str(input.command.kind, 64),
+            verb: str(input.command.verb, 64),
+            objects: input.command.objects?.slice(0, 256).map((o) => m(str(o, 512) as string)),
+          },
+    decision:
+      input.decision === undefined
+        ? undefined
+        : {
+            effect: input.decision.effect,
+            rule: str(input.decision.rule, 512) as string,
+            reason: input.decision.reason === undefined ? undefined : m(str(input.decision.reason, 4096) as string),
+          },
+    policyVersion: str(input.policyVersion, 256),
+    outcome: input.outcome,
+    rows: count('rows', input.rows),
+    bytes: count('bytes', input.bytes),
+    durationMs: count('durationMs', input.durationMs),
+    error: input.error === undefined ? undefined : { code: str(input.error.code, 128), message: m(str(input.error.message, 8192) as string) },
+    mask: input.mask?.slice(0, 256).map((c) => ({ detector: str(c.detector, 128) as string, column: c.column === undefined ? undefined : m(str(c.column, 512) as string), count: count('mask.count', c.count) as number })),
+    preview: input.preview === undefined ? undefined : capPreview(input.preview, m, ctx.previewRows, ctx.previewBytes),
+    approval:
+      input.approval === undefined
+        ? undefined
+        : {
+            id: str(input.approval.id, 256) as string,
+            approver: str(input.approval.approver, 512),
+            approvers: input.approval.approvers?.slice(0, 64).map((a) => str(a, 512) as string),
+            reason: input.approval.reason === undefined ? undefined : m(str(input.approval.reason, 4096) as string),
+            expiresAt: input.approval.expiresAt,
+          },
+    details: input.details === undefined ? undefined : (maskDeep(input.details, m) as Record<string, unknown>),
+  };
+  return prune(record) as unknown as AuditDraft;
+}
+
+/** Drop undefined members (canonical JSON would too; this keeps stored bodies and in-memory records equal). */
+function prune(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(prune);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (v !== undefined) out[k] = prune(v);
+    return out;
+  }
+  return value;
+}
+
+/** Parse a stored body back into a record; throws on anything that is not a record object. */
+export function parseRecord(body: string): AuditRecord {
+  const v: unknown = JSON.parse(body);
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new TypeError('record body is not an object');
+  const r = v as Record<string, unknown>;
+  if (typeof r.seq !== 'number' || typeof r.id !== 'string' || typeof r.ts !== 'number' || typeof r.type !== 'string' || typeof r.prev !== 'string') {
+    throw new TypeError('record body lacks seq, id, ts, type or prev');
+  }
+  return v as AuditRecord;
+}

@@ -1,0 +1,134 @@
+/**
+ * Read side for `sluice sessions list` and `sluice replay` (AU-6 review): session summaries and a
+ * session's timeline, straight from the store.
+ */
+import { parseRecord, type AuditRecord } from './event.js';
+import type { AuditStore, SessionFilter } from './store/types.js';
+import { parseDuration } from '../config/duration.js';
+
+export interface SessionSummary {
+  readonly id: string;
+  readonly startedAt: number;
+  readonly endedAt?: number;
+  readonly lastEventAt: number;
+  readonly connection?: string;
+  readonly protocol?: string;
+  readonly source?: string;
+  readonly client?: string;
+  readonly upstream?: { readonly target?: string; readonly account?: string };
+  readonly issuer?: string;
+  readonly subject?: string;
+  readonly role?: string;
+  readonly roles?: readonly string[];
+  readonly model?: string;
+  readonly sponsor?: string;
+  readonly claims?: Readonly<Record<string, string | number | boolean>>;
+  readonly commands: number;
+  readonly denied: number;
+  readonly errors: number;
+  readonly approvals: number;
+}
+
+export type { SessionFilter };
+
+export async function listSessions(store: AuditStore, filter: SessionFilter = {}): Promise<SessionSummary[]> {
+  const starts = await store.sessionStarts(filter);
+  const ids = starts.map((s) => s.sessionId).filter((s): s is string => s !== null);
+  const stats = await store.sessionStats(ids);
+  return starts.flatMap((ev) => {
+    if (ev.sessionId === null) return [];
+    let rec: AuditRecord;
+    try {
+      rec = parseRecord(ev.body);
+    } catch {
+      return [];
+    }
+    const mine = stats.filter((s) => s.sessionId === ev.sessionId);
+    const sum = (pred: (t: string, o: string | null) => boolean): number => mine.filter((s) => pred(s.type, s.outcome)).reduce((n, s) => n + s.count, 0);
+    const end = mine.find((s) => s.type === 'session.end');
+    return [summarise(rec, {
+      endedAt: end?.lastTs,
+      lastEventAt: Math.max(ev.ts, ...mine.map((s) => s.lastTs)),
+      commands: sum((t) => t === 'command'),
+      denied: sum((t, o) => t === 'command' && o === 'denied'),
+      errors: sum((t, o) => t === 'upstream.error' || (t === 'command' && o === 'failure')),
+      approvals: sum((t) => t === 'approval.requested'),
+    })];
+  });
+}
+
+function summarise(
+  rec: AuditRecord,
+  s: { endedAt: number | undefined; lastEventAt: number; commands: number; denied: number; errors: number; approvals: number },
+): SessionSummary {
+  return {
+    id: rec.session as string,
+    startedAt: rec.ts,
+    ...(s.endedAt !== undefined ? { endedAt: s.endedAt } : {}),
+    lastEventAt: s.lastEventAt,
+    ...(rec.connection !== undefined ? { connection: rec.connection } : {}),
+    ...(rec.protocol !== undefined ? { protocol: rec.protocol } : {}),
+    ...(rec.source !== undefined ? { source: rec.source } : {}),
+    ...(rec.client !== undefined ? { client: rec.client } : {}),
+    ...(rec.upstream !== undefined ? { upstream: rec.upstream } : {}),
+    ...(rec.identity !== undefined
+      ? {
+          issuer: rec.identity.issuer,
+          subject: rec.identity.subject,
+          ...(rec.identity.roles !== undefined ? { roles: rec.identity.roles } : {}),
+          ...(rec.identity.model !== undefined ? { model: rec.identity.model } : {}),
+          ...(rec.identity.sponsor !== undefined ? { sponsor: rec.identity.sponsor } : {}),
+          ...(rec.identity.claims !== undefined ? { claims: rec.identity.claims } : {}),
+        }
+      : {}),
+    ...(rec.role !== undefined ? { role: rec.role } : {}),
+    commands: s.commands,
+    denied: s.denied,
+    errors: s.errors,
+    approvals: s.approvals,
+  };
+}
+
+export interface SessionTimeline {
+  readonly session: SessionSummary;
+  readonly events: readonly AuditRecord[];
+}
+
+/** Every record of a session in log order; undefined if the session is unknown. */
+export async function getSessionTimeline(store: AuditStore, sessionId: string): Promise<SessionTimeline | undefined> {
+  const rows = await store.sessionEvents(sessionId);
+  if (rows.length === 0) return undefined;
+  const events = rows.map((r) => parseRecord(r.body));
+  const first = events.find((e) => e.type === 'session.start') ?? (events[0] as AuditRecord);
+  const end = events.find((e) => e.type === 'session.end');
+  const count = (p: (e: AuditRecord) => boolean): number => events.filter(p).length;
+  return {
+    session: summarise(first, {
+      endedAt: end?.ts,
+      lastEventAt: Math.max(...events.map((e) => e.ts)),
+      commands: count((e) => e.type === 'command'),
+      denied: count((e) => e.type === 'command' && e.outcome === 'denied'),
+      errors: count((e) => e.type === 'upstream.error' || (e.type === 'command' && e.outcome === 'failure')),
+      approvals: count((e) => e.type === 'approval.requested'),
+    }),
+    events,
+  };
+}
+
+/**
+ * `--since` accepts an RFC 3339 date or date-time (`2026-11-01`, `2026-11-01T08:00:00Z`; a date
+ * alone means midnight UTC) or a duration back from now (`24h`, `7d`, `90m`).
+ */
+export function parseSince(text: string, now: number): number {
+  const t = text.trim();
+  if (/^\d{4}-\d{2}-\d{2}$/.test(t)) {
+    const ms = Date.parse(`${t}T00:00:00Z`);
+    if (Number.isFinite(ms)) return ms;
+  } else if (/^\d{4}-\d{2}-\d{2}T/.test(t)) {
+    const ms = Date.parse(t);
+    if (Number.isFinite(ms)) return ms;
+  } else if (/^\d/.test(t)) {
+    return now - parseDuration(t, '--since');
+  }
+  throw new TypeError(`--since: "${text}" is neither a date (2026-11-01, 2026-11-01T08:00:00Z) nor a duration (24h, 7d)`);
+}

@@ -1,0 +1,208 @@
+/**
+ * `sluice audit verify|export|receipt|verify-receipt|prune`: work on the store named in the config
+ * directly, so an auditor needs no running gateway.
+ */
+import { readFileSync } from 'node:fs';
+import { defaultConfigPath, loadConfigFile } from '../../config/index.js';
+import {
+  createReceipt,
+  EXPORT_FORMATS,
+  exportRecords,
+  loadVerifier,
+  openAuditStore,
+  parseSince,
+  resolveAuditSettings,
+  verifyConfiguredLog,
+  verifyReceipt,
+  type ExportFormat,
+  openAuditLog,
+} from '../../audit/index.js';
+import { parseFlags, reportError, UsageError, writeJson, type CliIo } from '../io.js';
+
+const HELP = `Usage: sluice audit <command> [options]
+
+Commands:
+  verify   --config F [--key VKEY] [--json]
+           Recompute every hash, link and signed checkpoint. Exit 0 when intact; otherwise
+           exit 1 and name the first bad record (edited, deleted, inserted, reordered, truncated).
+  export   --config F --format jsonl|ocsf|cef [--since T]
+           Write records to stdout, one per line. T is a date (2026-11-01, RFC 3339) or a
+           duration back from now (24h, 7d). jsonl lines are the hashed bytes of each record.
+  receipt  --config F EVENT_ID
+           Print an inclusion proof for one record against the latest signed checkpoint (JSON).
+  verify-receipt FILE [--config F | --key VKEY]
+           Check a receipt offline with the verifier key.
+  prune    --config F
+           Apply audit.retention now: remove whole sealed segments older than it (AU-11).
+
+Options:
+  --config F   sluice.yaml (default: $SLUICE_CONFIG or ./sluice.yaml)
+  --key VKEY   verifier key (name+id+base64), default: the .pub file beside audit.signingKey
+  -h, --help   show this help
+`;
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args;
+  try {
+    switch (sub) {
+      case 'verify':
+        return await verify(rest, io);
+      case 'export':
+        return await exportCmd(rest, io);
+      case 'receipt':
+        return await receipt(rest, io);
+      case 'verify-receipt':
+        return await verifyReceiptCmd(rest, io);
+      case 'prune':
+        return await prune(rest, io);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        io.stdout.write(HELP);
+        return sub === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown audit command "${sub}" (see sluice audit --help)`);
+    }
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+const common = {
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function load(io: CliIo, config: string | undefined) {
+  return loadConfigFile(defaultConfigPath(config, io.env), { env: io.env });
+}
+
+async function verify(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseFlags(args, { ...common, key: { type: 'string' }, json: { type: 'boolean' } });
+  if (values.help === true) return help(io);
+  const config = load(io, values.config);
+  const report = await verifyConfiguredLog(config, values.key !== undefined ? { verifierKey: values.key } : {});
+  if (values.json === true) {
+    writeJson(io, report);
+    return report.ok ? 0 : 1;
+  }
+  if (report.ok) {
+    const cp = report.latestCheckpoint;
+    io.stdout.write(
+      `audit log intact: ${report.records} records` +
+        (report.pruned > 0 ? ` (+${report.pruned} removed by retention, hashes kept)` : '') +
+        `, ${report.checkpoints} signed checkpoints` +
+        (cp !== undefined ? `, latest covers ${cp.size} (signed by ${cp.signedBy.join(', ')} at ${new Date(cp.ts).toISOString()})` : ', none yet') +
+        (report.unsigned > 0 ? `; ${report.unsigned} newer records are hash-chained but not yet signed` : '') +
+        '\n',
+    );
+    return 0;
+  }
+  const p = report.problem;
+  io.stdout.write(`audit log TAMPERED: first bad record ${p?.seq ?? '?'}${p?.id !== undefined ? ` (id ${p.id})` : ''}: ${p?.kind ?? 'unknown'}: ${p?.message ?? ''}\n`);
+  return 1;
+}
+
+async function exportCmd(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseFlags(args, { ...common, format: { type: 'string' }, since: { type: 'string' } });
+  if (values.help === true) return help(io);
+  const format = values.format;
+  if (format === undefined || !(EXPORT_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format must be one of ${EXPORT_FORMATS.join(', ')}`);
+  let since: number | undefined;
+  try {
+    since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const config = load(io, values.config);
+  const store = await openAuditStore(config, { readonly: true });
+  try {
+    await exportRecords(store, { format: format as ExportFormat, ...(since !== undefined ? { since } : {}) }, (line) => {
+      if (!io.stdout.write(line + '\n')) {
+        return new Promise<void>((resolve) => io.stdout.once('drain', () => resolve()));
+      }
+      return undefined;
+    });
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
+async function receipt(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(args, { ...common }, true);
+  if (values.help === true) return help(io);
+  const [id] = positionals;
+  if (id === undefined || positionals.length !== 1) throw new UsageError('receipt takes one EVENT_ID');
+  const config = load(io, values.config);
+  const store = await openAuditStore(config, { readonly: true });
+  let covered: boolean;
+  try {
+    const ev = await store.findEvent(id);
+    if (ev === undefined) throw new UsageError(`no audit record with id ${id}`);
+    const cps = await store.readCheckpoints();
+    covered = (cps[cps.length - 1]?.size ?? 0) >= ev.seq;
+    if (covered) {
+      writeJson(io, await createReceipt(store, id));
+      return 0;
+    }
+  } finally {
+    await store.close();
+  }
+  // Not yet signed: seal a checkpoint now (the signing key is needed, as for the gateway).
+  const log = await openAuditLog(config, { mask: (s) => s });
+  try {
+    await log.checkpoint();
+    writeJson(io, await createReceipt(log.store, id));
+  } finally {
+    await log.close();
+  }
+  return 0;
+}
+
+async function verifyReceiptCmd(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(args, { ...common, key: { type: 'string' } }, true);
+  if (values.help === true) return help(io);
+  const [file] = positionals;
+  if (file === undefined || positionals.length !== 1) throw new UsageError('verify-receipt takes one FILE (- for stdin)');
+  const text = file === '-' ? await readAll(io.stdin) : readFileSync(file, 'utf8');
+  let keyPath = '';
+  if (values.key === undefined) keyPath = resolveAuditSettings(load(io, values.config)).signingKeyPath;
+  const verifier = loadVerifier(keyPath, values.key);
+  try {
+    const ok = verifyReceipt(JSON.parse(text) as unknown, [verifier]);
+    io.stdout.write(`receipt valid: record ${ok.record.seq} (${ok.record.id}, ${ok.record.type} at ${new Date(ok.record.ts).toISOString()}) is in the log of size ${ok.checkpoint.size} signed by ${ok.signedBy.join(', ')}\n`);
+    return 0;
+  } catch (err) {
+    io.stdout.write(`receipt INVALID: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+async function prune(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseFlags(args, { ...common });
+  if (values.help === true) return help(io);
+  const config = load(io, values.config);
+  const settings = resolveAuditSettings(config);
+  if (settings.retentionMs === undefined) throw new UsageError('audit.retention is not set in the config');
+  const log = await openAuditLog(config, { mask: (s) => s });
+  try {
+    const r = await log.applyRetention();
+    io.stdout.write(`removed ${r.records} records in ${r.segments} sealed segments (through ${r.throughSeq}); their hashes are kept\n`);
+  } finally {
+    await log.close();
+  }
+  return 0;
+}
+
+function help(io: CliIo): number {
+  io.stdout.write(HELP);
+  return 0;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,170 @@
+/**
+ * `sluice demo`: an embedded PostgreSQL (PGlite, served over its socket package) seeded with fake
+ * customer data, the gateway in front of it with an example policy and masking, and a minted token.
+ * Nothing but Node is needed. `--self-test` runs the printed examples and exits (used by the tests).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import pg from 'pg';
+import { loadConfigFile } from '../../config/index.js';
+import { mintLocalToken } from '../../identity/index.js';
+import { startGateway } from '../../server/gateway.js';
+import { parseFlags, type CliIo } from '../io.js';
+
+const HELP = `Usage: sluice demo [--dir D] [--port P] [--self-test]
+
+Starts an embedded PostgreSQL with fake customer data, the Sluice gateway in front of it
+(listening on 127.0.0.1:P, default 6432) and prints a token plus commands to try.
+  --dir D        where the demo keeps its config, keys and audit log (default ./.sluice-demo)
+  --port P       gateway port (default 6432; 0 picks a free one)
+  --self-test    run the example queries through the gateway, print the results and exit
+`;
+
+const SEED = `
+CREATE TABLE customers (
+  id serial PRIMARY KEY, name text NOT NULL, email text, card_number text, ssn text, notes text, password_hash text
+);
+INSERT INTO customers (name, email, card_number, ssn, notes, password_hash) VALUES
+ ('Ada Lovelace',  'ada@example.com',   '4111 1111 1111 1111', '123-45-6789', 'prefers email; api key ghp_R2d2C3poR2d2C3poR2d2C3poR2d2C3po1234', '$2b$12$abcdefghijklmnopqrstuv'),
+ ('Alan Turing',   'alan@example.org',  '5500-0000-0000-0004', '078-05-1120', 'call +1 415 555 0132 after 5pm',                          '$2b$12$bcdefghijklmnopqrstuvw'),
+ ('Grace Hopper',  'grace@example.net', '3400 000000 00009',   '219-09-9999', 'VIP; invoice INV-2024-000123',                            '$2b$12$cdefghijklmnopqrstuvwx');
+CREATE TABLE orders (id serial PRIMARY KEY, customer_id int REFERENCES customers(id), total numeric(10,2), created_at timestamptz DEFAULT now());
+INSERT INTO orders (customer_id, total, created_at) SELECT 1 + (g % 3), (g * 7.5)::numeric(10,2), now() - g * interval '1 day' FROM generate_series(1, 30) g;
+`;
+
+function demoConfig(dir: string, pgPort: number, port: number): string {
+  return `# Written by 'sluice demo'. A day-one config: one read-mostly agent role in front of one database.
+listen:
+  postgres: 127.0.0.1:${port}
+dataDir: ${dir}/data
+store: { sqlite: ${dir}/data/sluice.db }
+identity:
+  issuers:
+    - local: true
+  roles:
+    - name: agent
+connections:
+  - name: demo
+    type: postgres
+    upstream: { host: 127.0.0.1, port: ${pgPort}, database: postgres, user: postgres }
+    mask:
+      columns: { "*.password*": redact }
+      detectors: [default]
+policies:
+  - role: agent
+    connection: demo
+    rules:
+      - allow: [select, explain]
+      - review: [insert, update, delete]
+      - deny: '*'
+        name: agent-no-ddl
+`;
+}
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseFlags(args, { dir: { type: 'string' }, port: { type: 'string' }, 'self-test': { type: 'boolean' }, help: { type: 'boolean' } });
+  if (values.help === true) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const dir = resolve(values.dir ?? '.sluice-demo');
+  const port = Number(values.port ?? '6432');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    io.stderr.write(`sluice demo: --port must be a port number\n`);
+    return 2;
+  }
+  mkdirSync(join(dir, 'data'), { recursive: true, mode: 0o700 });
+  io.stdout.write('sluice demo: starting embedded PostgreSQL (PGlite)…\n');
+  const db = await PGlite.create();
+  await db.exec(SEED);
+  const pgServer = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 100 });
+  await pgServer.start();
+  const pgPort = Number(pgServer.getServerConn().split(':').pop());
+  const configPath = join(dir, 'sluice.yaml');
+  writeFileSync(configPath, demoConfig(dir, pgPort, port));
+  const config = loadConfigFile(configPath);
+  const gw = await startGateway(config, { log: (line) => io.stderr.write(line + '\n') });
+  const gwPort = gw.addresses.postgres?.port as number;
+  const token = await mintLocalToken(config, { role: 'agent', subject: 'demo-agent', ttlMs: 3_600_000, model: 'demo-model' });
+  const stop = async (): Promise<void> => {
+    await gw.close();
+    await pgServer.stop();
+    await db.close();
+  };
+
+  if (values['self-test'] === true) {
+    try {
+      return await selfTest(io, gwPort, token);
+    } finally {
+      await stop();
+    }
+  }
+
+  const conn = `host=127.0.0.1 port=${gwPort} user=agent dbname=demo sslmode=disable`;
+  io.stdout.write(`
+Sluice is listening on 127.0.0.1:${gwPort} in front of an embedded PostgreSQL.
+Config: ${configPath}
+
+A token for role "agent" (valid 1 hour), as an agent's CI job would get from its OIDC issuer:
+
+  export PGPASSWORD='${token}'
+
+Try it (psql, or any PostgreSQL client; the token is the password):
+
+  # allowed, with masked cards, SSNs, secrets and password hashes
+  psql "${conn}" -c "SELECT * FROM customers"
+
+  # denied: the policy allows reads only; DDL is refused with the rule's name
+  psql "${conn}" -c "DROP TABLE orders"
+
+  # held for review (approval required)
+  psql "${conn}" -c "DELETE FROM orders WHERE id = 1"
+
+  # what happened, from the tamper-evident audit log
+  npx sluice sessions list --config ${configPath}
+  npx sluice audit verify --config ${configPath}
+
+Press Ctrl+C to stop.
+`);
+  await new Promise<void>((resolveStop) => {
+    const onSignal = (): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolveStop();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  await stop();
+  return 0;
+}
+
+async function selfTest(io: CliIo, port: number, token: string): Promise<number> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'agent', database: 'demo', password: token });
+  await c.connect();
+  let failures = 0;
+  try {
+    const rows = await c.query('SELECT name, card_number, ssn, notes, password_hash FROM customers ORDER BY id');
+    io.stdout.write(`allowed: SELECT returned ${rows.rowCount} rows\n`);
+    for (const r of rows.rows) io.stdout.write(`  ${JSON.stringify(r)}\n`);
+    for (const [sql, expect] of [
+      ['DROP TABLE orders', 'denied'],
+      ['DELETE FROM orders WHERE id = 1', 'approval'],
+    ] as const) {
+      try {
+        await c.query(sql);
+        io.stdout.write(`UNEXPECTED: ${sql} succeeded\n`);
+        failures += 1;
+      } catch (err) {
+        const msg = (err as Error).message;
+        io.stdout.write(`${expect}: ${sql} → ${msg}\n`);
+        if (!msg.toLowerCase().includes(expect)) failures += 1;
+      }
+    }
+  } finally {
+    await c.end();
+  }
+  return failures === 0 ? 0 : 1;
+}

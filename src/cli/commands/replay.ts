@@ -1,0 +1,146 @@
+/**
+ * `sluice replay SESSION_ID`: a session's timeline with its real timing — who connected, every
+ * statement with its decision and rule, approvals, masked result previews, errors and the end.
+ */
+import { defaultConfigPath, loadConfigFile } from '../../config/index.js';
+import { getSessionTimeline, openAuditStore, type AuditRecord, type SessionTimeline } from '../../audit/index.js';
+import { parseFlags, reportError, UsageError, writeJson, type CliIo } from '../io.js';
+
+const HELP = `Usage: sluice replay SESSION_ID [--speed N] [--max-gap SECONDS] [--json] [--config F]
+
+Replay a recorded session in order, pausing as long as the session did between events.
+  --speed N        play N times faster (default 1); 0 prints everything at once
+  --max-gap S      never pause longer than S seconds between two events (default 10)
+  --json           print the session summary and its records as JSON (no pauses)
+  --config F       sluice.yaml (default: $SLUICE_CONFIG or ./sluice.yaml)
+`;
+
+export interface ReplayDeps {
+  /** Injected so tests can observe the pauses without waiting. */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export async function run(args: string[], io: CliIo, deps: ReplayDeps = {}): Promise<number> {
+  try {
+    const { values, positionals } = parseFlags(
+      args,
+      {
+        config: { type: 'string' },
+        speed: { type: 'string' },
+        'max-gap': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      true,
+    );
+    if (values.help === true) {
+      io.stdout.write(HELP);
+      return 0;
+    }
+    const [id] = positionals;
+    if (id === undefined || positionals.length !== 1) throw new UsageError('replay takes one SESSION_ID (see sluice sessions list)');
+    const speed = values.speed === undefined ? 1 : Number(values.speed);
+    if (!Number.isFinite(speed) || speed < 0) throw new UsageError('--speed must be a number >= 0');
+    const maxGapMs = values['max-gap'] === undefined ? 10_000 : Number(values['max-gap']) * 1000;
+    if (!Number.isFinite(maxGapMs) || maxGapMs < 0) throw new UsageError('--max-gap must be a number of seconds >= 0');
+    const config = loadConfigFile(defaultConfigPath(values.config, io.env), { env: io.env });
+    const store = await openAuditStore(config, { readonly: true });
+    let timeline: SessionTimeline | undefined;
+    try {
+      timeline = await getSessionTimeline(store, id);
+    } finally {
+      await store.close();
+    }
+    if (timeline === undefined) {
+      io.stderr.write(`sluice: no recorded session ${id}\n`);
+      return 1;
+    }
+    if (values.json === true) {
+      writeJson(io, timeline);
+      return 0;
+    }
+    const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    io.stdout.write(formatHeader(timeline));
+    const t0 = timeline.events[0]?.ts ?? 0;
+    let last = t0;
+    for (const ev of timeline.events) {
+      if (speed > 0 && ev.ts > last) await sleep(Math.min(ev.ts - last, maxGapMs) / speed);
+      last = ev.ts;
+      io.stdout.write(formatEvent(ev, t0));
+    }
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+function formatHeader(t: SessionTimeline): string {
+  const s = t.session;
+  const claims = s.claims ?? {};
+  const lines = [
+    `session ${s.id}`,
+    `  started    ${new Date(s.startedAt).toISOString()}${s.endedAt !== undefined ? `   ended ${new Date(s.endedAt).toISOString()}` : '   (no end recorded)'}`,
+    `  identity   ${s.subject ?? '?'}  (issuer ${s.issuer ?? '?'})`,
+    `  role       ${s.role ?? '?'}${s.roles !== undefined ? `  (granted: ${s.roles.join(', ')})` : ''}`,
+  ];
+  if (s.model !== undefined || s.sponsor !== undefined) lines.push(`  agent      model ${s.model ?? '-'}  sponsor ${s.sponsor ?? '-'}`);
+  const ci = ['repository', 'workflow', 'run_id', 'run_attempt', 'job_workflow_ref', 'ref'].filter((k) => claims[k] !== undefined).map((k) => `${k}=${String(claims[k])}`);
+  if (ci.length > 0) lines.push(`  ci         ${ci.join('  ')}`);
+  lines.push(`  source     ${s.source ?? '?'}${s.client !== undefined ? `  client ${s.client}` : ''}`);
+  lines.push(`  target     ${s.connection ?? '?'} (${s.protocol ?? '?'}) → ${s.upstream?.target ?? '?'} as ${s.upstream?.account ?? '?'}`);
+  lines.push(`  summary    ${s.commands} commands, ${s.denied} denied, ${s.errors} errors, ${s.approvals} approvals`);
+  return lines.join('\n') + '\n\n';
+}
+
+function indent(text: string, pad: string): string {
+  return text.split('\n').map((l) => pad + l).join('\n');
+}
+
+export function formatEvent(ev: AuditRecord, t0: number): string {
+  const at = `+${((ev.ts - t0) / 1000).toFixed(3)}s`.padStart(10);
+  const pad = ' '.repeat(12);
+  const out: string[] = [];
+  switch (ev.type) {
+    case 'session.start':
+      out.push(`${at}  CONNECT   ${ev.identity?.subject ?? '?'} as ${ev.role ?? '?'} from ${ev.source ?? '?'}`);
+      break;
+    case 'session.end':
+      out.push(`${at}  END       ${ev.outcome ?? ''}${ev.error !== undefined ? ` ${ev.error.message}` : ''}${ev.details !== undefined ? ` ${JSON.stringify(ev.details)}` : ''}`.trimEnd());
+      break;
+    case 'command': {
+      const d = ev.decision;
+      const verdict = d === undefined ? '' : `${d.effect.toUpperCase()} by ${d.rule}${d.reason !== undefined ? ` (${d.reason})` : ''}`;
+      out.push(`${at}  ${(ev.outcome ?? 'command').toUpperCase().padEnd(9)} ${verdict}`);
+      if (ev.command !== undefined) out.push(indent(ev.command.text, pad + '> '));
+      const stats = [ev.rows !== undefined ? `${ev.rows} rows` : '', ev.bytes !== undefined ? `${ev.bytes} bytes` : '', ev.durationMs !== undefined ? `${ev.durationMs} ms` : ''].filter((x) => x !== '');
+      if (stats.length > 0) out.push(`${pad}${stats.join(', ')}`);
+      if (ev.error !== undefined) out.push(`${pad}error ${ev.error.code ?? ''} ${ev.error.message}`.replace(/\s+$/, ''));
+      if (ev.mask !== undefined && ev.mask.length > 0) out.push(`${pad}masked: ${ev.mask.map((m) => `${m.detector}${m.column !== undefined ? `@${m.column}` : ''}×${m.count}`).join(', ')}`);
+      if (ev.preview !== undefined) {
+        out.push(`${pad}${ev.preview.columns.join(' | ')}`);
+        for (const row of ev.preview.rows) out.push(`${pad}${row.map((c) => (c === null ? 'NULL' : c)).join(' | ')}`);
+        if (ev.preview.truncated === true) out.push(`${pad}… (preview truncated)`);
+      }
+      break;
+    }
+    case 'approval.requested':
+    case 'approval.approved':
+    case 'approval.denied':
+    case 'approval.expired':
+    case 'approval.withdrawn': {
+      const a = ev.approval;
+      const what = ev.type.slice('approval.'.length).toUpperCase();
+      out.push(`${at}  APPROVAL  ${what} ${a?.id ?? ''}${a?.approver !== undefined ? ` by ${a.approver}` : ''}${a?.approvers !== undefined ? ` (approvers: ${a.approvers.join(', ')})` : ''}${a?.reason !== undefined ? `: ${a.reason}` : ''}`);
+      break;
+    }
+    case 'mask.summary':
+      out.push(`${at}  MASKED    ${(ev.mask ?? []).map((m) => `${m.detector}${m.column !== undefined ? `@${m.column}` : ''}×${m.count}`).join(', ')}`);
+      break;
+    case 'upstream.error':
+      out.push(`${at}  UPSTREAM  ${ev.error?.code ?? ''} ${ev.error?.message ?? ''}`.trimEnd());
+      break;
+    default:
+      out.push(`${at}  ${ev.type}${ev.outcome !== undefined ? ` ${ev.outcome}` : ''}${ev.error !== undefined ? ` ${ev.error.message}` : ''}`);
+  }
+  return out.join('\n') + '\n';
+}

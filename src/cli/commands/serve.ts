@@ -1,0 +1,35 @@
+/** `sluice serve --config F`: run the gateway until SIGINT/SIGTERM. */
+import { defaultConfigPath, loadConfigFile } from '../../config/index.js';
+import { startGateway } from '../../server/gateway.js';
+import { parseFlags, type CliIo } from '../io.js';
+
+const HELP = `Usage: sluice serve [--config F]
+
+Runs the gateway with the listeners named under 'listen:' in the config.
+Stops gracefully on SIGINT or SIGTERM (sessions get a FATAL "shutting down").
+`;
+
+export async function run(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseFlags(args, { config: { type: 'string' }, help: { type: 'boolean' } });
+  if (values.help === true) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const config = loadConfigFile(defaultConfigPath(values.config, io.env));
+  const gw = await startGateway(config, { log: (line) => io.stderr.write(line + '\n') });
+  const a = gw.addresses;
+  if (a.postgres !== undefined) io.stdout.write(`sluice: postgres listener on ${a.postgres.host}:${a.postgres.port}\n`);
+  if (a.http !== undefined) io.stdout.write(`sluice: http listener on http://${a.http.host}:${a.http.port}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  io.stdout.write('sluice: shutting down\n');
+  await gw.close();
+  return 0;
+}

@@ -1,0 +1,174 @@
+import { strict as assert } from 'node:assert';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { openAuditLog, parseRecord, verifyConfiguredLog } from '../../src/audit/index.js';
+import { SluiceError } from '../../src/errors.js';
+import { session, steppingClock, tempConfig, testMask } from './helpers.js';
+
+test('append stamps seq, id, time and node, and chains records', async () => {
+  const t = tempConfig();
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask, clock: steppingClock(), node: 'n1' });
+    const a = await log.append({ type: 'session.start', session: session() });
+    const b = await log.append({ type: 'command', session: session(), command: { text: 'SELECT 1', verb: 'select' }, decision: { effect: 'allow', rule: 'ci-readonly/appdb#1', reason: 'select allowed' }, outcome: 'success', rows: 1, bytes: 10, durationMs: 1.5 });
+    assert.equal(a.seq, 1);
+    assert.equal(b.seq, 2);
+    assert.match(a.id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
+    const rows = await log.store.readEvents(0, 10);
+    const r1 = parseRecord(rows[0]!.body);
+    const r2 = parseRecord(rows[1]!.body);
+    assert.equal(r1.node, 'n1');
+    assert.equal(r1.prev, '0'.repeat(64));
+    assert.equal(r2.prev, rows[0]!.hash.toString('hex'));
+    assert.equal(r1.identity?.claims?.repository, 'acme/app');
+    assert.equal(r1.identity?.claims?.run_id, '9001');
+    assert.equal((r1.identity?.claims as Record<string, unknown>).secret_claim, undefined, 'only selected claims are recorded');
+    assert.equal(r1.upstream?.account, 'app_ro');
+    assert.equal(r2.decision?.rule, 'ci-readonly/appdb#1');
+    await log.close();
+    const report = await verifyConfiguredLog(t.config);
+    assert.equal(report.ok, true, JSON.stringify(report.problem));
+    assert.equal(report.records, 2);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('concurrent appends share one transaction (group commit)', async () => {
+  const t = tempConfig();
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask });
+    let batches = 0;
+    const orig = log.store.appendBatch.bind(log.store);
+    (log.store as { appendBatch: typeof orig }).appendBatch = (build) => {
+      batches += 1;
+      return orig(build);
+    };
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append({ type: 'command', command: { text: `SELECT ${i}` } })));
+    assert.deepEqual(results.map((r) => r.seq).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.equal(batches, 1, '50 appends in one tick commit together');
+    await log.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('the masker runs on every free-text field: a card number never reaches the database file', async () => {
+  const t = tempConfig();
+  try {
+    const card = '4111 1111 1111 1111';
+    const log = await openAuditLog(t.config, { mask: testMask });
+    await log.append({
+      type: 'command',
+      session: session(),
+      command: { text: `SELECT * FROM t WHERE card = '${card}'` },
+      error: { code: 'X', message: `bad card ${card}` },
+      decision: { effect: 'deny', rule: 'r', reason: `matched ${card}` },
+      preview: { columns: ['card'], rows: [[card], [null]] },
+      details: { nested: { list: [card] } },
+    });
+    await log.close();
+    const dataDir = join(t.dir, 'data');
+    for (const f of readdirSync(dataDir)) {
+      const bytes = readFileSync(join(dataDir, f));
+      assert.equal(bytes.includes(Buffer.from('4111 1111')), false, `${f} holds the card number`);
+      assert.equal(bytes.includes(Buffer.from('4111111111111111')), false, `${f} holds the card number`);
+    }
+    const db = new Database(join(dataDir, 'sluice.db'), { readonly: true });
+    const body = (db.prepare('SELECT body FROM audit_events').get() as { body: string }).body;
+    db.close();
+    assert.match(body, /\[CARD\]/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('previews are capped by rows and bytes', async () => {
+  const t = tempConfig('{ previewRows: 2, previewBytes: 8 }');
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask });
+    await log.append({ type: 'command', preview: { columns: ['a'], rows: [['12345'], ['67890'], ['x']] } });
+    const r = parseRecord((await log.store.readEvents(0, 1))[0]!.body);
+    assert.deepEqual(r.preview, { columns: ['a'], rows: [['12345'], ['678']], truncated: true });
+    await log.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('fail closed: a store that cannot be written rejects append with SLUICE_AUDIT_UNAVAILABLE', async () => {
+  const t = tempConfig();
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask, busyTimeoutMs: 50 });
+    await log.append({ type: 'gateway.start' });
+    // Another writer holds the database's write lock: our commit cannot happen.
+    const other = new Database(join(t.dir, 'data', 'sluice.db'));
+    other.exec('BEGIN IMMEDIATE');
+    await assert.rejects(log.append({ type: 'command', command: { text: 'SELECT 1' } }), (err: unknown) => err instanceof SluiceError && err.code === 'SLUICE_AUDIT_UNAVAILABLE');
+    other.exec('ROLLBACK');
+    other.close();
+    // Once the store recovers, appends work again and the chain is intact.
+    assert.equal((await log.append({ type: 'command', command: { text: 'SELECT 2' } })).seq, 2);
+    await log.close();
+    assert.equal((await verifyConfiguredLog(t.config)).ok, true);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('fail closed: a store path that cannot be created fails openAuditLog', async () => {
+  const t = tempConfig('', '{ sqlite: $DIR/blocker/audit.db }');
+  try {
+    writeFileSync(join(t.dir, 'blocker'), 'a regular file where a directory should be');
+    await assert.rejects(openAuditLog(t.config, { mask: testMask }), (err: unknown) => err instanceof SluiceError && err.code === 'SLUICE_AUDIT_UNAVAILABLE');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a malformed event is a caller bug (TypeError), not a stored record', async () => {
+  const t = tempConfig();
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask });
+    await assert.rejects(log.append({ type: 'nope' as never }), TypeError);
+    await assert.rejects(log.append({ type: 'command', rows: -1 }), TypeError);
+    await log.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('checkpoints are signed every N events and the key file is 0600 and apart from the store', async () => {
+  const t = tempConfig('{ checkpointEvery: 10 }');
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask });
+    for (let i = 0; i < 25; i++) await log.append({ type: 'command', command: { text: `SELECT ${i}` } });
+    const cps = await log.store.readCheckpoints();
+    assert.deepEqual(cps.map((c) => c.size), [10, 20]);
+    await log.close();
+    assert.deepEqual((await log.store.readCheckpoints().catch(() => null)), null, 'store is closed');
+    const { statSync } = await import('node:fs');
+    assert.equal(statSync(join(t.dir, 'data', 'audit-signing.key')).mode & 0o777, 0o600);
+    const report = await verifyConfiguredLog(t.config);
+    assert.equal(report.ok, true);
+    assert.equal(report.latestCheckpoint?.size, 25, 'close writes a final checkpoint');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('checkpoints are signed every T when idle', async () => {
+  const t = tempConfig('{ checkpointInterval: 50ms, checkpointEvery: 1000 }');
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask });
+    await log.append({ type: 'gateway.start' });
+    await new Promise((r) => setTimeout(r, 200));
+    const cps = await log.store.readCheckpoints();
+    assert.equal(cps.at(-1)?.size, 1);
+    await log.close();
+  } finally {
+    t.cleanup();
+  }
+});
