@@ -7,6 +7,7 @@ import type { SessionInfo } from '../pipeline/session.js';
 import type { SluiceConfig } from '../config/index.js';
 import type { HttpListener } from '../server/http-server.js';
 import type { Masker } from '../masking/index.js';
+import type { SluiceError } from '../errors.js';
 
 export interface EngineContext {
   readonly config: SluiceConfig;
@@ -42,9 +43,20 @@ export interface HoldOutcome {
   readonly reason?: string;
 }
 
+export interface HeldRequest {
+  readonly id: string;
+  /** Where a reviewer approves it (REST URL). */
+  readonly url: string;
+  /** One line for the waiting client: the request id and how to approve it. */
+  readonly notice: string;
+  readonly outcome: Promise<HoldOutcome>;
+  /** The error a refused outcome answers with (denied, expired, withdrawn). */
+  errorFor(outcome: HoldOutcome): SluiceError;
+}
+
 export interface ApprovalsLike {
   /** Create a pending request; resolves with its id, where to approve it, and the eventual outcome. */
-  hold(req: HoldRequest): Promise<{ id: string; url: string; outcome: Promise<HoldOutcome> }>;
+  hold(req: HoldRequest): Promise<HeldRequest>;
   /** An approved grant window covering this fingerprint for this session's subject/role/connection. */
   findGrant(session: SessionInfo, fingerprint: string): { id: string; expiresAt: number } | undefined;
   /** The client gave up (cancel, disconnect): withdraw the request. */

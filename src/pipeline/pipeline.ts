@@ -67,6 +67,8 @@ export interface Pipeline {
   connection(name: string): ResolvedConnection | undefined;
   openSession(req: OpenSessionRequest): Promise<{ session: SessionInfo; connection: ResolvedConnection; readOnly: boolean }>;
   decideSql(session: SessionInfo, sql: string): SqlDecision;
+  /** Decide one non-SQL action (HTTP request, Kubernetes request) for a session. */
+  decide(session: SessionInfo, action: Action): Decision;
   record(event: AuditEventInput): Promise<void>;
   endSession(session: SessionInfo, summary: SessionSummary): Promise<void>;
 }
@@ -155,6 +157,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
     decideSql(session, sql) {
       return policy.decideAll(session.identity, session.role, session.connection, sql);
+    },
+
+    decide(session, action) {
+      return policy.decide(session.identity, session.role, action);
     },
 
     record,

@@ -18,6 +18,9 @@ import type { Action, Decision, Effect, Identity, SqlFacts } from '../pipeline/t
 import { readOnlyViolation } from './read-only-guard.js';
 import { analyzeSql, type StatementFacts } from './sql/facts.js';
 import { expandRuleList, READ_ONLY_VERBS, type VerbList } from './vocabulary.js';
+import { compilePathPattern, type PathPattern } from './http/path-pattern.js';
+import { expandHttpRuleList } from './http/verbs.js';
+import { expandK8sRuleList } from './k8s/verbs.js';
 
 /** Built-in rule names that appear in decisions and audit records. */
 export const BUILTIN_RULES = {
@@ -32,7 +35,7 @@ export const BUILTIN_RULES = {
  * Bumped whenever matching semantics change (verbs, aliases, the read-only function list), so the
  * recorded policy version changes with them even when the config file does not.
  */
-const POLICY_SEMANTICS = 1;
+const POLICY_SEMANTICS = 2;
 
 /** Most (role, connection) pairs whose rule lists are memoised; both come from config, so this is generous. */
 const MAX_MEMO = 4096;
@@ -66,12 +69,22 @@ export interface PolicyEngine {
 interface CompiledRule {
   readonly name: string;
   readonly effect: Effect;
+  /** The rule list read as SQL verbs (aliases `read`/`write` are SQL's). */
   readonly verbs: VerbList;
+  /** The same list read as HTTP methods and as Kubernetes verbs (their own aliases). */
+  readonly httpVerbs: VerbList;
+  readonly k8sVerbs: VerbList;
   readonly condition?: Condition;
-  /** HTTP/Kubernetes path globs: SQL actions skip such rules; other actions that reach one are denied (see ruleMatches). */
+  /** HTTP/Kubernetes path globs: SQL actions skip such rules; HTTP and Kubernetes actions must match one. */
   readonly hasPaths: boolean;
+  readonly paths: readonly PathPattern[];
   readonly approval?: Readonly<Record<string, unknown>>;
+  /** Kubernetes: Secret values are shown unmasked to requests this rule allows. */
+  readonly reveal: boolean;
 }
+
+/** `Decision.maskProfile` of a rule with `reveal: true`. */
+export const REVEAL_PROFILE = 'reveal';
 
 interface CompiledPolicy {
   readonly role: string;
@@ -98,10 +111,11 @@ export function createPolicyEngine(config: PolicyConfig): PolicyEngine {
     const type = connectionType.get(p.connection);
     // SQL vocabulary is enforced where the rules can only meet SQL; typos there must not silently never match.
     const strictSql = p.connection === '*' ? allPostgres : type === undefined || type === 'postgres';
+    const strict = { sql: strictSql, http: type === 'http' && p.connection !== '*', k8s: type === 'kubernetes' && p.connection !== '*' };
     return {
       role: p.role,
       connection: p.connection,
-      rules: p.rules.map((r, j) => compileRule(r, `policies[${i}].rules[${j}]`, `${p.role}/${p.connection}#${j}`, strictSql)),
+      rules: p.rules.map((r, j) => compileRule(r, `policies[${i}].rules[${j}]`, `${p.role}/${p.connection}#${j}`, strict)),
     };
   });
   const version = `sha256:${createHash('sha256')
@@ -123,6 +137,7 @@ export function createPolicyEngine(config: PolicyConfig): PolicyEngine {
   };
 
   const decide = (identity: Identity, role: string, action: Action): Decision => {
+    if (action.kind === 'http' || action.kind === 'k8s') return decideVerbs(ruleSet(role, action.connection), identity, role, action, requestVerbs(action), undefined);
     if (action.kind !== 'sql') return decideVerbs(ruleSet(role, action.connection), identity, role, action, [action.verb.toLowerCase()], undefined);
     const facts = action.sql;
     if (facts === undefined) {
@@ -187,22 +202,60 @@ export function decisionErrorCode(decision: Decision): SluiceErrorCode | undefin
   return decision.rule === BUILTIN_RULES.unparseable ? 'SLUICE_SQL_UNPARSEABLE' : 'SLUICE_POLICY_DENIED';
 }
 
-function compileRule(r: RawRule, where: string, defaultName: string, strictSql: boolean): CompiledRule {
+function compileRule(r: RawRule, where: string, defaultName: string, strict: { readonly sql: boolean; readonly http: boolean; readonly k8s: boolean }): CompiledRule {
   const [effect, list] =
     r.allow !== undefined ? (['allow', r.allow] as const) : r.deny !== undefined ? (['deny', r.deny] as const) : r.review !== undefined ? (['review', r.review] as const) : [];
   if (effect === undefined) throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}: a rule has exactly one of allow, deny or review`);
-  const verbs = expandRuleList(list, `${where}.${effect}`, strictSql);
-  if (strictSql && r.paths !== undefined) {
+  const verbs = expandRuleList(list, `${where}.${effect}`, strict.sql);
+  const httpVerbs = expandHttpRuleList(list, `${where}.${effect}`, strict.http);
+  const k8sVerbs = expandK8sRuleList(list, `${where}.${effect}`, strict.k8s);
+  if (strict.sql && r.paths !== undefined) {
     throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}.paths: paths apply to HTTP and Kubernetes connections, not PostgreSQL`);
   }
+  if (strict.sql && r.reveal !== undefined) {
+    throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}.reveal: reveal applies to Kubernetes connections, not PostgreSQL`);
+  }
+  if (r.paths !== undefined && r.paths.length === 0) throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}.paths: list at least one path pattern (or leave paths out)`);
+  const paths = (r.paths ?? []).map((p, k) => compilePathPattern(p, `${where}.paths[${k}]`));
   return {
     name: r.name ?? defaultName,
     effect,
     verbs,
+    httpVerbs,
+    k8sVerbs,
     ...(r.when !== undefined ? { condition: compileCondition(r.when, `${where}.when`) } : {}),
     hasPaths: r.paths !== undefined,
+    paths,
     ...(r.approval !== undefined ? { approval: r.approval } : {}),
+    reveal: r.reveal === true,
   };
+}
+
+/** Verbs of an HTTP or Kubernetes action: the method, or the effective Kubernetes verbs its facts carry. */
+function requestVerbs(action: Action): readonly string[] {
+  if (action.kind === 'k8s') {
+    const verbs = action.k8s?.verbs;
+    if (Array.isArray(verbs) && verbs.length > 0 && verbs.every((v): v is string => typeof v === 'string')) return verbs.map((v) => v.toLowerCase());
+  }
+  return [action.verb.toLowerCase()];
+}
+
+/** The decoded request path of an HTTP or Kubernetes action, if its facts carry one. */
+function requestPath(action: Action): string | undefined {
+  const facts = action.kind === 'http' ? action.http : action.kind === 'k8s' ? action.k8s : undefined;
+  const path = facts?.path;
+  return typeof path === 'string' ? path : undefined;
+}
+
+/**
+ * Whether a path-scoped rule covers the action's path. Allow rules match the exact case; deny and
+ * review rules any case. Without a known path, deny and review rules match and allow rules do not.
+ */
+function pathsMatch(rule: CompiledRule, action: Action): boolean {
+  const path = requestPath(action);
+  if (path === undefined) return rule.effect !== 'allow';
+  if (rule.effect === 'allow') return rule.paths.some((p) => p.test(path));
+  return rule.paths.some((p) => p.testFolded(path));
 }
 
 function isReadOnlyRule(rule: CompiledRule): boolean {
@@ -226,13 +279,15 @@ function verbsOf(facts: SqlFacts): readonly string[] {
 
 function decideVerbs(set: RuleSet, identity: Identity, role: string, action: Action, verbs: readonly string[], facts: SqlFacts | undefined): Decision {
   let context: Record<string, unknown> | undefined;
+  const request = action.kind === 'http' || action.kind === 'k8s';
   for (const rule of set.rules) {
-    if (!ruleMatches(rule, verbs)) continue;
+    if (!ruleMatches(rule, verbs, request ? (action.kind === 'http' ? rule.httpVerbs : rule.k8sVerbs) : rule.verbs)) continue;
     if (rule.hasPaths) {
-      // Path globs belong to the HTTP/Kubernetes stage. SQL never meets them; anything else that
-      // reaches one here is refused rather than matched without its paths.
+      // Path globs belong to HTTP and Kubernetes requests. SQL never meets them; any other kind
+      // that reaches one is refused rather than matched without its paths.
       if (action.kind === 'sql') continue;
-      return { effect: 'deny', rule: rule.name, reason: `rule ${rule.name} is path-scoped and paths are not evaluated by the SQL policy engine` };
+      if (!request) return { effect: 'deny', rule: rule.name, reason: `rule ${rule.name} is path-scoped and ${action.kind} actions have no path` };
+      if (!pathsMatch(rule, action)) continue;
     }
     if (rule.condition !== undefined) {
       context ??= celContext(identity, role, action, facts);
@@ -247,27 +302,26 @@ function decideVerbs(set: RuleSet, identity: Identity, role: string, action: Act
   };
 }
 
-function ruleMatches(rule: CompiledRule, verbs: readonly string[]): boolean {
+function ruleMatches(rule: CompiledRule, verbs: readonly string[], list: VerbList): boolean {
   if (rule.effect === 'allow') {
-    if (rule.verbs === '*') return true;
-    const covered = rule.verbs;
-    return verbs.every((v) => covered.has(v));
+    if (list === '*') return true;
+    return verbs.every((v) => list.has(v));
   }
-  if (rule.verbs === '*') return true;
-  const named = rule.verbs;
-  return verbs.some((v) => named.has(v));
+  if (list === '*') return true;
+  return verbs.some((v) => list.has(v));
 }
 
 function decisionFor(rule: CompiledRule, verbs: readonly string[], facts: SqlFacts | undefined): Decision {
   const what = describe(verbs, facts);
   const approval = rule.approval !== undefined ? { approval: rule.approval } : {};
+  const reveal = rule.reveal ? { maskProfile: REVEAL_PROFILE } : {};
   switch (rule.effect) {
     case 'allow':
-      return { effect: 'allow', rule: rule.name, reason: `allowed by rule ${rule.name}: ${what}` };
+      return { effect: 'allow', rule: rule.name, reason: `allowed by rule ${rule.name}: ${what}`, ...reveal };
     case 'deny':
       return { effect: 'deny', rule: rule.name, reason: `denied by rule ${rule.name}: ${what}` };
     case 'review':
-      return { effect: 'review', rule: rule.name, reason: `rule ${rule.name} requires approval: ${what}`, ...approval };
+      return { effect: 'review', rule: rule.name, reason: `rule ${rule.name} requires approval: ${what}`, ...approval, ...reveal };
     default: {
       const never: never = rule.effect;
       return { effect: 'deny', rule: BUILTIN_RULES.defaultDeny, reason: `unknown rule effect ${String(never)}` };

@@ -1,6 +1,6 @@
-export { createPolicyEngine, sqlAction, decisionErrorCode, BUILTIN_RULES } from './engine.js';
+export { createPolicyEngine, sqlAction, decisionErrorCode, BUILTIN_RULES, REVEAL_PROFILE } from './engine.js';
 export type { PolicyEngine, PolicyConfig, SqlDecisions, SqlStatementDecision } from './engine.js';
 export { RULE_ALIASES, READ_ONLY_VERBS, expandRuleList } from './vocabulary.js';
 export { readOnlyViolation } from './read-only-guard.js';
-export { initSqlParser, isSqlParserReady, analyzeSql, extractSqlFacts, clearSqlCache, SQL_VERBS, isSqlVerb, isSafeFunction } from './sql/index.js';
+export { initSqlParser, isSqlParserReady, fingerprintSql, analyzeSql, extractSqlFacts, clearSqlCache, SQL_VERBS, isSqlVerb, isSafeFunction } from './sql/index.js';
 export type { StatementFacts, SqlAnalysis, SqlVerb } from './sql/index.js';

@@ -10,8 +10,12 @@ import { createPolicyEngine, initSqlParser } from '../policy/index.js';
 import { createMasker, defaultMasker, type Masker } from '../masking/index.js';
 import { openAuditLog, type AuditLog } from '../audit/index.js';
 import { createPipeline, type Pipeline } from '../pipeline/pipeline.js';
-import type { Engine } from '../connectors/engine.js';
+import type { ApprovalsLike, Engine } from '../connectors/engine.js';
 import { createPostgresEngine } from '../connectors/postgres/index.js';
+import { createHttpEngine } from '../connectors/http/index.js';
+import { createKubernetesEngine } from '../connectors/kubernetes/index.js';
+import { createApprovalService, createApprovalsApi, holdNotice, outcomeError, resolveApprovalSpec, APPROVALS_API_PREFIX, type ApprovalService } from '../approvals/index.js';
+import { createHttpListener, sendJson, type HttpListener } from './http-server.js';
 
 export interface GatewayOptions {
   readonly clock?: () => number;
@@ -37,6 +41,7 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
   }
   // The audit log masks free text itself with the default detector set (defence in depth).
   const auditMasker = defaultMasker();
+  let approvalService: ApprovalService | undefined;
   const audit = await openAuditLog(config, { mask: (t) => auditMasker.maskText(t), ...(options.clock !== undefined ? { clock: options.clock } : {}) });
   try {
     const authenticator = await createAuthenticator(config, options.clock !== undefined ? { clock: options.clock } : {});
@@ -50,12 +55,31 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
     };
     const engines: Engine[] = [];
     const addresses: { postgres?: { host: string; port: number }; http?: { host: string; port: number } } = {};
-    const ctx = { config, pipeline, maskerFor, log };
+    let http: HttpListener | undefined;
+    if (config.listen.http !== undefined) {
+      http = createHttpListener(log, config.tls);
+      http.mount('/healthz', (_req, res) => sendJson(res, 200, { ok: true }));
+      // Listen first so the approval URLs name the real port (the config may say :0).
+      addresses.http = await http.listen(config.listen.http);
+    }
+    // Approvals run when some role may approve; without one, `review` is refused as "approval required".
+    let approvals: ApprovalsLike | undefined;
+    if (config.identity.roles.some((r) => r.approver === true)) {
+      const publicUrl = config.approvals.publicUrl ?? (addresses.http !== undefined ? `http://${addresses.http.host}:${addresses.http.port}` : undefined);
+      approvalService = await createApprovalService(config, { record: pipeline.record, log, ...(publicUrl !== undefined ? { publicUrl } : {}), ...(options.clock !== undefined ? { clock: options.clock } : {}) });
+      http?.mount(APPROVALS_API_PREFIX, createApprovalsApi(approvalService, (token) => authenticator.verify(token)));
+      approvals = approvalsAdapter(config, approvalService, options.clock ?? Date.now);
+    }
+    const ctx = { config, pipeline, maskerFor, log, ...(approvals !== undefined ? { approvals } : {}), ...(http !== undefined ? { http } : {}) };
+    // HTTP-based engines mount themselves on the shared listener (they refuse to start without one).
+    if (config.connections.some((c) => c.type === 'http')) engines.push(createHttpEngine(ctx));
+    if (config.connections.some((c) => c.type === 'kubernetes')) engines.push(createKubernetesEngine(ctx));
     if (config.listen.postgres !== undefined) {
       const pgEngine = createPostgresEngine(ctx);
       addresses.postgres = await pgEngine.listen(config.listen.postgres);
       engines.push(pgEngine);
     }
+
     await pipeline.record({ type: 'gateway.start', details: { listen: addresses } });
     let closed = false;
     return {
@@ -66,13 +90,44 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
       async close() {
         if (closed) return;
         closed = true;
+        // Held clients learn the gateway is going away; their requests are withdrawn.
+        await approvalService?.close();
         for (const e of engines) await e.close();
+        await http?.close();
         await pipeline.record({ type: 'gateway.stop' }).catch(() => undefined);
         await audit.close();
       },
     };
   } catch (err) {
+    await approvalService?.close().catch(() => undefined);
     await audit.close();
     throw err;
   }
+}
+
+/** Engines see only the narrow hold interface; the approvals stage keeps its own shapes. */
+function approvalsAdapter(config: SluiceConfig, service: ApprovalService, clock: () => number): ApprovalsLike {
+  return {
+    async hold(req) {
+      const spec = resolveApprovalSpec(config, req.approval, `rule ${req.rule}.approval`);
+      const handle = await service.request({
+        session: req.session,
+        text: req.text,
+        statementHash: req.statementHash,
+        fingerprint: req.fingerprint,
+        facts: req.facts,
+        rule: req.rule,
+        spec,
+      });
+      return {
+        id: handle.id,
+        url: handle.url,
+        notice: holdNotice(handle, clock()),
+        outcome: handle.outcome,
+        errorFor: (outcome) => outcomeError(handle.id, outcome) ?? new SluiceError('SLUICE_APPROVAL_FORBIDDEN', `approval request ${handle.id} did not approve the statement`),
+      };
+    },
+    findGrant: (session, fingerprint) => service.findGrant(session, fingerprint),
+    withdraw: (id, reason) => service.withdraw(id, reason),
+  };
 }

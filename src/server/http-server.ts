@@ -2,7 +2,9 @@
  * The HTTP listener: one node:http server shared by the admin API (approvals, health) and the
  * HTTP-based connectors, each mounted on a path prefix. Errors render as RFC 9457 problem bodies.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { SluiceError, toSluiceError } from '../errors.js';
 import { splitHostPort } from '../connectors/engine.js';
@@ -54,7 +56,11 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks);
 }
 
-export function createHttpListener(log: (line: string) => void): HttpListener {
+/**
+ * With `tls`, the listener serves HTTPS: bearer tokens must not cross the network in clear, and
+ * kubectl refuses to send one to an http:// server at all.
+ */
+export function createHttpListener(log: (line: string) => void, tls?: { readonly cert: string; readonly key: string }): HttpListener {
   const mounts: Mount[] = [];
   const sockets = new Set<Socket>();
   const find = (url: string | undefined): { mount: Mount; path: string } | undefined => {
@@ -65,7 +71,7 @@ export function createHttpListener(log: (line: string) => void): HttpListener {
     }
     return best === undefined ? undefined : { mount: best, path };
   };
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const hit = find(req.url);
     if (hit === undefined) {
       sendProblem(res, new SluiceError('SLUICE_CONNECTION_UNKNOWN', `no route for ${req.url ?? '/'}`));
@@ -78,7 +84,8 @@ export function createHttpListener(log: (line: string) => void): HttpListener {
         if (e.code === 'SLUICE_INTERNAL') log(`http: ${String((err as Error)?.stack ?? err)}`);
         sendProblem(res, e);
       });
-  });
+  };
+  const server: Server = tls === undefined ? createServer(onRequest) : createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, onRequest);
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const hit = find(req.url);
     if (hit?.mount.upgrade === undefined) {

@@ -85,7 +85,15 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   const configPath = join(dir, 'sluice.yaml');
   writeFileSync(configPath, demoConfig(dir, pgPort, port));
   const config = loadConfigFile(configPath);
-  const gw = await startGateway(config, { log: (line) => io.stderr.write(line + '\n') });
+  let gw: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    gw = await startGateway(config, { log: (line) => io.stderr.write(line + '\n') });
+  } catch (err) {
+    // Don't leave the embedded database running (it would keep the process alive).
+    await pgServer.stop();
+    await db.close();
+    throw err;
+  }
   const gwPort = gw.addresses.postgres?.port as number;
   const token = await mintLocalToken(config, { role: 'agent', subject: 'demo-agent', ttlMs: 3_600_000, model: 'demo-model' });
   const stop = async (): Promise<void> => {

@@ -37,6 +37,8 @@ interface CancelTarget {
   readonly pid: number;
   readonly secret: number;
   readonly upstream: PostgresUpstream;
+  /** The proxied session, set once it starts: a cancel also withdraws a command held for approval. */
+  proxy?: ProxySession;
 }
 
 export function createPostgresEngine(ctx: EngineContext): Engine {
@@ -160,7 +162,10 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         if (p.name === 'cancel-request') {
           clearTimeout(timer);
           const target = cancels.lookup(p.pid, p.secret);
-          if (target !== undefined) await sendCancel(target);
+          if (target !== undefined) {
+            target.proxy?.cancelHold();
+            await sendCancel(target);
+          }
           socket.destroy();
           return;
         }
@@ -212,7 +217,8 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         throw e;
       }
       clearTimeout(timer);
-      const key = cancels.register({ pid: upstream.pid, secret: upstream.secret, upstream: connection.upstream });
+      const cancelTarget: CancelTarget = { pid: upstream.pid, secret: upstream.secret, upstream: connection.upstream };
+      const key = cancels.register(cancelTarget);
       socket.cork();
       socket.write(AUTH_OK);
       for (const f of upstream.parameterFrames) socket.write(f);
@@ -229,6 +235,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         session,
         pipeline,
         masker,
+        ...(ctx.approvals !== undefined ? { approvals: ctx.approvals } : {}),
         needsTableNames: Object.keys(connection.mask?.columns ?? {}).length > 0,
         maxMessageBytes: config.limits.maxMessageBytes,
         resolveColumns: (fields) => resolveColumns(connection, fields),
@@ -240,6 +247,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         },
       });
       live.add(proxy);
+      cancelTarget.proxy = proxy;
       proxy.start();
     } catch (err) {
       clearTimeout(timer);
@@ -271,11 +279,13 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       return typeof addr === 'object' && addr !== null ? { host: addr.address, port: addr.port } : { host, port };
     },
     async close(graceMs = 2000) {
-      await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
+      // Stop accepting now; server.close() resolves only once every connection is gone.
+      const closed = new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
       for (const s of live) s.terminate();
       const deadline = Date.now() + graceMs;
       while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       for (const s of sockets) s.destroy();
+      await closed;
       for (const c of metaClients.values()) void c.then((cl) => cl.end()).catch(() => undefined);
       metaClients.clear();
     },

@@ -162,6 +162,11 @@ export function parseMessage(name: string, sql: string): Buffer {
   return frame(Frontend.Parse, Buffer.concat([cstring(name), cstring(sql), Buffer.from([0, 0])]));
 }
 
+/** Frontend Execute of `portal` with no row limit. */
+export function executeMessage(portal: string): Buffer {
+  return frame(Frontend.Execute, Buffer.concat([cstring(portal), Buffer.from([0, 0, 0, 0])]));
+}
+
 /** Frontend PasswordMessage / SASL response carrying raw bytes. */
 export function passwordMessage(body: Buffer): Buffer {
   return frame(Frontend.Password, body);

@@ -9,13 +9,18 @@ import type { Socket } from 'node:net';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import type { Pipeline, SessionSummary, SqlDecision } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
+import { createHash } from 'node:crypto';
 import { MaskStats, type ColumnRef, type Masker } from '../../masking/index.js';
+import { fingerprintSql } from '../../policy/index.js';
+import type { ApprovalsLike } from '../engine.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
   Backend,
   buildFieldsMessage,
   errorResponse,
+  executeMessage,
   Field,
+  noticeResponse,
   Frontend,
   parseErrorFields,
   parseMessage,
@@ -31,6 +36,9 @@ import { MAX_UPSTREAM_MESSAGE } from './upstream.js';
  */
 const DENIED_SQL = 'SLUICE_DENIED /* statement refused by the Sluice gateway */';
 const SYNTAX_ERROR = '42601';
+/** An Execute of this portal name fails with 34000 (invalid_cursor_name) before anything runs. */
+const DENIED_PORTAL = 'sluice_denied_portal';
+const UNDEFINED_CURSOR = '34000';
 
 interface PreparedInfo {
   readonly sql: string;
@@ -41,6 +49,8 @@ interface PreparedInfo {
 interface PortalInfo {
   readonly statement: PreparedInfo | undefined;
   readonly resultFormats: readonly number[];
+  /** Bound parameter bytes, kept for statements that need approval. */
+  readonly params?: Buffer;
   fields?: readonly FieldDescription[];
 }
 
@@ -57,7 +67,7 @@ type Op =
   | { readonly k: 'parse'; readonly denied?: SluiceError; readonly name: string }
   | { readonly k: 'bind' }
   | { readonly k: 'describe'; readonly target: 'S' | 'P'; readonly name: string }
-  | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision }
+  | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError }
   | { readonly k: 'close' }
   | { readonly k: 'sync' }
   | { readonly k: 'denied-call'; readonly denied: SluiceError };
@@ -72,6 +82,8 @@ export interface ProxySessionOptions {
   readonly session: SessionInfo;
   readonly pipeline: Pipeline;
   readonly masker: Masker;
+  /** Holds `review` commands for approval; absent: they are refused as "approval required". */
+  readonly approvals?: ApprovalsLike;
   /** Column rules need schema/table names, looked up from the table OIDs in RowDescription. */
   readonly needsTableNames: boolean;
   readonly maxMessageBytes: number;
@@ -98,6 +110,8 @@ export class ProxySession {
   private denied = 0;
   private bytesOut = 0;
   private readonly masked = new MaskStats();
+  /** The approval request this session is waiting on, if any. */
+  private held: { readonly id: string; cancelled: boolean } | undefined;
   /** Set while the client is in COPY FROM STDIN: CopyData/CopyDone/CopyFail are forwarded as they come. */
   private copyIn = false;
 
@@ -242,21 +256,83 @@ export class ProxySession {
   }
 
   private async onQuery(sql: string): Promise<void> {
+    const frameBytes = Buffer.from(this.clientReader.frame());
     const decision = this.o.pipeline.decideSql(this.o.session, sql);
     const started = Date.now();
     const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskStats() };
-    if (decision.decision.effect === 'allow') {
-      await this.recordDecision(sql, decision);
+    let denied: SluiceError | undefined;
+    let approvalId: string | undefined;
+    if (decision.decision.effect === 'review' && this.o.approvals !== undefined && decision.error === undefined) {
+      const held = await this.hold(sql, decision, sql);
+      denied = held.error;
+      approvalId = held.id;
+    } else if (decision.decision.effect !== 'allow') {
+      denied = this.deniedError(decision);
+    }
+    await this.recordDecision(sql, decision, approvalId, denied);
+    if (denied === undefined) {
       this.commands += 1;
       this.ops.push({ k: 'query', sql, started, out, decision });
-      this.forward(this.clientReader.frame());
+      this.forward(frameBytes);
       return;
     }
-    const denied = this.deniedError(decision);
-    await this.recordDecision(sql, decision);
     this.denied += 1;
     this.ops.push({ k: 'query', sql, denied, started, out, decision });
     this.forward(queryMessage(DENIED_SQL));
+  }
+
+  /**
+   * Hold a `review` command until a reviewer decides (or a grant window already covers it). The
+   * client's later messages wait in the socket; other sessions are unaffected. Returns the error
+   * to answer with, or none when approved.
+   */
+  private async hold(sql: string, decision: SqlDecision, bindingKey: string): Promise<{ id?: string; error?: SluiceError }> {
+    const approvals = this.o.approvals as ApprovalsLike;
+    const session = this.o.session;
+    const fingerprint = fingerprintSql(sql);
+    const grant = approvals.findGrant(session, fingerprint);
+    if (grant !== undefined) return { id: grant.id };
+    const first = decision.statements[0]?.facts;
+    const handle = await approvals.hold({
+      session,
+      text: this.o.masker.maskText(sql),
+      statementHash: createHash('sha256').update(bindingKey).digest('hex'),
+      fingerprint,
+      facts: {
+        statements: decision.statements.map((st) => ({
+          kind: st.facts.kind,
+          tablesRead: st.facts.tablesRead,
+          tablesWritten: st.facts.tablesWritten,
+          hasWhere: st.facts.hasWhere,
+          sideEffects: st.facts.sideEffects,
+        })),
+        ...(first !== undefined ? { kind: first.kind, hasWhere: first.hasWhere } : {}),
+      },
+      rule: decision.decision.rule,
+      ...(decision.decision.approval !== undefined ? { approval: decision.decision.approval } : {}),
+    });
+    this.held = { id: handle.id, cancelled: false };
+    // Tell the waiting client why nothing happens yet, and where the request can be approved.
+    this.toClient(noticeResponse({ code: '01000', message: handle.notice, ...(handle.url !== '' ? { detail: `approve: ${handle.url}` } : {}) }));
+    try {
+      const outcome = await handle.outcome;
+      if (outcome.state === 'approved') return { id: handle.id };
+      if (this.held.cancelled) {
+        return { id: handle.id, error: new SluiceError('SLUICE_STATEMENT_CANCELED', `sluice: canceling statement due to user request; approval request ${handle.id} withdrawn`) };
+      }
+      return { id: handle.id, error: handle.errorFor(outcome) };
+    } finally {
+      this.held = undefined;
+    }
+  }
+
+  /** A CancelRequest for this session while a command is held withdraws the request. */
+  cancelHold(): boolean {
+    const held = this.held;
+    if (held === undefined || this.o.approvals === undefined) return false;
+    held.cancelled = true;
+    void this.o.approvals.withdraw(held.id, 'client cancelled the statement');
+    return true;
   }
 
   private async onParse(body: Buffer, frameBytes: Buffer): Promise<void> {
@@ -264,7 +340,9 @@ export class ProxySession {
     const name = b.cstring();
     const sql = b.cstring();
     const decision = this.o.pipeline.decideSql(this.o.session, sql);
-    if (decision.decision.effect === 'allow') {
+    const effect = decision.decision.effect;
+    // A `review` statement may be prepared; it is held at Execute, once its parameters are bound.
+    if (effect === 'allow' || (effect === 'review' && this.o.approvals !== undefined && decision.error === undefined)) {
       this.statements.set(name, { sql, decision });
       this.ops.push({ k: 'parse', name });
       this.forward(frameBytes);
@@ -285,18 +363,24 @@ export class ProxySession {
     const statement = b.cstring();
     const nParamFormats = b.int16();
     b.bytes(2 * Math.max(nParamFormats, 0));
+    const paramsStart = b.position;
     const nParams = b.int16();
     for (let i = 0; i < nParams; i++) {
       const len = b.int32();
       if (len > 0) b.bytes(len);
     }
+    const paramsEnd = b.position;
     const nResult = b.int16();
     const resultFormats: number[] = [];
     for (let i = 0; i < nResult; i++) resultFormats.push(b.int16());
-    this.portals.set(portal, { statement: this.statements.get(statement), resultFormats });
+    const st = this.statements.get(statement);
+    // Only held statements need their bound parameters: an approval covers exactly these values.
+    const params = st !== undefined && st.decision.decision.effect === 'review' ? Buffer.from(body.subarray(paramsStart, paramsEnd)) : undefined;
+    this.portals.set(portal, { statement: st, resultFormats, ...(params !== undefined ? { params } : {}) });
   }
 
-  private async onExecute(body: Buffer, frameBytes: Buffer): Promise<void> {
+  private async onExecute(body: Buffer, frameBytesView: Buffer): Promise<void> {
+    const frameBytes = Buffer.from(frameBytesView);
     const b = new BodyReader(body);
     const portalName = b.cstring();
     const portal = this.portals.get(portalName);
@@ -314,7 +398,23 @@ export class ProxySession {
     // A portal whose statement Sluice never allowed can't exist upstream either (its Parse was
     // replaced), so the upstream answers with its own error; nothing is executed.
     if (statement !== undefined) {
-      await this.recordDecision(sql, statement.decision);
+      let denied: SluiceError | undefined;
+      let approvalId: string | undefined;
+      if (statement.decision.decision.effect === 'review') {
+        const key = createHash('sha256').update(sql).update('\0').update(portal?.params ?? Buffer.alloc(0)).digest('hex');
+        const held = await this.hold(sql, statement.decision, key);
+        denied = held.error;
+        approvalId = held.id;
+      }
+      await this.recordDecision(sql, statement.decision, approvalId, denied);
+      if (denied !== undefined) {
+        // Execute a portal that cannot exist: the upstream fails it (34000) and skips to Sync,
+        // exactly as for any failed Execute, and Sluice swaps in its own error.
+        this.denied += 1;
+        this.ops.push({ ...op, denied });
+        this.forward(executeMessage(DENIED_PORTAL));
+        return;
+      }
       this.commands += 1;
       const fields = portal?.fields ?? statement.fields;
       if (fields !== undefined) {
@@ -327,7 +427,7 @@ export class ProxySession {
     this.forward(frameBytes);
   }
 
-  private recordDecision(sql: string, d: SqlDecision): Promise<void> {
+  private recordDecision(sql: string, d: SqlDecision, approvalId?: string, refused?: SluiceError): Promise<void> {
     const first = d.statements[0]?.facts;
     return this.o.pipeline.record({
       type: 'command',
@@ -339,7 +439,8 @@ export class ProxySession {
       },
       decision: d.decision,
       policyVersion: this.o.pipeline.policyVersion,
-      outcome: d.decision.effect === 'allow' ? 'pending' : 'denied',
+      outcome: refused === undefined && (d.decision.effect === 'allow' || approvalId !== undefined) ? 'pending' : 'denied',
+      ...(approvalId !== undefined ? { approval: { id: approvalId, ...(refused !== undefined ? { reason: refused.message } : {}) } } : {}),
       ...(d.statements.length > 1 ? { details: { statements: d.statements.map((s) => ({ kind: s.facts.kind, effect: s.decision.effect, rule: s.decision.rule })) } } : {}),
     });
   }
@@ -541,7 +642,10 @@ export class ProxySession {
     const fields = parseErrorFields(reader.body());
     const head = this.ops[0];
     let denied: SluiceError | undefined;
-    if (head !== undefined && (head.k === 'query' || head.k === 'parse' || head.k === 'denied-call') && head.denied !== undefined && fields.get(Field.Code) === SYNTAX_ERROR) {
+    const code = fields.get(Field.Code);
+    if (head !== undefined && (head.k === 'query' || head.k === 'parse' || head.k === 'denied-call') && head.denied !== undefined && code === SYNTAX_ERROR) {
+      denied = head.denied;
+    } else if (head?.k === 'execute' && head.denied !== undefined && code === UNDEFINED_CURSOR) {
       denied = head.denied;
     }
     if (head?.k === 'query' && denied === undefined) {
@@ -549,7 +653,7 @@ export class ProxySession {
     }
     if (head !== undefined && head.k !== 'query' && head.k !== 'sync' && head.k !== 'denied-call') {
       // Extended protocol: the upstream now skips every message until Sync.
-      if (head.k === 'execute') {
+      if (head.k === 'execute' && head.denied === undefined) {
         head.out.error = { code: fields.get(Field.Code) ?? '', message: fields.get(Field.Message) ?? '' };
         this.finishCommand(head);
       }
@@ -609,6 +713,7 @@ export class ProxySession {
   shutdown(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.held !== undefined) void this.o.approvals?.withdraw(this.held.id, `client session ended (${reason})`);
     this.o.client.end();
     this.o.upstream.end();
     setTimeout(() => {

@@ -1,4 +1,4 @@
-export { initSqlParser, isSqlParserReady } from './parser.js';
+export { initSqlParser, isSqlParserReady, fingerprintSql } from './parser.js';
 export { analyzeSql, extractSqlFacts, clearSqlCache } from './facts.js';
 export type { StatementFacts, SqlAnalysis } from './facts.js';
 export { SQL_VERBS, isSqlVerb } from './verbs.js';

@@ -2,7 +2,8 @@
  * The one door to the real PostgreSQL parser (libpg-query, compiled to WASM). The module loads
  * asynchronously once; after that every parse is synchronous so the hot path never awaits.
  */
-import { loadModule, parseSync } from 'libpg-query';
+import { createHash } from 'node:crypto';
+import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
 
 let ready: Promise<void> | undefined;
 let loaded = false;
@@ -35,4 +36,17 @@ export function parseStatements(sql: string): ParseOutcome {
   }
   const stmts = (tree as { stmts?: unknown }).stmts;
   return { ok: true, stmts: Array.isArray(stmts) ? stmts : [] };
+}
+
+/**
+ * PostgreSQL's query fingerprint (constants normalised away), the key of approval grant windows:
+ * `DELETE FROM t WHERE id = 1` and `… id = 2` share one. Unparseable text falls back to its hash.
+ */
+export function fingerprintSql(sql: string): string {
+  if (!loaded) throw new Error('SQL parser not initialised: await initSqlParser() at startup');
+  try {
+    return fingerprintSync(sql);
+  } catch {
+    return 'text:' + createHash('sha256').update(sql).digest('hex');
+  }
 }

@@ -1,0 +1,116 @@
+/**
+ * HTTP connector throughput: `wrk` against the upstream directly and through Sluice, in one run,
+ * on small JSON responses, with JSON masking off (no detectors) and on (the default detector set).
+ * Sluice runs with the real audit log (SQLite, group commit): every request is two durable
+ * records (decision, then result). The upstream runs in its own process so it does not share the
+ * gateway's event loop.
+ *
+ *   npx tsx bench/http.ts [--duration 10] [--connections 32] [--threads 1]
+ *
+ * Needs wrk (/usr/bin/wrk). Not part of `npm test`. Figures: bench/README-http.md.
+ */
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseConfig } from '../src/config/index.js';
+import { createAuthenticator, mintLocalToken } from '../src/identity/index.js';
+import { createPolicyEngine } from '../src/policy/index.js';
+import { createPipeline } from '../src/pipeline/pipeline.js';
+import { createMasker, type Masker } from '../src/masking/index.js';
+import { createHttpListener } from '../src/server/http-server.js';
+import { createHttpEngine } from '../src/connectors/http/index.js';
+import { openAuditLog } from '../src/audit/index.js';
+
+const run = promisify(execFile);
+const arg = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const DURATION = arg('duration', 10);
+const CONNECTIONS = arg('connections', 32);
+const THREADS = arg('threads', 1);
+
+/** A small JSON API response with one e-mail address and one card number for the masker to find. */
+const UPSTREAM_SOURCE = `
+const http = require('node:http');
+const body = JSON.stringify({ id: 42, status: 'shipped', customer: { name: 'Ada Lovelace', email: 'ada@example.com' }, items: [{ sku: 'A-1', qty: 2, price: 9.5 }, { sku: 'B-7', qty: 1, price: 120 }], payment: { card: '4111 1111 1111 1111' }, note: 'leave at the door' });
+const server = http.createServer((req, res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }); res.end(body); });
+server.keepAliveTimeout = 60000;
+server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
+`;
+
+async function wrk(url: string, token?: string): Promise<{ rps: number; p50: string; p99: string; errors: string }> {
+  const args = ['-t', String(THREADS), '-c', String(CONNECTIONS), '-d', `${DURATION}s`, '--latency', ...(token !== undefined ? ['-H', `Authorization: Bearer ${token}`] : []), url];
+  const { stdout } = await run('wrk', args, { timeout: (DURATION + 30) * 1000 });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 'NaN');
+  const p50 = /^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? '?';
+  const p99 = /^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? '?';
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? '0';
+  return { rps, p50, p99, errors };
+}
+
+async function main(): Promise<void> {
+  const upstream = spawn(process.execPath, ['-e', UPSTREAM_SOURCE], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const upPort = await new Promise<number>((resolve) => upstream.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-http-'));
+  const text = `
+listen: { http: 127.0.0.1:0 }
+dataDir: ${dir}/data
+store: { sqlite: ${dir}/data/sluice.db }
+identity: { issuers: [ { local: true } ], roles: [ { name: agent } ] }
+connections:
+  - { name: plain, type: http, upstream: { url: http://127.0.0.1:${upPort}, auth: { bearer: bench-upstream-token-000 } }, mask: { detectors: [] } }
+  - { name: masked, type: http, upstream: { url: http://127.0.0.1:${upPort}, auth: { bearer: bench-upstream-token-000 } } }
+policies:
+  - { role: agent, connection: '*', rules: [ { allow: [get], paths: ['/v1/**'] } ] }
+`;
+  const path = join(dir, 'sluice.yaml');
+  writeFileSync(path, text);
+  const config = parseConfig(text, path);
+  const maskers = new Map<string, Masker>(config.connections.map((c) => [c.name, createMasker(c.mask, { secret: config.secret })]));
+  const audit = await openAuditLog(config, { mask: (t) => (maskers.get('masked') as Masker).maskText(t) });
+  const policy = createPolicyEngine(config);
+  const pipeline = createPipeline({ config, authenticator: await createAuthenticator(config), policy, audit });
+  const http = createHttpListener(() => undefined);
+  const engine = createHttpEngine({
+    config,
+    pipeline,
+    maskerFor: (n) => maskers.get(n) as Masker,
+    log: (l) => console.error(l),
+    http,
+    decide: (s, a) => policy.decide(s.identity, s.role, a),
+  });
+  const { port } = await http.listen('127.0.0.1:0');
+  const token = await mintLocalToken(config, { role: 'agent', subject: 'bench', ttlMs: 3_600_000 });
+
+  const check = await fetch(`http://127.0.0.1:${port}/http/masked/v1/orders/42`, { headers: { authorization: `Bearer ${token}` } });
+  const sample = await check.text();
+  if (check.status !== 200 || sample.includes('ada@example.com')) throw new Error(`masked route is not masking (${check.status}): ${sample}`);
+
+  console.log(`wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION}s, node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`);
+  const direct = await wrk(`http://127.0.0.1:${upPort}/v1/orders/42`);
+  const plain = await wrk(`http://127.0.0.1:${port}/http/plain/v1/orders/42`, token);
+  const masked = await wrk(`http://127.0.0.1:${port}/http/masked/v1/orders/42`, token);
+  const row = (name: string, r: { rps: number; p50: string; p99: string; errors: string }): string =>
+    `| ${name} | ${r.rps.toFixed(0)} | ${(r.rps / direct.rps).toFixed(2)}× | ${r.p50} | ${r.p99} | ${r.errors} |`;
+  console.log('| path | req/s | vs direct | p50 | p99 | non-2xx |');
+  console.log('|---|---:|---:|---:|---:|---:|');
+  console.log(row('direct (upstream)', direct));
+  console.log(row('Sluice, no masking', plain));
+  console.log(row('Sluice, JSON masking', masked));
+  const head = await audit.store.readHead();
+  console.log(`audit records written: ${head.size}`);
+
+  await engine.close(100);
+  await http.close();
+  await audit.close();
+  upstream.kill();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,189 @@
+/**
+ * The HTTP engine: a reverse proxy per `type: http` connection, mounted on the shared HTTP
+ * listener at the connection's `pathPrefix` (default `/http/<name>`) or, with `host:`, answering
+ * every request whose Host header names it. The agent sends its OIDC token as
+ * `Authorization: Bearer`; Sluice strips it, decides on method and path, injects the upstream
+ * credential, and masks JSON, JSON lines and text responses.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseDuration, type ResolvedConnection } from '../../config/index.js';
+import { SluiceError } from '../../errors.js';
+import type { SessionInfo } from '../../pipeline/session.js';
+import type { Action, Decision } from '../../pipeline/types.js';
+import { httpAction, httpFacts } from '../../policy/http/index.js';
+import type { Engine, EngineContext } from '../engine.js';
+import {
+  contentKind,
+  createApprovalHolder,
+  createProxy,
+  createScrubber,
+  createSessionCache,
+  createUpstream,
+  defaultPrefix,
+  HTTP_DEFAULTS,
+  resolveDecide,
+  type BodyPlan,
+  type Described,
+  type Proxy,
+  type ProxyProtocol,
+  type RequestConnection,
+  type RequestEngineContext,
+  type SessionCache,
+  type Upstream,
+} from '../request-proxy/index.js';
+
+type HttpConnection = Extract<ResolvedConnection, { type: 'http' }>;
+
+interface HttpDescribed extends Described {
+  readonly method: string;
+}
+
+/** HTTP problem body (RFC 9457) with the approval id when there is one; 401 carries a Bearer challenge. */
+function sendHttpError(res: ServerResponse, err: SluiceError, approvalId?: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const status = err.httpStatus;
+  const body = JSON.stringify({
+    type: `urn:sluice:error:${err.code}`,
+    title: err.code,
+    status,
+    detail: err.message,
+    ...(approvalId !== undefined ? { approvalId } : {}),
+  });
+  const headers: Record<string, string | number> = { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body) };
+  if (status === 401) headers['www-authenticate'] = 'Bearer realm="sluice"';
+  if (approvalId !== undefined) headers['x-sluice-approval-id'] = approvalId;
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+export function createHttpEngine(ctx: RequestEngineContext): Engine {
+  const conns = ctx.config.connections.filter((c): c is HttpConnection => c.type === 'http');
+  const decide = resolveDecide(ctx);
+  const proxies: Proxy[] = [];
+  const upstreams: Upstream[] = [];
+  const sessions: SessionCache = createSessionCache(ctx.pipeline, { protocol: 'http', log: ctx.log });
+  const byHost = new Map<string, Proxy>();
+  const holder = createApprovalHolder(ctx.approvals);
+  if (conns.length > 0 && ctx.http === undefined) {
+    throw new SluiceError('SLUICE_CONFIG_INVALID', `connections ${conns.map((c) => c.name).join(', ')} are HTTP connections: set listen.http`);
+  }
+  const prefixes = new Set<string>();
+
+  conns.forEach((c) => {
+    const where = `connections[${ctx.config.connections.indexOf(c)}]`;
+    const upstream = createUpstream(ctx.config, c as RequestConnection, where);
+    upstreams.push(upstream);
+    const masker = ctx.maskerFor(c.name);
+    const prefix = (c.pathPrefix ?? defaultPrefix('http', c.name)).replace(/\/+$/, '');
+    const protocol: ProxyProtocol<HttpDescribed> = {
+      protocol: 'http',
+      describe(req, target) {
+        const method = (req.method ?? 'GET').toUpperCase();
+        const facts = httpFacts(method, target, req.headers);
+        return { action: httpAction(c.name, facts, target.rawQuery), fingerprint: `${method} ${target.path}`, method };
+      },
+      planBody(upRes): BodyPlan {
+        const kind = contentKind(upRes.headers['content-type']);
+        switch (kind) {
+          case 'json':
+            return { mode: 'json', mask: (v, stats) => masker.maskJson(v, stats), text: (t, stats) => masker.maskText(t, stats) };
+          case 'json-lines':
+            return { mode: 'json-lines', mask: (v, stats) => masker.maskJson(v, stats), text: (t, stats) => masker.maskText(t, stats) };
+          case 'text':
+            return { mode: 'text', text: (t, stats) => masker.maskText(t, stats), stream: true };
+          case 'binary':
+            return { mode: 'binary' };
+          default: {
+            const never: never = kind;
+            return { mode: 'refuse', reason: `unknown content kind ${String(never)}` };
+          }
+        }
+      },
+      sendError: sendHttpError,
+      sendPending(res, described, approvalId, url) {
+        const body = JSON.stringify({
+          status: 'pending-approval',
+          approvalId,
+          approvalUrl: url,
+          request: described.action.text,
+          detail: `${described.action.text} needs approval; retry the same request once ${approvalId} is approved`,
+        });
+        res.writeHead(202, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          'retry-after': '10',
+          'x-sluice-approval-id': approvalId,
+          'x-sluice-approval-status': 'pending',
+        });
+        res.end(body);
+      },
+    };
+    const proxy = createProxy<HttpDescribed>({
+      connection: c.name,
+      prefix: c.host !== undefined && c.pathPrefix === undefined ? '' : prefix,
+      pipeline: ctx.pipeline,
+      decide,
+      sessions,
+      upstream,
+      scrubber: createScrubber(upstream.secrets),
+      holder,
+      protocol,
+      maxRequestBytes: c.maxRequestBytes ?? HTTP_DEFAULTS.maxRequestBytes,
+      maxResponseBytes: c.maxResponseBytes ?? HTTP_DEFAULTS.maxResponseBytes,
+      approvalWaitMs: c.approvalWait === undefined ? HTTP_DEFAULTS.approvalWaitMs : parseDuration(c.approvalWait, `${where}.approvalWait`),
+      maskText: (t) => masker.maskText(t),
+      log: ctx.log,
+    });
+    proxies.push(proxy);
+    if (c.host !== undefined && c.pathPrefix === undefined) {
+      const host = c.host.toLowerCase();
+      if (byHost.has(host)) throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}.host: ${host} is routed to two connections`);
+      byHost.set(host, proxy);
+      return;
+    }
+    if (prefixes.has(prefix)) throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}.pathPrefix: ${prefix} is used by two connections`);
+    prefixes.add(prefix);
+    ctx.http?.mount(prefix, (req, res, path) => proxy.handle(req, res, path), refuseUpgrade);
+  });
+
+  if (byHost.size > 0) {
+    // Host routing answers whatever no longer prefix claims; requests for other hosts get 404.
+    ctx.http?.mount(
+      '/',
+      (req: IncomingMessage, res: ServerResponse, path: string) => {
+        const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+        const proxy = byHost.get(host);
+        if (proxy === undefined) {
+          sendHttpError(res, new SluiceError('SLUICE_CONNECTION_UNKNOWN', `no route for ${path}`));
+          return;
+        }
+        return proxy.handle(req, res, path);
+      },
+      refuseUpgrade,
+    );
+  }
+
+  return {
+    protocol: 'http',
+    listen() {
+      return Promise.reject(new TypeError('the HTTP engine is served by the shared HTTP listener (listen.http); it has no listener of its own'));
+    },
+    async close(graceMs = 5000) {
+      await Promise.all(proxies.map((p) => p.drain(graceMs)));
+      await sessions.close();
+      for (const u of upstreams) u.destroy();
+    },
+    get sessions() {
+      return proxies.reduce((n, p) => n + p.inFlight, 0);
+    },
+  };
+}
+
+function refuseUpgrade(_req: IncomingMessage, socket: import('node:net').Socket): void {
+  const body = JSON.stringify({ type: 'urn:sluice:error:SLUICE_PROTOCOL_VIOLATION', title: 'SLUICE_PROTOCOL_VIOLATION', status: 501, detail: 'HTTP connections do not proxy protocol upgrades' });
+  socket.end(`HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+

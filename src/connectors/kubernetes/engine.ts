@@ -1,0 +1,234 @@
+/**
+ * The Kubernetes engine: the API server behind Sluice, at `pathPrefix` (default `/k8s/<name>`)
+ * on the shared HTTP listener. A kubeconfig whose `server` is that URL and whose `token` is the
+ * agent's OIDC token works with kubectl unchanged. Requests are decided on the attributes the API
+ * server itself derives (policy/k8s/request-info.ts), Secrets are masked in every response
+ * shape, watches and followed logs are masked per event/line, and exec/attach/port-forward
+ * WebSocket streams are proxied and recorded.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { parseDuration, type ResolvedConnection } from '../../config/index.js';
+import { SluiceError, toSluiceError } from '../../errors.js';
+import { REVEAL_PROFILE } from '../../policy/index.js';
+import { k8sAction, k8sObject, parseRequestInfo, type K8sRequestInfo } from '../../policy/k8s/index.js';
+import type { Engine } from '../engine.js';
+import {
+  HTTP_DEFAULTS,
+  contentKind,
+  createApprovalHolder,
+  createProxy,
+  createScrubber,
+  createSessionCache,
+  createUpstream,
+  defaultPrefix,
+  mediaType,
+  resolveDecide,
+  type BodyPlan,
+  type Described,
+  type Proxy,
+  type ProxyProtocol,
+  type RequestConnection,
+  type RequestEngineContext,
+  type Upstream,
+} from '../request-proxy/index.js';
+import { narrowAccept } from './accept.js';
+import { maskKubernetesValue } from './secrets.js';
+import { sendStatus, writeStatusToSocket } from './status.js';
+import { isSpdyUpgrade, isWebSocketUpgrade, proxyStream } from './stream-proxy.js';
+
+type KubernetesConnection = Extract<ResolvedConnection, { type: 'kubernetes' }>;
+
+interface K8sDescribed extends Described {
+  readonly info: K8sRequestInfo;
+}
+
+/** Pod subresources served as WebSocket streams. */
+const STREAM_SUBRESOURCES = new Set(['exec', 'attach', 'portforward']);
+
+export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
+  const conns = ctx.config.connections.filter((c): c is KubernetesConnection => c.type === 'kubernetes');
+  const decide = conns.length > 0 ? resolveDecide(ctx) : () => ({ effect: 'deny' as const, rule: 'default-deny', reason: 'no connection' });
+  if (conns.length > 0 && ctx.http === undefined) {
+    throw new SluiceError('SLUICE_CONFIG_INVALID', `connections ${conns.map((c) => c.name).join(', ')} are Kubernetes connections: set listen.http`);
+  }
+  const sessions = createSessionCache(ctx.pipeline, { protocol: 'kubernetes', log: ctx.log });
+  const holder = createApprovalHolder(ctx.approvals);
+  const proxies: Proxy[] = [];
+  const upstreams: Upstream[] = [];
+  const streams = new Set<Socket>();
+
+  for (const c of conns) {
+    const where = `connections[${ctx.config.connections.indexOf(c)}]`;
+    const upstream = createUpstream(ctx.config, c as RequestConnection, where);
+    upstreams.push(upstream);
+    const masker = ctx.maskerFor(c.name);
+    const prefix = (c.pathPrefix ?? defaultPrefix('kubernetes', c.name)).replace(/\/+$/, '');
+    const approvalWaitMs = c.approvalWait === undefined ? HTTP_DEFAULTS.approvalWaitMs : parseDuration(c.approvalWait, `${where}.approvalWait`);
+
+    const protocol: ProxyProtocol<K8sDescribed> = {
+      protocol: 'kubernetes',
+      describe(req, target) {
+        const method = (req.method ?? 'GET').toUpperCase();
+        const info = parseRequestInfo(method, target.path, target.query);
+        const text = `${method} ${target.path}${target.rawQuery === '' ? '' : `?${target.rawQuery}`}`;
+        return { action: k8sAction(c.name, info, text), fingerprint: `${info.verb} ${k8sObject(info)}`, info };
+      },
+      prepareHeaders(headers, described) {
+        for (const name of Object.keys(headers)) {
+          // Impersonation would make the API server authorise as someone the policy never saw.
+          if (name.startsWith('impersonate-')) throw new SluiceError('SLUICE_POLICY_DENIED', 'impersonation headers are not allowed through Sluice');
+        }
+        if (described.info.subresource !== 'proxy' && described.info.verb !== 'proxy') headers.accept = narrowAccept(typeof headers.accept === 'string' ? headers.accept : undefined);
+      },
+      planBody(upRes, described, decision): BodyPlan {
+        const { info } = described;
+        const viaProxy = info.subresource === 'proxy' || info.verb === 'proxy';
+        const kind = contentKind(upRes.headers['content-type']);
+        const reveal = decision.maskProfile === REVEAL_PROFILE;
+        const options = { masker, secretsRequest: info.resource === 'secrets', reveal };
+        const mask = (v: unknown, stats: import('../../masking/index.js').MaskStats): unknown => maskKubernetesValue(v, options, stats);
+        const text = (t: string, stats: import('../../masking/index.js').MaskStats): string => masker.maskText(t, stats);
+        if (viaProxy) {
+          // Traffic to a pod or service through the API server is an ordinary HTTP body.
+          if (kind === 'binary') return { mode: 'binary' };
+          if (kind === 'json') return { mode: 'json', mask: (v, stats) => masker.maskJson(v, stats), text };
+          if (kind === 'json-lines') return { mode: 'json-lines', mask: (v, stats) => masker.maskJson(v, stats), text };
+          return { mode: 'text', text, stream: true };
+        }
+        switch (kind) {
+          case 'json':
+            // A watch is a stream of JSON events, one per line (apiserver's streaming JSON encoder).
+            return info.verb === 'watch' ? { mode: 'json-lines', mask, text } : { mode: 'json', mask, text };
+          case 'json-lines':
+            return { mode: 'json-lines', mask, text };
+          case 'text':
+            return { mode: 'text', text, stream: true };
+          case 'binary':
+            return { mode: 'refuse', reason: `the API server answered ${mediaType(upRes.headers['content-type'])}, which Sluice cannot mask; only JSON is passed` };
+          default: {
+            const never: never = kind;
+            return { mode: 'refuse', reason: `unknown content kind ${String(never)}` };
+          }
+        }
+      },
+      sendError: sendStatus,
+      sendPending(res, described, approvalId, url) {
+        sendStatus(
+          res,
+          new SluiceError('SLUICE_APPROVAL_REQUIRED', `${described.action.text} is waiting for approval ${approvalId} (${url}); run the same command again once it is approved`),
+          approvalId,
+        );
+      },
+    };
+
+    const proxy = createProxy<K8sDescribed>({
+      connection: c.name,
+      prefix,
+      pipeline: ctx.pipeline,
+      decide,
+      sessions,
+      upstream,
+      scrubber: createScrubber(upstream.secrets),
+      holder,
+      protocol,
+      maxRequestBytes: c.maxRequestBytes ?? HTTP_DEFAULTS.maxRequestBytes,
+      maxResponseBytes: c.maxResponseBytes ?? HTTP_DEFAULTS.maxResponseBytes,
+      approvalWaitMs,
+      maskText: (t) => masker.maskText(t),
+      log: ctx.log,
+    });
+    proxies.push(proxy);
+
+    const upgrade = (req: IncomingMessage, socket: Socket, head: Buffer, path: string): void => {
+      streams.add(socket);
+      socket.once('close', () => streams.delete(socket));
+      void (async () => {
+        let approvalId: string | undefined;
+        try {
+          const a = await proxy.admit(req, path);
+          const { info } = a.described as K8sDescribed;
+          const command = { text: a.described.action.text, kind: 'k8s', verb: a.described.action.verb, objects: a.described.action.objects };
+          const base = { session: a.session, command, decision: { effect: a.decision.effect, rule: a.decision.rule, reason: a.decision.reason }, policyVersion: ctx.pipeline.policyVersion };
+          const refuse = async (err: SluiceError): Promise<void> => {
+            await ctx.pipeline.record({ type: 'command', ...base, outcome: 'denied', error: { code: err.code, message: err.message }, ...(approvalId !== undefined ? { approval: { id: approvalId } } : {}) });
+            writeStatusToSocket(socket, err, approvalId);
+          };
+          if (a.decision.effect === 'deny') return await refuse(new SluiceError('SLUICE_POLICY_DENIED', a.decision.reason));
+          if (isSpdyUpgrade(req) || !isWebSocketUpgrade(req)) {
+            return await refuse(
+              new SluiceError(
+                'SLUICE_PROTOCOL_VIOLATION',
+                `Sluice proxies exec, attach and port-forward over WebSocket (v5.channel.k8s.io and older) only; the ${String(req.headers.upgrade ?? 'unknown')} upgrade is refused. Use kubectl 1.31 or later and leave KUBECTL_REMOTE_COMMAND_WEBSOCKETS / KUBECTL_PORT_FORWARD_WEBSOCKETS enabled`,
+              ),
+            );
+          }
+          if (!(info.isResourceRequest && info.resource === 'pods' && STREAM_SUBRESOURCES.has(info.subresource)) && info.verb !== 'proxy' && info.subresource !== 'proxy') {
+            return await refuse(new SluiceError('SLUICE_PROTOCOL_VIOLATION', `WebSocket upgrades are proxied for pods/exec, pods/attach, pods/portforward and proxy only, not ${k8sObject(info)}`));
+          }
+          if (a.decision.effect === 'review') {
+            const statementHash = createHash('sha256').update(`${a.described.action.verb}\u0000${a.target.rawPath}\u0000${a.target.rawQuery}`).digest('hex');
+            const gone = new Promise<void>((r) => socket.once('close', () => r()));
+            const held = await holder.settle({
+              session: a.session,
+              decision: a.decision,
+              text: masker.maskText(a.described.action.text),
+              statementHash,
+              fingerprint: a.described.fingerprint,
+              facts: { kind: 'k8s', verb: info.verb, objects: a.described.action.objects },
+              waitMs: approvalWaitMs,
+              clientGone: gone,
+            });
+            if (held.kind === 'pending') {
+              approvalId = held.approvalId;
+              return await refuse(new SluiceError('SLUICE_APPROVAL_REQUIRED', `${a.described.action.text} is waiting for approval ${held.approvalId} (${held.url}); run the same command again once it is approved`));
+            }
+            if (held.kind === 'refused') {
+              approvalId = held.approvalId;
+              return await refuse(held.error);
+            }
+            approvalId = held.approvalId;
+          }
+          await ctx.pipeline.record({ type: 'command', ...base, outcome: 'pending', ...(approvalId !== undefined ? { approval: { id: approvalId } } : {}) });
+          proxyStream({
+            req,
+            socket,
+            head,
+            session: a.session,
+            pathAndQuery: a.target.rawPath + (a.target.rawQuery === '' ? '' : `?${a.target.rawQuery}`),
+            upstream,
+            pipeline: ctx.pipeline,
+            masker,
+            command,
+            record: info.subresource !== 'portforward',
+            ...(approvalId !== undefined ? { approvalId } : {}),
+            log: ctx.log,
+          });
+        } catch (err) {
+          const e = toSluiceError(err);
+          if (e.code === 'SLUICE_INTERNAL') ctx.log(`kubernetes ${c.name}: ${String((err as Error)?.stack ?? err)}`);
+          writeStatusToSocket(socket, e, approvalId);
+        }
+      })();
+    };
+
+    ctx.http?.mount(prefix, (req, res, path) => proxy.handle(req, res, path), upgrade);
+  }
+
+  return {
+    protocol: 'kubernetes',
+    listen() {
+      return Promise.reject(new TypeError('the Kubernetes engine is served by the shared HTTP listener (listen.http); it has no listener of its own'));
+    },
+    async close(graceMs = 5000) {
+      await Promise.all(proxies.map((p) => p.drain(graceMs)));
+      for (const s of streams) s.destroy();
+      await sessions.close();
+      for (const u of upstreams) u.destroy();
+    },
+    get sessions() {
+      return proxies.reduce((n, p) => n + p.inFlight, 0) + streams.size;
+    },
+  };
+}

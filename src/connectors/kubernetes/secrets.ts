@@ -1,0 +1,109 @@
+/**
+ * Masking for Kubernetes API bodies. Secrets are masked structurally wherever they appear — a
+ * get, every item of a list, each watch event, the rows of `as=Table` output — including the
+ * `kubectl.kubernetes.io/last-applied-configuration` annotation, which embeds the whole Secret as
+ * it was applied. Detectors run on ConfigMap values and container `env` values; other fields are
+ * left alone so resourceVersions, uids and specs reach kubectl intact.
+ *
+ * Masked `data` values stay valid base64 (of `[REDACTED]`), so typed clients (`kubectl describe`)
+ * still decode the object.
+ */
+import type { Masker, MaskStats } from '../../masking/index.js';
+
+export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+export const SECRET_MARK = '[REDACTED]';
+export const SECRET_MARK_B64 = Buffer.from(SECRET_MARK).toString('base64');
+const MAX_DEPTH = 64;
+
+export interface K8sMaskOptions {
+  readonly masker: Masker;
+  /** The request addressed `secrets`: objects with data/stringData are Secrets even if untyped (Table rows). */
+  readonly secretsRequest: boolean;
+  /** The matching rule has `reveal: true`. */
+  readonly reveal: boolean;
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Masked copy of `value` (the same instance when nothing changed). */
+export function maskKubernetesValue(value: unknown, o: K8sMaskOptions, stats: MaskStats): unknown {
+  return walk(value, o, stats, 0, '');
+}
+
+function walk(v: unknown, o: K8sMaskOptions, stats: MaskStats, depth: number, key: string): unknown {
+  if (depth > MAX_DEPTH) return v;
+  if (Array.isArray(v)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const item: unknown = v[i];
+      const out = key === 'env' && isObj(item) ? maskEnv(item, o, stats) : walk(item, o, stats, depth + 1, '');
+      if (out !== item) (copy ??= v.slice())[i] = out;
+    }
+    return copy ?? v;
+  }
+  if (!isObj(v)) return v;
+  let copy: Obj | undefined;
+  const set = (k: string, val: unknown): void => {
+    copy ??= { ...v };
+    copy[k] = val;
+  };
+  const secret = v.kind === 'Secret' || (o.secretsRequest && isObj(v.metadata) && ('data' in v || 'stringData' in v));
+  for (const k of Object.keys(v)) {
+    const item = v[k];
+    if (secret && !o.reveal && (k === 'data' || k === 'stringData') && isObj(item)) {
+      const masked: Obj = {};
+      for (const [dk, dv] of Object.entries(item)) {
+        masked[dk] = typeof dv === 'string' ? (k === 'data' ? SECRET_MARK_B64 : SECRET_MARK) : dv;
+        stats.add('k8s_secret', `${k}.${dk}`);
+      }
+      set(k, masked);
+      continue;
+    }
+    if (v.kind === 'ConfigMap' && k === 'data' && isObj(item)) {
+      let changed: Obj | undefined;
+      for (const [dk, dv] of Object.entries(item)) {
+        if (typeof dv !== 'string') continue;
+        const m = o.masker.maskText(dv, stats);
+        if (m !== dv) (changed ??= { ...item })[dk] = m;
+      }
+      if (changed !== undefined) set(k, changed);
+      continue;
+    }
+    if (k === 'metadata' && isObj(item)) {
+      const m = maskMetadata(item, o, stats, secret);
+      if (m !== item) set(k, m);
+      continue;
+    }
+    const out = walk(item, o, stats, depth + 1, k);
+    if (out !== item) set(k, out);
+  }
+  return copy ?? v;
+}
+
+function maskEnv(item: Obj, o: K8sMaskOptions, stats: MaskStats): Obj {
+  const value = item.value;
+  if (typeof value !== 'string') return item;
+  const m = o.masker.maskText(value, stats);
+  return m === value ? item : { ...item, value: m };
+}
+
+function maskMetadata(meta: Obj, o: K8sMaskOptions, stats: MaskStats, secret: boolean): Obj {
+  const ann = meta.annotations;
+  if (!isObj(ann) || typeof ann[LAST_APPLIED] !== 'string') return meta;
+  const raw = ann[LAST_APPLIED] as string;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    if (!secret || o.reveal) return meta;
+    stats.add('k8s_secret', `metadata.annotations.${LAST_APPLIED}`);
+    return { ...meta, annotations: { ...ann, [LAST_APPLIED]: SECRET_MARK } };
+  }
+  const masked = walk(parsed, { ...o, secretsRequest: o.secretsRequest || secret }, stats, 1, '');
+  if (masked === parsed) return meta;
+  return { ...meta, annotations: { ...ann, [LAST_APPLIED]: `${JSON.stringify(masked)}\n` } };
+}

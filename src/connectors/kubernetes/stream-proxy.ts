@@ -1,0 +1,246 @@
+/**
+ * exec, attach and port-forward over WebSocket. The client's upgrade is answered only after the
+ * upstream accepted its own, with the subprotocol the upstream chose (`v5.channel.k8s.io`,
+ * `v4.channel.k8s.io`, … `channel.k8s.io`, `base64.channel.k8s.io`, or the port-forward
+ * tunnelling protocol), so both ends always speak the same framing.
+ *
+ * Channel protocol (k8s.io/apimachinery/pkg/util/remotecommand, KEP-4006): every binary message
+ * starts with a channel byte — 0 stdin, 1 stdout, 2 stderr, 3 error (a Status), 4 resize; v5 adds
+ * 255 (close a channel). `base64.channel.k8s.io` sends text frames with an ASCII digit channel and
+ * a base64 payload. stdin/stdout/stderr are recorded for replay as masked text in
+ * `command.result` events (`details.stream`), batched per channel; port-forward bytes are counted,
+ * not recorded.
+ *
+ * SPDY (`Upgrade: SPDY/3.1`) is refused: kubectl ≥ 1.30 speaks WebSocket for exec/attach and
+ * ≥ 1.31 for port-forward, and only uses SPDY as a fallback.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { SluiceError, toSluiceError } from '../../errors.js';
+import type { Pipeline } from '../../pipeline/pipeline.js';
+import type { SessionInfo } from '../../pipeline/session.js';
+import type { Masker } from '../../masking/index.js';
+import type { Upstream } from '../request-proxy/index.js';
+import { writeStatusToSocket } from './status.js';
+
+const CHANNEL_NAMES = ['stdin', 'stdout', 'stderr', 'error', 'resize'] as const;
+/** Recorded stream text is flushed to the audit log at least this often … */
+const FLUSH_MS = 250;
+/** … or once this many bytes of one channel are waiting. */
+const FLUSH_BYTES = 16 * 1024;
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+export interface StreamProxyInput {
+  readonly req: IncomingMessage;
+  readonly socket: Socket;
+  readonly head: Buffer;
+  readonly session: SessionInfo;
+  /** Path and query relative to the upstream base (as the agent sent them). */
+  readonly pathAndQuery: string;
+  readonly upstream: Upstream;
+  readonly pipeline: Pipeline;
+  readonly masker: Masker;
+  readonly command: { readonly text: string; readonly kind: string; readonly verb: string; readonly objects: readonly string[] };
+  /** `portforward` frames are opaque TCP bytes: counted, never recorded. */
+  readonly record: boolean;
+  readonly approvalId?: string;
+  readonly log: (line: string) => void;
+}
+
+type ChosenRequest = IncomingMessage & { sluiceProtocol?: string };
+
+const wss = new WebSocketServer({
+  noServer: true,
+  perMessageDeflate: false,
+  maxPayload: MAX_MESSAGE_BYTES,
+  // Answer the client with exactly the subprotocol the upstream picked.
+  handleProtocols: (protocols: Set<string>, request: IncomingMessage): string | false => {
+    const chosen = (request as ChosenRequest).sluiceProtocol;
+    return chosen !== undefined && chosen !== '' && protocols.has(chosen) ? chosen : false;
+  },
+});
+
+export function isSpdyUpgrade(req: IncomingMessage): boolean {
+  return /spdy/i.test(String(req.headers.upgrade ?? ''));
+}
+
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+}
+
+export function proxyStream(input: StreamProxyInput): void {
+  const { req, socket, head, upstream, pipeline, session } = input;
+  const started = Date.now();
+  const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const base = new URL(upstream.url.href);
+  base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+  const target = `${base.origin}${base.pathname.replace(/\/+$/, '')}${input.pathAndQuery}`;
+  const up = new WebSocket(target, offered, {
+    headers: { ...upstream.credentialHeaders },
+    perMessageDeflate: false,
+    maxPayload: MAX_MESSAGE_BYTES,
+    handshakeTimeout: upstream.timeoutMs,
+    ...upstream.tls,
+  });
+  const channels = new Map<string, string[]>();
+  const sizes = new Map<string, number>();
+  const bytes = { in: 0, out: 0 };
+  let seq = 0;
+  let closed = false;
+  let base64 = false;
+  let timer: NodeJS.Timeout | undefined;
+  let failure: SluiceError | undefined;
+  let client: WebSocket | undefined;
+
+  const closeAll = (): void => {
+    if (client !== undefined && client.readyState === WebSocket.OPEN) client.close();
+    if (up.readyState === WebSocket.OPEN || up.readyState === WebSocket.CONNECTING) up.terminate();
+  };
+
+  const flush = (): Promise<void> => {
+    timer = undefined;
+    const writes: Promise<void>[] = [];
+    for (const [channel, parts] of channels) {
+      if (parts.length === 0) continue;
+      const data = input.masker.maskText(parts.join(''));
+      channels.set(channel, []);
+      sizes.set(channel, 0);
+      writes.push(
+        pipeline.record({
+          type: 'command.result',
+          session,
+          command: input.command,
+          outcome: 'pending',
+          details: { stream: channel, seq: seq++, offsetMs: Date.now() - started, data },
+        }),
+      );
+    }
+    return Promise.all(writes).then(
+      () => undefined,
+      (err: unknown) => {
+        // A session that can no longer be recorded does not continue.
+        failure = toSluiceError(err);
+        closeAll();
+      },
+    );
+  };
+
+  const capture = (channel: string, text: string): void => {
+    if (!input.record) return;
+    const parts = channels.get(channel) ?? [];
+    parts.push(text);
+    channels.set(channel, parts);
+    const size = (sizes.get(channel) ?? 0) + text.length;
+    sizes.set(channel, size);
+    if (size >= FLUSH_BYTES) void flush();
+    else timer ??= setTimeout(() => void flush(), FLUSH_MS);
+  };
+
+  const observe = (data: Buffer, isBinary: boolean): void => {
+    if (base64 && !isBinary) {
+      const s = data.toString('latin1');
+      const ch = Number(s[0]);
+      const name = CHANNEL_NAMES[ch];
+      if (name !== undefined && ch <= 2) capture(name, Buffer.from(s.slice(1), 'base64').toString('utf8'));
+      return;
+    }
+    if (data.length === 0) return;
+    const ch = data[0] as number;
+    const name = CHANNEL_NAMES[ch];
+    if (name === undefined || ch > 3) return;
+    capture(name, data.subarray(1).toString('utf8'));
+  };
+
+  const finish = (): void => {
+    if (closed) return;
+    closed = true;
+    if (timer !== undefined) clearTimeout(timer);
+    void flush().finally(() => {
+      pipeline
+        .record({
+          type: 'command.result',
+          session,
+          command: input.command,
+          outcome: failure === undefined ? 'success' : 'failure',
+          bytes: bytes.out,
+          durationMs: Date.now() - started,
+          ...(failure !== undefined ? { error: { code: failure.code, message: failure.message } } : {}),
+          ...(input.approvalId !== undefined ? { approval: { id: input.approvalId } } : {}),
+          details: { stream: 'end', requestBytes: bytes.in, responseBytes: bytes.out, protocol: up.protocol },
+        })
+        .catch((err: unknown) => input.log(`kubernetes: recording stream end failed: ${String(err)}`));
+    });
+  };
+
+  up.on('unexpected-response', (_r, upRes: IncomingMessage) => {
+    // The API server refused the upgrade (403, 404, 400 …): hand its Status to the client.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    upRes.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= 64 * 1024) chunks.push(c);
+    });
+    upRes.on('end', () => {
+      const body = input.masker.maskText(Buffer.concat(chunks).toString('utf8'));
+      const status = upRes.statusCode ?? 502;
+      if (socket.writable) {
+        socket.end(`HTTP/1.1 ${status} ${upRes.statusMessage ?? ''}\r\nconnection: close\r\ncontent-type: ${upRes.headers['content-type'] ?? 'application/json'}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      }
+      failure = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream refused the stream with HTTP ${status}`);
+      finish();
+    });
+  });
+  up.on('error', (err) => {
+    if (client === undefined) {
+      failure = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream stream unavailable (${(err as NodeJS.ErrnoException).code ?? err.message})`);
+      writeStatusToSocket(socket, failure);
+      finish();
+      return;
+    }
+    failure = toSluiceError(err);
+    closeAll();
+  });
+  socket.on('error', () => closeAll());
+  up.on('open', () => {
+    base64 = up.protocol === 'base64.channel.k8s.io';
+    (req as ChosenRequest).sluiceProtocol = up.protocol;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      client = ws;
+      ws.on('message', (data: RawData, isBinary: boolean) => {
+        const buf = toBuffer(data);
+        bytes.in += buf.length;
+        observe(buf, isBinary);
+        if (up.readyState === WebSocket.OPEN) up.send(buf, { binary: isBinary });
+      });
+      up.on('message', (data: RawData, isBinary: boolean) => {
+        const buf = toBuffer(data);
+        bytes.out += buf.length;
+        observe(buf, isBinary);
+        if (ws.readyState === WebSocket.OPEN) ws.send(buf, { binary: isBinary });
+      });
+      ws.on('close', (code, reason) => {
+        if (up.readyState === WebSocket.OPEN) up.close(validCloseCode(code), reason);
+        finish();
+      });
+      up.on('close', (code, reason) => {
+        if (ws.readyState === WebSocket.OPEN) ws.close(validCloseCode(code), reason);
+        finish();
+      });
+      ws.on('error', () => closeAll());
+    });
+  });
+}
+
+function validCloseCode(code: number): number {
+  return code === 1000 || (code >= 3000 && code < 5000) || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ? code : 1000;
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

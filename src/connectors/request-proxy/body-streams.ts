@@ -1,0 +1,73 @@
+/**
+ * Streams on the body path: a byte limit, and a line splitter that masks each complete line as it
+ * arrives (NDJSON, Kubernetes watch events, `kubectl logs -f`), so a stream is masked without
+ * being buffered and each event reaches the agent as soon as it is complete.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { SluiceError } from '../../errors.js';
+
+/** Fails the stream with SLUICE_MESSAGE_TOO_LARGE once more than `limit` bytes passed. */
+export function byteLimit(limit: number, what: string, onBytes?: (n: number) => void): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      seen += chunk.length;
+      onBytes?.(chunk.length);
+      if (seen > limit) {
+        cb(new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `${what} exceeds ${limit} bytes`));
+        return;
+      }
+      cb(null, chunk);
+    },
+  });
+}
+
+/**
+ * Split on `\n` and replace every line (without its newline) by `mask(line)`. A line longer than
+ * `maxLine` bytes fails the stream when `strict` (JSON lines cannot be masked in pieces), and is
+ * otherwise masked and flushed in pieces (free text).
+ */
+export function maskLines(mask: (line: string) => string, maxLine: number, strict: boolean): Transform {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const emit = (self: Transform, line: Buffer, newline: boolean): void => {
+    const text = line.toString('utf8');
+    const out = mask(text);
+    self.push(out === text ? (newline ? Buffer.concat([line, NL]) : line) : Buffer.from(newline ? `${out}\n` : out));
+  };
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      let start = 0;
+      let nl = chunk.indexOf(0x0a);
+      while (nl >= 0) {
+        const piece = chunk.subarray(start, nl);
+        const line = pendingBytes === 0 ? piece : Buffer.concat([...pending, piece]);
+        pending = [];
+        pendingBytes = 0;
+        emit(this, line, true);
+        start = nl + 1;
+        nl = chunk.indexOf(0x0a, start);
+      }
+      if (start < chunk.length) {
+        pending.push(chunk.subarray(start));
+        pendingBytes += chunk.length - start;
+        if (pendingBytes > maxLine) {
+          if (strict) {
+            cb(new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `a streamed line exceeds ${maxLine} bytes and cannot be masked`));
+            return;
+          }
+          emit(this, Buffer.concat(pending), false);
+          pending = [];
+          pendingBytes = 0;
+        }
+      }
+      cb();
+    },
+    flush(cb: TransformCallback) {
+      if (pendingBytes > 0) emit(this, Buffer.concat(pending), false);
+      cb();
+    },
+  });
+}
+
+const NL = Buffer.from('\n');

@@ -1,0 +1,38 @@
+/**
+ * What the HTTP-based engines (HTTP, Kubernetes) share beyond EngineContext: defaults, the route
+ * prefix convention and how one request is decided.
+ */
+import type { SessionInfo } from '../../pipeline/session.js';
+import type { Action, Decision } from '../../pipeline/types.js';
+import type { EngineContext } from '../engine.js';
+
+/** Bodies Sluice buffers or accepts by default when a connection does not say. */
+export const HTTP_DEFAULTS = {
+  maxRequestBytes: 10 * 1024 * 1024,
+  maxResponseBytes: 16 * 1024 * 1024,
+  approvalWaitMs: 25_000,
+} as const;
+
+/** What an HTTP-based engine needs beyond EngineContext: a way to decide one request. */
+export type DecideRequest = (session: SessionInfo, action: Action) => Decision;
+
+export interface RequestEngineContext extends EngineContext {
+  /**
+   * Decide an HTTP or Kubernetes action for a session. Optional while Pipeline has no `decide`:
+   * pass `(s, a) => policy.decide(s.identity, s.role, a)`.
+   */
+  readonly decide?: DecideRequest;
+}
+
+/** Resolve the decide function from the pipeline (when it has one) or the context; throws TypeError if neither. */
+export function resolveDecide(ctx: RequestEngineContext): DecideRequest {
+  const fromPipeline = (ctx.pipeline as unknown as { decide?: unknown }).decide;
+  if (typeof fromPipeline === 'function') return (s, a) => (fromPipeline as DecideRequest).call(ctx.pipeline, s, a);
+  if (ctx.decide !== undefined) return ctx.decide;
+  throw new TypeError('HTTP/Kubernetes engines need ctx.decide (or pipeline.decide) to evaluate request rules');
+}
+
+export function defaultPrefix(type: 'http' | 'kubernetes', name: string): string {
+  return `/${type === 'http' ? 'http' : 'k8s'}/${name}`;
+}
+

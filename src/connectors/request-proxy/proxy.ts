@@ -1,0 +1,508 @@
+/**
+ * The request/response proxy shared by the HTTP and Kubernetes engines: authenticate the bearer
+ * token, decide, hold for approval, record, forward with the injected credential, and stream the
+ * response back through the masker. The protocol (plain HTTP or the Kubernetes API) supplies how
+ * a request becomes an Action, how a body is masked and how an error is rendered.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline as pipe } from 'node:stream/promises';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { isUtf8 } from 'node:buffer';
+import { SluiceError, toSluiceError } from '../../errors.js';
+import type { Pipeline } from '../../pipeline/pipeline.js';
+import type { SessionInfo } from '../../pipeline/session.js';
+import type { Action, Decision } from '../../pipeline/types.js';
+import { MaskStats } from '../../masking/index.js';
+import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
+import type { ApprovalHolder } from './approval-hold.js';
+import { byteLimit, maskLines } from './body-streams.js';
+import { stripHopByHop } from './hop-by-hop.js';
+import type { Scrubber } from './scrub.js';
+import type { SessionCache } from './session-cache.js';
+import type { Upstream } from './upstream.js';
+
+/** What the protocol made of one request. */
+export interface Described {
+  readonly action: Action;
+  /** Normalised form for grant windows (`GET /v1/orders/*` style: method and path, no query). */
+  readonly fingerprint: string;
+}
+
+/** How to treat one response body. */
+export type BodyPlan =
+  | { readonly mode: 'json'; readonly mask: (value: unknown, stats: MaskStats) => unknown; readonly text: (text: string, stats: MaskStats) => string }
+  | { readonly mode: 'json-lines'; readonly mask: (value: unknown, stats: MaskStats) => unknown; readonly text: (text: string, stats: MaskStats) => string }
+  | { readonly mode: 'text'; readonly text: (text: string, stats: MaskStats) => string; readonly stream: boolean }
+  | { readonly mode: 'binary' }
+  | { readonly mode: 'refuse'; readonly reason: string };
+
+export interface ProxyProtocol<D extends Described> {
+  readonly protocol: 'http' | 'kubernetes';
+  describe(req: IncomingMessage, target: RequestTarget): D;
+  /** Adjust forwarded request headers; throw a SluiceError to refuse the request. */
+  prepareHeaders?(headers: OutgoingHttpHeaders, described: D): void;
+  planBody(upstream: IncomingMessage, described: D, decision: Decision): BodyPlan;
+  sendError(res: ServerResponse, err: SluiceError, approvalId?: string): void;
+  sendPending(res: ServerResponse, described: D, approvalId: string, url: string): void;
+}
+
+export interface ProxyOptions<D extends Described> {
+  readonly connection: string;
+  readonly prefix: string;
+  readonly pipeline: Pipeline;
+  readonly decide: (session: SessionInfo, action: Action) => Decision;
+  readonly sessions: SessionCache;
+  readonly upstream: Upstream;
+  readonly scrubber: Scrubber;
+  readonly holder: ApprovalHolder;
+  readonly protocol: ProxyProtocol<D>;
+  readonly maxRequestBytes: number;
+  readonly maxResponseBytes: number;
+  readonly approvalWaitMs: number;
+  /** Mask free text (for the approver's view of the request). */
+  readonly maskText: (text: string) => string;
+  readonly log: (line: string) => void;
+  readonly clock?: () => number;
+}
+
+export interface Proxy {
+  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>;
+  /** Authenticate and decide without forwarding (used by upgrade handlers). */
+  admit(req: IncomingMessage, path: string): Promise<Admitted<Described>>;
+  readonly inFlight: number;
+  /** Refuse new requests; resolve when in-flight ones finished or after `graceMs`. */
+  drain(graceMs: number): Promise<void>;
+}
+
+export interface Admitted<D> {
+  readonly session: SessionInfo;
+  readonly described: D;
+  readonly decision: Decision;
+  readonly target: RequestTarget;
+}
+
+/** Request headers never forwarded: the agent's token, Sluice's own controls, and framing Node sets itself. */
+const DROP_REQUEST = new Set(['authorization', 'host', 'expect', 'content-length', 'accept-encoding']);
+const SLUICE_PREFIX = 'x-sluice-';
+const ROLE_HEADER = 'x-sluice-role';
+
+export function readBearer(req: IncomingMessage): string {
+  const h = req.headers.authorization;
+  if (h === undefined || h === '') throw new SluiceError('SLUICE_TOKEN_MISSING', 'no token presented: send the OIDC token as "Authorization: Bearer <token>"');
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(h);
+  if (m === null) throw new SluiceError('SLUICE_TOKEN_INVALID', 'the Authorization header must be "Bearer <token>"');
+  return m[1] as string;
+}
+
+export function sourceOf(req: IncomingMessage): string {
+  return `${(req.socket.remoteAddress ?? '?').replace(/^::ffff:/, '')}:${req.socket.remotePort ?? 0}`;
+}
+
+/** The request target relative to the connection's mount (`/http/api/v1/x?y` → `/v1/x?y`). */
+export function relativeTarget(url: string, prefix: string): string {
+  const rest = url.startsWith(prefix) ? url.slice(prefix.length) : url;
+  if (rest === '' || rest.startsWith('?')) return `/${rest}`;
+  return rest;
+}
+
+export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
+  const clock = o.clock ?? Date.now;
+  let inFlight = 0;
+  let draining = false;
+  const idle: Array<() => void> = [];
+
+  const admit = async (req: IncomingMessage, path: string): Promise<Admitted<D>> => {
+    if (draining) throw new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', 'the gateway is shutting down');
+    const token = readBearer(req);
+    const roleHeader = req.headers[ROLE_HEADER];
+    const role = typeof roleHeader === 'string' ? roleHeader.trim() : '';
+    const ua = req.headers['user-agent'];
+    const session = await o.sessions.get({ token, role, connection: o.connection, source: sourceOf(req), ...(typeof ua === 'string' ? { client: ua.slice(0, 200) } : {}) });
+    const query = (req.url ?? '/').indexOf('?');
+    const target = parseRequestTarget(relativeTarget(path + (query < 0 ? '' : (req.url ?? '').slice(query)), o.prefix));
+    const described = o.protocol.describe(req, target);
+    const decision = o.decide(session, described.action);
+    return { session, described, decision, target };
+  };
+
+  const commandOf = (d: Described): { text: string; kind: string; verb: string; objects: readonly string[] } => ({ text: d.action.text, kind: d.action.kind, verb: d.action.verb, objects: d.action.objects });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+    const started = clock();
+    inFlight += 1;
+    let admitted: Admitted<D> | undefined;
+    try {
+      try {
+        admitted = await admit(req, path);
+      } catch (err) {
+        req.resume();
+        o.protocol.sendError(res, toSluiceError(err));
+        return;
+      }
+      await serve(req, res, admitted, started);
+    } finally {
+      inFlight -= 1;
+      if (inFlight === 0) for (const f of idle.splice(0)) f();
+    }
+  };
+
+  const serve = async (req: IncomingMessage, res: ServerResponse, a: Admitted<D>, started: number): Promise<void> => {
+    const { session, described, decision, target } = a;
+    const base = { session, command: commandOf(described), decision: { effect: decision.effect, rule: decision.rule, reason: decision.reason }, policyVersion: o.pipeline.policyVersion };
+    const fail = async (err: SluiceError, outcome: 'denied' | 'failure', approvalId?: string): Promise<void> => {
+      req.resume();
+      try {
+        await o.pipeline.record({ type: 'command', ...base, outcome, error: { code: err.code, message: err.message }, durationMs: clock() - started, ...(approvalId !== undefined ? { approval: { id: approvalId } } : {}) });
+      } catch (auditErr) {
+        o.protocol.sendError(res, toSluiceError(auditErr));
+        return;
+      }
+      o.protocol.sendError(res, err, approvalId);
+    };
+
+    let body: Buffer | undefined;
+    let approvalId: string | undefined;
+    switch (decision.effect) {
+      case 'deny':
+        await fail(new SluiceError('SLUICE_POLICY_DENIED', decision.reason), 'denied');
+        return;
+      case 'review': {
+        // The approval binds the exact request, body included, so the body is read before holding.
+        try {
+          body = await readLimited(req, o.maxRequestBytes);
+        } catch (err) {
+          await fail(toSluiceError(err), 'failure');
+          return;
+        }
+        const statementHash = createHash('sha256')
+          .update(`${described.action.verb}\u0000${target.rawPath}\u0000${target.rawQuery}\u0000`)
+          .update(createHash('sha256').update(body).digest())
+          .digest('hex');
+        const clientGone = new Promise<void>((resolve) => res.once('close', () => resolve()));
+        let held;
+        try {
+          held = await o.holder.settle({
+            session,
+            decision,
+            text: o.maskText(described.action.text),
+            statementHash,
+            fingerprint: described.fingerprint,
+            facts: { kind: described.action.kind, verb: described.action.verb, objects: described.action.objects, bodyBytes: body.length },
+            waitMs: o.approvalWaitMs,
+            clientGone,
+          });
+        } catch (err) {
+          await fail(toSluiceError(err), 'failure');
+          return;
+        }
+        if (held.kind === 'refused') {
+          await fail(held.error, 'denied', held.approvalId);
+          return;
+        }
+        if (held.kind === 'pending') {
+          try {
+            await o.pipeline.record({ type: 'command', ...base, outcome: 'pending', approval: { id: held.approvalId }, durationMs: clock() - started });
+          } catch (err) {
+            o.protocol.sendError(res, toSluiceError(err));
+            return;
+          }
+          o.protocol.sendPending(res, described, held.approvalId, held.url);
+          return;
+        }
+        approvalId = held.approvalId;
+        break;
+      }
+      case 'allow':
+        break;
+      default: {
+        const never: never = decision.effect;
+        await fail(new SluiceError('SLUICE_POLICY_DENIED', `unknown decision ${String(never)}`), 'denied');
+        return;
+      }
+    }
+
+    // Fail closed: the request runs only once its decision is durable.
+    try {
+      await o.pipeline.record({ type: 'command', ...base, outcome: 'pending', ...(approvalId !== undefined ? { approval: { id: approvalId } } : {}) });
+    } catch (err) {
+      req.resume();
+      o.protocol.sendError(res, toSluiceError(err));
+      return;
+    }
+
+    const stats = new MaskStats();
+    let requestBytes = body?.length ?? 0;
+    let responseBytes = 0;
+    let status = 0;
+    let error: SluiceError | undefined;
+    try {
+      status = await forward(req, res, a, body, stats, (n) => (requestBytes += n), (n) => (responseBytes += n));
+    } catch (err) {
+      error = toSluiceError(err);
+      if (error.code === 'SLUICE_INTERNAL') o.log(`${o.protocol.protocol} ${o.connection}: ${String((err as Error)?.stack ?? err)}`);
+      if (!res.headersSent) {
+        status = error.httpStatus;
+        o.protocol.sendError(res, error);
+      } else {
+        res.destroy();
+      }
+    }
+    o.sessions.touch(session);
+    o.pipeline
+      .record({
+        type: 'command.result',
+        session,
+        command: commandOf(described),
+        outcome: error === undefined && status < 500 ? 'success' : 'failure',
+        bytes: responseBytes,
+        durationMs: clock() - started,
+        ...(stats.total > 0 ? { mask: stats.toJSON() } : {}),
+        ...(error !== undefined ? { error: { code: error.code, message: error.message } } : {}),
+        ...(approvalId !== undefined ? { approval: { id: approvalId } } : {}),
+        details: { status, requestBytes, responseBytes },
+      })
+      .catch((err: unknown) => o.log(`${o.protocol.protocol} ${o.connection}: recording a result failed: ${String(err)}`));
+  };
+
+  /** Forward the request and stream the response; resolves with the status sent. */
+  const forward = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    a: Admitted<D>,
+    body: Buffer | undefined,
+    stats: MaskStats,
+    onRequestBytes: (n: number) => void,
+    onResponseBytes: (n: number) => void,
+  ): Promise<number> => {
+    const { described, decision, target } = a;
+    const declared = req.headers['content-length'];
+    if (body === undefined && declared !== undefined && Number(declared) > o.maxRequestBytes) {
+      req.resume();
+      throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `request body of ${declared} bytes exceeds ${o.maxRequestBytes}`);
+    }
+    const headers = stripHopByHop(req.headers, new Set([...DROP_REQUEST, ...o.upstream.credentialHeaderNames]), [SLUICE_PREFIX]);
+    // Masking needs the body as the upstream wrote it, not compressed.
+    headers['accept-encoding'] = 'identity';
+    o.protocol.prepareHeaders?.(headers, described);
+    const hasBody = body !== undefined ? body.length > 0 : declared !== undefined ? Number(declared) > 0 : req.headers['transfer-encoding'] !== undefined;
+    if (body !== undefined) headers['content-length'] = String(body.length);
+    else if (declared !== undefined) headers['content-length'] = declared;
+    const upReq = o.upstream.request(req.method ?? 'GET', target.rawPath + (target.rawQuery === '' ? '' : `?${target.rawQuery}`), headers);
+    let requestFailure: SluiceError | undefined;
+    const timer = setTimeout(() => upReq.destroy(new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream did not answer within ${o.upstream.timeoutMs} ms`)), o.upstream.timeoutMs);
+    const clientClosed = (): void => {
+      if (!res.writableFinished) upReq.destroy();
+    };
+    res.once('close', clientClosed);
+    const responded = new Promise<IncomingMessage>((resolve, reject) => {
+      upReq.once('response', resolve);
+      upReq.once('error', (err) => reject(requestFailure ?? upstreamError(err)));
+    });
+    if (body !== undefined) upReq.end(body);
+    else if (!hasBody) {
+      req.resume();
+      upReq.end();
+    } else {
+      pipe(req, byteLimit(o.maxRequestBytes, 'request body', onRequestBytes), upReq).catch((err: unknown) => {
+        requestFailure = toSluiceError(err);
+        upReq.destroy(requestFailure);
+      });
+    }
+    let upRes: IncomingMessage;
+    try {
+      upRes = await responded;
+    } finally {
+      clearTimeout(timer);
+    }
+    const status = upRes.statusCode ?? 502;
+    const outHeaders = stripHopByHop(upRes.headers);
+    if (o.scrubber.active) {
+      for (const [k, v] of Object.entries(outHeaders)) {
+        if (typeof v === 'string') outHeaders[k] = o.scrubber.text(v, () => stats.add('credential', `header:${k}`));
+        else if (Array.isArray(v)) outHeaders[k] = v.map((x) => o.scrubber.text(x, () => stats.add('credential', `header:${k}`)));
+      }
+    }
+    const noBody = req.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (noBody) {
+      upRes.resume();
+      res.writeHead(status, outHeaders);
+      res.end();
+      return status;
+    }
+    const plan = o.protocol.planBody(upRes, described, decision);
+    const upDeclared = upRes.headers['content-length'];
+    const encoding = (upRes.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
+    const count = tap(onResponseBytes);
+    const scrubText = (t: string): string => o.scrubber.text(t, () => stats.add('credential'));
+    switch (plan.mode) {
+      case 'refuse':
+        upRes.destroy();
+        throw new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', plan.reason);
+      case 'binary': {
+        if (upDeclared !== undefined && Number(upDeclared) > o.maxResponseBytes) {
+          upRes.destroy();
+          throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `upstream response of ${upDeclared} bytes exceeds ${o.maxResponseBytes}`);
+        }
+        res.writeHead(status, outHeaders);
+        const stages: NodeJS.ReadWriteStream[] = [byteLimit(o.maxResponseBytes, 'upstream response')];
+        if (o.scrubber.active) stages.push(o.scrubber.bytes(() => stats.add('credential')));
+        await pipe(upRes, ...(stages as [Transform]), count, res);
+        return status;
+      }
+      case 'json':
+      case 'text': {
+        if (plan.mode === 'text' && plan.stream && upDeclared === undefined) return streamLines(upRes, res, status, outHeaders, encoding, (line) => scrubText(plan.text(line, stats)), false, count);
+        if (upDeclared !== undefined && Number(upDeclared) > o.maxResponseBytes) {
+          upRes.destroy();
+          throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `upstream response of ${upDeclared} bytes exceeds ${o.maxResponseBytes}, the most Sluice buffers to mask`);
+        }
+        const raw = await readLimited(decode(upRes, encoding), o.maxResponseBytes, 'upstream response');
+        let out: Buffer = raw;
+        if (plan.mode === 'json') {
+          const text = raw.toString('utf8');
+          let masked: string;
+          let parsed: unknown;
+          let ok = true;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            ok = false;
+          }
+          if (ok) {
+            const m = plan.mask(parsed, stats);
+            masked = m === parsed ? text : JSON.stringify(m);
+          } else {
+            masked = plan.text(text, stats);
+          }
+          masked = scrubText(masked);
+          if (masked !== text) out = Buffer.from(masked);
+        } else if (isUtf8(raw)) {
+          const text = raw.toString('utf8');
+          const masked = scrubText(plan.text(text, stats));
+          if (masked !== text) out = Buffer.from(masked);
+        } else if (o.scrubber.active) {
+          out = Buffer.from(raw);
+          for (const s of o.upstream.secrets) {
+            const n = Buffer.from(s);
+            for (let i = out.indexOf(n); i >= 0; i = out.indexOf(n, i + n.length)) out.fill(0x2a, i, i + n.length);
+          }
+        }
+        delete outHeaders['content-encoding'];
+        outHeaders['content-length'] = String(out.length);
+        res.writeHead(status, outHeaders);
+        onResponseBytes(out.length);
+        res.end(out);
+        return status;
+      }
+      case 'json-lines': {
+        const maskLine = (line: string): string => {
+          if (line.trim() === '') return line;
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(line);
+          } catch {
+            return scrubText(plan.text(line, stats));
+          }
+          const m = plan.mask(parsed, stats);
+          return scrubText(m === parsed ? line : JSON.stringify(m));
+        };
+        return streamLines(upRes, res, status, outHeaders, encoding, maskLine, true, count);
+      }
+      default: {
+        const never: never = plan;
+        throw new SluiceError('SLUICE_INTERNAL', `unknown body plan ${JSON.stringify(never)}`);
+      }
+    }
+  };
+
+  const streamLines = async (
+    upRes: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    headers: OutgoingHttpHeaders,
+    encoding: string,
+    mask: (line: string) => string,
+    strict: boolean,
+    count: Transform,
+  ): Promise<number> => {
+    const source = decode(upRes, encoding);
+    delete headers['content-encoding'];
+    delete headers['content-length'];
+    res.writeHead(status, headers);
+    // Each masked line goes out as soon as it is complete: watch events and followed logs are live.
+    res.flushHeaders();
+    await pipe(source, maskLines(mask, o.maxResponseBytes, strict), count, res);
+    return status;
+  };
+
+  return {
+    handle,
+    admit,
+    get inFlight() {
+      return inFlight;
+    },
+    async drain(graceMs) {
+      draining = true;
+      if (inFlight === 0) return;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, graceMs);
+        t.unref();
+        idle.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+function upstreamError(err: unknown): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) return new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream TLS verification failed (${code})`, { cause: err });
+  return new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream unavailable${code !== '' ? ` (${code})` : ''}`, { cause: err });
+}
+
+/** Decode a compressed upstream body so the masker sees its text; an unknown coding is refused. */
+function decode(upRes: IncomingMessage, encoding: string): Readable {
+  switch (encoding) {
+    case '':
+    case 'identity':
+      return upRes;
+    case 'gzip':
+    case 'x-gzip':
+      return upRes.pipe(createGunzip());
+    case 'deflate':
+      return upRes.pipe(createInflate());
+    case 'br':
+      return upRes.pipe(createBrotliDecompress());
+    default:
+      upRes.destroy();
+      throw new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream sent content-encoding "${encoding}", which Sluice cannot decode to mask`);
+  }
+}
+
+async function readLimited(stream: Readable, limit: number, what = 'request body'): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      stream.destroy();
+      throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `${what} exceeds ${limit} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+}
+
+function tap(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}

@@ -1,0 +1,382 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { rmSync } from 'node:fs';
+import { startGateway, type TestGateway } from './harness.js';
+import { makeCertificates, send, startUpstream, type Upstream } from './client.js';
+
+const UPSTREAM_TOKEN = 'upstream-Secret-Token-0123456789';
+
+function config(upstreamUrl: string, extra = ''): string {
+  return `
+listen: { http: 127.0.0.1:0 }
+dataDir: \${DIR}/data
+identity:
+  issuers: [ { local: true } ]
+  roles: [ { name: agent }, { name: admin } ]
+connections:
+  - name: api
+    type: http
+    upstream: { url: ${upstreamUrl}, auth: { bearer: "${UPSTREAM_TOKEN}" }, timeout: 400ms }
+    maxRequestBytes: 1024
+    maxResponseBytes: 4096
+    mask: { columns: { "*.password": redact } }
+${extra}
+policies:
+  - role: agent
+    connection: api
+    rules:
+      - deny: [delete]
+        paths: ['/v1/orders/**']
+      - allow: [read]
+        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text']
+      - allow: [post]
+        paths: ['/v1/orders']
+        when: http.headers["content-type"] == "application/json"
+  - role: admin
+    connection: api
+    rules:
+      - allow: '*'
+`;
+}
+
+describe('HTTP connector', () => {
+  let up: Upstream;
+  let gw: TestGateway;
+  let token: string;
+  let auth: { authorization: string };
+
+  before(async () => {
+    up = await startUpstream((req, res, body) => {
+      const url = req.url ?? '';
+      if (url.startsWith('/echo')) {
+        // Echo what arrived, headers included: the credential must not come back out.
+        const payload = JSON.stringify({ url, headers: req.headers, body: body.toString('utf8') });
+        res.writeHead(200, { 'content-type': 'application/json', connection: 'x-up-hop', 'x-up-hop': 'hop', 'x-upstream-auth': String(req.headers.authorization) });
+        res.end(payload);
+        return;
+      }
+      if (url === '/v1/customers/1') {
+        const payload = JSON.stringify({ id: 1, email: 'ada@example.com', card: '4111 1111 1111 1111', profile: { password: 'hunter2', note: 'ssn 123-45-6789' } });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+        res.end(payload);
+        return;
+      }
+      if (url === '/text') {
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('contact ada@example.com\nplain line\n');
+        return;
+      }
+      if (url === '/bin') {
+        const bytes = Buffer.concat([Buffer.from([0, 1, 2, 255]), Buffer.from('ada@example.com 4111 1111 1111 1111')]);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+        res.end(bytes);
+        return;
+      }
+      if (url === '/big') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ pad: 'x'.repeat(10_000) }));
+        return;
+      }
+      if (url === '/stream') {
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        res.write(`${JSON.stringify({ n: 1, email: 'ada@example.com' })}\n`);
+        // The second line waits until the test has seen the first one through Sluice.
+        streamGate = () => res.end(`${JSON.stringify({ n: 2, card: '4111 1111 1111 1111' })}\n`);
+        return;
+      }
+      if (url === '/slow') return; // never answers
+      if (req.method === 'POST' && url === '/v1/orders') {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ created: true, size: body.length }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, url, method: req.method }));
+    });
+    gw = await startGateway(config(up.url));
+    token = await gw.mint('agent');
+    auth = { authorization: `Bearer ${token}` };
+  });
+  after(async () => {
+    await gw.close();
+    await up.close();
+  });
+  let streamGate: (() => void) | undefined;
+
+  test('forwards under /http/<name>, strips the agent token and injects the upstream credential', async () => {
+    const r = await send(gw.port, 'GET', '/http/api/echo/a?x=1', auth);
+    assert.equal(r.status, 200);
+    const seen = up.requests.at(-1);
+    assert.equal(seen?.url, '/echo/a?x=1');
+    assert.equal(seen?.headers.authorization, `Bearer ${UPSTREAM_TOKEN}`);
+    assert.ok(!JSON.stringify(seen?.headers).includes(token), 'the agent token must not reach the upstream');
+    // The upstream echoed its credential in the body and a header: the agent sees neither.
+    assert.ok(!r.text.includes(UPSTREAM_TOKEN), r.text);
+    assert.ok(!JSON.stringify(r.headers).includes(UPSTREAM_TOKEN));
+    assert.match(r.text, /REDACTED/);
+  });
+
+  test('no token → 401 with a Bearer challenge; a bad token → 401', async () => {
+    const none = await send(gw.port, 'GET', '/http/api/v1/x');
+    assert.equal(none.status, 401);
+    assert.equal(none.headers['www-authenticate'], 'Bearer realm="sluice"');
+    assert.equal((none.json() as { title: string }).title, 'SLUICE_TOKEN_MISSING');
+    const bad = await send(gw.port, 'GET', '/http/api/v1/x', { authorization: 'Bearer not.a.jwt' });
+    assert.equal(bad.status, 401);
+  });
+
+  test('policy over method and path: globs, method aliases, CEL over request facts', async () => {
+    assert.equal((await send(gw.port, 'GET', '/http/api/v1/orders/7', auth)).status, 200);
+    assert.equal((await send(gw.port, 'HEAD', '/http/api/v1/orders/7', auth)).status, 200);
+    const del = await send(gw.port, 'DELETE', '/http/api/v1/orders/7', auth);
+    assert.equal(del.status, 403);
+    assert.match((del.json() as { detail: string }).detail, /agent\/api#0/);
+    // Deny rules match any case, so /V1/Orders cannot dodge them at a case-insensitive upstream.
+    assert.equal((await send(gw.port, 'DELETE', '/http/api/V1/Orders/7', auth)).status, 403);
+    assert.equal((await send(gw.port, 'GET', '/http/api/admin', auth)).status, 403);
+    assert.equal((await send(gw.port, 'POST', '/http/api/v1/orders', { ...auth, 'content-type': 'application/json' }, '{"a":1}')).status, 201);
+    assert.equal((await send(gw.port, 'POST', '/http/api/v1/orders', { ...auth, 'content-type': 'text/plain' }, 'a')).status, 403);
+    const denied = gw.events.filter((e) => e.type === 'command' && e.outcome === 'denied');
+    assert.ok(denied.some((e) => e.command?.text === 'DELETE /v1/orders/7' && e.decision?.effect === 'deny'));
+  });
+
+  test('paths that an upstream could resolve differently are refused', async () => {
+    for (const p of ['/http/api/v1/../admin', '/http/api/v1/%2e%2e/admin', '/http/api/v1/a%2Fb', '/http/api/v1//admin', '/http/api/v1/a%5cb']) {
+      const r = await send(gw.port, 'GET', p, auth);
+      assert.equal(r.status, 400, p);
+    }
+  });
+
+  test('role from X-Sluice-Role; a two-role token must name one', async () => {
+    const both = await gw.mint(['agent', 'admin']);
+    assert.equal((await send(gw.port, 'GET', '/http/api/admin', { authorization: `Bearer ${both}` })).status, 403);
+    assert.equal((await send(gw.port, 'GET', '/http/api/admin', { authorization: `Bearer ${both}`, 'x-sluice-role': 'admin' })).status, 200);
+    assert.ok(!('x-sluice-role' in (up.requests.at(-1)?.headers ?? {})), 'Sluice headers are not forwarded');
+  });
+
+  test('hop-by-hop headers, including those named in Connection, are stripped both ways', async () => {
+    const r = await send(gw.port, 'GET', '/http/api/echo/hop', { ...auth, connection: 'keep-alive, x-agent-hop', 'x-agent-hop': 'secret', 'x-kept': 'yes', te: 'trailers' });
+    const seen = up.requests.at(-1)?.headers ?? {};
+    assert.equal(seen['x-agent-hop'], undefined);
+    assert.equal(seen.te, undefined);
+    assert.equal(seen['x-kept'], 'yes');
+    assert.equal(r.headers['x-up-hop'], undefined);
+  });
+
+  test('masks JSON by field rule and detectors, fixing content-length', async () => {
+    const r = await send(gw.port, 'GET', '/http/api/v1/customers/1', auth);
+    assert.equal(r.status, 200);
+    assert.equal(Number(r.headers['content-length']), r.body.length);
+    const body = r.json() as { email: string; card: string; profile: { password: string; note: string } };
+    assert.notEqual(body.email, 'ada@example.com');
+    assert.ok(!r.text.includes('4111 1111 1111 1111'));
+    assert.ok(!r.text.includes('hunter2'));
+    assert.ok(!r.text.includes('123-45-6789'));
+    const result = gw.events.filter((e) => e.type === 'command.result').at(-1);
+    assert.equal((result?.details as { status: number }).status, 200);
+    assert.ok((result?.mask ?? []).length > 0);
+    assert.equal(typeof result?.durationMs, 'number');
+    assert.equal(result?.bytes, r.body.length);
+  });
+
+  test('masks text; passes binary byte for byte', async () => {
+    const t = await send(gw.port, 'GET', '/http/api/text', auth);
+    assert.ok(!t.text.includes('ada@example.com'));
+    assert.match(t.text, /plain line/);
+    const b = await send(gw.port, 'GET', '/http/api/bin', auth);
+    assert.deepEqual(b.body, Buffer.concat([Buffer.from([0, 1, 2, 255]), Buffer.from('ada@example.com 4111 1111 1111 1111')]));
+  });
+
+  test('streams NDJSON line by line, masked', async () => {
+    const lines = await new Promise<string[]>((resolve, reject) => {
+      const got: string[] = [];
+      const req = request({ host: '127.0.0.1', port: gw.port, path: '/http/api/stream', headers: auth }, (res) => {
+        let buf = '';
+        res.on('data', (c: Buffer) => {
+          buf += c.toString();
+          const parts = buf.split('\n');
+          buf = parts.pop() ?? '';
+          for (const p of parts) {
+            got.push(p);
+            // The first line arrived while the upstream still holds the second: streaming, not buffering.
+            if (got.length === 1) streamGate?.();
+          }
+        });
+        res.on('end', () => resolve(got));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(lines.length, 2);
+    assert.ok(!lines[0]?.includes('ada@example.com'));
+    assert.ok(!lines[1]?.includes('4111 1111 1111 1111'));
+    assert.equal((JSON.parse(lines[1] as string) as { n: number }).n, 2);
+  });
+
+  test('request and response size limits', async () => {
+    const big = await send(gw.port, 'POST', '/http/api/v1/orders', { ...auth, 'content-type': 'application/json' }, 'x'.repeat(2000));
+    assert.equal(big.status, 413);
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: gw.port, method: 'POST', path: '/http/api/v1/orders', headers: { ...auth, 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 5; i++) req.write('y'.repeat(400));
+      req.end();
+    });
+    assert.equal(chunked, 413);
+    const bigResponse = await send(gw.port, 'GET', '/http/api/big', auth);
+    assert.equal(bigResponse.status, 413);
+    assert.ok(!bigResponse.text.includes('xxxxxxxx'));
+  });
+
+  test('an upstream that does not answer times out with 502', async () => {
+    const t0 = Date.now();
+    const r = await send(gw.port, 'GET', '/http/api/slow', auth);
+    assert.equal(r.status, 502);
+    assert.match(r.text, /did not answer within 400 ms/);
+    assert.ok(Date.now() - t0 < 5000);
+  });
+
+  test('keeps upstream connections alive across requests', async () => {
+    const before = up.connections;
+    for (let i = 0; i < 10; i++) assert.equal((await send(gw.port, 'GET', '/http/api/v1/k', auth)).status, 200);
+    assert.ok(up.connections - before <= 2, `opened ${up.connections - before} upstream connections for 10 requests`);
+  });
+
+  test('one session per token: auth and session.start are recorded once, every request is a command', async () => {
+    const t = await gw.mint('agent', 'counter@test');
+    const h = { authorization: `Bearer ${t}` };
+    for (let i = 0; i < 3; i++) await send(gw.port, 'GET', '/http/api/v1/c', h);
+    const mine = gw.events.filter((e) => e.session?.identity.subject === 'counter@test');
+    assert.equal(mine.filter((e) => e.type === 'session.start').length, 1);
+    assert.equal(mine.filter((e) => e.type === 'command').length, 3);
+    assert.equal(mine.filter((e) => e.type === 'command.result').length, 3);
+  });
+
+  test('fails closed when the audit log is down: nothing is forwarded', async () => {
+    const before = up.requests.length;
+    gw.auditDown = true;
+    try {
+      const r = await send(gw.port, 'GET', '/http/api/v1/orders/1', auth);
+      assert.equal(r.status, 503);
+      assert.equal((r.json() as { title: string }).title, 'SLUICE_AUDIT_UNAVAILABLE');
+    } finally {
+      gw.auditDown = false;
+    }
+    assert.equal(up.requests.length, before);
+  });
+});
+
+describe('HTTP connector: upstream TLS and credentials', () => {
+  const certs = makeCertificates();
+  let up: Upstream;
+  after(async () => {
+    await up?.close();
+    rmSync(certs.dir, { recursive: true, force: true });
+  });
+
+  test('verifies the upstream against the configured CA and presents the client certificate', async () => {
+    up = await startUpstream(
+      (req, res) => {
+        const peer = (req.socket as TLSSocket).getPeerCertificate();
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ client: peer.subject?.CN ?? null }));
+      },
+      (h) => createHttpsServer({ cert: certs.cert, key: certs.key, ca: certs.ca, requestCert: true, rejectUnauthorized: true }, h),
+    );
+    const yaml = (extra: string, name: string): string => `
+listen: { http: 127.0.0.1:0 }
+dataDir: \${DIR}/data
+identity: { issuers: [ { local: true } ], roles: [ { name: agent } ] }
+connections:
+  - name: ${name}
+    type: http
+    upstream: { url: ${up.url}, ${extra} }
+policies:
+  - { role: agent, connection: ${name}, rules: [ { allow: '*' } ] }
+`;
+    const noCa = await startGateway(yaml(`auth: { clientCert: { cert: ${certs.clientCert}, key: ${certs.clientKey} } }`, 'tls'));
+    try {
+      const r = await send(noCa.port, 'GET', '/http/tls/x', { authorization: `Bearer ${await noCa.mint('agent')}` });
+      assert.equal(r.status, 502);
+      assert.match(r.text, /TLS verification failed/);
+    } finally {
+      await noCa.close();
+    }
+    const withCa = await startGateway(yaml(`ca: ${certs.caPath}, auth: { clientCert: { cert: ${certs.clientCert}, key: ${certs.clientKey} } }`, 'tls'));
+    try {
+      const r = await send(withCa.port, 'GET', '/http/tls/x', { authorization: `Bearer ${await withCa.mint('agent')}` });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json(), { client: 'sluice-upstream-client' });
+    } finally {
+      await withCa.close();
+    }
+  });
+
+  test('injects basic and header credentials, from secret references, and scrubs them', async () => {
+    const plain = await startUpstream((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`auth=${String(req.headers.authorization)} key=${String(req.headers['x-api-key'])}`);
+    });
+    process.env.SLUICE_TEST_BASIC_PW = 'Basic-Password-42';
+    const gw = await startGateway(
+      `
+listen: { http: 127.0.0.1:0 }
+dataDir: \${DIR}/data
+identity: { issuers: [ { local: true } ], roles: [ { name: agent } ] }
+connections:
+  - { name: basic, type: http, upstream: { url: ${plain.url}, auth: { basic: { user: svc, password: env:SLUICE_TEST_BASIC_PW } } } }
+  - { name: keyed, type: http, pathPrefix: /keyed, upstream: { url: ${plain.url}, auth: { header: { name: X-Api-Key, value: file:\${DIR}/key } } } }
+policies:
+  - { role: agent, connection: '*', rules: [ { allow: '*' } ] }
+`,
+      { files: { key: 'header-Key-Value-99\n' } },
+    );
+    try {
+      const h = { authorization: `Bearer ${await gw.mint('agent')}`, 'x-api-key': 'agent-supplied' };
+      const b = await send(gw.port, 'GET', '/http/basic/x', h);
+      assert.equal(plain.requests.at(-1)?.headers.authorization, `Basic ${Buffer.from('svc:Basic-Password-42').toString('base64')}`);
+      assert.ok(!b.text.includes(Buffer.from('svc:Basic-Password-42').toString('base64')), b.text);
+      const k = await send(gw.port, 'GET', '/keyed/x', h);
+      assert.equal(plain.requests.at(-1)?.headers['x-api-key'], 'header-Key-Value-99');
+      assert.ok(!k.text.includes('header-Key-Value-99'), k.text);
+      assert.ok(!JSON.stringify(gw.events).includes('header-Key-Value-99'));
+      assert.ok(!JSON.stringify(gw.events).includes('Basic-Password-42'));
+    } finally {
+      await gw.close();
+      await plain.close();
+      delete process.env.SLUICE_TEST_BASIC_PW;
+    }
+  });
+
+  test('routes by Host header', async () => {
+    const plain = await startUpstream((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ url: req.url }));
+    });
+    const gw = await startGateway(`
+listen: { http: 127.0.0.1:0 }
+dataDir: \${DIR}/data
+identity: { issuers: [ { local: true } ], roles: [ { name: agent } ] }
+connections:
+  - { name: byhost, type: http, host: api.internal.test, upstream: { url: ${plain.url} } }
+policies:
+  - { role: agent, connection: byhost, rules: [ { allow: [get] } ] }
+`);
+    try {
+      const h = { authorization: `Bearer ${await gw.mint('agent')}` };
+      const r = await send(gw.port, 'GET', '/v1/things', { ...h, host: 'api.internal.test:8080' });
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.json(), { url: '/v1/things' });
+      assert.equal((await send(gw.port, 'GET', '/v1/things', { ...h, host: 'other.test' })).status, 404);
+    } finally {
+      await gw.close();
+      await plain.close();
+    }
+  });
+});

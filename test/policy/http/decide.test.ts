@@ -1,0 +1,75 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPolicyEngine } from '../../../src/policy/index.js';
+import { compilePathPattern, httpAction, httpFacts, parseRequestTarget } from '../../../src/policy/http/index.js';
+import type { Identity } from '../../../src/pipeline/types.js';
+import type { RawConfig } from '../../../src/config/index.js';
+
+const ID: Identity = { issuer: 'sluice:local', subject: 'agent', claims: { repository: 'acme/app' }, roles: ['ci'], expiresAt: 0 };
+const connections = [{ name: 'api', type: 'http', upstream: { url: 'https://api.example' } }] as unknown as NonNullable<Parameters<typeof createPolicyEngine>[0]['connections']>;
+
+function engine(rules: RawConfig['policies'][number]['rules']) {
+  return createPolicyEngine({ policies: [{ role: 'ci', connection: 'api', rules }], connections });
+}
+function act(method: string, target: string, headers: Record<string, string> = {}) {
+  const t = parseRequestTarget(target);
+  return httpAction('api', httpFacts(method, t, headers), t.rawQuery);
+}
+
+describe('path patterns', () => {
+  test('glob and route segments', () => {
+    const p = compilePathPattern('/v1/orders/*', 'x');
+    assert.ok(p.test('/v1/orders/42'));
+    assert.ok(!p.test('/v1/orders/42/items'));
+    assert.ok(!p.test('/v1/ordersX/42'));
+    const r = compilePathPattern('/v1/users/:id/keys/{key}', 'x');
+    assert.ok(r.test('/v1/users/7/keys/abc'));
+    assert.ok(!r.test('/v1/users//keys/abc'));
+    const d = compilePathPattern('/v1/**', 'x');
+    assert.ok(d.test('/v1') && d.test('/v1/a/b/c') && !d.test('/v2/a'));
+    const m = compilePathPattern('/a/**/z', 'x');
+    assert.ok(m.test('/a/z') && m.test('/a/b/c/z') && !m.test('/a/b/c'));
+    assert.ok(compilePathPattern('/files/*.json', 'x').test('/files/a.json'));
+    assert.ok(!compilePathPattern('/admin', 'x').test('/Admin'));
+    assert.ok(compilePathPattern('/admin', 'x').testFolded('/Admin'));
+    assert.throws(() => compilePathPattern('v1', 'x'), /must start with/);
+  });
+
+  test('request targets that upstreams resolve differently are refused', () => {
+    for (const t of ['/a/../b', '/a/./b', '/a/%2e%2E/b', '/a%2fb', '/a%5Cb', '/a//b', '/a\\b', '/a%00b', '/%zz']) assert.throws(() => parseRequestTarget(t), /request path/, t);
+    assert.equal(parseRequestTarget('/v1/%61dmin?x=1&x=2&y').path, '/v1/admin');
+    assert.deepEqual({ ...parseRequestTarget('/v1?x=1&x=2&y').query }, { x: ['1', '2'], y: [''] });
+  });
+});
+
+describe('policy over HTTP requests', () => {
+  test('method lists, aliases and path scopes; first match wins; default deny', () => {
+    const e = engine([{ deny: ['delete'], paths: ['/v1/orders/**'] }, { allow: ['read'], paths: ['/v1/**'] }, { review: ['post', 'put'], paths: ['/v1/orders/:id'] }]);
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/orders/1')).effect, 'allow');
+    assert.equal(e.decide(ID, 'ci', act('OPTIONS', '/v1/orders/1')).effect, 'allow');
+    assert.equal(e.decide(ID, 'ci', act('DELETE', '/v1/orders/1')).effect, 'deny');
+    assert.equal(e.decide(ID, 'ci', act('PUT', '/v1/orders/1')).effect, 'review');
+    assert.equal(e.decide(ID, 'ci', act('PUT', '/v1/orders/1/items')).effect, 'deny');
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v2/x')).rule, 'default-deny');
+    // A deny on a path matches any case; an allow only the exact case.
+    assert.equal(e.decide(ID, 'ci', act('DELETE', '/V1/ORDERS/1')).effect, 'deny');
+    assert.equal(e.decide(ID, 'ci', act('GET', '/V1/orders/1')).effect, 'deny');
+  });
+
+  test('CEL over http.method, http.path, http.query and selected headers (never the token)', () => {
+    const e = engine([
+      { allow: ['get'], when: 'http.query.limit == "10" && http.headers["x-team"] == "payments" && identity.claims.repository == "acme/app"' },
+      { allow: ['post'], when: 'http.path.startsWith("/v1/search") && http.method == "POST"' },
+      { allow: '*', when: 'has(http.headers.authorization)' },
+    ]);
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10', { 'x-team': 'payments' })).effect, 'allow');
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=11', { 'x-team': 'payments' })).effect, 'deny');
+    assert.equal(e.decide(ID, 'ci', act('POST', '/v1/search/q')).effect, 'allow');
+    assert.equal(e.decide(ID, 'ci', act('DELETE', '/v1/x', { authorization: 'Bearer t' })).effect, 'deny');
+  });
+
+  test('unknown methods in an HTTP policy are config errors; SQL behaviour is unchanged', () => {
+    assert.throws(() => engine([{ allow: ['select'] }]), /unknown HTTP method "select"/);
+    assert.throws(() => engine([{ allow: ['get'], paths: [] }]), /at least one path/);
+  });
+});
