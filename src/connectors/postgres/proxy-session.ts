@@ -40,6 +40,23 @@ const SYNTAX_ERROR = '42601';
 const DENIED_PORTAL = 'sluice_denied_portal';
 const UNDEFINED_CURSOR = '34000';
 
+/** Verbs that read data and change nothing: such statements may run while their record commits. */
+const PURE_READ_VERBS: ReadonlySet<string> = new Set(['select', 'explain', 'show']);
+
+function isPureRead(d: SqlDecision): boolean {
+  if (d.decision.effect !== 'allow' || d.statements.length === 0) return false;
+  return d.statements.every((st) => {
+    const verbs = (st.facts as { verbs?: readonly string[] }).verbs;
+    return verbs !== undefined && verbs.every((v) => PURE_READ_VERBS.has(v)) && !st.facts.sideEffects && !st.facts.dynamic;
+  });
+}
+
+/** A command record still being committed: no result byte of its command reaches the client before. */
+interface AuditGate {
+  readonly promise: Promise<void>;
+  done: boolean;
+}
+
 interface PreparedInfo {
   readonly sql: string;
   readonly decision: SqlDecision;
@@ -63,11 +80,11 @@ interface Outcome {
 }
 
 type Op =
-  | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision }
+  | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision; gate?: AuditGate }
   | { readonly k: 'parse'; readonly denied?: SluiceError; readonly name: string }
   | { readonly k: 'bind' }
   | { readonly k: 'describe'; readonly target: 'S' | 'P'; readonly name: string }
-  | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError }
+  | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError; gate?: AuditGate }
   | { readonly k: 'close' }
   | { readonly k: 'sync' }
   | { readonly k: 'denied-call'; readonly denied: SluiceError };
@@ -260,6 +277,14 @@ export class ProxySession {
     const decision = this.o.pipeline.decideSql(this.o.session, sql);
     const started = Date.now();
     const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskStats() };
+    if (isPureRead(decision)) {
+      // A pure read changes nothing upstream: run it while its record commits, and hold its
+      // result until the record is durable (fail closed on the data, not on a no-op).
+      this.commands += 1;
+      this.ops.push({ k: 'query', sql, started, out, decision, gate: this.gate(this.recordDecision(sql, decision)) });
+      this.forward(frameBytes);
+      return;
+    }
     let denied: SluiceError | undefined;
     let approvalId: string | undefined;
     if (decision.decision.effect === 'review' && this.o.approvals !== undefined && decision.error === undefined) {
@@ -398,6 +423,18 @@ export class ProxySession {
     // A portal whose statement Sluice never allowed can't exist upstream either (its Parse was
     // replaced), so the upstream answers with its own error; nothing is executed.
     if (statement !== undefined) {
+      if (isPureRead(statement.decision)) {
+        this.commands += 1;
+        op.gate = this.gate(this.recordDecision(sql, statement.decision));
+        const fields = portal?.fields ?? statement.fields;
+        if (fields !== undefined) {
+          const planning = this.planRows(op, fields, portal?.fields !== undefined ? undefined : portal?.resultFormats);
+          if (planning !== undefined) await planning;
+        }
+        this.ops.push(op);
+        this.forward(frameBytes);
+        return;
+      }
       let denied: SluiceError | undefined;
       let approvalId: string | undefined;
       if (statement.decision.decision.effect === 'review') {
@@ -425,6 +462,18 @@ export class ProxySession {
     }
     this.ops.push(op);
     this.forward(frameBytes);
+  }
+
+  private gate(recording: Promise<void>): AuditGate {
+    const g: AuditGate = {
+      promise: recording.then(() => {
+        g.done = true;
+      }),
+      done: false,
+    };
+    // A failed record ends the session before the result can reach the client.
+    g.promise.catch((err: unknown) => this.fatal(err));
+    return g;
   }
 
   private recordDecision(sql: string, d: SqlDecision, approvalId?: string, refused?: SluiceError): Promise<void> {
@@ -466,6 +515,16 @@ export class ProxySession {
           if (runEnd > runStart) this.toClient(reader.buffer.subarray(runStart, runEnd));
         };
         while (!this.closed && reader.next()) {
+          const head = this.ops[0];
+          if (head !== undefined && (head.k === 'query' || head.k === 'execute') && head.gate !== undefined && !head.gate.done) {
+            // Nothing of this command's result crosses before its record is durable.
+            flushRun();
+            runStart = runEnd = reader.start;
+            upstream.pause();
+            await head.gate.promise;
+            if (this.closed) break;
+            if (client.writableNeedDrain !== true) upstream.resume();
+          }
           const result = this.handleUpstreamFrame();
           if (result === undefined) {
             runEnd = reader.end;
