@@ -580,12 +580,31 @@ export class ProxySession {
         const fields = parseRowDescription(reader.body());
         if (head?.k === 'describe') {
           this.ops.shift();
+          let st: PreparedInfo | undefined;
+          let portal: PortalInfo | undefined;
           if (head.target === 'S') {
-            const st = this.statements.get(head.name);
+            st = this.statements.get(head.name);
             if (st !== undefined) st.fields = fields;
           } else {
-            const p = this.portals.get(head.name);
-            if (p !== undefined) p.fields = fields;
+            portal = this.portals.get(head.name);
+            if (portal !== undefined) portal.fields = fields;
+          }
+          // Clients pipeline Describe and Execute: the Execute was already forwarded, so plan its
+          // masking now, before any of its rows arrive.
+          const plans: Promise<null>[] = [];
+          for (const op of this.ops) {
+            if (op.k !== 'execute' || op.rows !== undefined || op.portal === undefined) continue;
+            if (portal !== undefined && op.portal === portal) {
+              const pl = this.planRows(op, fields, undefined);
+              if (pl !== undefined) plans.push(pl);
+            } else if (st !== undefined && op.portal.statement === st && op.portal.fields === undefined) {
+              const pl = this.planRows(op, fields, op.portal.resultFormats);
+              if (pl !== undefined) plans.push(pl);
+            }
+          }
+          if (plans.length > 0) {
+            const frameBytes = reader.frame();
+            return Promise.all(plans).then(() => frameBytes);
           }
           return undefined;
         }
