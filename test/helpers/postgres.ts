@@ -3,7 +3,7 @@
  * with SCRAM-SHA-256 password auth. Tests call `stop()` when done.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +53,7 @@ function pgUser(): { uid: number; gid: number } | undefined {
   };
 }
 
-export async function startPostgres(options: { password?: string; extraConf?: string } = {}): Promise<TestPostgres> {
+export async function startPostgres(options: { password?: string; extraConf?: string; tls?: { cert: string; key: string } } = {}): Promise<TestPostgres> {
   const bin = findPgBin();
   const dir = mkdtempSync(join(tmpdir(), 'sluice-pg-'));
   const dataDir = join(dir, 'data');
@@ -84,7 +84,13 @@ export async function startPostgres(options: { password?: string; extraConf?: st
     `shared_buffers = 64MB`,
     `password_encryption = 'scram-sha-256'`,
     options.extraConf ?? '',
+    ...(options.tls !== undefined ? [`ssl = on`, `ssl_cert_file = 'server.crt'`, `ssl_key_file = 'server.key'`] : []),
   ].join('\n');
+  if (options.tls !== undefined) {
+    copyFileSync(options.tls.cert, join(dataDir, 'server.crt'));
+    copyFileSync(options.tls.key, join(dataDir, 'server.key'));
+    chmodSync(join(dataDir, 'server.key'), 0o600);
+  }
   writeFileSync(join(dataDir, 'postgresql.auto.conf'), conf + '\n');
   if (process.getuid?.() === 0) execFileSync('chown', ['-R', 'postgres:postgres', dir]);
   const child: ChildProcess = spawn(join(bin, 'postgres'), ['-D', dataDir], { stdio: ['ignore', 'ignore', 'pipe'], detached: false, ...(user ?? {}) });
