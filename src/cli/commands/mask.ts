@@ -19,13 +19,26 @@ import { parseFlags, reportError, UsageError, type CliIo } from '../io.js';
 /** Largest run held back waiting for a line end or a PEM END line. */
 export const MAX_HOLD = 1024 * 1024;
 
+const HELP = `Usage: sluice mask [--config F] [--connection C] [--stats]
+
+Copies stdin to stdout through the masking detectors, line by line (a PEM block is held until
+its END line). With a config, the connection's mask settings apply (--connection picks one when
+there are several); with no config (and no ./sluice.yaml), every built-in detector except IP
+addresses. --stats writes the counts per detector to stderr as JSON, never the values.
+`;
+
 export async function run(args: string[], io: CliIo): Promise<number> {
   try {
     const { values } = parseFlags(args, {
       config: { type: 'string' },
       connection: { type: 'string' },
       stats: { type: 'boolean' },
+      help: { type: 'boolean' },
     });
+    if (values.help === true) {
+      io.stdout.write(HELP);
+      return 0;
+    }
     const masker = chooseMasker(values.config, values.connection, io.env);
     const stats = values.stats === true ? new MaskStats() : undefined;
     await filter(io, masker, stats);
