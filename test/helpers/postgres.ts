@@ -3,7 +3,7 @@
  * with SCRAM-SHA-256 password auth. Tests call `stop()` when done.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +53,7 @@ function pgUser(): { uid: number; gid: number } | undefined {
   };
 }
 
-export async function startPostgres(options: { password?: string; extraConf?: string; tls?: { cert: string; key: string } } = {}): Promise<TestPostgres> {
+export async function startPostgres(options: { password?: string; extraConf?: string; tls?: { cert: string; key: string }; hbaPrepend?: string } = {}): Promise<TestPostgres> {
   const bin = findPgBin();
   const dir = mkdtempSync(join(tmpdir(), 'sluice-pg-'));
   const dataDir = join(dir, 'data');
@@ -86,6 +86,10 @@ export async function startPostgres(options: { password?: string; extraConf?: st
     options.extraConf ?? '',
     ...(options.tls !== undefined ? [`ssl = on`, `ssl_cert_file = 'server.crt'`, `ssl_key_file = 'server.key'`] : []),
   ].join('\n');
+  if (options.hbaPrepend !== undefined) {
+    const hba = join(dataDir, 'pg_hba.conf');
+    writeFileSync(hba, options.hbaPrepend + '\n' + readFileSync(hba, 'utf8'));
+  }
   if (options.tls !== undefined) {
     copyFileSync(options.tls.cert, join(dataDir, 'server.crt'));
     copyFileSync(options.tls.key, join(dataDir, 'server.key'));
