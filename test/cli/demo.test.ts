@@ -17,7 +17,7 @@ function capture(): { io: Parameters<typeof main>[1]; out: () => string; err: ()
 }
 
 describe('sluice demo', () => {
-  it('serves the seeded embedded database through the gateway: masked reads, denied DDL, held deletes', async () => {
+  it('serves the seeded embedded database through the gateway: masked reads, denied DDL, a delete held until approved', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-demo-'));
     const c = capture();
     try {
@@ -30,7 +30,8 @@ describe('sluice demo', () => {
       assert.match(out, /\[REDACTED:github_token\]/);
       assert.ok(!out.includes('123-45-6789') && !out.includes('4111 1111 1111 1111'), 'no raw values reach the agent');
       assert.match(out, /denied: DROP TABLE orders → sluice: statement denied by rule "agent-no-ddl"/);
-      assert.match(out, /approval: DELETE FROM orders/);
+      assert.match(out, /held: DELETE FROM orders WHERE id = 1 → sluice: statement held for approval/);
+      assert.match(out, /approved: the held DELETE ran and removed 1 row/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -34,10 +34,12 @@ CREATE TABLE orders (id serial PRIMARY KEY, customer_id int REFERENCES customers
 INSERT INTO orders (customer_id, total, created_at) SELECT 1 + (g % 3), (g * 7.5)::numeric(10,2), now() - g * interval '1 day' FROM generate_series(1, 30) g;
 `;
 
-function demoConfig(dir: string, pgPort: number, port: number): string {
-  return `# Written by 'sluice demo'. A day-one config: one read-mostly agent role in front of one database.
+function demoConfig(dir: string, pgPort: number, port: number, httpPort: number): string {
+  return `# Written by 'sluice demo'. A day-one config: one read-mostly agent role in front of one
+# database, and a human reviewer who approves the agent's deletes and updates.
 listen:
   postgres: 127.0.0.1:${port}
+  http: 127.0.0.1:${httpPort}
 dataDir: ${dir}/data
 store: { sqlite: ${dir}/data/sluice.db }
 identity:
@@ -45,6 +47,8 @@ identity:
     - local: true
   roles:
     - name: agent
+    - name: reviewer
+      approver: true
 connections:
   - name: demo
     type: postgres
@@ -58,6 +62,8 @@ policies:
     rules:
       - allow: [select, explain]
       - review: [insert, update, delete]
+        name: agent-writes-need-review
+        approval: { approvers: [reviewer], timeout: 10m }
       - deny: '*'
         name: agent-no-ddl
 `;
@@ -83,7 +89,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   await pgServer.start();
   const pgPort = Number(pgServer.getServerConn().split(':').pop());
   const configPath = join(dir, 'sluice.yaml');
-  writeFileSync(configPath, demoConfig(dir, pgPort, port));
+  writeFileSync(configPath, demoConfig(dir, pgPort, port, port === 0 ? 0 : port + 1));
   const config = loadConfigFile(configPath);
   let gw: Awaited<ReturnType<typeof startGateway>>;
   try {
@@ -96,6 +102,8 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   }
   const gwPort = gw.addresses.postgres?.port as number;
   const token = await mintLocalToken(config, { role: 'agent', subject: 'demo-agent', ttlMs: 3_600_000, model: 'demo-model' });
+  const reviewerToken = await mintLocalToken(config, { role: 'reviewer', subject: 'demo-reviewer', ttlMs: 3_600_000 });
+  const apiUrl = `http://127.0.0.1:${gw.addresses.http?.port as number}`;
   const stop = async (): Promise<void> => {
     await gw.close();
     await pgServer.stop();
@@ -104,7 +112,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
 
   if (values['self-test'] === true) {
     try {
-      return await selfTest(io, gwPort, token);
+      return await selfTest(io, gwPort, token, apiUrl, reviewerToken);
     } finally {
       await stop();
     }
@@ -127,8 +135,13 @@ Try it (psql, or any PostgreSQL client; the token is the password):
   # denied: the policy allows reads only; DDL is refused with the rule's name
   psql "${conn}" -c "DROP TABLE orders"
 
-  # held for review (approval required)
+  # held for review: the session waits in place until a reviewer decides
   psql "${conn}" -c "DELETE FROM orders WHERE id = 1"
+
+  # in another terminal, as the reviewer:
+  export SLUICE_URL=${apiUrl} SLUICE_TOKEN='${reviewerToken}'
+  npx sluice approvals list
+  npx sluice approve <ID>        # or: npx sluice deny <ID> --reason "not today"
 
   # what happened, from the tamper-evident audit log
   npx sluice sessions list --config ${configPath}
@@ -149,7 +162,7 @@ Press Ctrl+C to stop.
   return 0;
 }
 
-async function selfTest(io: CliIo, port: number, token: string): Promise<number> {
+async function selfTest(io: CliIo, port: number, token: string, apiUrl: string, reviewerToken: string): Promise<number> {
   const c = new pg.Client({ host: '127.0.0.1', port, user: 'agent', database: 'demo', password: token });
   await c.connect();
   let failures = 0;
@@ -157,20 +170,34 @@ async function selfTest(io: CliIo, port: number, token: string): Promise<number>
     const rows = await c.query('SELECT name, card_number, ssn, notes, password_hash FROM customers ORDER BY id');
     io.stdout.write(`allowed: SELECT returned ${rows.rowCount} rows\n`);
     for (const r of rows.rows) io.stdout.write(`  ${JSON.stringify(r)}\n`);
-    for (const [sql, expect] of [
-      ['DROP TABLE orders', 'denied'],
-      ['DELETE FROM orders WHERE id = 1', 'approval'],
-    ] as const) {
-      try {
-        await c.query(sql);
-        io.stdout.write(`UNEXPECTED: ${sql} succeeded\n`);
-        failures += 1;
-      } catch (err) {
-        const msg = (err as Error).message;
-        io.stdout.write(`${expect}: ${sql} → ${msg}\n`);
-        if (!msg.toLowerCase().includes(expect)) failures += 1;
-      }
+    try {
+      await c.query('DROP TABLE orders');
+      io.stdout.write('UNEXPECTED: DROP TABLE succeeded\n');
+      failures += 1;
+    } catch (err) {
+      io.stdout.write(`denied: DROP TABLE orders → ${(err as Error).message}\n`);
+      if (!(err as Error).message.includes('denied')) failures += 1;
     }
+    // A delete is held until the reviewer approves it through the REST API.
+    const notices: string[] = [];
+    c.on('notice', (n) => notices.push(n.message ?? ''));
+    const held = c.query('DELETE FROM orders WHERE id = 1');
+    let id: string | undefined;
+    for (let i = 0; i < 500 && id === undefined; i++) {
+      id = notices.map((n) => /approval ([A-Za-z0-9_-]+)/.exec(n)?.[1]).find((x) => x !== undefined);
+      if (id === undefined) await new Promise((r) => setTimeout(r, 10));
+    }
+    if (id === undefined) throw new Error('the delete was not held for approval');
+    io.stdout.write(`held: DELETE FROM orders WHERE id = 1 → ${notices[0] ?? ''}\n`);
+    const res = await fetch(`${apiUrl}/api/v1/approvals/${id}/approve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${reviewerToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ comment: 'demo' }),
+    });
+    if (res.status !== 200) throw new Error(`approving failed: HTTP ${res.status} ${await res.text()}`);
+    const done = await held;
+    io.stdout.write(`approved: the held DELETE ran and removed ${done.rowCount} row\n`);
+    if (done.rowCount !== 1) failures += 1;
   } finally {
     await c.end();
   }
