@@ -1,22 +1,30 @@
 /**
  * Audit append throughput with durability on: events/s acknowledged (each append resolves only
- * after its transaction committed), with 1 and 8 concurrent appenders, for SQLite
- * synchronous=NORMAL and FULL and for PostgreSQL (synchronous_commit=on per transaction).
+ * after its transaction committed).
  *
- *   npx tsx bench/audit.ts [--seconds 3] [--no-postgres]
+ * 1. Gateway-shape rows (`--only session` runs just these; the gateway's shape): 8 concurrent appenders, each its own session with a
+ *    full SessionInfo (deep-frozen GitHub Actions identity, 19 claims), appending `command` records like the
+ *    PostgreSQL connector's, masked by the default masker the gateway uses. Also reports how many
+ *    events each transaction carried (group commit) and the CPU cost per event.
+ * 2. The original matrix: 1 and 8 appenders sharing one session, identity masker, for SQLite
+ *    synchronous=NORMAL and FULL and for PostgreSQL (synchronous_commit=on per transaction).
  *
- * Results go to stdout as a Markdown table; bench/README-audit.md records a run.
+ *   npx tsx bench/audit.ts [--seconds 3] [--no-postgres] [--only session]
+ *
+ * Results go to stdout as Markdown tables; bench/README-audit.md records a run.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseConfig } from '../src/config/index.js';
-import { openAuditLog } from '../src/audit/index.js';
+import { parseConfig, type SluiceConfig } from '../src/config/index.js';
+import { openAuditLog, openAuditStore, type AuditEventInput, type AuditStore } from '../src/audit/index.js';
+import { defaultMasker } from '../src/masking/index.js';
 import type { SessionInfo } from '../src/pipeline/session.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, 'no-postgres': { type: 'boolean' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string' }, 'no-postgres': { type: 'boolean' }, only: { type: 'string' } } });
 const seconds = Number(values.seconds ?? 3);
+const only = values.only;
 
 const session: SessionInfo = {
   id: 'bench-session',
@@ -31,7 +39,7 @@ const session: SessionInfo = {
 };
 
 // A realistic command record: identity, decision, counts and a short masked preview (~900 bytes stored).
-const event = (i: number) => ({
+const event = (i: number): AuditEventInput => ({
   type: 'command' as const,
   session,
   command: { text: `SELECT id, email, status FROM orders WHERE id = ${i}`, verb: 'select', kind: 'select', objects: ['orders'] },
@@ -43,49 +51,154 @@ const event = (i: number) => ({
   preview: { columns: ['id', 'email', 'status'], rows: [[String(i), '[EMAIL]', 'shipped']] },
 });
 
-async function measure(storeYaml: string, audit: string, concurrency: number): Promise<{ eps: number; p50: number; p99: number }> {
+/**
+ * One gateway session as the PostgreSQL connector builds it: a verified GitHub Actions OIDC
+ * identity, deep-frozen as buildIdentity (src/identity/build-identity.ts) returns it.
+ */
+function githubSession(n: number): SessionInfo {
+  const run = 7_000_000_000 + n;
+  const s: SessionInfo = {
+    id: `s${n}-${'x'.repeat(14)}`,
+    connection: 'appdb',
+    protocol: 'postgres',
+    identity: {
+      issuer: 'https://token.actions.githubusercontent.com',
+      subject: 'repo:acme/app:environment:production',
+      claims: {
+        jti: `b1f9c7e2-0a4d-4b6e-9c1d-${String(n).padStart(12, '0')}`,
+        sub: 'repo:acme/app:environment:production',
+        aud: 'sluice',
+        repository: 'acme/app',
+        repository_owner: 'acme',
+        repository_id: '123456789',
+        ref: 'refs/heads/main',
+        sha: 'd6fde92930d4715a2b49857d24b940956b26d2d3',
+        run_id: String(run),
+        run_attempt: '1',
+        workflow: 'Nightly data checks',
+        job_workflow_ref: 'acme/app/.github/workflows/nightly.yml@refs/heads/main',
+        environment: 'production',
+        actor: 'octocat',
+        event_name: 'schedule',
+        runner_environment: 'github-hosted',
+        iss: 'https://token.actions.githubusercontent.com',
+        iat: 1_760_000_000,
+        exp: 1_760_000_900,
+      },
+      roles: ['ci-readonly'],
+      model: 'claude-sonnet-4',
+      sponsor: 'octocat',
+      expiresAt: 1_760_000_900,
+      tokenId: `b1f9c7e2-0a4d-4b6e-9c1d-${String(n).padStart(12, '0')}`,
+    },
+    role: 'ci-readonly',
+    source: `10.1.0.${n + 10}:5${String(n).padStart(4, '0')}`,
+    upstreamTarget: '127.0.0.1:5432/app',
+    upstreamUser: 'app_ro',
+    startedAt: Date.now(),
+    client: 'psql',
+  };
+  Object.freeze(s.identity.claims);
+  Object.freeze(s.identity.roles);
+  Object.freeze(s.identity);
+  return s;
+}
+
+/** What `recordDecision` in the PostgreSQL connector appends before forwarding a statement. */
+const gatewayCommand = (s: SessionInfo, i: number): AuditEventInput => ({
+  type: 'command',
+  session: s,
+  command: { text: `SELECT abalance FROM pgbench_accounts WHERE aid = ${(i * 7919) % 100000}`, kind: 'select', objects: ['pgbench_accounts'] },
+  decision: { effect: 'allow', rule: 'policies[0].allow[0]' },
+  policyVersion: 'sha256:4f1c2a9e0b7d',
+  outcome: 'pending',
+});
+
+interface Result {
+  eps: number;
+  p50: number;
+  p99: number;
+  perCommit: number;
+  cpuUs: number;
+}
+
+/** Counts appendBatch calls that wrote events, to show how well group commit batches. */
+function countingStore(store: AuditStore, tally: { commits: number; events: number }): AuditStore {
+  return {
+    ...store,
+    kind: store.kind,
+    location: store.location,
+    async appendBatch(build) {
+      const w = await store.appendBatch(build);
+      if (w !== null && w.events.length > 0) {
+        tally.commits += 1;
+        tally.events += w.events.length;
+      }
+      return w;
+    },
+  };
+}
+
+async function measure(storeYaml: string, audit: string, concurrency: number, next: (worker: number, i: number) => AuditEventInput, mask: (s: string) => string): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-audit-'));
   try {
     const yaml = `dataDir: ${dir}\nstore: ${storeYaml.replaceAll('$DIR', dir)}\nidentity: { issuers: [ { local: true } ] }\naudit: ${audit}\n`;
-    const config = parseConfig(yaml, join(dir, 'sluice.yaml'));
-    const log = await openAuditLog(config, { mask: (s) => s });
+    const config: SluiceConfig = parseConfig(yaml, join(dir, 'sluice.yaml'));
+    const tally = { commits: 0, events: 0 };
+    const store = countingStore(await openAuditStore(config), tally);
+    const log = await openAuditLog(config, { mask, store });
     // warm-up
-    for (let i = 0; i < 200; i++) await log.append(event(i));
+    for (let i = 0; i < 200; i++) await log.append(next(0, i));
+    tally.commits = 0;
+    tally.events = 0;
     const latencies: number[] = [];
     let count = 0;
     const end = performance.now() + seconds * 1000;
-    const worker = async (): Promise<void> => {
+    const worker = async (w: number): Promise<void> => {
       while (performance.now() < end) {
         const t0 = performance.now();
-        await log.append(event(count));
+        await log.append(next(w, count));
         latencies.push(performance.now() - t0);
         count += 1;
       }
     };
+    const cpu0 = process.cpuUsage();
     const start = performance.now();
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
     const elapsed = (performance.now() - start) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const perCommit = tally.events / Math.max(1, tally.commits);
     await log.close();
     latencies.sort((a, b) => a - b);
     const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
-    return { eps: count / elapsed, p50: pct(0.5), p99: pct(0.99) };
+    return { eps: count / elapsed, p50: pct(0.5), p99: pct(0.99), perCommit, cpuUs: (cpu.user + cpu.system) / count };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const rows: string[] = [];
-const line = (store: string, c: number, r: { eps: number; p50: number; p99: number }): void => {
-  const s = `| ${store} | ${c} | ${Math.round(r.eps).toLocaleString('en-US')} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`;
-  rows.push(s);
-  console.log(s);
-};
+const fmt = (r: Result): string => `${Math.round(r.eps).toLocaleString('en-US')} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.perCommit.toFixed(1)} | ${r.cpuUs.toFixed(1)}`;
 
 console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${seconds}s per row`);
-console.log('| store | appenders | events/s | p50 ms | p99 ms |');
-console.log('|---|---|---|---|---|');
+
+const masker = defaultMasker();
+const gatewayMask = (t: string): string => masker.maskText(t);
+const sessions = Array.from({ length: 8 }, (_, n) => githubSession(n));
+console.log('\n**Gateway shape**: 8 sessions, full GitHub Actions identity, `command` records, default masker\n');
+console.log('| store | appenders | events/s | p50 ms | p99 ms | events/commit | CPU µs/event |');
+console.log('|---|---|---|---|---|---|---|');
 for (const sync of ['normal', 'full'] as const) {
-  for (const c of [1, 8]) line(`SQLite WAL synchronous=${sync.toUpperCase()}`, c, await measure('{ sqlite: $DIR/sluice.db }', `{ synchronous: ${sync} }`, c));
+  const r = await measure('{ sqlite: $DIR/sluice.db }', `{ synchronous: ${sync} }`, 8, (w, i) => gatewayCommand(sessions[w] as SessionInfo, i), gatewayMask);
+  console.log(`| SQLite WAL synchronous=${sync.toUpperCase()} | 8 | ${fmt(r)} |`);
+}
+if (only === 'session') process.exit(0);
+
+console.log('\n**Shared session**: one session, short identity, identity masker\n');
+console.log('| store | appenders | events/s | p50 ms | p99 ms | events/commit | CPU µs/event |');
+console.log('|---|---|---|---|---|---|---|');
+const line = (store: string, c: number, r: Result): void => console.log(`| ${store} | ${c} | ${fmt(r)} |`);
+for (const sync of ['normal', 'full'] as const) {
+  for (const c of [1, 8]) line(`SQLite WAL synchronous=${sync.toUpperCase()}`, c, await measure('{ sqlite: $DIR/sluice.db }', `{ synchronous: ${sync} }`, c, (_w, i) => event(i), (s) => s));
 }
 
 if (values['no-postgres'] !== true) {
@@ -96,7 +209,7 @@ if (values['no-postgres'] !== true) {
     await pg.query('CREATE DATABASE bench');
     for (const c of [1, 8]) {
       await pg.query('DROP TABLE IF EXISTS sluice_audit_events, sluice_audit_checkpoints, sluice_audit_pruned, sluice_audit_head, sluice_audit_meta, sluice_audit_cursors', 'bench');
-      line('PostgreSQL 15 (test server, fsync=off)', c, await measure(`{ postgres: "postgres://${pg.superuser}:${pg.password}@127.0.0.1:${pg.port}/bench" }`, '{}', c));
+      line('PostgreSQL 15 (test server, fsync=off)', c, await measure(`{ postgres: "postgres://${pg.superuser}:${pg.password}@127.0.0.1:${pg.port}/bench" }`, '{}', c, (_w, i) => event(i), (s) => s));
     }
   } finally {
     await pg.stop();

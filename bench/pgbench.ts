@@ -1,10 +1,13 @@
 /**
- * pgbench -S through three paths in one run: direct to PostgreSQL, through PgBouncer (session
- * pooling) and through Sluice with policy (and recording) on. Prints TPS, average latency and the
- * ratios; writes bench/results/pgbench.json.
+ * pgbench -S through every path in one run: direct to PostgreSQL, through PgBouncer (session
+ * pooling), and through Sluice with policy, recording and masking on — plus Sluice with masking
+ * off and with recording off, to price each stage. Prints TPS, average latency and the ratios;
+ * writes bench/results/pgbench.json.
  *
- *   npx tsx bench/pgbench.ts [--duration 15] [--scale 10] [--mask] [--no-record]
+ *   npx tsx bench/pgbench.ts [--duration 10] [--scale 10] [--clients 1,8]
  *
+ * "recording off" replaces the audit log's append with a no-op inside this benchmark process only;
+ * the product has no such switch (a command that cannot be recorded is refused).
  * Needs Debian's postgresql (server + pgbench) and pgbouncer packages.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -20,7 +23,7 @@ import { freePort, startPostgres } from '../test/helpers/postgres.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
-  options: { duration: { type: 'string', default: '15' }, scale: { type: 'string', default: '10' }, mask: { type: 'boolean', default: false }, clients: { type: 'string', default: '1,8' } },
+  options: { duration: { type: 'string', default: '10' }, scale: { type: 'string', default: '10' }, clients: { type: 'string', default: '1,8' } },
 });
 const duration = Number(values.duration);
 const clientsList = String(values.clients).split(',').map(Number);
@@ -53,13 +56,15 @@ async function main(): Promise<void> {
     const bouncerCmd = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', 'pgbouncer', join(dir, 'pgbouncer.ini')]] as const : ['pgbouncer', [join(dir, 'pgbouncer.ini')]] as const;
     bouncer = spawn(bouncerCmd[0], [...bouncerCmd[1]], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 500));
-    // Sluice with a select-only policy (policy on) and the audit log on.
+    // Sluice with a select-only policy (policy on), the audit log on, masking on or off.
     mkdirSync(join(dir, 'data'), { recursive: true });
     writeFileSync(join(dir, 'pw'), pg.password);
-    writeFileSync(join(dir, 'sluice.yaml'), `
+    const sluiceConfig = (name: string, mask: boolean): string => {
+      const path = join(dir, `${name}.yaml`);
+      writeFileSync(path, `
 listen: { postgres: 127.0.0.1:0 }
-dataDir: ${dir}/data
-store: { sqlite: ${dir}/data/sluice.db }
+dataDir: ${dir}/data-${name}
+store: { sqlite: ${dir}/data-${name}/sluice.db }
 identity:
   issuers: [ { local: true } ]
   roles: [ { name: bench } ]
@@ -67,31 +72,51 @@ connections:
   - name: bench
     type: postgres
     upstream: { host: 127.0.0.1, port: ${pg.port}, database: bench, user: ${pg.superuser}, password: file:${dir}/pw }
-${values.mask ? '    mask: { detectors: [default] }\n' : '    mask: { detectors: [] }\n'}policies:
+    mask: { detectors: [${mask ? 'default' : ''}] }
+policies:
   - role: bench
     connection: bench
     rules:
       - allow: [select, set, transaction]
 `);
-    const config = loadConfigFile(join(dir, 'sluice.yaml'));
-    gw = await startGateway(config, { log: () => undefined });
-    const token = await mintLocalToken(config, { role: 'bench', subject: 'bench', ttlMs: 3_600_000 });
-    const sluicePort = gw.addresses.postgres?.port as number;
+      return path;
+    };
+    const variants = [
+      { name: 'sluice', mask: true, record: true },
+      { name: 'sluice-nomask', mask: false, record: true },
+      { name: 'sluice-norecord', mask: true, record: false },
+    ];
+    const sluices: { name: string; port: number; token: string }[] = [];
+    const gateways: Awaited<ReturnType<typeof startGateway>>[] = [];
+    for (const v of variants) {
+      const config = loadConfigFile(sluiceConfig(v.name, v.mask));
+      const g = await startGateway(config, { log: () => undefined });
+      gateways.push(g);
+      if (!v.record) (g.audit as { append: unknown }).append = async () => ({ seq: 0, id: '' });
+      sluices.push({ name: v.name, port: g.addresses.postgres?.port as number, token: await mintLocalToken(config, { role: 'bench', subject: 'bench', ttlMs: 3_600_000 }) });
+    }
+    gw = { close: async () => { for (const g of gateways) await g.close(); } } as Awaited<ReturnType<typeof startGateway>>;
 
     const results: Result[] = [];
+    const fmt = (r: { tps: number; latencyMs: number }, base: { tps: number; latencyMs: number }): string =>
+      `${r.tps.toFixed(0).padStart(6)} tps ${r.latencyMs.toFixed(3)} ms (${(r.tps / base.tps).toFixed(2)}x, +${(r.latencyMs - base.latencyMs).toFixed(3)} ms)`;
     for (const mode of ['simple', 'prepared']) {
       for (const clients of clientsList) {
         const direct = await pgbench(env, '127.0.0.1', pg.port, pg.superuser, 'bench', mode, clients);
+        results.push({ target: 'direct', mode, clients, ...direct });
+        process.stdout.write(`${mode.padEnd(8)} c=${String(clients).padEnd(2)} direct          ${direct.tps.toFixed(0).padStart(6)} tps ${direct.latencyMs.toFixed(3)} ms\n`);
         const viaBouncer = await pgbench(env, '127.0.0.1', bouncerPort, pg.superuser, 'bench', mode, clients);
-        const viaSluice = await pgbench({ ...process.env, PGPASSWORD: token }, '127.0.0.1', sluicePort, 'bench', 'bench', mode, clients);
-        results.push({ target: 'direct', mode, clients, ...direct }, { target: 'pgbouncer', mode, clients, ...viaBouncer }, { target: 'sluice', mode, clients, ...viaSluice });
-        process.stdout.write(
-          `${mode.padEnd(8)} c=${String(clients).padEnd(2)} direct ${direct.tps.toFixed(0).padStart(6)} tps ${direct.latencyMs.toFixed(3)} ms | pgbouncer ${viaBouncer.tps.toFixed(0).padStart(6)} tps ${viaBouncer.latencyMs.toFixed(3)} ms (${(viaBouncer.tps / direct.tps).toFixed(2)}x) | sluice ${viaSluice.tps.toFixed(0).padStart(6)} tps ${viaSluice.latencyMs.toFixed(3)} ms (${(viaSluice.tps / direct.tps).toFixed(2)}x, +${(viaSluice.latencyMs - direct.latencyMs).toFixed(3)} ms)\n`,
-        );
+        results.push({ target: 'pgbouncer', mode, clients, ...viaBouncer });
+        process.stdout.write(`${mode.padEnd(8)} c=${String(clients).padEnd(2)} pgbouncer       ${fmt(viaBouncer, direct)}\n`);
+        for (const s of sluices) {
+          const r = await pgbench({ ...process.env, PGPASSWORD: s.token }, '127.0.0.1', s.port, 'bench', 'bench', mode, clients);
+          results.push({ target: s.name, mode, clients, ...r });
+          process.stdout.write(`${mode.padEnd(8)} c=${String(clients).padEnd(2)} ${s.name.padEnd(15)} ${fmt(r, direct)}\n`);
+        }
       }
     }
     mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-    writeFileSync(new URL(`./results/pgbench${values.mask ? '-mask' : ''}.json`, import.meta.url), JSON.stringify({ date: new Date().toISOString(), duration, scale: Number(values.scale), results }, null, 2) + '\n');
+    writeFileSync(new URL('./results/pgbench.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), duration, scale: Number(values.scale), results }, null, 2) + '\n');
   } finally {
     await gw?.close();
     bouncer?.kill('SIGTERM');

@@ -8,9 +8,9 @@ import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { SluiceError } from '../errors.js';
 import type { SluiceConfig } from '../config/load-config.js';
-import { canonicalJson } from './canonical-json.js';
 import { buildDraft, type AuditDraft, type AuditEventInput } from './event.js';
 import { hashLeaf, MerkleFrontier } from './merkle.js';
+import { joinRecordBody, recordBodyParts, type RecordBodyParts } from './record-json.js';
 import { openAuditStore, resolveAuditSettings, type AuditSettings } from './open-store.js';
 import { formatCheckpoint, signNote, type NoteSigner } from './signed-note.js';
 import { createSigningKey, loadSigningKey, witnessPath } from './signing-key.js';
@@ -58,8 +58,13 @@ export interface AuditLogDeps {
   readonly busyTimeoutMs?: number;
 }
 
-interface Pending {
+/** A prepared record: everything but `seq` and `prev`, which the commit assigns. */
+interface Prepared {
   readonly draft: AuditDraft;
+  readonly body: RecordBodyParts;
+}
+
+interface Pending extends Prepared {
   readonly resolve: (r: AuditAppendResult) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -130,6 +135,7 @@ class GroupCommitLog implements AuditLog {
   append(event: AuditEventInput): Promise<AuditAppendResult> {
     if (this.#closed) return Promise.reject(new SluiceError('SLUICE_AUDIT_UNAVAILABLE', 'audit log is closed'));
     let draft: AuditDraft;
+    let body: RecordBodyParts;
     try {
       const ts = this.#clock();
       draft = buildDraft(event, {
@@ -140,13 +146,15 @@ class GroupCommitLog implements AuditLog {
         previewRows: this.#settings.previewRows,
         previewBytes: this.#settings.previewBytes,
       });
+      // Serialised here, outside the commit: the transaction only splices in seq and prev.
+      body = recordBodyParts(draft);
     } catch (err) {
       if (err instanceof TypeError) return Promise.reject(err);
       // The masker failing is not the caller's bug, but the record cannot be stored safely.
       return Promise.reject(new SluiceError('SLUICE_AUDIT_UNAVAILABLE', 'audit record could not be prepared', { cause: err }));
     }
     return new Promise<AuditAppendResult>((resolve, reject) => {
-      this.#queue.push({ draft, resolve, reject });
+      this.#queue.push({ draft, body, resolve, reject });
       this.#schedule();
     });
   }
@@ -169,7 +177,7 @@ class GroupCommitLog implements AuditLog {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, MAX_BATCH);
         try {
-          const written = await this.store.appendBatch((head) => this.#build(head, batch.map((p) => p.draft), false));
+          const written = await this.store.appendBatch((head) => this.#build(head, batch, false));
           this.#afterCommit(written);
           const events = written?.events ?? [];
           batch.forEach((p, i) => {
@@ -190,14 +198,14 @@ class GroupCommitLog implements AuditLog {
   }
 
   /** Pure: from the committed head and drafts, the rows to write. Runs inside the store's transaction. */
-  #build(head: LogHead, drafts: readonly AuditDraft[], forceCheckpoint: boolean): BatchWrite | null {
+  #build(head: LogHead, prepared: readonly Prepared[], forceCheckpoint: boolean): BatchWrite | null {
     const frontier = MerkleFrontier.deserialize(head.size, head.frontier);
     let prev = head.lastHash;
     const events: StoredEvent[] = [];
-    for (const d of drafts) {
+    for (const { draft: d, body: parts } of prepared) {
       const seq = frontier.size + 1;
-      const record = { ...d, seq, prev: prev === null ? ZERO_HASH : prev.toString('hex') };
-      const body = canonicalJson(record);
+      // Byte-identical to canonicalJson({ ...d, seq, prev }), which is what verify recomputes.
+      const body = joinRecordBody(parts, seq, prev === null ? ZERO_HASH : prev.toString('hex'));
       const hash = hashLeaf(body);
       frontier.append(hash);
       prev = hash;

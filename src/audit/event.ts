@@ -244,95 +244,105 @@ function capPreview(p: AuditPreview, mask: (s: string) => string, maxRows: numbe
   return truncated ? { columns, rows, truncated: true } : { columns, rows };
 }
 
+type DraftIdentity = NonNullable<AuditRecord['identity']>;
+
+// Per verified identity, its record block: the gateway's identities are deep-frozen
+// (buildIdentity), so the capped copy can be made once per session and shared (frozen) by every
+// event, which also lets the record writer reuse its bytes. Unfrozen identities are copied per event.
+const identityBlocks = new WeakMap<object, DraftIdentity>();
+
+function identityBlock(ident: Identity | AuditIdentity): DraftIdentity {
+  const frozen = Object.isFrozen(ident) && (ident.claims === undefined || Object.isFrozen(ident.claims)) && (ident.roles === undefined || Object.isFrozen(ident.roles));
+  if (frozen) {
+    const cached = identityBlocks.get(ident);
+    if (cached !== undefined) return cached;
+  }
+  const out: { -readonly [K in keyof DraftIdentity]: DraftIdentity[K] } = { issuer: str(ident.issuer) as string, subject: str(ident.subject) as string };
+  if (ident.roles !== undefined) out.roles = Object.freeze(ident.roles.slice(0, 64).map((r) => str(r, 256) as string));
+  const claims = ident.claims === undefined ? undefined : selectClaims(ident.claims);
+  if (claims !== undefined) out.claims = Object.freeze(claims);
+  if (ident.model !== undefined) out.model = str(ident.model, 256);
+  if (ident.sponsor !== undefined) out.sponsor = str(ident.sponsor, 512);
+  if (ident.tokenId !== undefined) out.tokenId = str(ident.tokenId, 256);
+  Object.freeze(out);
+  if (frozen) identityBlocks.set(ident, out);
+  return out;
+}
+
 /**
  * Build the masked, capped draft of a record. Throws TypeError for a malformed event (a caller bug,
- * reported at the call site rather than stored).
+ * reported at the call site rather than stored). Members that are undefined are left out (canonical
+ * JSON would drop them too; this keeps stored bodies and in-memory records equal).
  */
 export function buildDraft(input: AuditEventInput, ctx: DraftContext): AuditDraft {
   if (!TYPES.has(input.type)) throw new TypeError(`audit event: unknown type ${JSON.stringify(input.type)}`);
   if (input.outcome !== undefined && !OUTCOMES.has(input.outcome)) throw new TypeError(`audit event: unknown outcome ${JSON.stringify(input.outcome)}`);
   const m = ctx.mask;
   const s = input.session;
-  const ident = input.identity ?? s?.identity;
-  const role = input.role ?? s?.role;
+  const r: Record<string, unknown> = { v: 1, id: ctx.id, ts: ctx.ts, node: ctx.node, type: input.type };
+  const put = (key: string, value: unknown): void => {
+    if (value !== undefined) r[key] = value;
+  };
+  put('session', str(input.sessionId ?? s?.id, 256));
+  put('connection', str(input.connection ?? s?.connection, 256));
+  put('protocol', str(input.protocol ?? s?.protocol, 64));
+  put('source', str(input.source ?? s?.source, 256));
+  const client = input.client ?? s?.client;
+  if (client !== undefined) r.client = m(str(client, 512) as string);
   const upstreamTarget = input.upstream?.target ?? s?.upstreamTarget;
   const upstreamAccount = input.upstream?.account ?? s?.upstreamUser;
-  const client = input.client ?? s?.client;
-  const claims = ident?.claims === undefined ? undefined : selectClaims(ident.claims);
-  const record: Record<string, unknown> = {
-    v: 1,
-    id: ctx.id,
-    ts: ctx.ts,
-    node: ctx.node,
-    type: input.type,
-    session: str(input.sessionId ?? s?.id, 256),
-    connection: str(input.connection ?? s?.connection, 256),
-    protocol: str(input.protocol ?? s?.protocol, 64),
-    source: str(input.source ?? s?.source, 256),
-    client: client === undefined ? undefined : m(str(client, 512) as string),
-    upstream: upstreamTarget === undefined && upstreamAccount === undefined ? undefined : { target: str(upstreamTarget), account: str(upstreamAccount) },
-    identity:
-      ident === undefined
-        ? undefined
-        : {
-            issuer: str(ident.issuer) as string,
-            subject: str(ident.subject) as string,
-            roles: ident.roles === undefined ? undefined : ident.roles.slice(0, 64).map((r) => str(r, 256) as string),
-            claims,
-            model: str(ident.model, 256),
-            sponsor: str(ident.sponsor, 512),
-            tokenId: str(ident.tokenId, 256),
-          },
-    role: str(role, 256),
-    command:
-      input.command === undefined
-        ? undefined
-        : {
-            text: m(str(input.command.text, MAX_TEXT) as string),
-            kind: str(input.command.kind, 64),
-            verb: str(input.command.verb, 64),
-            objects: input.command.objects?.slice(0, 256).map((o) => m(str(o, 512) as string)),
-          },
-    decision:
-      input.decision === undefined
-        ? undefined
-        : {
-            effect: input.decision.effect,
-            rule: str(input.decision.rule, 512) as string,
-            reason: input.decision.reason === undefined ? undefined : m(str(input.decision.reason, 4096) as string),
-          },
-    policyVersion: str(input.policyVersion, 256),
-    outcome: input.outcome,
-    rows: count('rows', input.rows),
-    bytes: count('bytes', input.bytes),
-    durationMs: count('durationMs', input.durationMs),
-    error: input.error === undefined ? undefined : { code: str(input.error.code, 128), message: m(str(input.error.message, 8192) as string) },
-    mask: input.mask?.slice(0, 256).map((c) => ({ detector: str(c.detector, 128) as string, column: c.column === undefined ? undefined : m(str(c.column, 512) as string), count: count('mask.count', c.count) as number })),
-    preview: input.preview === undefined ? undefined : capPreview(input.preview, m, ctx.previewRows, ctx.previewBytes),
-    approval:
-      input.approval === undefined
-        ? undefined
-        : {
-            id: str(input.approval.id, 256) as string,
-            approver: str(input.approval.approver, 512),
-            approvers: input.approval.approvers?.slice(0, 64).map((a) => str(a, 512) as string),
-            reason: input.approval.reason === undefined ? undefined : m(str(input.approval.reason, 4096) as string),
-            expiresAt: input.approval.expiresAt,
-          },
-    details: input.details === undefined ? undefined : (maskDeep(input.details, m) as Record<string, unknown>),
-  };
-  return prune(record) as unknown as AuditDraft;
-}
-
-/** Drop undefined members (canonical JSON would too; this keeps stored bodies and in-memory records equal). */
-function prune(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(prune);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (v !== undefined) out[k] = prune(v);
-    return out;
+  if (upstreamTarget !== undefined || upstreamAccount !== undefined) {
+    const u: { target?: string; account?: string } = {};
+    if (upstreamTarget !== undefined) u.target = str(upstreamTarget);
+    if (upstreamAccount !== undefined) u.account = str(upstreamAccount);
+    r.upstream = u;
   }
-  return value;
+  const ident = input.identity ?? s?.identity;
+  if (ident !== undefined) r.identity = identityBlock(ident);
+  put('role', str(input.role ?? s?.role, 256));
+  const cmd = input.command;
+  if (cmd !== undefined) {
+    const c: { text: string; kind?: string; verb?: string; objects?: string[] } = { text: m(str(cmd.text, MAX_TEXT) as string) };
+    if (cmd.kind !== undefined) c.kind = str(cmd.kind, 64);
+    if (cmd.verb !== undefined) c.verb = str(cmd.verb, 64);
+    if (cmd.objects !== undefined) c.objects = cmd.objects.slice(0, 256).map((o) => m(str(o, 512) as string));
+    r.command = c;
+  }
+  const dec = input.decision;
+  if (dec !== undefined) {
+    const d: { effect: AuditDecision['effect']; rule: string; reason?: string } = { effect: dec.effect, rule: str(dec.rule, 512) as string };
+    if (dec.reason !== undefined) d.reason = m(str(dec.reason, 4096) as string);
+    r.decision = d;
+  }
+  put('policyVersion', str(input.policyVersion, 256));
+  put('outcome', input.outcome);
+  put('rows', count('rows', input.rows));
+  put('bytes', count('bytes', input.bytes));
+  put('durationMs', count('durationMs', input.durationMs));
+  if (input.error !== undefined) {
+    const e: { code?: string; message: string } = { message: m(str(input.error.message, 8192) as string) };
+    if (input.error.code !== undefined) e.code = str(input.error.code, 128);
+    r.error = e;
+  }
+  if (input.mask !== undefined) {
+    r.mask = input.mask.slice(0, 256).map((c) => {
+      const out: { detector: string; column?: string; count: number } = { detector: str(c.detector, 128) as string, count: count('mask.count', c.count) as number };
+      if (c.column !== undefined) out.column = m(str(c.column, 512) as string);
+      return out;
+    });
+  }
+  if (input.preview !== undefined) r.preview = capPreview(input.preview, m, ctx.previewRows, ctx.previewBytes);
+  const ap = input.approval;
+  if (ap !== undefined) {
+    const a: { id: string; approver?: string; approvers?: string[]; reason?: string; expiresAt?: number } = { id: str(ap.id, 256) as string };
+    if (ap.approver !== undefined) a.approver = str(ap.approver, 512);
+    if (ap.approvers !== undefined) a.approvers = ap.approvers.slice(0, 64).map((x) => str(x, 512) as string);
+    if (ap.reason !== undefined) a.reason = m(str(ap.reason, 4096) as string);
+    if (ap.expiresAt !== undefined) a.expiresAt = ap.expiresAt;
+    r.approval = a;
+  }
+  if (input.details !== undefined) put('details', maskDeep(input.details, m));
+  return r as unknown as AuditDraft;
 }
 
 /** Parse a stored body back into a record; throws on anything that is not a record object. */
