@@ -33,8 +33,10 @@ export interface HoldRequest {
   readonly fingerprint: string;
   readonly facts: Readonly<Record<string, unknown>>;
   readonly rule: string;
-  /** The rule's `approval` block as configured (approvers, required, timeout, grant). */
+  /** The rule's `approval` block as configured (approvers, required, timeout, grant, explain). */
   readonly approval?: Readonly<Record<string, unknown>>;
+  /** The planner's row estimate, when the rule asks for `explain`. */
+  readonly estimatedRows?: number;
 }
 
 export interface HoldOutcome {

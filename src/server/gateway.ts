@@ -118,6 +118,7 @@ function approvalsAdapter(config: SluiceConfig, service: ApprovalService, clock:
         facts: req.facts,
         rule: req.rule,
         spec,
+        ...(req.estimatedRows !== undefined ? { estimatedRows: req.estimatedRows } : {}),
       });
       return {
         id: handle.id,

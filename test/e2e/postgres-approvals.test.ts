@@ -40,7 +40,7 @@ policies:
       - allow: [select, show, transaction, insert]
       - review: [delete]
         name: deletes-need-a-dba
-        approval: { approvers: [dba], timeout: 2s }
+        approval: { approvers: [dba], timeout: 2s, explain: true }
       - review: [update]
         name: updates-need-two
         approval: { approvers: [dba, lead], required: 2, timeout: 30s }
@@ -121,6 +121,9 @@ describe('approvals through the PostgreSQL gateway', () => {
       const id = await heldId(notices);
       assert.match(notices[0] as string, /sluice approve/);
       assert.equal(await count('id = 1'), 1, 'nothing ran while held');
+      // The rule asks for the planner's estimate: reviewers see it (EXPLAIN, never executed).
+      const view = await call(`/${id}`, tokens.alice as string);
+      assert.equal(typeof view.json.estimatedRows, 'number', JSON.stringify(view.json));
       const t0 = performance.now();
       const res = await call(`/${id}/approve`, tokens.alice as string, { comment: 'ok' });
       assert.equal(res.status, 200, JSON.stringify(res.json));

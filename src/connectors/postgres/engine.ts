@@ -59,16 +59,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
   const fetchColumns = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, missing: readonly FieldDescription[]): Promise<void> => {
     let client = metaClients.get(connection.name);
     if (client === undefined) {
-      const u = connection.upstream;
-      const c = new pg.Client({
-        host: u.host,
-        port: u.port,
-        database: u.database,
-        user: u.user,
-        ...(u.password !== undefined ? { password: u.password.reveal() } : {}),
-        ...(u.sslmode !== 'disable' ? { ssl: { rejectUnauthorized: u.sslmode === 'verify-ca' || u.sslmode === 'verify-full', ...(u.ca !== undefined ? { ca: readFileSync(u.ca) } : {}) } } : {}),
-        application_name: 'sluice-metadata',
-      });
+      const c = new pg.Client(sideClientConfig(connection.upstream, 'sluice-metadata'));
       c.on('error', () => metaClients.delete(connection.name));
       client = c.connect().then(() => c);
       metaClients.set(connection.name, client);
@@ -86,6 +77,30 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
     );
     for (const row of res.rows) {
       columnCache.set(`${connection.name}:${Number(row.oid)}:${row.attnum}`, { schema: row.nspname, table: row.relname, column: row.attname });
+    }
+  };
+
+  /**
+   * The planner's row estimate for a held statement, for reviewers. A fresh, read-only connection
+   * with a short statement timeout; a named (prepared) statement so the text can hold exactly one
+   * statement; EXPLAIN without ANALYZE never executes it. Approvals are human-paced, so a
+   * connection per estimate costs nothing that matters.
+   */
+  const estimateRows = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, sql: string): Promise<number | undefined> => {
+    const c = new pg.Client({
+      ...sideClientConfig(connection.upstream, 'sluice-explain'),
+      options: '-c statement_timeout=2000 -c default_transaction_read_only=on',
+      connectionTimeoutMillis: 3000,
+    });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      await c.query('BEGIN TRANSACTION READ ONLY');
+      const res = await c.query<{ 'QUERY PLAN': unknown }>({ name: 'sluice_explain', text: `EXPLAIN (FORMAT JSON) ${sql}` });
+      const plan = (res.rows[0]?.['QUERY PLAN'] as { Plan?: { 'Plan Rows'?: unknown } }[] | undefined)?.[0]?.Plan?.['Plan Rows'];
+      return typeof plan === 'number' ? plan : undefined;
+    } finally {
+      await c.end().catch(() => undefined);
     }
   };
 
@@ -239,6 +254,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         needsTableNames: Object.keys(connection.mask?.columns ?? {}).length > 0,
         maxMessageBytes: config.limits.maxMessageBytes,
         resolveColumns: (fields) => resolveColumns(connection, fields),
+        estimateRows: (sql) => estimateRows(connection, sql),
         log,
         onClose: (summary) => {
           key.release();
@@ -289,6 +305,19 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       for (const c of metaClients.values()) void c.then((cl) => cl.end()).catch(() => undefined);
       metaClients.clear();
     },
+  };
+}
+
+/** A side connection of the gateway's own (column names, EXPLAIN) with the connection's credential and TLS settings. */
+function sideClientConfig(u: PostgresUpstream, applicationName: string): pg.ClientConfig {
+  return {
+    host: u.host,
+    port: u.port,
+    database: u.database,
+    user: u.user,
+    ...(u.password !== undefined ? { password: u.password.reveal() } : {}),
+    ...(u.sslmode !== 'disable' ? { ssl: { rejectUnauthorized: u.sslmode === 'verify-ca' || u.sslmode === 'verify-full', ...(u.ca !== undefined ? { ca: readFileSync(u.ca) } : {}) } } : {}),
+    application_name: applicationName,
   };
 }
 

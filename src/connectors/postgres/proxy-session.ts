@@ -101,6 +101,8 @@ export interface ProxySessionOptions {
   readonly masker: Masker;
   /** Holds `review` commands for approval; absent: they are refused as "approval required". */
   readonly approvals?: ApprovalsLike;
+  /** The planner's row estimate for a statement (EXPLAIN, never executed). */
+  readonly estimateRows?: (sql: string) => Promise<number | undefined>;
   /** Column rules need schema/table names, looked up from the table OIDs in RowDescription. */
   readonly needsTableNames: boolean;
   readonly maxMessageBytes: number;
@@ -318,6 +320,12 @@ export class ProxySession {
     const grant = approvals.findGrant(session, fingerprint);
     if (grant !== undefined) return { id: grant.id };
     const first = decision.statements[0]?.facts;
+    // Reviewers see the planner's estimate when the rule asks (`approval: { explain: true }`).
+    // Only a single statement without parameters is explained, so nothing else can ride along.
+    let estimatedRows: number | undefined;
+    if (decision.decision.approval?.explain === true && decision.statements.length === 1 && !/\$\d/.test(sql) && this.o.estimateRows !== undefined) {
+      estimatedRows = await this.o.estimateRows(sql).catch(() => undefined);
+    }
     const handle = await approvals.hold({
       session,
       text: this.o.masker.maskText(sql),
@@ -335,6 +343,7 @@ export class ProxySession {
       },
       rule: decision.decision.rule,
       ...(decision.decision.approval !== undefined ? { approval: decision.decision.approval } : {}),
+      ...(estimatedRows !== undefined ? { estimatedRows } : {}),
     });
     this.held = { id: handle.id, cancelled: false };
     // Tell the waiting client why nothing happens yet, and where the request can be approved.
