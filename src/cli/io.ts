@@ -56,3 +56,35 @@ export function reportError(io: CliIo, err: unknown): number {
   io.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}\n`);
   return 1;
 }
+
+/**
+ * Run `sluice <group> <sub> …`: the named subcommand, help on `help`/`--help`/`-h` (exit 0), help
+ * on stderr with exit 2 when none is given, a usage error for an unknown one. Errors are reported
+ * the same way for every command.
+ */
+export async function runSubcommand(
+  group: string,
+  args: string[],
+  io: CliIo,
+  help: string,
+  subcommands: Readonly<Record<string, (rest: string[], io: CliIo) => Promise<number>>>,
+): Promise<number> {
+  try {
+    const [sub, ...rest] = args;
+    if (sub === 'help' || sub === '--help' || sub === '-h') {
+      io.stdout.write(help);
+      return 0;
+    }
+    if (sub === undefined) {
+      io.stderr.write(help);
+      return 2;
+    }
+    const handler = Object.hasOwn(subcommands, sub) ? subcommands[sub] : undefined;
+    if (handler === undefined) {
+      throw new UsageError(`unknown ${group} subcommand "${sub}" (expected ${Object.keys(subcommands).join(', ')}; see sluice ${group} --help)`);
+    }
+    return await handler(rest, io);
+  } catch (err) {
+    return reportError(io, err);
+  }
+}

@@ -17,7 +17,7 @@ import {
   type ExportFormat,
   openAuditLog,
 } from '../../audit/index.js';
-import { parseFlags, reportError, UsageError, writeJson, type CliIo } from '../io.js';
+import { parseFlags, runSubcommand, UsageError, writeJson, type CliIo } from '../io.js';
 
 const HELP = `Usage: sluice audit <command> [options]
 
@@ -42,31 +42,7 @@ Options:
 `;
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  try {
-    switch (sub) {
-      case 'verify':
-        return await verify(rest, io);
-      case 'export':
-        return await exportCmd(rest, io);
-      case 'receipt':
-        return await receipt(rest, io);
-      case 'verify-receipt':
-        return await verifyReceiptCmd(rest, io);
-      case 'prune':
-        return await prune(rest, io);
-      case undefined:
-      case '-h':
-      case '--help':
-      case 'help':
-        io.stdout.write(HELP);
-        return sub === undefined ? 2 : 0;
-      default:
-        throw new UsageError(`unknown audit command "${sub}" (see sluice audit --help)`);
-    }
-  } catch (err) {
-    return reportError(io, err);
-  }
+  return runSubcommand('audit', args, io, HELP, { verify, export: exportCmd, receipt, 'verify-receipt': verifyReceiptCmd, prune });
 }
 
 const common = {

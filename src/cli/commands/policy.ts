@@ -6,7 +6,7 @@ import { defaultConfigPath, loadConfigFile } from '../../config/index.js';
 import { SluiceError } from '../../errors.js';
 import type { Identity } from '../../pipeline/types.js';
 import { createPolicyEngine, initSqlParser } from '../../policy/index.js';
-import { parseFlags, reportError, UsageError, writeJson, type CliIo } from '../io.js';
+import { parseFlags, runSubcommand, UsageError, writeJson, type CliIo } from '../io.js';
 
 const HELP = `Usage:
   sluice policy check --config F --role R --connection C --sql "SQL" [--subject S]
@@ -40,25 +40,7 @@ export const EXIT_REVIEW = 4;
 const MAX_STDIN_BYTES = 16 * 1024 * 1024;
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  try {
-    const [sub, ...rest] = args;
-    switch (sub) {
-      case 'check':
-        return await runCheck(rest, io);
-      case 'help':
-      case '--help':
-      case '-h':
-        io.stdout.write(HELP);
-        return 0;
-      case undefined:
-        io.stderr.write(HELP);
-        return 2;
-      default:
-        throw new UsageError(`unknown policy subcommand "${sub}" (expected check)\n${HELP}`);
-    }
-  } catch (err) {
-    return reportError(io, err);
-  }
+  return runSubcommand('policy', args, io, HELP, { check: runCheck });
 }
 
 async function runCheck(args: string[], io: CliIo): Promise<number> {

@@ -6,7 +6,7 @@
 import { defaultConfigPath, loadConfigFile, parseDuration } from '../../config/index.js';
 import { SluiceError } from '../../errors.js';
 import { inspectToken, mintLocalToken } from '../../identity/index.js';
-import { parseFlags, reportError, UsageError, writeJson, type CliIo } from '../io.js';
+import { parseFlags, runSubcommand, UsageError, writeJson, type CliIo } from '../io.js';
 
 const HELP = `Usage:
   sluice token mint --config F --role R [--role R2] [--subject S] [--ttl 15m] [--model M]
@@ -28,27 +28,7 @@ inspect  Verify TOKEN as the gateway would and print a JSON verdict
 const MAX_STDIN_BYTES = 128 * 1024;
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  try {
-    const [sub, ...rest] = args;
-    switch (sub) {
-      case 'mint':
-        return await runMint(rest, io);
-      case 'inspect':
-        return await runInspect(rest, io);
-      case 'help':
-      case '--help':
-      case '-h':
-        io.stdout.write(HELP);
-        return 0;
-      case undefined:
-        io.stderr.write(HELP);
-        return 2;
-      default:
-        throw new UsageError(`unknown token subcommand "${sub}" (expected mint or inspect)\n${HELP}`);
-    }
-  } catch (err) {
-    return reportError(io, err);
-  }
+  return runSubcommand('token', args, io, HELP, { mint: runMint, inspect: runInspect });
 }
 
 async function runMint(args: string[], io: CliIo): Promise<number> {
