@@ -4,7 +4,7 @@
  * ProxySession. Failures before the session reach the client as a FATAL ErrorResponse.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import pg from 'pg';
 import { isLoopbackHost, type PostgresUpstream, type ResolvedConnection } from '../../config/index.js';
@@ -20,7 +20,6 @@ import { ProxySession } from './proxy-session.js';
 import type { FieldDescription } from './rows.js';
 import { readStartupPacket } from './startup.js';
 import { connectUpstream } from './upstream.js';
-import { connect as netConnect } from 'node:net';
 
 /** Time a client has to finish startup and authentication. */
 const AUTH_TIMEOUT_MS = 30_000;

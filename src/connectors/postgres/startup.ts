@@ -3,7 +3,7 @@
  * StartupMessage. https://www.postgresql.org/docs/current/protocol-message-formats.html
  */
 import { SluiceError } from '../../errors.js';
-import { CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, PROTOCOL_V3, SSL_REQUEST_CODE } from './protocol.js';
+import { CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE } from './protocol.js';
 
 /** PostgreSQL itself refuses startup packets over 10000 bytes (MAX_STARTUP_PACKET_LENGTH). */
 export const MAX_STARTUP_BYTES = 10_000;
@@ -41,9 +41,8 @@ export function readStartupPacket(buf: Buffer): { packet: StartupPacket; used: n
   if (code >>> 16 !== 3) {
     throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: server supports 3.0`);
   }
-  // Minor versions above 0 are answered by PostgreSQL with NegotiateProtocolVersion; Sluice speaks 3.0
-  // and simply treats the packet as 3.0 (the parameters have the same layout).
-  void PROTOCOL_V3;
+  // Minor versions above 0 (3.2 adds longer cancel keys) share the parameter layout: Sluice speaks
+  // 3.0 upstream and to the client, so it reads the packet as 3.0.
   const params = new Map<string, string>();
   let i = 8;
   const end = length;
