@@ -56,6 +56,22 @@ describe('PostgreSQL gateway end to end', () => {
     }
   });
 
+  it('streams large results across many chunks intact, masking included', async () => {
+    const c = client('reader', readerToken);
+    await c.connect();
+    try {
+      const r = await c.query(`SELECT g, repeat('x', 200) AS pad, CASE WHEN g % 1000 = 0 THEN '4111 1111 1111 1111' END AS card FROM generate_series(1, 60000) g`);
+      assert.equal(r.rowCount, 60000);
+      assert.equal(r.rows[59999].g, 60000);
+      assert.equal(r.rows[12345].pad, 'x'.repeat(200));
+      const cards = r.rows.filter((x) => x.card !== null);
+      assert.equal(cards.length, 60);
+      assert.ok(cards.every((x) => x.card === '4111 **** **** 1111'), 'masked in every chunk');
+    } finally {
+      await c.end();
+    }
+  });
+
   it('denies a write with a PostgreSQL error naming the rule, and the session stays usable', async () => {
     const c = client('reader', readerToken);
     await c.connect();

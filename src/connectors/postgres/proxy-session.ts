@@ -36,6 +36,8 @@ import { MAX_UPSTREAM_MESSAGE } from './upstream.js';
  */
 const DENIED_SQL = 'SLUICE_DENIED /* statement refused by the Sluice gateway */';
 const SYNTAX_ERROR = '42601';
+/** Chunks read ahead of the pump before the socket stops being read (backpressure). */
+const MAX_QUEUED_CHUNKS = 16;
 /** An Execute of this portal name fails with 34000 (invalid_cursor_name) before anything runs. */
 const DENIED_PORTAL = 'sluice_denied_portal';
 const UNDEFINED_CURSOR = '34000';
@@ -160,6 +162,9 @@ export class ProxySession {
 
   private onClientData(chunk: Buffer): void {
     this.clientQueue.push(chunk);
+    // The pump handles chunks strictly in order, so reading on is safe; stop reading only when
+    // chunks pile up (pausing per message cost a syscall each under load).
+    if (this.clientQueue.length > MAX_QUEUED_CHUNKS) this.o.client.pause();
     if (!this.clientPumping) void this.pumpClient();
   }
 
@@ -174,17 +179,16 @@ export class ProxySession {
           while (!this.closed && this.clientReader.next()) {
             const pending = this.handleClientFrame();
             if (pending !== undefined) {
-              client.pause();
               upstream.uncork();
               await pending;
               upstream.cork();
-              client.resume();
             }
           }
         } finally {
           upstream.uncork();
         }
       }
+      if (client.isPaused() && upstream.writableNeedDrain !== true) client.resume();
     } catch (err) {
       this.fatal(err);
     } finally {
@@ -507,6 +511,7 @@ export class ProxySession {
 
   private onUpstreamData(chunk: Buffer): void {
     this.upstreamQueue.push(chunk);
+    if (this.upstreamQueue.length > MAX_QUEUED_CHUNKS) this.o.upstream.pause();
     if (!this.upstreamPumping) void this.pumpUpstream();
   }
 
@@ -529,10 +534,8 @@ export class ProxySession {
             // Nothing of this command's result crosses before its record is durable.
             flushRun();
             runStart = runEnd = reader.start;
-            upstream.pause();
             await head.gate.promise;
             if (this.closed) break;
-            if (client.writableNeedDrain !== true) upstream.resume();
           }
           const result = this.handleUpstreamFrame();
           if (result === undefined) {
@@ -541,10 +544,8 @@ export class ProxySession {
           }
           flushRun();
           if (result instanceof Promise) {
-            upstream.pause();
             const replacement = await result;
             if (replacement !== null) this.toClient(replacement);
-            if (client.writableNeedDrain !== true) upstream.resume();
           } else if (result !== null) {
             this.toClient(result);
           }
@@ -552,6 +553,7 @@ export class ProxySession {
         }
         flushRun();
       }
+      if (upstream.isPaused() && client.writableNeedDrain !== true) upstream.resume();
     } catch (err) {
       this.fatal(err);
     } finally {
