@@ -41,6 +41,12 @@ export interface AuditLog {
    * `audit.retention` event saying what went.
    */
   applyRetention(now?: number): Promise<RetentionResult>;
+  /**
+   * Call `listener` with the last committed seq after every commit that added records (audit
+   * streams wake on it instead of polling). It runs after the appends of that commit resolved and
+   * must not throw or block: it is never on the command path. Returns the unsubscribe function.
+   */
+  onCommit(listener: (lastSeq: number) => void): () => void;
   /** Flush pending appends, write a final checkpoint and close the store. */
   close(): Promise<void>;
 }
@@ -113,6 +119,7 @@ class GroupCommitLog implements AuditLog {
   #flushing: Promise<void> | null = null;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
+  readonly #commitListeners = new Set<(lastSeq: number) => void>();
 
   constructor(store: AuditStore, settings: AuditSettings, signer: NoteSigner, origin: string, deps: AuditLogDeps) {
     this.store = store;
@@ -184,6 +191,8 @@ class GroupCommitLog implements AuditLog {
             const e = events[i] as StoredEvent;
             p.resolve({ seq: e.seq, id: e.id });
           });
+          const last = events[events.length - 1];
+          if (last !== undefined) this.#notifyCommit(last.seq);
         } catch (err) {
           const e = err instanceof SluiceError ? err : new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `audit store ${this.store.location} is unavailable`, { cause: err });
           const failure = e.code === 'SLUICE_AUDIT_UNAVAILABLE' ? e : new SluiceError('SLUICE_AUDIT_UNAVAILABLE', e.message, { cause: e });
@@ -195,6 +204,23 @@ class GroupCommitLog implements AuditLog {
       if (this.#queue.length > 0) this.#schedule();
     });
     return this.#flushing;
+  }
+
+  #notifyCommit(lastSeq: number): void {
+    for (const listener of this.#commitListeners) {
+      try {
+        listener(lastSeq);
+      } catch {
+        // A listener's bug must not turn a committed record into a failed append.
+      }
+    }
+  }
+
+  onCommit(listener: (lastSeq: number) => void): () => void {
+    this.#commitListeners.add(listener);
+    return () => {
+      this.#commitListeners.delete(listener);
+    };
   }
 
   /** Pure: from the committed head and drafts, the rows to write. Runs inside the store's transaction. */

@@ -197,7 +197,9 @@ function maskDeep(value: unknown, mask: (s: string) => string, depth = 0): unkno
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-      out[mask(k)] = maskDeep(v, mask, depth + 1);
+      // defineProperty, not assignment: an own "__proto__" key from untrusted input must stay
+      // data (assignment would swap the object's prototype and drop the key from the record).
+      Object.defineProperty(out, mask(k), { value: maskDeep(v, mask, depth + 1), enumerable: true, writable: true, configurable: true });
     }
     return out;
   }

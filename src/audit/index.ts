@@ -17,6 +17,8 @@ export type { SessionSummary, SessionTimeline } from './query.js';
 export { exportRecords, formatRecord, EXPORT_FORMATS } from './export/export-records.js';
 export type { ExportFormat, ExportOptions } from './export/export-records.js';
 export { toOcsf, OCSF_VERSION } from './export/ocsf.js';
+export { startAuditStreams, STREAM_DEFAULTS, backoffDelay, formatSyslogMessage, octetCountedFrame } from './stream/index.js';
+export type { AuditStreams, AuditStreamDeps, StreamTuning, BackoffPolicy } from './stream/index.js';
 export { toCef, escapeCefHeader, escapeCefExtension } from './export/cef.js';
 export { canonicalJson } from './canonical-json.js';
 export { parseVerifierKey, encodeVerifierKey } from './signed-note.js';

@@ -229,10 +229,23 @@ export const auditSchema = z
     synchronous: z.enum(['normal', 'full']).optional(),
     /** Checkpoint origin line (C2SP tlog-checkpoint); default `sluice.local/audit/<log id>`. */
     origin: z.string().regex(/^[^\s]+$/, 'expected an origin without spaces, e.g. audit.example.com/sluice').optional(),
+    /**
+     * Live copies of committed records (best effort on top of the durable log, at least once).
+     * Checked again when the streams start: scheme, loopback rule, port, header secrets.
+     */
     stream: z
       .array(
         z.union([
-          z.object({ http: z.string().url(), format: z.enum(['jsonl', 'ocsf', 'cef']).optional(), headers: z.record(z.string(), z.string()).optional() }).strict(),
+          z
+            .object({
+              http: z.string().url(),
+              format: z.enum(['jsonl', 'ocsf', 'cef']).optional(),
+              /** Values may be `env:`/`file:` secret references. */
+              headers: z.record(z.string(), z.string()).optional(),
+              /** Allow http:// to a non-loopback host (records would cross the network in cleartext). */
+              insecure: z.boolean().optional(),
+            })
+            .strict(),
           z.object({ syslog: hostPort, format: z.enum(['jsonl', 'ocsf', 'cef']).optional(), protocol: z.enum(['udp', 'tcp']).optional() }).strict(),
         ]),
       )

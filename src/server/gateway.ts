@@ -8,7 +8,7 @@ import { SluiceError } from '../errors.js';
 import { createAuthenticator } from '../identity/index.js';
 import { createPolicyEngine, initSqlParser } from '../policy/index.js';
 import { createMasker, defaultMasker, type Masker } from '../masking/index.js';
-import { openAuditLog, type AuditLog } from '../audit/index.js';
+import { openAuditLog, startAuditStreams, type AuditLog, type AuditStreams } from '../audit/index.js';
 import { createPipeline, type Pipeline } from '../pipeline/pipeline.js';
 import type { ApprovalsLike, Engine } from '../connectors/engine.js';
 import { createPostgresEngine } from '../connectors/postgres/index.js';
@@ -42,8 +42,11 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
   // The audit log masks free text itself with the default detector set (defence in depth).
   const auditMasker = defaultMasker();
   let approvalService: ApprovalService | undefined;
+  let streams: AuditStreams | undefined;
   const audit = await openAuditLog(config, { mask: (t) => auditMasker.maskText(t), ...(options.clock !== undefined ? { clock: options.clock } : {}) });
   try {
+    // Live streaming to SIEMs reads committed records after a persisted cursor; never on the command path.
+    streams = startAuditStreams(config, audit, { logLine: log, ...(options.clock !== undefined ? { clock: options.clock } : {}) });
     const authenticator = await createAuthenticator(config, options.clock !== undefined ? { clock: options.clock } : {});
     const policy = createPolicyEngine(config);
     const pipeline = createPipeline({ config, authenticator, policy, audit, ...(options.clock !== undefined ? { clock: options.clock } : {}) });
@@ -95,11 +98,13 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
         for (const e of engines) await e.close();
         await http?.close();
         await pipeline.record({ type: 'gateway.stop' }).catch(() => undefined);
+        await streams?.close();
         await audit.close();
       },
     };
   } catch (err) {
     await approvalService?.close().catch(() => undefined);
+    await streams?.close().catch(() => undefined);
     await audit.close();
     throw err;
   }

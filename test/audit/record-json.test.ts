@@ -160,3 +160,12 @@ test('one-shot leaf and node hashes equal the RFC 6962 definitions', () => {
     { numRuns: 300 },
   );
 });
+
+test('an own "__proto__" key in details stays data, identically in both writers', () => {
+  // fast-check found this (seed 482395028): assignment would have replaced the prototype instead.
+  const ev = { type: 'command', details: JSON.parse('{"__proto__": {"polluted": true}, "ok": 1}') as Record<string, unknown> } as const;
+  const a = fast(ev as never, 1, '0'.repeat(64));
+  assert.equal(a, generic(ev as never, 1, '0'.repeat(64)));
+  assert.match(a, /"__proto__":\{"polluted":true\}/);
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type Server } from 'node:http';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { loadConfigFile } from '../../src/config/index.js';
@@ -23,8 +24,21 @@ describe('PostgreSQL protocol coverage', () => {
   let gw: Gateway;
   let port: number;
   let token: string;
+  let siem: Server;
+  const received: Record<string, unknown>[] = [];
 
   before(async () => {
+    // A SIEM stand-in on loopback receiving the live audit stream (JSON lines).
+    siem = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        for (const line of body.split('\n')) if (line.trim() !== '') received.push(JSON.parse(line) as Record<string, unknown>);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => siem.listen(0, '127.0.0.1', () => r()));
+    const siemPort = (siem.address() as { port: number }).port;
     dir = mkdtempSync(join(tmpdir(), 'sluice-proto-'));
     upstream = await startPostgres({ hbaPrepend: 'host all legacy_md5 127.0.0.1/32 md5' });
     await upstream.query(`SET password_encryption = 'md5'; CREATE ROLE legacy_md5 LOGIN PASSWORD 'md5-upstream-secret'`);
@@ -37,6 +51,8 @@ listen: { postgres: 127.0.0.1:0 }
 dataDir: ${dir}/data
 store: { sqlite: ${dir}/data/sluice.db }
 limits: { maxConnections: 3 }
+audit:
+  stream: [ { http: "http://127.0.0.1:${siemPort}/ingest" } ]
 identity:
   issuers: [ { local: true } ]
   roles: [ { name: loader } ]
@@ -58,6 +74,7 @@ policies:
 
   after(async () => {
     await gw?.close();
+    await new Promise((r) => siem?.close(r));
     await upstream?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -104,6 +121,18 @@ policies:
     const again = client();
     await again.connect();
     await again.end();
+  });
+
+  it('streams audit records live to the configured HTTP endpoint', async () => {
+    const c = client();
+    await c.connect();
+    await c.query('SELECT 7 AS seven');
+    await c.end();
+    for (let i = 0; i < 100 && !received.some((r) => r.type === 'session.end'); i++) await new Promise((r) => setTimeout(r, 50));
+    const types = new Set(received.map((r) => r.type));
+    for (const t of ['gateway.start', 'auth.success', 'session.start', 'command', 'command.result', 'session.end']) assert.ok(types.has(t), `no ${t} streamed`);
+    const seqs = received.map((r) => r.seq as number);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'in log order');
   });
 
   it('refuses replication connections', async () => {
