@@ -24,11 +24,24 @@ export const READ_ONLY_VERBS: ReadonlySet<string> = new Set<SqlVerb>(['select', 
 
 export type VerbList = '*' | ReadonlySet<string>;
 
+/** What a protocol's rule lists may name: its verbs, its aliases, and how to say what was expected. */
+export interface VerbVocabulary {
+  /** e.g. `SQL kind`, `HTTP method`, used in errors. */
+  readonly noun: string;
+  readonly aliases: Readonly<Record<string, readonly string[]>>;
+  readonly isVerb: (name: string) => boolean;
+  /** The tail of the error: `'*', read, write or one of …`. */
+  readonly expected: string;
+  /** Names that are verbs but may never be listed (throws with the reason). */
+  readonly forbid?: (name: string) => string | undefined;
+}
+
 /**
- * Expand a rule list. `strictSql`: names must be SQL verbs or aliases (the policy is for a
- * PostgreSQL connection); otherwise unknown names are kept lower-cased for other protocols.
+ * Expand a rule list with a protocol's vocabulary. `strict`: the policy is for a connection of
+ * that protocol, so a name outside it is a typo (SLUICE_CONFIG_INVALID naming the entry);
+ * otherwise unknown names are kept lower-cased for other protocols.
  */
-export function expandRuleList(list: '*' | readonly string[], where: string, strictSql: boolean): VerbList {
+export function expandVerbList(list: '*' | readonly string[], where: string, strict: boolean, vocab: VerbVocabulary): VerbList {
   if (list === '*') return '*';
   const out = new Set<string>();
   list.forEach((entry, i) => {
@@ -37,25 +50,34 @@ export function expandRuleList(list: '*' | readonly string[], where: string, str
       out.add('*');
       return;
     }
-    if (name === 'unknown') {
-      throw new SluiceError(
-        'SLUICE_CONFIG_INVALID',
-        `${where}[${i}]: "unknown" cannot be named: statements that do not parse or are not recognised are always denied`,
-      );
-    }
-    const alias = RULE_ALIASES[name];
-    if (alias !== undefined && Object.hasOwn(RULE_ALIASES, name)) {
+    const forbidden = vocab.forbid?.(name);
+    if (forbidden !== undefined) throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}[${i}]: ${forbidden}`);
+    const alias = Object.hasOwn(vocab.aliases, name) ? vocab.aliases[name] : undefined;
+    if (alias !== undefined) {
       for (const v of alias) out.add(v);
       return;
     }
-    if (isSqlVerb(name) || !strictSql) {
+    if (vocab.isVerb(name) || !strict) {
       out.add(name);
       return;
     }
-    throw new SluiceError(
-      'SLUICE_CONFIG_INVALID',
-      `${where}[${i}]: unknown SQL kind "${entry}" (expected '*', read, write, show, side-effect or one of select, insert, update, delete, merge, ddl, dcl, copy, call, do, set, transaction, explain, prepare, execute, listen, lock, utility)`,
-    );
+    throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}[${i}]: unknown ${vocab.noun} "${entry}" (expected ${vocab.expected})`);
   });
   return out.has('*') ? '*' : out;
+}
+
+const SQL_VOCABULARY: VerbVocabulary = {
+  noun: 'SQL kind',
+  aliases: RULE_ALIASES,
+  isVerb: isSqlVerb,
+  expected: "'*', read, write, show, side-effect or one of select, insert, update, delete, merge, ddl, dcl, copy, call, do, set, transaction, explain, prepare, execute, listen, lock, utility",
+  forbid: (name) => (name === 'unknown' ? '"unknown" cannot be named: statements that do not parse or are not recognised are always denied' : undefined),
+};
+
+/**
+ * Expand a rule list. `strictSql`: names must be SQL verbs or aliases (the policy is for a
+ * PostgreSQL connection); otherwise unknown names are kept lower-cased for other protocols.
+ */
+export function expandRuleList(list: '*' | readonly string[], where: string, strictSql: boolean): VerbList {
+  return expandVerbList(list, where, strictSql, SQL_VOCABULARY);
 }

@@ -2,8 +2,7 @@
  * What rule lists may name for Kubernetes connections: the API server's verbs, the HTTP-method
  * verbs of non-resource URLs, and two aliases.
  */
-import { SluiceError } from '../../errors.js';
-import type { VerbList } from '../vocabulary.js';
+import { expandVerbList, type VerbList, type VerbVocabulary } from '../vocabulary.js';
 import type { K8sRequestInfo } from './request-info.js';
 
 export const K8S_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'proxy', 'head', 'post', 'put', 'options'] as const;
@@ -30,25 +29,13 @@ export function effectiveK8sVerbs(info: K8sRequestInfo): readonly string[] {
   return [info.verb];
 }
 
+const K8S_VOCABULARY: VerbVocabulary = {
+  noun: 'Kubernetes verb',
+  aliases: K8S_ALIASES,
+  isVerb: (name) => VERBS.has(name),
+  expected: `'*', read, write or one of ${K8S_VERBS.join(', ')}`,
+};
+
 export function expandK8sRuleList(list: '*' | readonly string[], where: string, strict: boolean): VerbList {
-  if (list === '*') return '*';
-  const out = new Set<string>();
-  list.forEach((entry, i) => {
-    const name = entry.trim().toLowerCase();
-    if (name === '*') {
-      out.add('*');
-      return;
-    }
-    const alias = Object.hasOwn(K8S_ALIASES, name) ? K8S_ALIASES[name] : undefined;
-    if (alias !== undefined) {
-      for (const v of alias) out.add(v);
-      return;
-    }
-    if (VERBS.has(name) || !strict) {
-      out.add(name);
-      return;
-    }
-    throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}[${i}]: unknown Kubernetes verb "${entry}" (expected '*', read, write or one of ${K8S_VERBS.join(', ')})`);
-  });
-  return out.has('*') ? '*' : out;
+  return expandVerbList(list, where, strict, K8S_VOCABULARY);
 }
