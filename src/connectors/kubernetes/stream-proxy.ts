@@ -220,7 +220,10 @@ export function proxyStream(input: StreamProxyInput): void {
         const buf = toBuffer(data);
         bytes.out += buf.length;
         observe(buf, isBinary);
-        if (ws.readyState === WebSocket.OPEN) ws.send(buf, { binary: isBinary });
+        // stdout/stderr reach the agent masked, like every other response (port-forward bytes are
+        // opaque and pass untouched). A value split across two frames is not caught.
+        const out = input.record ? maskOutputFrame(buf, isBinary, base64, input.masker) : buf;
+        if (ws.readyState === WebSocket.OPEN) ws.send(out, { binary: isBinary });
       });
       ws.on('close', (code, reason) => {
         if (up.readyState === WebSocket.OPEN) up.close(validCloseCode(code), reason);
@@ -233,6 +236,27 @@ export function proxyStream(input: StreamProxyInput): void {
       ws.on('error', () => closeAll());
     });
   });
+}
+
+const STDOUT = 1;
+const STDERR = 2;
+
+/** Mask the text of a stdout/stderr channel frame; the same Buffer when nothing matched. */
+export function maskOutputFrame(buf: Buffer, isBinary: boolean, base64: boolean, masker: Masker): Buffer {
+  if (buf.length < 2) return buf;
+  if (base64) {
+    // base64.channel.k8s.io: an ASCII digit channel, then base64 of the bytes.
+    const channel = (buf[0] as number) - 0x30;
+    if (isBinary || (channel !== STDOUT && channel !== STDERR)) return buf;
+    const text = Buffer.from(buf.toString('latin1', 1), 'base64').toString('utf8');
+    const masked = masker.maskText(text);
+    return masked === text ? buf : Buffer.concat([buf.subarray(0, 1), Buffer.from(Buffer.from(masked, 'utf8').toString('base64'), 'latin1')]);
+  }
+  const channel = buf[0] as number;
+  if (channel !== STDOUT && channel !== STDERR) return buf;
+  const text = buf.toString('utf8', 1);
+  const masked = masker.maskText(text);
+  return masked === text ? buf : Buffer.concat([buf.subarray(0, 1), Buffer.from(masked, 'utf8')]);
 }
 
 function validCloseCode(code: number): number {

@@ -270,10 +270,10 @@ policies:
     assert.match(other.stderr, /Forbidden/);
   });
 
-  test('kubectl exec over WebSocket: stdin/stdout proxied and recorded masked; read-only roles cannot exec', async () => {
+  test('kubectl exec over WebSocket: stdin/stdout proxied, masked to the agent and recorded masked; read-only roles cannot exec', async () => {
     const r = await kubectl(operator, ['exec', '-i', 'web-0', '--', 'cat'], 'hello through sluice\nmy card 4111 1111 1111 1111\n');
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'hello through sluice\nmy card 4111 1111 1111 1111\n');
+    assert.equal(r.stdout, 'hello through sluice\nmy card 4111 **** **** 1111\n', 'the agent sees container output masked');
     const up = api.requests.find((q) => q.upgrade === true);
     assert.match(String(up?.headers['sec-websocket-protocol']), /v5\.channel\.k8s\.io/);
     await new Promise((res) => setTimeout(res, 400));

@@ -1,0 +1,27 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { maskOutputFrame } from '../../../src/connectors/kubernetes/index.js';
+import { defaultMasker } from '../../../src/masking/index.js';
+
+const masker = defaultMasker();
+
+describe('exec output frames', () => {
+  it('masks stdout and stderr in binary channel frames, and leaves stdin, errors and clean frames alone', () => {
+    const frame = (channel: number, text: string): Buffer => Buffer.concat([Buffer.from([channel]), Buffer.from(text)]);
+    assert.equal(maskOutputFrame(frame(1, 'card 4111 1111 1111 1111\n'), true, false, masker).toString('utf8', 1), 'card 4111 **** **** 1111\n');
+    assert.equal(maskOutputFrame(frame(2, 'key AKIAIOSFODNN7EXAMPLE'), true, false, masker).toString('utf8', 1), 'key [REDACTED:aws_access_key]');
+    const clean = frame(1, 'hello');
+    assert.equal(maskOutputFrame(clean, true, false, masker), clean, 'same buffer when nothing matched');
+    const stdin = frame(0, 'card 4111 1111 1111 1111');
+    assert.equal(maskOutputFrame(stdin, true, false, masker), stdin);
+    const status = frame(3, '{"status":"Success"}');
+    assert.equal(maskOutputFrame(status, true, false, masker), status);
+  });
+
+  it('masks base64.channel.k8s.io text frames and re-encodes them', () => {
+    const frame = Buffer.from('1' + Buffer.from('ssn 123-45-6789').toString('base64'), 'latin1');
+    const out = maskOutputFrame(frame, false, true, masker);
+    assert.equal(String.fromCharCode(out[0] as number), '1');
+    assert.equal(Buffer.from(out.toString('latin1', 1), 'base64').toString('utf8'), 'ssn ***-**-6789');
+  });
+});
