@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import pg from 'pg';
-import { isLoopbackHost, type PostgresUpstream, type ResolvedConnection } from '../../config/index.js';
+import type { PostgresUpstream, ResolvedConnection } from '../../config/index.js';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { SessionSummary } from '../../pipeline/pipeline.js';
@@ -19,6 +19,7 @@ import { AUTH_CLEARTEXT, AUTH_OK, backendKeyData, cancelRequest, errorResponse, 
 import { ProxySession } from './proxy-session.js';
 import type { FieldDescription } from './rows.js';
 import { readStartupPacket } from './startup.js';
+import { assertTokenTransport } from './transport-guard.js';
 import { connectUpstream } from './upstream.js';
 
 /** Time a client has to finish startup and authentication. */
@@ -128,7 +129,6 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
 
   const acceptClient = async (rawSocket: Socket): Promise<void> => {
     const source = `${rawSocket.remoteAddress ?? '?'}:${rawSocket.remotePort ?? 0}`;
-    const remoteLoopback = isLoopbackHost((rawSocket.remoteAddress ?? '').replace(/^::ffff:/, ''));
     let socket: Socket = rawSocket;
     let tls = false;
     const timer = setTimeout(() => {
@@ -188,9 +188,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       if (params.has('replication')) {
         throw new SluiceError('SLUICE_POLICY_DENIED', 'replication connections are not allowed through Sluice');
       }
-      if (!tls && !remoteLoopback && !config.allowInsecureRemote) {
-        throw new SluiceError('SLUICE_TLS_REQUIRED', 'TLS is required to send a token from a non-loopback address (use sslmode=require)');
-      }
+      assertTokenTransport({ tls, remoteAddress: rawSocket.remoteAddress, allowInsecureRemote: config.allowInsecureRemote });
       if (live.size >= config.limits.maxConnections) {
         throw new SluiceError('SLUICE_TOO_MANY_CONNECTIONS', `the gateway is at its limit of ${config.limits.maxConnections} connections`);
       }
