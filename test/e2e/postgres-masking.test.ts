@@ -154,7 +154,30 @@ describe('inline masking through the PostgreSQL gateway', () => {
         assert.ok(!bytes.includes(Buffer.from(secret)), `${secret} found in ${name}`);
       }
     }
-    const rows = gw.audit.store as unknown as { query?: unknown };
-    assert.ok(rows !== undefined);
+  });
+
+  it('keeps masked result previews for replay, capped per statement', async () => {
+    const c = await client();
+    let sessionPid: string | undefined;
+    try {
+      await c.query("SELECT name, card FROM customers WHERE card IS NOT NULL ORDER BY id");
+      await c.query('SELECT g FROM generate_series(1, 50) g');
+      sessionPid = 'done';
+    } finally {
+      await c.end();
+    }
+    assert.ok(sessionPid);
+    const { listSessions, getSessionTimeline } = await import('../../src/audit/index.js');
+    await new Promise((r) => setTimeout(r, 100));
+    const sessions = await listSessions(gw.audit.store, { subject: 'analyst-bot' });
+    const latest = sessions[0];
+    assert.ok(latest !== undefined);
+    const timeline = await getSessionTimeline(gw.audit.store, latest.id);
+    const previews = (timeline?.events ?? []).filter((e) => e.type === 'command.result' && e.preview !== undefined).map((e) => e.preview);
+    assert.equal(previews.length, 2, JSON.stringify((timeline?.events ?? []).map((e) => e.type)));
+    assert.deepEqual(previews[0]?.columns, ['name', 'card']);
+    assert.deepEqual(previews[0]?.rows[0], ['Ada Lovelace', '4111 **** **** 1111'], 'the preview holds what the client saw');
+    assert.equal(previews[1]?.rows.length, 20, 'capped at audit.previewRows');
+    assert.equal(previews[1]?.truncated, true);
   });
 });

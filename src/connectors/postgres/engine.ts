@@ -13,6 +13,7 @@ import type { SessionInfo } from '../../pipeline/session.js';
 import type { SessionSummary } from '../../pipeline/pipeline.js';
 import { splitHostPort, type Engine, type EngineContext } from '../engine.js';
 import type { ColumnRef } from '../../masking/index.js';
+import { AUDIT_DEFAULTS } from '../../audit/index.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import { AUTH_CLEARTEXT, AUTH_OK, backendKeyData, cancelRequest, errorResponse, Frontend, readyForQuery } from './protocol.js';
@@ -252,6 +253,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         maxMessageBytes: config.limits.maxMessageBytes,
         resolveColumns: (fields) => resolveColumns(connection, fields),
         estimateRows: (sql) => estimateRows(connection, sql),
+        previewRows: config.audit.previewRows ?? AUDIT_DEFAULTS.previewRows,
         log,
         onClose: (summary) => {
           key.release();

@@ -36,6 +36,8 @@ import { MAX_UPSTREAM_MESSAGE } from './upstream.js';
  */
 const DENIED_SQL = 'SLUICE_DENIED /* statement refused by the Sluice gateway */';
 const SYNTAX_ERROR = '42601';
+/** Longest value kept in a result preview. */
+const PREVIEW_VALUE_BYTES = 1024;
 /** Chunks read ahead of the pump before the socket stops being read (backpressure). */
 const MAX_QUEUED_CHUNKS = 16;
 /** An Execute of this portal name fails with 34000 (invalid_cursor_name) before anything runs. */
@@ -79,6 +81,8 @@ interface Outcome {
   tags: string[];
   error?: { code: string; message: string };
   masked: MaskStats;
+  /** The first rows as the client saw them (masked), for replay. */
+  preview?: { columns: string[]; rows: (string | null)[][] };
 }
 
 type Op =
@@ -103,6 +107,8 @@ export interface ProxySessionOptions {
   readonly masker: Masker;
   /** Holds `review` commands for approval; absent: they are refused as "approval required". */
   readonly approvals?: ApprovalsLike;
+  /** Rows of each result kept (masked) in its `command.result` record for replay; 0 keeps none. */
+  readonly previewRows: number;
   /** The planner's row estimate for a statement (EXPLAIN, never executed). */
   readonly estimateRows?: (sql: string) => Promise<number | undefined>;
   /** Column rules need schema/table names, looked up from the table OIDs in RowDescription. */
@@ -582,10 +588,11 @@ export class ProxySession {
         head.out.bytes += reader.end - reader.start;
         if (head.rows === undefined && head.k === 'execute') this.planUnknownRows(head, reader.buffer.readInt16BE(reader.start + 5));
         const rp = head.rows;
-        if (rp === undefined || !rp.plan.active) return undefined;
         const frameBytes = reader.frame();
-        const masked = maskDataRow(frameBytes, rp, head.out.masked);
-        return masked === frameBytes ? undefined : masked;
+        const sent = rp === undefined || !rp.plan.active ? frameBytes : maskDataRow(frameBytes, rp, head.out.masked);
+        // One row past the cap tells the audit log the preview is truncated.
+        if (head.out.rows <= this.o.previewRows + 1) this.addPreviewRow(head.out, sent, rp);
+        return sent === frameBytes ? undefined : sent;
       }
       case Backend.RowDescription: {
         const fields = parseRowDescription(reader.body());
@@ -709,6 +716,7 @@ export class ProxySession {
       head.rows = buildRowMaskPlan(fields, masker.planColumns(cols), formats);
       return null;
     };
+    if (this.o.previewRows > 0) head.out.preview = { columns: fields.map((f) => f.name), rows: [] };
     if (this.o.needsTableNames && fields.some((f) => f.tableOid !== 0)) {
       const cols = this.o.resolveColumns(fields);
       if (cols instanceof Promise) return cols.then(plan);
@@ -724,6 +732,31 @@ export class ProxySession {
     const fields: FieldDescription[] = [];
     for (let i = 0; i < columnCount; i++) fields.push({ name: '', tableOid: 0, attnum: 0, typeOid: 0, format: 0 });
     head.rows = buildRowMaskPlan(fields, this.o.masker.planColumns(fields.map(() => ({ column: '' }))), head.portal?.resultFormats ?? []);
+  }
+
+  /** Keep a row as the client received it; binary non-text values are shown as a placeholder. */
+  private addPreviewRow(out: Outcome, frameBytes: Buffer, rp: RowMaskPlan | undefined): void {
+    if (this.o.previewRows === 0) return;
+    const preview = (out.preview ??= { columns: [], rows: [] });
+    const n = frameBytes.readInt16BE(5);
+    const row: (string | null)[] = [];
+    let o = 7;
+    for (let i = 0; i < n && o + 4 <= frameBytes.length; i++) {
+      const len = frameBytes.readInt32BE(o);
+      o += 4;
+      if (len < 0) {
+        row.push(null);
+        continue;
+      }
+      const mode = rp?.modes[i] ?? 'text';
+      // A preview is for a human reading a replay, not a copy of the data. Long values are
+      // replaced whole, never cut: a cut could split a secret past the audit log's detectors.
+      if (mode !== 'text') row.push(`[binary ${len} bytes]`);
+      else if (len > PREVIEW_VALUE_BYTES) row.push(`[${len} bytes]`);
+      else row.push(frameBytes.toString('utf8', o, o + len));
+      o += len;
+    }
+    preview.rows.push(row);
   }
 
   private onUpstreamError(): Buffer | null | undefined {
@@ -783,6 +816,7 @@ export class ProxySession {
         bytes: op.out.bytes,
         durationMs: Date.now() - op.started,
         ...(op.out.masked.total > 0 ? { mask: op.out.masked.toJSON() } : {}),
+        ...(op.out.preview !== undefined && op.out.preview.rows.length > 0 ? { preview: op.out.preview } : {}),
         ...(op.out.tags.length > 0 ? { details: { tags: op.out.tags } } : {}),
       })
       .catch((err) => this.fatal(err));
