@@ -50,7 +50,7 @@ describe('PostgreSQL protocol coverage', () => {
 listen: { postgres: 127.0.0.1:0 }
 dataDir: ${dir}/data
 store: { sqlite: ${dir}/data/sluice.db }
-limits: { maxConnections: 3 }
+limits: { maxConnections: 3, idleTimeout: 400ms }
 audit:
   stream: [ { http: "http://127.0.0.1:${siemPort}/ingest" } ]
 identity:
@@ -133,6 +133,22 @@ policies:
     for (const t of ['gateway.start', 'auth.success', 'session.start', 'command', 'command.result', 'session.end']) assert.ok(types.has(t), `no ${t} streamed`);
     const seqs = received.map((r) => r.seq as number);
     assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'in log order');
+  });
+
+  it('ends idle sessions after limits.idleTimeout, and only idle ones', async () => {
+    const busy = client();
+    await busy.connect();
+    for (let i = 0; i < 8; i++) {
+      await busy.query('SELECT 1');
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await busy.end();
+    const idle = client();
+    const ended = new Promise<Error>((resolve) => idle.on('error', resolve));
+    await idle.connect();
+    const err = await ended;
+    assert.match(err.message, /idle/);
+    await idle.end().catch(() => undefined);
   });
 
   it('refuses replication connections', async () => {

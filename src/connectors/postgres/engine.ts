@@ -254,6 +254,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         resolveColumns: (fields) => resolveColumns(connection, fields),
         estimateRows: (sql) => estimateRows(connection, sql),
         previewRows: config.audit.previewRows ?? AUDIT_DEFAULTS.previewRows,
+        idleTimeoutMs: config.limits.idleTimeoutMs,
         log,
         onClose: (summary) => {
           key.release();

@@ -107,6 +107,8 @@ export interface ProxySessionOptions {
   readonly masker: Masker;
   /** Holds `review` commands for approval; absent: they are refused as "approval required". */
   readonly approvals?: ApprovalsLike;
+  /** End sessions idle this long (nothing in flight, nothing held); 0 never. */
+  readonly idleTimeoutMs: number;
   /** Rows of each result kept (masked) in its `command.result` record for replay; 0 keeps none. */
   readonly previewRows: number;
   /** The planner's row estimate for a statement (EXPLAIN, never executed). */
@@ -158,6 +160,14 @@ export class ProxySession {
     // Backpressure: a slow client stops us reading from the upstream, not buffering its results.
     client.on('drain', () => upstream.resume());
     upstream.on('drain', () => client.resume());
+    if (this.o.idleTimeoutMs > 0) {
+      // Like PostgreSQL's idle_session_timeout: only a session waiting on its client is idle.
+      client.setTimeout(this.o.idleTimeoutMs, () => {
+        if (this.ops.length === 0 && this.held === undefined && !this.clientPumping && !this.upstreamPumping) {
+          this.fatal(new SluiceError('SLUICE_IDLE_TIMEOUT', `terminating connection after ${this.o.idleTimeoutMs} ms idle (limits.idleTimeout)`));
+        }
+      });
+    }
     if (this.o.upstreamLeftover.length > 0) this.onUpstreamData(this.o.upstreamLeftover);
     if (this.o.clientLeftover.length > 0) this.onClientData(this.o.clientLeftover);
     client.resume();
