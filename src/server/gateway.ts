@@ -17,6 +17,9 @@ import { createKubernetesEngine } from '../connectors/kubernetes/index.js';
 import { createApprovalService, createApprovalsApi, holdNotice, outcomeError, resolveApprovalSpec, APPROVALS_API_PREFIX, type ApprovalService } from '../approvals/index.js';
 import { createHttpListener, sendJson, type HttpListener } from './http-server.js';
 
+/** How often a running gateway applies `audit.retention`. */
+const RETENTION_INTERVAL_MS = 3_600_000;
+
 export interface GatewayOptions {
   readonly clock?: () => number;
   readonly log?: (line: string) => void;
@@ -84,6 +87,17 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
     }
 
     await pipeline.record({ type: 'gateway.start', details: { listen: addresses } });
+    // AU-11: with audit.retention set, sealed segments past it are removed at start and hourly
+    // (their hashes stay, so verification still passes). `sluice audit prune` does it on demand.
+    const prune = (): void => {
+      audit.applyRetention().catch((err: unknown) => log(`audit retention failed: ${String(err)}`));
+    };
+    let retentionTimer: NodeJS.Timeout | undefined;
+    if (config.audit.retention !== undefined) {
+      prune();
+      retentionTimer = setInterval(prune, RETENTION_INTERVAL_MS);
+      retentionTimer.unref();
+    }
     let closed = false;
     return {
       config,
@@ -93,6 +107,7 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
       async close() {
         if (closed) return;
         closed = true;
+        clearInterval(retentionTimer);
         // Held clients learn the gateway is going away; their requests are withdrawn.
         await approvalService?.close();
         for (const e of engines) await e.close();
