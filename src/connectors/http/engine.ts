@@ -6,7 +6,7 @@
  * credential, and masks JSON, JSON lines and text responses.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseDuration, type ResolvedConnection } from '../../config/index.js';
+import type { ResolvedConnection } from '../../config/index.js';
 import { SluiceError } from '../../errors.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
@@ -20,7 +20,7 @@ import {
   createSessionCache,
   createUpstream,
   defaultPrefix,
-  HTTP_DEFAULTS,
+  connectionLimits,
   resolveDecide,
   type BodyPlan,
   type Described,
@@ -131,9 +131,7 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
       scrubber: createScrubber(upstream.secrets),
       holder,
       protocol,
-      maxRequestBytes: c.maxRequestBytes ?? HTTP_DEFAULTS.maxRequestBytes,
-      maxResponseBytes: c.maxResponseBytes ?? HTTP_DEFAULTS.maxResponseBytes,
-      approvalWaitMs: c.approvalWait === undefined ? HTTP_DEFAULTS.approvalWaitMs : parseDuration(c.approvalWait, `${where}.approvalWait`),
+      ...connectionLimits(c, where),
       maskText: (t) => masker.maskText(t),
       log: ctx.log,
     });

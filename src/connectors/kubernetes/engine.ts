@@ -9,13 +9,13 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { parseDuration, type ResolvedConnection } from '../../config/index.js';
+import type { ResolvedConnection } from '../../config/index.js';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import { REVEAL_PROFILE } from '../../policy/index.js';
 import { k8sAction, k8sObject, parseRequestInfo, type K8sRequestInfo } from '../../policy/k8s/index.js';
 import type { Engine } from '../engine.js';
 import {
-  HTTP_DEFAULTS,
+  connectionLimits,
   contentKind,
   createApprovalHolder,
   createProxy,
@@ -65,7 +65,7 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
     upstreams.push(upstream);
     const masker = ctx.maskerFor(c.name);
     const prefix = (c.pathPrefix ?? defaultPrefix('kubernetes', c.name)).replace(/\/+$/, '');
-    const approvalWaitMs = c.approvalWait === undefined ? HTTP_DEFAULTS.approvalWaitMs : parseDuration(c.approvalWait, `${where}.approvalWait`);
+    const limits = connectionLimits(c, where);
 
     const protocol: ProxyProtocol<K8sDescribed> = {
       protocol: 'kubernetes',
@@ -133,9 +133,7 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
       scrubber: createScrubber(upstream.secrets),
       holder,
       protocol,
-      maxRequestBytes: c.maxRequestBytes ?? HTTP_DEFAULTS.maxRequestBytes,
-      maxResponseBytes: c.maxResponseBytes ?? HTTP_DEFAULTS.maxResponseBytes,
-      approvalWaitMs,
+      ...limits,
       maskText: (t) => masker.maskText(t),
       log: ctx.log,
     });
@@ -177,7 +175,7 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
               statementHash,
               fingerprint: a.described.fingerprint,
               facts: { kind: 'k8s', verb: info.verb, objects: a.described.action.objects },
-              waitMs: approvalWaitMs,
+              waitMs: limits.approvalWaitMs,
               clientGone: gone,
             });
             if (held.kind === 'pending') {

@@ -4,6 +4,7 @@
  */
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
+import { parseDuration } from '../../config/index.js';
 import type { EngineContext } from '../engine.js';
 
 /** Bodies Sluice buffers or accepts by default when a connection does not say. */
@@ -36,3 +37,15 @@ export function defaultPrefix(type: 'http' | 'kubernetes', name: string): string
   return `/${type === 'http' ? 'http' : 'k8s'}/${name}`;
 }
 
+
+/** A connection's body limits and approval wait, with the defaults filled in (`where` names it in errors). */
+export function connectionLimits(
+  c: { readonly maxRequestBytes?: number; readonly maxResponseBytes?: number; readonly approvalWait?: string | number },
+  where: string,
+): { readonly maxRequestBytes: number; readonly maxResponseBytes: number; readonly approvalWaitMs: number } {
+  return {
+    maxRequestBytes: c.maxRequestBytes ?? HTTP_DEFAULTS.maxRequestBytes,
+    maxResponseBytes: c.maxResponseBytes ?? HTTP_DEFAULTS.maxResponseBytes,
+    approvalWaitMs: c.approvalWait === undefined ? HTTP_DEFAULTS.approvalWaitMs : parseDuration(c.approvalWait, `${where}.approvalWait`),
+  };
+}
