@@ -4,7 +4,8 @@
  * off and with recording off, to price each stage. Prints TPS, average latency and the ratios;
  * writes bench/results/pgbench.json.
  *
- *   npx tsx bench/pgbench.ts [--duration 10] [--scale 10] [--clients 1,8]
+ *   npx tsx bench/pgbench.ts [--duration 10] [--scale 10] [--clients 1,8] [--modes simple,prepared]
+ *                            [--variants sluice,sluice-nomask,sluice-norecord,sluice-inline] [--rounds 1]
  *
  * "recording off" replaces the audit log's append with a no-op inside this benchmark process only;
  * the product has no such switch (a command that cannot be recorded is refused).
@@ -23,7 +24,14 @@ import { freePort, startPostgres } from '../test/helpers/postgres.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
-  options: { duration: { type: 'string', default: '10' }, scale: { type: 'string', default: '10' }, clients: { type: 'string', default: '1,8' } },
+  options: {
+    duration: { type: 'string', default: '10' },
+    scale: { type: 'string', default: '10' },
+    clients: { type: 'string', default: '1,8' },
+    modes: { type: 'string', default: 'simple,prepared' },
+    variants: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
+  },
 });
 const duration = Number(values.duration);
 const clientsList = String(values.clients).split(',').map(Number);
@@ -81,16 +89,20 @@ policies:
 `);
       return path;
     };
-    const variants = [
+    const allVariants = [
       { name: 'sluice', mask: true, record: true },
       { name: 'sluice-nomask', mask: false, record: true },
       { name: 'sluice-norecord', mask: true, record: false },
+      // The audit log committing SQLite transactions on the event loop instead of spooling.
+      { name: 'sluice-inline', mask: true, record: true, writer: 'inline' as const },
     ];
+    const wanted = values.variants?.split(',') ?? ['sluice', 'sluice-nomask', 'sluice-norecord'];
+    const variants = allVariants.filter((v) => wanted.includes(v.name));
     const sluices: { name: string; port: number; token: string }[] = [];
     const gateways: Awaited<ReturnType<typeof startGateway>>[] = [];
     for (const v of variants) {
       const config = loadConfigFile(sluiceConfig(v.name, v.mask));
-      const g = await startGateway(config, { log: () => undefined });
+      const g = await startGateway(config, { log: () => undefined, ...('writer' in v ? { auditWriter: v.writer } : {}) });
       gateways.push(g);
       if (!v.record) (g.audit as { append: unknown }).append = async () => ({ seq: 0, id: '' });
       sluices.push({ name: v.name, port: g.addresses.postgres?.port as number, token: await mintLocalToken(config, { role: 'bench', subject: 'bench', ttlMs: 3_600_000 }) });
@@ -100,7 +112,8 @@ policies:
     const results: Result[] = [];
     const fmt = (r: { tps: number; latencyMs: number }, base: { tps: number; latencyMs: number }): string =>
       `${r.tps.toFixed(0).padStart(6)} tps ${r.latencyMs.toFixed(3)} ms (${(r.tps / base.tps).toFixed(2)}x, +${(r.latencyMs - base.latencyMs).toFixed(3)} ms)`;
-    for (const mode of ['simple', 'prepared']) {
+    for (let round = 0; round < Number(values.rounds); round++)
+    for (const mode of String(values.modes).split(',')) {
       for (const clients of clientsList) {
         const direct = await pgbench(env, '127.0.0.1', pg.port, pg.superuser, 'bench', mode, clients);
         results.push({ target: 'direct', mode, clients, ...direct });

@@ -1,20 +1,28 @@
 /**
  * The audit writer. `append` resolves only after the record's transaction has committed; every
- * append queued while a commit is pending joins the next one (group commit), so N concurrent
- * sessions cost one sync, not N. Any failure rejects with SLUICE_AUDIT_UNAVAILABLE and the caller
- * refuses the command (fail closed, DESIGN.md principle 1).
+ * append made in one event-loop turn, or queued while commits are outstanding, joins one commit
+ * (group commit), so N concurrent sessions cost one sync, not N. Any failure rejects with
+ * SLUICE_AUDIT_UNAVAILABLE and the caller refuses the command (fail closed, DESIGN.md principle 1).
+ *
+ * `append` builds, masks and serialises the record on the caller's thread; seq, the hash chain,
+ * the Merkle tree, checkpoints and the store write happen in a `Committer`: on a writer thread for
+ * SQLite (commit/thread-committer.ts), inline otherwise.
  */
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { SluiceError } from '../errors.js';
 import type { SluiceConfig } from '../config/load-config.js';
-import { buildDraft, type AuditDraft, type AuditEventInput } from './event.js';
-import { hashLeaf, MerkleFrontier } from './merkle.js';
-import { joinRecordBody, recordBodyParts, type RecordBodyParts } from './record-json.js';
+import { buildDraft, type AuditEventInput } from './event.js';
+import { recordBodyParts } from './record-json.js';
 import { openAuditStore, resolveAuditSettings, type AuditSettings } from './open-store.js';
-import { formatCheckpoint, signNote, type NoteSigner } from './signed-note.js';
-import { createSigningKey, loadSigningKey, witnessPath } from './signing-key.js';
-import type { AuditStore, BatchWrite, LogHead, StoredCheckpoint, StoredEvent } from './store/types.js';
+import type { NoteSigner } from './signed-note.js';
+import { createSigningKey, loadSigningKey } from './signing-key.js';
+import type { AuditStore, SessionFilter, StoredCheckpoint } from './store/types.js';
+import type { CommitOutcome, Committer, PreparedRecord } from './commit/batch.js';
+import { inlineCommitter } from './commit/inline-committer.js';
+import { startSpoolCommitter } from './commit/spool-committer.js';
+import { acquireWriterLock, recoverSpool, spoolDirFor, type WriterLock } from './commit/spool.js';
+import { MAX_ROWS_PER_COMMIT } from './commit/thread-protocol.js';
 import { newUlid } from './ulid.js';
 import { applyRetention, type RetentionResult } from './retention.js';
 
@@ -42,11 +50,13 @@ export interface AuditLog {
    */
   applyRetention(now?: number): Promise<RetentionResult>;
   /**
-   * Call `listener` with the last committed seq after every commit that added records (audit
-   * streams wake on it instead of polling). It runs after the appends of that commit resolved and
-   * must not throw or block: it is never on the command path. Returns the unsubscribe function.
+   * Call `listener` with the last seq readable from the store each time committed records become
+   * readable (audit streams wake on it instead of polling). It must not throw or block: it is
+   * never on the command path. Returns the unsubscribe function.
    */
   onCommit(listener: (lastSeq: number) => void): () => void;
+  /** Commits and records so far (group commit shows as records > commits). */
+  stats(): AuditLogStats;
   /** Flush pending appends, write a final checkpoint and close the store. */
   close(): Promise<void>;
 }
@@ -58,41 +68,103 @@ export interface AuditLogDeps {
   readonly clock?: () => number;
   /** Node name stamped on records; default `config.node`. */
   readonly node?: string;
-  /** An already-open store (tests, or sharing one connection). */
+  /** An already-open store (tests, or sharing one connection); commits then run inline. */
   readonly store?: AuditStore;
   /** SQLite lock wait before an append fails (default 5000 ms). */
   readonly busyTimeoutMs?: number;
+  /**
+   * How SQLite commits: `thread` (default: each commit is one write to the spool on this thread and
+   * a writer thread ingests the spool into SQLite) or `inline` (SQLite transactions on this thread:
+   * one-off CLI writes that should not start a thread). PostgreSQL and injected stores always
+   * commit inline.
+   */
+  readonly writer?: 'thread' | 'inline';
 }
 
-/** A prepared record: everything but `seq` and `prev`, which the commit assigns. */
-interface Prepared {
-  readonly draft: AuditDraft;
-  readonly body: RecordBodyParts;
+export interface AuditLogStats {
+  /** Transactions that wrote records or a checkpoint. */
+  readonly commits: number;
+  /** Records committed. */
+  readonly records: number;
 }
 
-interface Pending extends Prepared {
+interface Pending {
+  readonly record: PreparedRecord;
   readonly resolve: (r: AuditAppendResult) => void;
   readonly reject: (e: unknown) => void;
 }
 
-/** Cap on records per transaction, so one commit never holds the write lock for long. */
-const MAX_BATCH = 2000;
-const ZERO_HASH = '0'.repeat(64);
+/** Cap on records per commit call, so one commit never holds the write lock for long. */
+const MAX_BATCH = MAX_ROWS_PER_COMMIT;
 
 export async function openAuditLog(config: SluiceConfig, deps: AuditLogDeps): Promise<AuditLog> {
   if (typeof deps.mask !== 'function') throw new TypeError('openAuditLog: deps.mask is required');
   const settings = resolveAuditSettings(config);
-  const store = deps.store ?? (await openAuditStore(config, deps.busyTimeoutMs !== undefined ? { busyTimeoutMs: deps.busyTimeoutMs } : {}));
+  const busy = deps.busyTimeoutMs !== undefined ? { busyTimeoutMs: deps.busyTimeoutMs } : {};
+  const store = deps.store ?? (await openAuditStore(config, busy));
+  let committer: Committer | undefined;
+  let lock: WriterLock | undefined;
   try {
     const logId = await store.initMeta('log_id', randomBytes(8).toString('hex'));
     const origin = await store.initMeta('origin', settings.origin ?? `sluice.local/audit/${logId}`);
     const signer = await loadOrCreateSigner(store, settings, deps.node ?? config.node);
-    return new GroupCommitLog(store, settings, signer, origin, { ...deps, node: deps.node ?? config.node });
+    const common = { origin, signingKeyPath: settings.signingKeyPath, checkpointEvery: settings.checkpointEvery };
+    if (deps.store !== undefined || !('sqlite' in config.store)) {
+      committer = inlineCommitter(store, { ...common, signer });
+      return new GroupCommitLog(store, committer, settings, origin, { ...deps, node: deps.node ?? config.node });
+    }
+    // SQLite: this process becomes the log's one writer, and first moves into the store whatever a
+    // writer that stopped left in the spool.
+    const path = config.store.sqlite;
+    const dir = spoolDirFor(path);
+    lock = acquireWriterLock(dir);
+    await recoverSpool(store, dir, { ...common, signer, now: (deps.clock ?? Date.now)(), force: false }, settings.signingKeyPath);
+    committer =
+      deps.writer === 'inline'
+        ? inlineCommitter(store, { ...common, signer, lock })
+        : await startSpoolCommitter({ ...common, path, dir, lock, synchronous: settings.synchronous, busyTimeoutMs: deps.busyTimeoutMs ?? 5000, nextSeq: (await store.readHead()).size + 1 });
+    return new GroupCommitLog(readsAfterIngest(store, committer), committer, settings, origin, { ...deps, node: deps.node ?? config.node });
   } catch (err) {
+    if (committer !== undefined) await committer.close().catch(() => {});
+    else lock?.release();
     if (deps.store === undefined) await store.close().catch(() => {});
     if (err instanceof SluiceError) throw err;
     throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `audit store ${store.location} is unavailable`, { cause: err });
   }
+}
+
+/**
+ * The log's store as its users see it: every read first waits until what this log committed is
+ * in the store (the spool is ingested a few ms behind), so reading right after an append finds it.
+ */
+function readsAfterIngest(store: AuditStore, committer: Committer): AuditStore {
+  const after =
+    <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      await committer.visible();
+      return fn(...a);
+    };
+  return {
+    kind: store.kind,
+    location: store.location,
+    getMeta: (k) => store.getMeta(k),
+    initMeta: (k, v) => store.initMeta(k, v),
+    appendBatch: (b) => store.appendBatch(b),
+    readHead: after(() => store.readHead()),
+    readEvents: after((s: number, l: number) => store.readEvents(s, l)),
+    readEventsSince: after((ts: number, s: number, l: number) => store.readEventsSince(ts, s, l)),
+    findEvent: after((id: string) => store.findEvent(id)),
+    readLeafHashes: after((f: number, t: number) => store.readLeafHashes(f, t)),
+    readCheckpoints: after(() => store.readCheckpoints()),
+    readPruned: after(() => store.readPruned()),
+    prune: (seg) => store.prune(seg),
+    sessionStarts: after((f: SessionFilter) => store.sessionStarts(f)),
+    sessionStats: after((ids: readonly string[]) => store.sessionStats(ids)),
+    sessionEvents: after((id: string) => store.sessionEvents(id)),
+    getCursor: (n) => store.getCursor(n),
+    setCursor: (n, s) => store.setCursor(n, s),
+    close: () => store.close(),
+  };
 }
 
 async function loadOrCreateSigner(store: AuditStore, settings: AuditSettings, node: string): Promise<NoteSigner> {
@@ -109,26 +181,29 @@ async function loadOrCreateSigner(store: AuditStore, settings: AuditSettings, no
 class GroupCommitLog implements AuditLog {
   readonly store: AuditStore;
   readonly origin: string;
+  readonly #committer: Committer;
   readonly #settings: AuditSettings;
-  readonly #signer: NoteSigner;
   readonly #mask: (text: string) => string;
   readonly #clock: () => number;
   readonly #node: string;
   #queue: Pending[] = [];
   #scheduled = false;
-  #flushing: Promise<void> | null = null;
+  #inFlight = 0;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
+  #commits = 0;
+  #records = 0;
   readonly #commitListeners = new Set<(lastSeq: number) => void>();
 
-  constructor(store: AuditStore, settings: AuditSettings, signer: NoteSigner, origin: string, deps: AuditLogDeps) {
+  constructor(store: AuditStore, committer: Committer, settings: AuditSettings, origin: string, deps: AuditLogDeps) {
     this.store = store;
     this.origin = origin;
+    this.#committer = committer;
     this.#settings = settings;
-    this.#signer = signer;
     this.#mask = deps.mask;
     this.#clock = deps.clock ?? Date.now;
     this.#node = deps.node ?? 'sluice';
+    committer.onVisible((lastSeq) => this.#notifyCommit(lastSeq));
     if (settings.checkpointIntervalMs > 0) {
       this.#timer = setInterval(() => {
         this.checkpoint().catch(() => {
@@ -141,11 +216,10 @@ class GroupCommitLog implements AuditLog {
 
   append(event: AuditEventInput): Promise<AuditAppendResult> {
     if (this.#closed) return Promise.reject(new SluiceError('SLUICE_AUDIT_UNAVAILABLE', 'audit log is closed'));
-    let draft: AuditDraft;
-    let body: RecordBodyParts;
+    let record: PreparedRecord;
     try {
       const ts = this.#clock();
-      draft = buildDraft(event, {
+      const d = buildDraft(event, {
         mask: this.#mask,
         node: this.#node,
         ts,
@@ -154,56 +228,78 @@ class GroupCommitLog implements AuditLog {
         previewBytes: this.#settings.previewBytes,
       });
       // Serialised here, outside the commit: the transaction only splices in seq and prev.
-      body = recordBodyParts(draft);
+      const body = recordBodyParts(d);
+      record = {
+        id: d.id,
+        ts: d.ts,
+        type: d.type,
+        sessionId: d.session ?? null,
+        subject: d.identity?.subject ?? null,
+        connection: d.connection ?? null,
+        outcome: d.outcome ?? null,
+        head: body.head,
+        mid: body.mid,
+        tail: body.tail,
+      };
     } catch (err) {
       if (err instanceof TypeError) return Promise.reject(err);
       // The masker failing is not the caller's bug, but the record cannot be stored safely.
       return Promise.reject(new SluiceError('SLUICE_AUDIT_UNAVAILABLE', 'audit record could not be prepared', { cause: err }));
     }
     return new Promise<AuditAppendResult>((resolve, reject) => {
-      this.#queue.push({ draft, body, resolve, reject });
+      this.#queue.push({ record, resolve, reject });
       this.#schedule();
     });
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#flushing !== null) return;
+    if (this.#scheduled || this.#inFlight >= this.#committer.maxInFlight) return;
     this.#scheduled = true;
     const run = (): void => {
       this.#scheduled = false;
-      void this.#flush();
+      this.#send(false);
     };
     // setImmediate gathers every append made in this turn of the event loop into one commit.
     if (this.#settings.commitWindowMs > 0) setTimeout(run, this.#settings.commitWindowMs);
     else setImmediate(run);
   }
 
-  #flush(): Promise<void> {
-    if (this.#flushing !== null) return this.#flushing;
-    this.#flushing = (async () => {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, MAX_BATCH);
-        try {
-          const written = await this.store.appendBatch((head) => this.#build(head, batch, false));
-          this.#afterCommit(written);
-          const events = written?.events ?? [];
-          batch.forEach((p, i) => {
-            const e = events[i] as StoredEvent;
-            p.resolve({ seq: e.seq, id: e.id });
-          });
-          const last = events[events.length - 1];
-          if (last !== undefined) this.#notifyCommit(last.seq);
-        } catch (err) {
-          const e = err instanceof SluiceError ? err : new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `audit store ${this.store.location} is unavailable`, { cause: err });
-          const failure = e.code === 'SLUICE_AUDIT_UNAVAILABLE' ? e : new SluiceError('SLUICE_AUDIT_UNAVAILABLE', e.message, { cause: e });
+  /** Hand queued records to the committer: up to its in-flight limit, or all of them (`drain`). */
+  #send(drain: boolean): void {
+    while (this.#queue.length > 0 && (drain || this.#inFlight < this.#committer.maxInFlight)) {
+      const batch = this.#queue.splice(0, MAX_BATCH);
+      this.#inFlight += 1;
+      this.#committer
+        .commit(
+          batch.map((p) => p.record),
+          { now: this.#clock(), force: false },
+        )
+        .then(
+          (o) => {
+            this.#counted(o);
+            if (o === null || o.lastSeq - o.firstSeq + 1 !== batch.length) throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', 'audit commit wrote a different number of records than it was given');
+            batch.forEach((p, i) => p.resolve({ seq: o.firstSeq + i, id: p.record.id }));
+          },
+        )
+        .catch((err: unknown) => {
+          const failure = err instanceof SluiceError && err.code === 'SLUICE_AUDIT_UNAVAILABLE' ? err : new SluiceError('SLUICE_AUDIT_UNAVAILABLE', err instanceof Error ? err.message : `audit store ${this.store.location} is unavailable`, { cause: err });
           for (const p of batch) p.reject(failure);
-        }
-      }
-    })().finally(() => {
-      this.#flushing = null;
-      if (this.#queue.length > 0) this.#schedule();
-    });
-    return this.#flushing;
+        })
+        .finally(() => {
+          this.#inFlight -= 1;
+          if (this.#queue.length > 0) this.#schedule();
+        });
+    }
+  }
+
+  #counted(o: CommitOutcome | null): void {
+    if (o === null) return;
+    this.#commits += 1;
+    this.#records += Math.max(0, o.lastSeq - o.firstSeq + 1);
+  }
+
+  stats(): AuditLogStats {
+    return { commits: this.#commits, records: this.#records };
   }
 
   #notifyCommit(lastSeq: number): void {
@@ -223,74 +319,17 @@ class GroupCommitLog implements AuditLog {
     };
   }
 
-  /** Pure: from the committed head and drafts, the rows to write. Runs inside the store's transaction. */
-  #build(head: LogHead, prepared: readonly Prepared[], forceCheckpoint: boolean): BatchWrite | null {
-    const frontier = MerkleFrontier.deserialize(head.size, head.frontier);
-    let prev = head.lastHash;
-    const events: StoredEvent[] = [];
-    for (const { draft: d, body: parts } of prepared) {
-      const seq = frontier.size + 1;
-      // Byte-identical to canonicalJson({ ...d, seq, prev }), which is what verify recomputes.
-      const body = joinRecordBody(parts, seq, prev === null ? ZERO_HASH : prev.toString('hex'));
-      const hash = hashLeaf(body);
-      frontier.append(hash);
-      prev = hash;
-      events.push({
-        seq,
-        id: d.id,
-        ts: d.ts,
-        type: d.type,
-        sessionId: d.session ?? null,
-        subject: d.identity?.subject ?? null,
-        connection: d.connection ?? null,
-        outcome: d.outcome ?? null,
-        body,
-        hash,
-      });
-    }
-    const now = this.#clock();
-    const size = frontier.size;
-    // Every N records here; every T by the interval timer, which forces one.
-    const due = size > head.checkpointSize && (forceCheckpoint || size - head.checkpointSize >= this.#settings.checkpointEvery);
-    if (events.length === 0 && !due) return null;
-    let checkpoint: StoredCheckpoint | undefined;
-    if (due) {
-      const root = frontier.root();
-      const note = signNote(formatCheckpoint({ origin: this.origin, size, root, extensions: [] }), this.#signer);
-      checkpoint = { size, ts: now, root, note };
-    }
-    return {
-      events,
-      ...(checkpoint !== undefined ? { checkpoint } : {}),
-      head: {
-        size,
-        lastHash: prev,
-        frontier: frontier.serialize(),
-        checkpointSize: checkpoint?.size ?? head.checkpointSize,
-        checkpointTs: checkpoint?.ts ?? head.checkpointTs,
-      },
-    };
-  }
-
-  #afterCommit(written: BatchWrite | null): void {
-    if (written?.checkpoint === undefined) return;
-    // Best effort: the witness copy beside the key catches a store truncated together with its
-    // checkpoints. The store's copy is authoritative for the writer.
-    try {
-      const path = witnessPath(this.#settings.signingKeyPath);
-      writeFileSync(`${path}.tmp`, written.checkpoint.note, { mode: 0o644 });
-      renameSync(`${path}.tmp`, path);
-    } catch {
-      // ignore: verify still has the store's checkpoints
-    }
+  /** Send everything queued, then a forced checkpoint behind it (commits complete in order). */
+  async #sealNow(): Promise<StoredCheckpoint | null> {
+    this.#send(true);
+    const o = await this.#committer.commit([], { now: this.#clock(), force: true });
+    this.#counted(o);
+    return o?.checkpoint ?? null;
   }
 
   async checkpoint(): Promise<StoredCheckpoint | null> {
-    if (this.#closed && this.#flushing === null) return null;
-    await this.#flush();
-    const written = await this.store.appendBatch((head) => this.#build(head, [], true));
-    this.#afterCommit(written);
-    return written?.checkpoint ?? null;
+    if (this.#closed) return null;
+    return this.#sealNow();
   }
 
   async applyRetention(now?: number): Promise<RetentionResult> {
@@ -310,10 +349,9 @@ class GroupCommitLog implements AuditLog {
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     try {
-      await this.#flush();
-      const written = await this.store.appendBatch((head) => this.#build(head, [], true));
-      this.#afterCommit(written);
+      await this.#sealNow();
     } finally {
+      await this.#committer.close().catch(() => {});
       await this.store.close();
     }
   }

@@ -9,6 +9,7 @@ import type { SluiceConfig } from '../config/load-config.js';
 import { openPostgresStore } from './store/postgres-store.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import type { AuditStore } from './store/types.js';
+import { recoverAbandonedSpool } from './commit/spool.js';
 
 export interface AuditSettings {
   readonly checkpointEvery: number;
@@ -47,6 +48,11 @@ export function resolveAuditSettings(config: SluiceConfig): AuditSettings {
 }
 
 export interface OpenStoreOptions {
+  /**
+   * Open for reading. For SQLite, if the writer died and left acknowledged records in its spool
+   * and no live process holds the writer lock, they are moved into the store first, so a reader
+   * after a crash sees everything a client saw succeed.
+   */
   readonly readonly?: boolean;
   /** SQLite lock wait; the default 5 s suits the gateway, tests shorten it. */
   readonly busyTimeoutMs?: number;
@@ -55,7 +61,10 @@ export interface OpenStoreOptions {
 export async function openAuditStore(config: SluiceConfig, options: OpenStoreOptions = {}): Promise<AuditStore> {
   const settings = resolveAuditSettings(config);
   if ('sqlite' in config.store) {
-    return openSqliteStore(config.store.sqlite, {
+    const path = config.store.sqlite;
+    // A reader after a crash: records the writer acknowledged may still be in its spool only.
+    if (options.readonly === true) await recoverAbandonedSpool(path, () => openSqliteStore(path, { synchronous: settings.synchronous }));
+    return openSqliteStore(path, {
       synchronous: settings.synchronous,
       ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
       ...(options.readonly !== undefined ? { readonly: options.readonly } : {}),

@@ -23,6 +23,8 @@ const RETENTION_INTERVAL_MS = 3_600_000;
 export interface GatewayOptions {
   readonly clock?: () => number;
   readonly log?: (line: string) => void;
+  /** How a SQLite audit log commits (`AuditLogDeps.writer`); the benchmark compares both. */
+  readonly auditWriter?: 'thread' | 'inline';
 }
 
 export interface Gateway {
@@ -46,7 +48,7 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
   const auditMasker = defaultMasker();
   let approvalService: ApprovalService | undefined;
   let streams: AuditStreams | undefined;
-  const audit = await openAuditLog(config, { mask: (t) => auditMasker.maskText(t), ...(options.clock !== undefined ? { clock: options.clock } : {}) });
+  const audit = await openAuditLog(config, { mask: (t) => auditMasker.maskText(t), ...(options.auditWriter !== undefined ? { writer: options.auditWriter } : {}), ...(options.clock !== undefined ? { clock: options.clock } : {}) });
   try {
     // Live streaming to SIEMs reads committed records after a persisted cursor; never on the command path.
     streams = startAuditStreams(config, audit, { logLine: log, ...(options.clock !== undefined ? { clock: options.clock } : {}) });

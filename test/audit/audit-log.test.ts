@@ -1,5 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { filesUnder } from '../helpers/files.js';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -36,24 +39,22 @@ test('append stamps seq, id, time and node, and chains records', async () => {
   }
 });
 
-test('concurrent appends share one transaction (group commit)', async () => {
-  const t = tempConfig();
-  try {
-    const log = await openAuditLog(t.config, { mask: testMask });
-    let batches = 0;
-    const orig = log.store.appendBatch.bind(log.store);
-    (log.store as { appendBatch: typeof orig }).appendBatch = (build) => {
-      batches += 1;
-      return orig(build);
-    };
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append({ type: 'command', command: { text: `SELECT ${i}` } })));
-    assert.deepEqual(results.map((r) => r.seq).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1));
-    assert.equal(batches, 1, '50 appends in one tick commit together');
-    await log.close();
-  } finally {
-    t.cleanup();
-  }
-});
+for (const writer of ['thread', 'inline'] as const) {
+  test(`concurrent appends share one transaction (group commit, ${writer} writer)`, async () => {
+    const t = tempConfig();
+    try {
+      const log = await openAuditLog(t.config, { mask: testMask, writer });
+      const before = log.stats().commits;
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append({ type: 'command', command: { text: `SELECT ${i}` } })));
+      assert.deepEqual(results.map((r) => r.seq).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.deepEqual(log.stats(), { commits: before + 1, records: 50 }, '50 appends in one tick commit together');
+      await log.close();
+      assert.equal((await verifyConfiguredLog(t.config)).ok, true);
+    } finally {
+      t.cleanup();
+    }
+  });
+}
 
 test('the masker runs on every free-text field: a card number never reaches the database file', async () => {
   const t = tempConfig();
@@ -71,8 +72,8 @@ test('the masker runs on every free-text field: a card number never reaches the 
     });
     await log.close();
     const dataDir = join(t.dir, 'data');
-    for (const f of readdirSync(dataDir)) {
-      const bytes = readFileSync(join(dataDir, f));
+    for (const f of filesUnder(dataDir)) {
+      const bytes = readFileSync(f);
       assert.equal(bytes.includes(Buffer.from('4111 1111')), false, `${f} holds the card number`);
       assert.equal(bytes.includes(Buffer.from('4111111111111111')), false, `${f} holds the card number`);
     }
@@ -98,10 +99,10 @@ test('previews are capped by rows and bytes', async () => {
   }
 });
 
-test('fail closed: a store that cannot be written rejects append with SLUICE_AUDIT_UNAVAILABLE', async () => {
+test('fail closed: with inline commits, a store that cannot be written rejects append with SLUICE_AUDIT_UNAVAILABLE', async () => {
   const t = tempConfig();
   try {
-    const log = await openAuditLog(t.config, { mask: testMask, busyTimeoutMs: 50 });
+    const log = await openAuditLog(t.config, { mask: testMask, busyTimeoutMs: 50, writer: 'inline' });
     await log.append({ type: 'gateway.start' });
     // Another writer holds the database's write lock: our commit cannot happen.
     const other = new Database(join(t.dir, 'data', 'sluice.db'));
@@ -113,6 +114,56 @@ test('fail closed: a store that cannot be written rejects append with SLUICE_AUD
     assert.equal((await log.append({ type: 'command', command: { text: 'SELECT 2' } })).seq, 2);
     await log.close();
     assert.equal((await verifyConfiguredLog(t.config)).ok, true);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('spool: appends stay durable while SQLite is locked; reads wait for ingestion and then see them', async () => {
+  const t = tempConfig();
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask, busyTimeoutMs: 20 });
+    await log.append({ type: 'gateway.start' });
+    const other = new Database(join(t.dir, 'data', 'sluice.db'));
+    other.exec('BEGIN IMMEDIATE');
+    const seqs = await Promise.all([1, 2, 3].map((i) => log.append({ type: 'command', command: { text: `SELECT ${i}` } })));
+    assert.deepEqual(seqs.map((r) => r.seq), [2, 3, 4], 'acknowledged from the spool while the store is locked');
+    // A read through the log fails while ingestion cannot write (it does not hang)…
+    await assert.rejects(log.store.readEvents(0, 10), (err: unknown) => err instanceof SluiceError && err.code === 'SLUICE_AUDIT_UNAVAILABLE');
+    other.exec('ROLLBACK');
+    other.close();
+    // …and succeeds, with every record, once the writer thread caught up.
+    let rows: Awaited<ReturnType<typeof log.store.readEvents>> = [];
+    for (let i = 0; i < 100 && rows.length < 4; i++) {
+      rows = await log.store.readEvents(0, 10).catch(() => []);
+      if (rows.length < 4) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(rows.map((r) => r.seq), [1, 2, 3, 4]);
+    await log.close();
+    assert.equal((await verifyConfiguredLog(t.config)).ok, true);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('one writer per SQLite log: a second open is refused, naming the holder; a dead holder\'s lock is taken over', async () => {
+  const t = tempConfig();
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask });
+    await assert.rejects(openAuditLog(t.config, { mask: testMask }), (err: unknown) => err instanceof SluiceError && err.code === 'SLUICE_AUDIT_UNAVAILABLE' && /already open for writing/.test(err.message));
+    await log.append({ type: 'gateway.start' });
+    await log.close();
+    const lockPath = join(t.dir, 'data', 'sluice.db-spool', 'writer.lock');
+    assert.equal(existsSync(lockPath), false, 'close releases the lock');
+    // A live process of this host holds it (pid 1 is always alive).
+    writeFileSync(lockPath, `1 ${hostname()}\n`);
+    await assert.rejects(openAuditLog(t.config, { mask: testMask }), (err: unknown) => err instanceof SluiceError && /being written by process 1\b/.test(err.message));
+    // A process that is gone: its lock is stale and taken over.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+    writeFileSync(lockPath, `${dead} ${hostname()}\n`);
+    const again = await openAuditLog(t.config, { mask: testMask });
+    assert.equal((await again.append({ type: 'gateway.start' })).seq, 2);
+    await again.close();
   } finally {
     t.cleanup();
   }

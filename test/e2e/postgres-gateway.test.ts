@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { filesUnder } from '../helpers/files.js';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { loadConfigFile } from '../../src/config/index.js';
@@ -227,8 +228,8 @@ describe('PostgreSQL gateway end to end', () => {
     const all = Buffer.concat(received);
     assert.ok(all.length > 0);
     assert.ok(!all.includes(Buffer.from(f.upstreamPassword)), 'upstream password reached the client');
-    for (const name of readdirSync(`${f.dir}/data`)) {
-      const bytes = readFileSync(`${f.dir}/data/${name}`);
+    for (const name of filesUnder(`${f.dir}/data`)) {
+      const bytes = readFileSync(name);
       assert.ok(!bytes.includes(Buffer.from(f.upstreamPassword)), `upstream password in ${name}`);
     }
   });

@@ -6,7 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { filesUnder } from '../helpers/files.js';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { loadConfigFile } from '../../src/config/index.js';
@@ -148,8 +149,8 @@ describe('inline masking through the PostgreSQL gateway', () => {
       await c.end();
     }
     await gw.audit.checkpoint();
-    for (const name of readdirSync(`${f.dir}/data`)) {
-      const bytes = readFileSync(`${f.dir}/data/${name}`);
+    for (const name of filesUnder(`${f.dir}/data`)) {
+      const bytes = readFileSync(name);
       for (const secret of ['5500-0000-0000-0004', '4111 1111 1111 1111', '123-45-6789', 'ghp_abcdefghijklmnop']) {
         assert.ok(!bytes.includes(Buffer.from(secret)), `${secret} found in ${name}`);
       }

@@ -168,8 +168,8 @@ export async function openPostgresStore(connectionString: string): Promise<Audit
             ],
           );
         }
-        if (w.checkpoint !== undefined) {
-          await c.query('INSERT INTO sluice_audit_checkpoints (size, ts, root, note) VALUES ($1, $2, $3, $4)', [w.checkpoint.size, w.checkpoint.ts, w.checkpoint.root, w.checkpoint.note]);
+        for (const cp of w.checkpoints) {
+          await c.query('INSERT INTO sluice_audit_checkpoints (size, ts, root, note) VALUES ($1, $2, $3, $4)', [cp.size, cp.ts, cp.root, cp.note]);
         }
         await c.query('UPDATE sluice_audit_head SET size = $1, last_hash = $2, frontier = $3, checkpoint_size = $4, checkpoint_ts = $5 WHERE id = 1', [
           w.head.size,

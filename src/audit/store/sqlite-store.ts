@@ -137,7 +137,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     for (const e of w.events) {
       st.insertEvent!.run(e.seq, e.id, e.ts, e.type, e.sessionId, e.subject, e.connection, e.outcome, e.body, e.hash);
     }
-    if (w.checkpoint !== undefined) st.insertCheckpoint!.run(w.checkpoint.size, w.checkpoint.ts, w.checkpoint.root, w.checkpoint.note);
+    for (const cp of w.checkpoints) st.insertCheckpoint!.run(cp.size, cp.ts, cp.root, cp.note);
     st.putHead!.run(w.head.size, w.head.lastHash, w.head.frontier, w.head.checkpointSize, w.head.checkpointTs);
     return w;
   });

@@ -46,7 +46,8 @@ export interface LogHead {
 
 export interface BatchWrite {
   readonly events: readonly StoredEvent[];
-  readonly checkpoint?: StoredCheckpoint;
+  /** Signed checkpoints, in size order (one every `checkpointEvery` records, or one forced). */
+  readonly checkpoints: readonly StoredCheckpoint[];
   readonly head: LogHead;
 }
 

@@ -127,7 +127,7 @@ async function receipt(args: string[], io: CliIo): Promise<number> {
     await store.close();
   }
   // Not yet signed: seal a checkpoint now (the signing key is needed, as for the gateway).
-  const log = await openAuditLog(config, { mask: (s) => s });
+  const log = await openAuditLog(config, { mask: (s) => s, writer: 'inline' });
   try {
     await log.checkpoint();
     writeJson(io, await createReceipt(log.store, id));
@@ -162,7 +162,7 @@ async function prune(args: string[], io: CliIo): Promise<number> {
   const config = load(io, values.config);
   const settings = resolveAuditSettings(config);
   if (settings.retentionMs === undefined) throw new UsageError('audit.retention is not set in the config');
-  const log = await openAuditLog(config, { mask: (s) => s });
+  const log = await openAuditLog(config, { mask: (s) => s, writer: 'inline' });
   try {
     const r = await log.applyRetention();
     io.stdout.write(`removed ${r.records} records in ${r.segments} sealed segments (through ${r.throughSeq}); their hashes are kept\n`);

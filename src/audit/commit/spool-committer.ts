@@ -1,0 +1,301 @@
+/**
+ * SQLite commits through the spool (`spool.ts`): on the event loop, a commit assigns seqs and
+ * writes the batch's lines with one `write()` (then `fdatasync`, grouped, at `synchronous: full`);
+ * the writer thread (`ingest-thread.ts`) ingests them into SQLite. A worker round trip costs
+ * ~80 µs on a shared VM, so nothing on the statement path waits for the thread: only reads through
+ * the log, `checkpoint()` and `close()` do.
+ *
+ * Fail closed: a failed write is truncated away and its appends rejected (if the truncate fails
+ * too, every later append is refused); a writer thread that stopped or fell too far behind makes
+ * appends fail instead of letting the spool grow without bound.
+ */
+import { fdatasync, fdatasyncSync, ftruncateSync, writeSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { SluiceError } from '../../errors.js';
+import type { StoredCheckpoint } from '../store/types.js';
+import type { CommitOutcome, Committer, PreparedRecord } from './batch.js';
+import { closeSegment, encodeLine, openSegment, SEGMENT_BYTES, type SegmentFile, type WriterLock } from './spool.js';
+import type { FromWriter, ToWriter, WriterThreadData } from './thread-protocol.js';
+
+const ENTRY = new URL('./writer-thread.mjs', import.meta.url);
+/** Records spooled but not yet in the store before appends are refused (the store is stuck). */
+export const MAX_BACKLOG = 200_000;
+
+interface Reply {
+  readonly resolve: (m: Extract<FromWriter, { t: 'reply'; ok: true }>) => void;
+  readonly reject: (e: SluiceError) => void;
+}
+
+interface VisibleWaiter {
+  readonly seq: number;
+  readonly resolve: () => void;
+  readonly reject: (e: SluiceError) => void;
+}
+
+function unavailable(message: string): SluiceError {
+  return new SluiceError('SLUICE_AUDIT_UNAVAILABLE', message);
+}
+
+export interface SpoolCommitterOptions extends WriterThreadData {
+  /** The first seq to write (committed head + 1, after recovery). */
+  readonly nextSeq: number;
+  /** Held for the committer's life; released when it closes. */
+  readonly lock: WriterLock;
+  /** Records spooled but not in the store before appends are refused (default MAX_BACKLOG). */
+  readonly maxBacklog?: number;
+  /** Test seam: the write call (default `fs.writeSync`). */
+  readonly write?: (fd: number, buf: Buffer, offset: number, length: number, position: number) => number;
+}
+
+class SpoolCommitter implements Committer {
+  readonly maxInFlight = Number.POSITIVE_INFINITY;
+  readonly #o: SpoolCommitterOptions;
+  readonly #write: NonNullable<SpoolCommitterOptions['write']>;
+  readonly #replies = new Map<number, Reply>();
+  readonly #visibleWaiters: VisibleWaiter[] = [];
+  #seg: SegmentFile;
+  #nextSeq: number;
+  #visibleSeq: number;
+  #worker: Worker;
+  #workerGone: SluiceError | null = null;
+  #idle = false;
+  #broken: SluiceError | null = null;
+  #closed = false;
+  #nextId = 1;
+  #listener: ((lastSeq: number) => void) | undefined;
+  // synchronous: full — one fdatasync at a time; writes made meanwhile wait for the next one.
+  #syncing = false;
+  #syncWaiters: { readonly resolve: () => void; readonly reject: (e: SluiceError) => void }[] = [];
+
+  constructor(o: SpoolCommitterOptions, worker: Worker) {
+    this.#o = o;
+    this.#write = o.write ?? writeSync;
+    this.#nextSeq = o.nextSeq;
+    this.#visibleSeq = o.nextSeq - 1;
+    this.#seg = openSegment(o.dir, o.nextSeq);
+    this.#worker = worker;
+    worker.on('message', (m: FromWriter) => this.#onMessage(m));
+    worker.once('exit', (code) => {
+      this.#workerGone = unavailable(`audit writer thread stopped (exit code ${code})`);
+      this.#failWaiters(this.#workerGone);
+    });
+  }
+
+  #onMessage(m: FromWriter): void {
+    switch (m.t) {
+      case 'visible': {
+        this.#visibleSeq = Math.max(this.#visibleSeq, m.seq);
+        this.#releaseVisible();
+        this.#listener?.(m.seq);
+        return;
+      }
+      case 'idle':
+        this.#idle = true;
+        // Written after the writer last looked: wake it now rather than on the next write.
+        if (m.seq < this.#nextSeq - 1) this.#wake();
+        return;
+      case 'error': {
+        const e = new SluiceError('SLUICE_AUDIT_UNAVAILABLE', m.message);
+        for (const w of this.#visibleWaiters.splice(0)) w.reject(e);
+        return;
+      }
+      case 'reply': {
+        const r = this.#replies.get(m.id);
+        if (r === undefined) return;
+        this.#replies.delete(m.id);
+        if (this.#replies.size === 0 && this.#visibleWaiters.length === 0) this.#worker.unref();
+        if (m.ok) r.resolve(m);
+        else r.reject(new SluiceError(m.code === 'SLUICE_CONFIG_INVALID' ? 'SLUICE_CONFIG_INVALID' : 'SLUICE_AUDIT_UNAVAILABLE', m.message));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  #failWaiters(e: SluiceError): void {
+    for (const r of this.#replies.values()) r.reject(e);
+    this.#replies.clear();
+    for (const w of this.#visibleWaiters.splice(0)) w.reject(e);
+  }
+
+  #releaseVisible(): void {
+    for (let i = this.#visibleWaiters.length - 1; i >= 0; i--) {
+      const w = this.#visibleWaiters[i] as VisibleWaiter;
+      if (w.seq <= this.#visibleSeq) {
+        this.#visibleWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+    if (this.#replies.size === 0 && this.#visibleWaiters.length === 0) this.#worker.unref();
+  }
+
+  #wake(): void {
+    if (this.#workerGone !== null) return;
+    this.#idle = false;
+    this.#worker.postMessage({ t: 'wake' } satisfies ToWriter);
+  }
+
+  #request(m: ToWriter & { id: number }): Promise<Extract<FromWriter, { t: 'reply'; ok: true }>> {
+    if (this.#workerGone !== null) return Promise.reject(this.#workerGone);
+    return new Promise((resolve, reject) => {
+      this.#replies.set(m.id, { resolve, reject });
+      this.#worker.ref();
+      this.#worker.postMessage(m);
+    });
+  }
+
+  commit(records: readonly PreparedRecord[], opts: { readonly now: number; readonly force: boolean }): Promise<CommitOutcome | null> {
+    if (this.#closed) return Promise.reject(unavailable('audit log is closed'));
+    if (records.length === 0) return this.#seal(opts.now, opts.force);
+    if (this.#broken !== null) return Promise.reject(this.#broken);
+    if (this.#workerGone !== null) return Promise.reject(this.#workerGone);
+    if (this.#nextSeq - 1 - this.#visibleSeq + records.length > (this.#o.maxBacklog ?? MAX_BACKLOG)) {
+      return Promise.reject(unavailable(`audit store ${this.#o.path} is ${this.#nextSeq - 1 - this.#visibleSeq} records behind the spool; refusing more until it catches up`));
+    }
+    const firstSeq = this.#nextSeq;
+    let text = '';
+    for (let i = 0; i < records.length; i++) text += encodeLine(firstSeq + i, records[i] as PreparedRecord);
+    const buf = Buffer.from(text, 'utf8');
+    const seg = this.#seg;
+    const start = seg.offset;
+    try {
+      for (let off = 0; off < buf.length; ) off += this.#write(seg.fd, buf, off, buf.length - off, start + off);
+    } catch (err) {
+      return Promise.reject(this.#undo(seg, start, err));
+    }
+    seg.offset += buf.length;
+    this.#nextSeq += records.length;
+    const outcome: CommitOutcome = { firstSeq, lastSeq: this.#nextSeq - 1 };
+    if (this.#idle) this.#wake();
+    if (seg.offset >= SEGMENT_BYTES) this.#rotate();
+    if (this.#o.synchronous !== 'full') return Promise.resolve(outcome);
+    return this.#durable().then(() => outcome);
+  }
+
+  /** Cut a failed write back off the segment so the spool stays whole; if that fails, refuse from now on. */
+  #undo(seg: SegmentFile, start: number, err: unknown): SluiceError {
+    const e = unavailable(`audit spool ${seg.path} could not be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    try {
+      ftruncateSync(seg.fd, start);
+    } catch {
+      this.#broken = unavailable(`audit spool ${seg.path} is damaged by a failed write and could not be repaired; restart the gateway`);
+    }
+    return e;
+  }
+
+  #rotate(): void {
+    const old = this.#seg;
+    try {
+      this.#seg = openSegment(this.#o.dir, this.#nextSeq);
+    } catch {
+      return; // keep appending to the current segment; try again after the next write
+    }
+    if (this.#o.synchronous === 'full') {
+      try {
+        fdatasyncSync(old.fd);
+      } catch {
+        // the next fdatasync on the new segment reports the device's state
+      }
+    }
+    closeSegment(old);
+  }
+
+  #durable(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#syncWaiters.push({ resolve, reject });
+      if (!this.#syncing) this.#startSync();
+    });
+  }
+
+  #startSync(): void {
+    this.#syncing = true;
+    const group = this.#syncWaiters.splice(0);
+    fdatasync(this.#seg.fd, (err) => {
+      this.#syncing = false;
+      for (const w of group) {
+        if (err === null) w.resolve();
+        else w.reject(unavailable(`audit spool ${this.#seg.path} could not be synced (${err.code ?? err.message})`));
+      }
+      if (this.#syncWaiters.length > 0) this.#startSync();
+    });
+  }
+
+  async #seal(now: number, force: boolean): Promise<CommitOutcome | null> {
+    const upTo = this.#nextSeq - 1;
+    if (this.#idle) this.#wake();
+    const r = await this.#request({ t: 'sync', id: this.#nextId++, upTo, force, now });
+    if (r.checkpoint === undefined) return null;
+    return { firstSeq: upTo + 1, lastSeq: upTo, checkpoint: revive(r.checkpoint) };
+  }
+
+  visible(): Promise<void> {
+    const seq = this.#nextSeq - 1;
+    if (seq <= this.#visibleSeq) return Promise.resolve();
+    if (this.#workerGone !== null) return Promise.reject(this.#workerGone);
+    return new Promise((resolve, reject) => {
+      this.#visibleWaiters.push({ seq, resolve, reject });
+      this.#worker.ref();
+      if (this.#idle) this.#wake();
+    });
+  }
+
+  onVisible(listener: (lastSeq: number) => void): void {
+    this.#listener = listener;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const w = this.#worker;
+    try {
+      if (this.#workerGone === null) {
+        const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+        await this.#request({ t: 'close', id: this.#nextId++, upTo: this.#nextSeq - 1 }).catch(() => undefined);
+        // The writer stops by itself once its store is closed; terminate covers one that hung.
+        const timer = setTimeout(() => void w.terminate(), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    } finally {
+      closeSegment(this.#seg);
+      this.#o.lock.release();
+    }
+  }
+}
+
+function revive(cp: StoredCheckpoint): StoredCheckpoint {
+  const root = cp.root as Uint8Array;
+  return { ...cp, root: Buffer.from(root.buffer, root.byteOffset, root.byteLength) };
+}
+
+/**
+ * Start the writer thread (it opens the store and loads the signing key) and open the first
+ * segment at `nextSeq`. Rejects with SLUICE_AUDIT_UNAVAILABLE if the thread cannot start.
+ */
+export async function startSpoolCommitter(o: SpoolCommitterOptions): Promise<Committer> {
+  const data: WriterThreadData = { path: o.path, dir: o.dir, synchronous: o.synchronous, busyTimeoutMs: o.busyTimeoutMs, signingKeyPath: o.signingKeyPath, origin: o.origin, checkpointEvery: o.checkpointEvery };
+  const worker = new Worker(ENTRY, { workerData: data });
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (m: FromWriter): void => {
+      if (m.t === 'ready') {
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+        resolve();
+      } else if (m.t === 'fatal') reject(new SluiceError(m.code === 'SLUICE_CONFIG_INVALID' ? 'SLUICE_CONFIG_INVALID' : 'SLUICE_AUDIT_UNAVAILABLE', m.message));
+    };
+    const onExit = (code: number): void => reject(unavailable(`audit writer thread exited during start (code ${code})`));
+    worker.on('message', onMessage);
+    worker.once('exit', onExit);
+  });
+  let c: SpoolCommitter;
+  try {
+    c = new SpoolCommitter(o, worker);
+  } catch (err) {
+    await worker.terminate();
+    throw unavailable(`audit spool ${o.dir} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  // Held only while someone waits on it: an idle writer does not keep the process alive.
+  worker.unref();
+  return c;
+}

@@ -1,0 +1,173 @@
+/**
+ * The SQLite store's spool: line format (property-tested), recovery of what a dead writer left,
+ * and the committer's fail-closed paths (a failed write is cut back off; a stuck store refuses
+ * appends past the backlog limit).
+ */
+import { strict as assert } from 'node:assert';
+import { mkdirSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { openAuditLog, openAuditStore, verifyConfiguredLog } from '../../src/audit/index.js';
+import { canonicalJson } from '../../src/audit/canonical-json.js';
+import type { PreparedRecord } from '../../src/audit/commit/batch.js';
+import { acquireWriterLock, encodeLine, parseLines, recoverSpool, segmentName, spoolDirFor } from '../../src/audit/commit/spool.js';
+import { startSpoolCommitter } from '../../src/audit/commit/spool-committer.js';
+import { SluiceError } from '../../src/errors.js';
+import { buildDraft } from '../../src/audit/event.js';
+import { recordBodyParts } from '../../src/audit/record-json.js';
+import { newUlid } from '../../src/audit/ulid.js';
+import { tempConfig, testMask } from './helpers.js';
+
+const nullable = fc.option(fc.string({ unit: 'binary' }), { nil: null });
+const record: fc.Arbitrary<PreparedRecord> = fc.record({
+  id: fc.string({ unit: 'binary' }),
+  ts: fc.integer({ min: 0, max: 2 ** 47 }),
+  type: fc.string({ unit: 'binary' }),
+  sessionId: nullable,
+  subject: nullable,
+  connection: nullable,
+  outcome: nullable,
+  // Body parts are canonical JSON text: any string, as RFC 8785 writes it.
+  head: fc.string({ unit: 'binary' }).map((x) => canonicalJson({ x }).slice(0, -1)),
+  mid: fc.string({ unit: 'binary' }).map((x) => canonicalJson([x])),
+  tail: fc.string({ unit: 'binary' }).map((x) => `${canonicalJson(x)}}`),
+});
+
+test('spool lines round-trip any record, and a line cut short is left unread', () => {
+  fc.assert(
+    fc.property(fc.array(record, { minLength: 1, maxLength: 5 }), fc.nat(), (recs, cut) => {
+      const text = recs.map((r, i) => encodeLine(i + 1, r)).join('');
+      const { records, consumed } = parseLines(text, 'test');
+      assert.equal(consumed, text.length);
+      assert.deepEqual(records, recs.map((r, i) => ({ seq: i + 1, ...r })));
+      // Any prefix parses to the whole lines it holds and no more.
+      const prefix = text.slice(0, cut % (text.length + 1));
+      const partial = parseLines(prefix, 'test');
+      assert.equal(partial.records.length, prefix.split('\n').length - 1);
+    }),
+  );
+});
+
+test('a spool line that is not a record is refused with the file named', () => {
+  for (const bad of ['garbage\n', '[1,"a",1,"t",null,null,null,null]\tonly-two\n', '{"seq":1}\ta\tb\tc\n', '[1,"a",1,"t",null,null,null]\ta\tb\tc\n']) {
+    assert.throws(() => parseLines(bad, '/x/0000000000000001.spool'), (err: unknown) => err instanceof SluiceError && err.code === 'SLUICE_AUDIT_UNAVAILABLE' && err.message.includes('/x/0000000000000001.spool'));
+  }
+});
+
+test('recovery ingests what a dead writer acknowledged, drops its torn last line, and refuses a gap', async () => {
+  const t = tempConfig();
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask });
+    await log.append({ type: 'gateway.start' });
+    await log.close();
+    // What a writer killed mid-write leaves: records 2 and 3 whole, record 4 half written.
+    const dir = spoolDirFor(join(t.dir, 'data', 'sluice.db'));
+    const parts = rec;
+    const whole = encodeLine(2, parts(2)) + encodeLine(3, parts(3));
+    writeFileSync(join(dir, segmentName(2)), whole + encodeLine(4, parts(4)).slice(0, 30));
+    // A reader after the crash moves them in (no live writer holds the lock).
+    const store = await openAuditStore(t.config, { readonly: true });
+    assert.deepEqual((await store.readEvents(0, 10)).map((e) => e.seq), [1, 2, 3]);
+    await store.close();
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.spool')), [], 'recovered segments are deleted');
+    assert.equal((await verifyConfiguredLog(t.config)).ok, true);
+
+    // A segment that skips a seq was altered: recovery refuses instead of forking the chain.
+    writeFileSync(join(dir, segmentName(5)), encodeLine(5, parts(5)));
+    const lock = acquireWriterLock(dir);
+    try {
+      const s2 = await openAuditStore(t.config);
+      await assert.rejects(recoverSpool(s2, dir, { origin: '', signer: undefined as never, checkpointEvery: Infinity, now: 0, force: false }), /record 5 does not follow 3/);
+      await s2.close();
+    } finally {
+      lock.release();
+    }
+  } finally {
+    t.cleanup();
+  }
+});
+
+async function committerFor(t: ReturnType<typeof tempConfig>, extra: { write?: (fd: number, b: Buffer, o: number, l: number, p: number) => number; maxBacklog?: number } = {}) {
+  // openAuditLog creates the schema, the key and the origin; the committer is then driven directly.
+  const log = await openAuditLog(t.config, { mask: testMask });
+  await log.close();
+  const path = join(t.dir, 'data', 'sluice.db');
+  const dir = spoolDirFor(path);
+  mkdirSync(dir, { recursive: true });
+  const origin = readOrigin(path);
+  return startSpoolCommitter({ path, dir, lock: acquireWriterLock(dir), synchronous: 'normal', busyTimeoutMs: 20, signingKeyPath: join(t.dir, 'data', 'audit-signing.key'), origin, checkpointEvery: 1000, nextSeq: 1, ...extra });
+}
+
+function readOrigin(path: string): string {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.prepare("SELECT value FROM audit_meta WHERE key = 'origin'").get() as { value: string }).value;
+  } finally {
+    db.close();
+  }
+}
+
+const recs = new Map<number, PreparedRecord>();
+/** Record i, prepared as `append` prepares it (the same object for the same i). */
+function rec(i: number): PreparedRecord {
+  const hit = recs.get(i);
+  if (hit !== undefined) return hit;
+  const ts = 1_700_000_000_000 + i;
+  const d = buildDraft({ type: 'command', sessionId: 's1', command: { text: `SELECT ${i}` }, outcome: 'success' }, { mask: testMask, node: 'n', ts, id: newUlid(ts), previewRows: 20, previewBytes: 4096 });
+  const r = { id: d.id, ts, type: d.type, sessionId: d.session ?? null, subject: null, connection: null, outcome: d.outcome ?? null, ...recordBodyParts(d) };
+  recs.set(i, r);
+  return r;
+}
+
+test('a failed spool write is cut back off: its appends are refused, the next ones reuse the seqs, the log verifies', async () => {
+  const t = tempConfig();
+  try {
+    let calls = 0;
+    const c = await committerFor(t, {
+      write: (fd, b, o, l, p) => {
+        calls += 1;
+        if (calls === 2) {
+          // Half the batch reaches the file before the device fills up.
+          writeSync(fd, b, o, Math.floor(l / 2), p);
+          throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+        }
+        return writeSync(fd, b, o, l, p);
+      },
+    });
+    assert.deepEqual(await c.commit([rec(1)], { now: 0, force: false }), { firstSeq: 1, lastSeq: 1 });
+    await assert.rejects(c.commit([rec(2), rec(3)], { now: 0, force: false }), (err: unknown) => err instanceof SluiceError && err.code === 'SLUICE_AUDIT_UNAVAILABLE' && /ENOSPC/.test(err.message));
+    assert.deepEqual(await c.commit([rec(4)], { now: 0, force: false }), { firstSeq: 2, lastSeq: 2 });
+    await c.visible();
+    await c.close();
+    assert.equal((await verifyConfiguredLog(t.config)).ok, true);
+    const store = await openAuditStore(t.config, { readonly: true });
+    assert.deepEqual((await store.readEvents(0, 10)).map((e) => e.id), [rec(1).id, rec(4).id]);
+    await store.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a store that stops taking records makes appends fail once the spool backlog is full', async () => {
+  const t = tempConfig();
+  try {
+    const c = await committerFor(t, { maxBacklog: 5 });
+    const other = new Database(join(t.dir, 'data', 'sluice.db'));
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      await c.commit([rec(1), rec(2), rec(3), rec(4), rec(5)], { now: 0, force: false });
+      await assert.rejects(c.commit([rec(6)], { now: 0, force: false }), (err: unknown) => err instanceof SluiceError && err.code === 'SLUICE_AUDIT_UNAVAILABLE' && /behind/.test(err.message));
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    await c.visible();
+    assert.deepEqual(await c.commit([rec(6)], { now: 0, force: false }), { firstSeq: 6, lastSeq: 6 }, 'accepted again once the store caught up');
+    await c.close();
+    assert.equal((await verifyConfiguredLog(t.config)).records, 6);
+  } finally {
+    t.cleanup();
+  }
+});
