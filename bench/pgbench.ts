@@ -12,7 +12,7 @@
  * Needs Debian's postgresql (server + pgbench) and pgbouncer packages.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,7 +36,7 @@ const { values } = parseArgs({
 const duration = Number(values.duration);
 const clientsList = String(values.clients).split(',').map(Number);
 
-interface Result { target: string; mode: string; clients: number; tps: number; latencyMs: number }
+interface Result { target: string; mode: string; clients: number; tps: number; latencyMs: number; loopUsPerTx?: number; otherUsPerTx?: number }
 
 async function pgbench(env: NodeJS.ProcessEnv, host: string, port: number, user: string, db: string, mode: string, clients: number): Promise<{ tps: number; latencyMs: number }> {
   const args = ['-h', host, '-p', String(port), '-U', user, '-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(duration), '-n', db];
@@ -46,6 +46,15 @@ async function pgbench(env: NodeJS.ProcessEnv, host: string, port: number, user:
   if (!Number.isFinite(tps)) throw new Error(`could not read pgbench output:\n${stdout}`);
   return { tps, latencyMs };
 }
+
+/** CPU time (user + system, µs) of this process's main thread, from /proc (Linux). */
+function mainThreadCpuUs(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 (utime, stime) in clock ticks; f[0] is field 3.
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
 
 async function main(): Promise<void> {
   const pg = await startPostgres({ extraConf: 'max_connections = 200' });
@@ -98,14 +107,14 @@ policies:
     ];
     const wanted = values.variants?.split(',') ?? ['sluice', 'sluice-nomask', 'sluice-norecord'];
     const variants = allVariants.filter((v) => wanted.includes(v.name));
-    const sluices: { name: string; port: number; token: string }[] = [];
+    const sluices: { name: string; port: number; token: string; gw: Awaited<ReturnType<typeof startGateway>> }[] = [];
     const gateways: Awaited<ReturnType<typeof startGateway>>[] = [];
     for (const v of variants) {
       const config = loadConfigFile(sluiceConfig(v.name, v.mask));
       const g = await startGateway(config, { log: () => undefined, ...('writer' in v ? { auditWriter: v.writer } : {}) });
       gateways.push(g);
       if (!v.record) (g.audit as { append: unknown }).append = async () => ({ seq: 0, id: '' });
-      sluices.push({ name: v.name, port: g.addresses.postgres?.port as number, token: await mintLocalToken(config, { role: 'bench', subject: 'bench', ttlMs: 3_600_000 }) });
+      sluices.push({ name: v.name, gw: g, port: g.addresses.postgres?.port as number, token: await mintLocalToken(config, { role: 'bench', subject: 'bench', ttlMs: 3_600_000 }) });
     }
     gw = { close: async () => { for (const g of gateways) await g.close(); } } as Awaited<ReturnType<typeof startGateway>>;
 
@@ -122,9 +131,18 @@ policies:
         results.push({ target: 'pgbouncer', mode, clients, ...viaBouncer });
         process.stdout.write(`${mode.padEnd(8)} c=${String(clients).padEnd(2)} pgbouncer       ${fmt(viaBouncer, direct)}\n`);
         for (const s of sluices) {
+          // CPU per transaction of the gateway's event-loop thread (Linux per-thread counters), and of
+          // every other thread of the process (the audit writer, GC helpers, libuv's pool).
+          const main0 = mainThreadCpuUs();
+          const all0 = process.cpuUsage();
           const r = await pgbench({ ...process.env, PGPASSWORD: s.token }, '127.0.0.1', s.port, 'bench', 'bench', mode, clients);
-          results.push({ target: s.name, mode, clients, ...r });
-          process.stdout.write(`${mode.padEnd(8)} c=${String(clients).padEnd(2)} ${s.name.padEnd(15)} ${fmt(r, direct)}\n`);
+          const all = process.cpuUsage(all0);
+          const loop = mainThreadCpuUs() - main0;
+          const tx = r.tps * duration;
+          const loopUsPerTx = loop / tx;
+          const otherUsPerTx = (all.user + all.system - loop) / tx;
+          results.push({ target: s.name, mode, clients, ...r, loopUsPerTx, otherUsPerTx });
+          process.stdout.write(`${mode.padEnd(8)} c=${String(clients).padEnd(2)} ${s.name.padEnd(15)} ${fmt(r, direct)}  CPU/tx: event loop ${loopUsPerTx.toFixed(1)} µs, other threads ${otherUsPerTx.toFixed(1)} µs\n`);
         }
       }
     }

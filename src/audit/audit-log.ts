@@ -86,6 +86,8 @@ export interface AuditLogStats {
   readonly commits: number;
   /** Records committed. */
   readonly records: number;
+  /** ms the SQLite writer thread has been busy ingesting the spool (absent when commits run inline). */
+  readonly writerBusyMs?: number;
 }
 
 interface Pending {
@@ -299,7 +301,8 @@ class GroupCommitLog implements AuditLog {
   }
 
   stats(): AuditLogStats {
-    return { commits: this.#commits, records: this.#records };
+    const busy = this.#committer.writerBusyMs?.();
+    return { commits: this.#commits, records: this.#records, ...(busy !== undefined ? { writerBusyMs: busy } : {}) };
   }
 
   #notifyCommit(lastSeq: number): void {

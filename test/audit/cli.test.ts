@@ -147,6 +147,23 @@ test('audit export jsonl|ocsf|cef with --since, and usage errors', async () => {
   }
 });
 
+test('audit receipt for a record a running gateway has not sealed yet says when to retry', async () => {
+  const t = tempConfig('{ checkpointEvery: 1000, checkpointInterval: 30s }');
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask });
+    const { id } = await log.append({ type: 'gateway.start' });
+    await log.store.readEvents(0, 1); // ingested, not yet under a checkpoint
+    const io = captureIo();
+    assert.equal(await auditRun(['receipt', '--config', t.path, id], io), 1);
+    assert.match(io.err(), /not yet covered by a signed checkpoint.*every 30s: try again then/);
+    await log.close();
+    // Once the gateway stopped (it sealed a checkpoint on close), the receipt is there.
+    assert.equal(await auditRun(['receipt', '--config', t.path, id], captureIo()), 0);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('audit receipt and verify-receipt', async () => {
   const t = await scenario();
   try {

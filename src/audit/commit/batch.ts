@@ -129,5 +129,7 @@ export interface Committer {
   visible(): Promise<void>;
   /** `listener(lastSeq)` after records became readable from the store. */
   onVisible(listener: (lastSeq: number) => void): void;
+  /** ms the writer thread has spent working (not idle), when there is one. */
+  writerBusyMs?(): number;
   close(): Promise<void>;
 }

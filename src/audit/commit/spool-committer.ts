@@ -244,6 +244,10 @@ class SpoolCommitter implements Committer {
     this.#listener = listener;
   }
 
+  writerBusyMs(): number {
+    return this.#workerGone === null ? this.#worker.performance.eventLoopUtilization().active : 0;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

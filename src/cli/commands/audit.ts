@@ -18,6 +18,7 @@ import {
   openAuditLog,
 } from '../../audit/index.js';
 import { parseFlags, runSubcommand, UsageError, writeJson, type CliIo } from '../io.js';
+import { SluiceError } from '../../errors.js';
 
 const HELP = `Usage: sluice audit <command> [options]
 
@@ -126,8 +127,15 @@ async function receipt(args: string[], io: CliIo): Promise<number> {
   } finally {
     await store.close();
   }
-  // Not yet signed: seal a checkpoint now (the signing key is needed, as for the gateway).
-  const log = await openAuditLog(config, { mask: (s) => s, writer: 'inline' });
+  // Not yet signed: seal a checkpoint now (the signing key is needed, as for the gateway). A
+  // running gateway owns the log and signs one every audit.checkpointInterval.
+  const log = await openAuditLog(config, { mask: (s) => s, writer: 'inline' }).catch((err: unknown) => {
+    if (err instanceof SluiceError && /being written by process|already open for writing/.test(err.message)) {
+      const every = config.audit.checkpointInterval ?? '60s';
+      throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `record ${id} is not yet covered by a signed checkpoint, and a running gateway owns the log (${err.message.replace(/;.*$/, '')}); it signs one every ${every}: try again then`);
+    }
+    throw err;
+  });
   try {
     await log.checkpoint();
     writeJson(io, await createReceipt(log.store, id));
