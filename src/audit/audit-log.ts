@@ -37,7 +37,7 @@ export interface AuditLog {
    * SLUICE_AUDIT_UNAVAILABLE if it cannot be written: the caller then refuses the command. A
    * malformed event (unknown type, negative count) rejects with TypeError.
    */
-  append(event: AuditEventInput): Promise<AuditAppendResult>;
+  append(event: AuditEventInput, options?: AppendOptions): Promise<AuditAppendResult>;
   /** Sign a checkpoint now if records were added since the last one. */
   checkpoint(): Promise<StoredCheckpoint | null>;
   /** The store, for queries in the same process (owned by the log: `close` closes it). */
@@ -60,6 +60,17 @@ export interface AuditLog {
   /** Flush pending appends, write a final checkpoint and close the store. */
   close(): Promise<void>;
 }
+
+export interface AppendOptions {
+  /**
+   * Nothing waits on this record (a `command.result` written after the client has its answer):
+   * it may wait up to DEFER_MS to share the next commit instead of causing one. Default false.
+   */
+  readonly defer?: boolean;
+}
+
+/** Longest a deferred record waits for a commit to join. */
+export const DEFER_MS = 5;
 
 export interface AuditLogDeps {
   /** Masks free text (command text, errors, previews, details) before it is stored. */
@@ -92,6 +103,7 @@ export interface AuditLogStats {
 
 interface Pending {
   readonly record: PreparedRecord;
+  readonly deferred: boolean;
   readonly resolve: (r: AuditAppendResult) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -125,7 +137,7 @@ export async function openAuditLog(config: SluiceConfig, deps: AuditLogDeps): Pr
       deps.writer === 'inline'
         ? inlineCommitter(store, { ...common, signer, lock })
         : await startSpoolCommitter({ ...common, path, dir, lock, synchronous: settings.synchronous, busyTimeoutMs: deps.busyTimeoutMs ?? 5000, nextSeq: (await store.readHead()).size + 1 });
-    return new GroupCommitLog(readsAfterIngest(store, committer), committer, settings, origin, { ...deps, node: deps.node ?? config.node });
+    return new GroupCommitLog(store, committer, settings, origin, { ...deps, node: deps.node ?? config.node });
   } catch (err) {
     if (committer !== undefined) await committer.close().catch(() => {});
     else lock?.release();
@@ -136,14 +148,15 @@ export async function openAuditLog(config: SluiceConfig, deps: AuditLogDeps): Pr
 }
 
 /**
- * The log's store as its users see it: every read first waits until what this log committed is
- * in the store (the spool is ingested a few ms behind), so reading right after an append finds it.
+ * The log's store as its users see it: every read first commits what is queued (deferred records
+ * too) and waits until it is in the store (the spool is ingested a few ms behind), so reading
+ * right after an append finds it.
  */
-function readsAfterIngest(store: AuditStore, committer: Committer): AuditStore {
+function readsAfterAppends(store: AuditStore, visible: () => Promise<void>): AuditStore {
   const after =
     <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
     async (...a: A): Promise<R> => {
-      await committer.visible();
+      await visible();
       return fn(...a);
     };
   return {
@@ -190,6 +203,7 @@ class GroupCommitLog implements AuditLog {
   readonly #node: string;
   #queue: Pending[] = [];
   #scheduled = false;
+  #deferTimer: NodeJS.Timeout | undefined;
   #inFlight = 0;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
@@ -198,7 +212,10 @@ class GroupCommitLog implements AuditLog {
   readonly #commitListeners = new Set<(lastSeq: number) => void>();
 
   constructor(store: AuditStore, committer: Committer, settings: AuditSettings, origin: string, deps: AuditLogDeps) {
-    this.store = store;
+    this.store = readsAfterAppends(store, () => {
+      this.#send(true);
+      return committer.visible();
+    });
     this.origin = origin;
     this.#committer = committer;
     this.#settings = settings;
@@ -216,7 +233,7 @@ class GroupCommitLog implements AuditLog {
     }
   }
 
-  append(event: AuditEventInput): Promise<AuditAppendResult> {
+  append(event: AuditEventInput, options: AppendOptions = {}): Promise<AuditAppendResult> {
     if (this.#closed) return Promise.reject(new SluiceError('SLUICE_AUDIT_UNAVAILABLE', 'audit log is closed'));
     let record: PreparedRecord;
     try {
@@ -248,23 +265,33 @@ class GroupCommitLog implements AuditLog {
       // The masker failing is not the caller's bug, but the record cannot be stored safely.
       return Promise.reject(new SluiceError('SLUICE_AUDIT_UNAVAILABLE', 'audit record could not be prepared', { cause: err }));
     }
+    const deferred = options.defer === true;
     return new Promise<AuditAppendResult>((resolve, reject) => {
-      this.#queue.push({ record, resolve, reject });
-      this.#schedule();
+      this.#queue.push({ record, deferred, resolve, reject });
+      this.#schedule(!deferred);
     });
   }
 
-  #schedule(): void {
+  /** Commit soon: at the end of this event-loop turn when something waits (`urgent`), else within DEFER_MS. */
+  #schedule(urgent: boolean): void {
+    // A commit in flight at the limit reschedules when it completes.
     if (this.#scheduled || this.#inFlight >= this.#committer.maxInFlight) return;
+    if (!urgent) {
+      this.#deferTimer ??= setTimeout(this.#run, DEFER_MS);
+      return;
+    }
     this.#scheduled = true;
-    const run = (): void => {
-      this.#scheduled = false;
-      this.#send(false);
-    };
     // setImmediate gathers every append made in this turn of the event loop into one commit.
-    if (this.#settings.commitWindowMs > 0) setTimeout(run, this.#settings.commitWindowMs);
-    else setImmediate(run);
+    if (this.#settings.commitWindowMs > 0) setTimeout(this.#run, this.#settings.commitWindowMs);
+    else setImmediate(this.#run);
   }
+
+  readonly #run = (): void => {
+    this.#scheduled = false;
+    if (this.#deferTimer !== undefined) clearTimeout(this.#deferTimer);
+    this.#deferTimer = undefined;
+    this.#send(false);
+  };
 
   /** Hand queued records to the committer: up to its in-flight limit, or all of them (`drain`). */
   #send(drain: boolean): void {
@@ -289,7 +316,7 @@ class GroupCommitLog implements AuditLog {
         })
         .finally(() => {
           this.#inFlight -= 1;
-          if (this.#queue.length > 0) this.#schedule();
+          if (this.#queue.length > 0) this.#schedule(this.#queue.some((p) => !p.deferred));
         });
     }
   }
@@ -351,6 +378,7 @@ class GroupCommitLog implements AuditLog {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#deferTimer !== undefined) clearTimeout(this.#deferTimer);
     try {
       await this.#sealNow();
     } finally {

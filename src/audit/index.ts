@@ -1,5 +1,5 @@
-export { openAuditLog } from './audit-log.js';
-export type { AuditLog, AuditLogDeps, AuditAppendResult, AuditLogStats } from './audit-log.js';
+export { openAuditLog, DEFER_MS } from './audit-log.js';
+export type { AuditLog, AuditLogDeps, AuditAppendResult, AuditLogStats, AppendOptions } from './audit-log.js';
 export { AUDIT_EVENT_TYPES, AUDIT_OUTCOMES, RECORDED_CLAIMS, parseRecord } from './event.js';
 export type { AuditEventType, AuditOutcome, AuditEventInput, AuditRecord, AuditIdentity, AuditDecision, AuditMaskCount, AuditPreview } from './event.js';
 export { openAuditStore, resolveAuditSettings, AUDIT_DEFAULTS } from './open-store.js';

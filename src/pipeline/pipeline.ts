@@ -32,7 +32,7 @@ export interface PolicyLike {
 
 export interface AuditLike {
   /** Resolves once the record is durable; rejects when it can't be written. */
-  append(event: AuditEventInput): Promise<unknown>;
+  append(event: AuditEventInput, options?: { readonly defer?: boolean }): Promise<unknown>;
 }
 
 export interface PipelineDeps {
@@ -73,6 +73,8 @@ export interface Pipeline {
   endSession(session: SessionInfo, summary: SessionSummary): Promise<void>;
 }
 
+const DEFERRED = { defer: true } as const;
+
 export function newSessionId(): string {
   return randomBytes(12).toString('base64url');
 }
@@ -84,7 +86,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   const record = async (event: AuditEventInput): Promise<void> => {
     try {
-      await audit.append(event);
+      // A command's result is recorded after the client has its answer and nothing waits on it:
+      // it joins the next commit (within DEFER_MS) instead of costing a write of its own.
+      await audit.append(event, event.type === 'command.result' ? DEFERRED : undefined);
     } catch (err) {
       // Fail closed: a command that can't be recorded does not run.
       if (err instanceof SluiceError && err.code === 'SLUICE_AUDIT_UNAVAILABLE') throw err;

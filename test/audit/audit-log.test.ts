@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { openAuditLog, parseRecord, verifyConfiguredLog } from '../../src/audit/index.js';
+import { DEFER_MS, openAuditLog, parseRecord, verifyConfiguredLog } from '../../src/audit/index.js';
 import { SluiceError } from '../../src/errors.js';
 import { session, steppingClock, tempConfig, testMask } from './helpers.js';
 
@@ -56,6 +56,32 @@ for (const writer of ['thread', 'inline'] as const) {
     }
   });
 }
+
+test('a deferred record joins the next commit, or commits on its own within DEFER_MS', async () => {
+  const t = tempConfig();
+  try {
+    const log = await openAuditLog(t.config, { mask: testMask });
+    await log.append({ type: 'gateway.start' });
+    const before = log.stats().commits;
+    const deferred = log.append({ type: 'command.result', outcome: 'success' }, { defer: true });
+    await new Promise((r) => setImmediate(r));
+    await log.append({ type: 'command', command: { text: 'SELECT 1' } });
+    assert.equal((await deferred).seq, 2);
+    assert.equal(log.stats().commits, before + 1, 'the deferred record rode along with the next commit');
+    const started = performance.now();
+    const alone = await log.append({ type: 'command.result', outcome: 'success' }, { defer: true });
+    assert.equal(alone.seq, 4);
+    assert.ok(performance.now() - started < DEFER_MS + 200, 'a deferred record alone still commits promptly');
+    // A read through the log sees a deferred record at once.
+    const pending = log.append({ type: 'command.result', outcome: 'failure' }, { defer: true });
+    assert.deepEqual((await log.store.readEvents(4, 10)).map((e) => e.seq), [5]);
+    await pending;
+    await log.close();
+    assert.equal((await verifyConfiguredLog(t.config)).ok, true);
+  } finally {
+    t.cleanup();
+  }
+});
 
 test('the masker runs on every free-text field: a card number never reaches the database file', async () => {
   const t = tempConfig();

@@ -4,7 +4,7 @@
  * segments. Nothing waits on it per statement (the spool write is the durability point); reads
  * through the log, `checkpoint()` and `close()` wait for it with a `sync`.
  *
- * Polling: every 4 ms while records arrive (each poll ingests everything spooled since, in one
+ * Polling: every 20 ms while records arrive (each poll ingests everything spooled since, in one
  * transaction per 2000 records); after a few empty polls it reports `idle` and polls
  * every 500 ms until the event loop sends `wake` (on its next write) or a `sync`.
  */
@@ -62,6 +62,8 @@ let emptyPolls = 0;
 let failures = 0;
 let running = false;
 
+/** Poll interval while records arrive: longer polls mean bigger transactions (SQLite commit cost is per transaction). */
+const ACTIVE_POLL_MS = 20;
 const CHUNK = 4 * 1024 * 1024;
 const scratch = Buffer.alloc(CHUNK);
 
@@ -182,7 +184,7 @@ async function cycle(): Promise<void> {
     schedule(Math.min(1000, 10 * 2 ** Math.min(failures, 7)));
   } else if (added > 0 || waiting) {
     emptyPolls = 0;
-    schedule(waiting && added === 0 ? 1 : 4);
+    schedule(waiting && added === 0 ? 1 : ACTIVE_POLL_MS);
   } else if (++emptyPolls === 4) {
     post({ t: 'idle', seq: ingested });
     schedule(500);
