@@ -13,7 +13,7 @@
  *
  * Results go to stdout as Markdown tables; bench/README-audit.md records a run.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -119,7 +119,17 @@ interface Result {
   p50: number;
   p99: number;
   perCommit: number;
+  /** CPU per event of every thread of the process. */
   cpuUs: number;
+  /** CPU per event of the event-loop thread only (what the gateway's proxies compete with). */
+  loopUs: number;
+}
+
+/** CPU time (µs) of this process's main thread, from /proc (Linux). */
+function mainThreadCpuUs(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 1e4; // utime + stime, 100 ticks per second
 }
 
 /** Counts appendBatch calls that wrote events, to show how well group commit batches. */
@@ -139,18 +149,27 @@ function countingStore(store: AuditStore, tally: { commits: number; events: numb
   };
 }
 
-async function measure(storeYaml: string, audit: string, concurrency: number, next: (worker: number, i: number) => AuditEventInput, mask: (s: string) => string): Promise<Result> {
+/**
+ * `spool`: the default SQLite path (one write per commit, the writer thread ingests); the run
+ * counts until everything appended is in SQLite, so ingestion has to keep up. `inline`: SQLite
+ * transactions on the event loop (the CLI's mode, and the only one for PostgreSQL).
+ */
+async function measure(storeYaml: string, audit: string, concurrency: number, next: (worker: number, i: number) => AuditEventInput, mask: (s: string) => string, writer: 'spool' | 'inline' = 'inline'): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-audit-'));
   try {
     const yaml = `dataDir: ${dir}\nstore: ${storeYaml.replaceAll('$DIR', dir)}\nidentity: { issuers: [ { local: true } ] }\naudit: ${audit}\n`;
     const config: SluiceConfig = parseConfig(yaml, join(dir, 'sluice.yaml'));
     const tally = { commits: 0, events: 0 };
-    const store = countingStore(await openAuditStore(config), tally);
-    const log = await openAuditLog(config, { mask, store });
+    const log =
+      writer === 'spool'
+        ? await openAuditLog(config, { mask })
+        : await openAuditLog(config, { mask, store: countingStore(await openAuditStore(config), tally) });
     // warm-up
     for (let i = 0; i < 200; i++) await log.append(next(0, i));
+    await log.store.readHead();
     tally.commits = 0;
     tally.events = 0;
+    const stats0 = log.stats();
     const latencies: number[] = [];
     let count = 0;
     const end = performance.now() + seconds * 1000;
@@ -163,21 +182,27 @@ async function measure(storeYaml: string, audit: string, concurrency: number, ne
       }
     };
     const cpu0 = process.cpuUsage();
+    const loop0 = mainThreadCpuUs();
     const start = performance.now();
     await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+    // Until every record is in the store (for the spool: ingested by the writer thread).
+    await log.store.readHead();
     const elapsed = (performance.now() - start) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    const perCommit = tally.events / Math.max(1, tally.commits);
+    const loop = mainThreadCpuUs() - loop0;
+    const stats = log.stats();
+    const perCommit = writer === 'spool' ? (stats.records - stats0.records) / Math.max(1, stats.commits - stats0.commits) : tally.events / Math.max(1, tally.commits);
     await log.close();
     latencies.sort((a, b) => a - b);
     const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
-    return { eps: count / elapsed, p50: pct(0.5), p99: pct(0.99), perCommit, cpuUs: (cpu.user + cpu.system) / count };
+    return { eps: count / elapsed, p50: pct(0.5), p99: pct(0.99), perCommit, cpuUs: (cpu.user + cpu.system) / count, loopUs: loop / count };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const fmt = (r: Result): string => `${Math.round(r.eps).toLocaleString('en-US')} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.perCommit.toFixed(1)} | ${r.cpuUs.toFixed(1)}`;
+const fmt = (r: Result): string => `${Math.round(r.eps).toLocaleString('en-US')} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.perCommit.toFixed(1)} | ${r.loopUs.toFixed(1)} | ${r.cpuUs.toFixed(1)}`;
+const HEAD = '| store | writer | appenders | events/s | p50 ms | p99 ms | events/commit | event-loop CPU µs/event | all-threads CPU µs/event |\n|---|---|---|---|---|---|---|---|---|';
 
 console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${seconds}s per row`);
 
@@ -185,20 +210,22 @@ const masker = defaultMasker();
 const gatewayMask = (t: string): string => masker.maskText(t);
 const sessions = Array.from({ length: 8 }, (_, n) => githubSession(n));
 console.log('\n**Gateway shape**: 8 sessions, full GitHub Actions identity, `command` records, default masker\n');
-console.log('| store | appenders | events/s | p50 ms | p99 ms | events/commit | CPU µs/event |');
-console.log('|---|---|---|---|---|---|---|');
+console.log(HEAD);
 for (const sync of ['normal', 'full'] as const) {
-  const r = await measure('{ sqlite: $DIR/sluice.db }', `{ synchronous: ${sync} }`, 8, (w, i) => gatewayCommand(sessions[w] as SessionInfo, i), gatewayMask);
-  console.log(`| SQLite WAL synchronous=${sync.toUpperCase()} | 8 | ${fmt(r)} |`);
+  for (const writer of ['spool', 'inline'] as const) {
+    const r = await measure('{ sqlite: $DIR/sluice.db }', `{ synchronous: ${sync} }`, 8, (w, i) => gatewayCommand(sessions[w] as SessionInfo, i), gatewayMask, writer);
+    console.log(`| SQLite synchronous=${sync.toUpperCase()} | ${writer} | 8 | ${fmt(r)} |`);
+  }
 }
 if (only === 'session') process.exit(0);
 
 console.log('\n**Shared session**: one session, short identity, identity masker\n');
-console.log('| store | appenders | events/s | p50 ms | p99 ms | events/commit | CPU µs/event |');
-console.log('|---|---|---|---|---|---|---|');
-const line = (store: string, c: number, r: Result): void => console.log(`| ${store} | ${c} | ${fmt(r)} |`);
+console.log(HEAD);
+const line = (store: string, writer: string, c: number, r: Result): void => console.log(`| ${store} | ${writer} | ${c} | ${fmt(r)} |`);
 for (const sync of ['normal', 'full'] as const) {
-  for (const c of [1, 8]) line(`SQLite WAL synchronous=${sync.toUpperCase()}`, c, await measure('{ sqlite: $DIR/sluice.db }', `{ synchronous: ${sync} }`, c, (_w, i) => event(i), (s) => s));
+  for (const writer of ['spool', 'inline'] as const) {
+    for (const c of [1, 8]) line(`SQLite synchronous=${sync.toUpperCase()}`, writer, c, await measure('{ sqlite: $DIR/sluice.db }', `{ synchronous: ${sync} }`, c, (_w, i) => event(i), (s) => s, writer));
+  }
 }
 
 if (values['no-postgres'] !== true) {
@@ -209,7 +236,7 @@ if (values['no-postgres'] !== true) {
     await pg.query('CREATE DATABASE bench');
     for (const c of [1, 8]) {
       await pg.query('DROP TABLE IF EXISTS sluice_audit_events, sluice_audit_checkpoints, sluice_audit_pruned, sluice_audit_head, sluice_audit_meta, sluice_audit_cursors', 'bench');
-      line('PostgreSQL 15 (test server, fsync=off)', c, await measure(`{ postgres: "postgres://${pg.superuser}:${pg.password}@127.0.0.1:${pg.port}/bench" }`, '{}', c, (_w, i) => event(i), (s) => s));
+      line('PostgreSQL 15 (test server, fsync=off)', 'inline', c, await measure(`{ postgres: "postgres://${pg.superuser}:${pg.password}@127.0.0.1:${pg.port}/bench" }`, '{}', c, (_w, i) => event(i), (s) => s));
     }
   } finally {
     await pg.stop();

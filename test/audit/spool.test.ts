@@ -89,7 +89,7 @@ test('recovery ingests what a dead writer acknowledged, drops its torn last line
   }
 });
 
-async function committerFor(t: ReturnType<typeof tempConfig>, extra: { write?: (fd: number, b: Buffer, o: number, l: number, p: number) => number; maxBacklog?: number } = {}) {
+async function committerFor(t: ReturnType<typeof tempConfig>, extra: { write?: (fd: number, b: Buffer, o: number, l: number, p: number) => number; maxBacklog?: number; softBacklog?: number; segmentBytes?: number; synchronous?: 'normal' | 'full' } = {}) {
   // openAuditLog creates the schema, the key and the origin; the committer is then driven directly.
   const log = await openAuditLog(t.config, { mask: testMask });
   await log.close();
@@ -97,7 +97,7 @@ async function committerFor(t: ReturnType<typeof tempConfig>, extra: { write?: (
   const dir = spoolDirFor(path);
   mkdirSync(dir, { recursive: true });
   const origin = readOrigin(path);
-  return startSpoolCommitter({ path, dir, lock: acquireWriterLock(dir), synchronous: 'normal', busyTimeoutMs: 20, signingKeyPath: join(t.dir, 'data', 'audit-signing.key'), origin, checkpointEvery: 1000, nextSeq: 1, ...extra });
+  return startSpoolCommitter({ path, dir, lock: acquireWriterLock(dir), synchronous: extra.synchronous ?? 'normal', busyTimeoutMs: 20, signingKeyPath: join(t.dir, 'data', 'audit-signing.key'), origin, checkpointEvery: 1000, nextSeq: 1, ...extra });
 }
 
 function readOrigin(path: string): string {
@@ -167,6 +167,62 @@ test('a store that stops taking records makes appends fail once the spool backlo
     assert.deepEqual(await c.commit([rec(6)], { now: 0, force: false }), { firstSeq: 6, lastSeq: 6 }, 'accepted again once the store caught up');
     await c.close();
     assert.equal((await verifyConfiguredLog(t.config)).records, 6);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('segments rotate under load, fdatasync groups at synchronous=full, and ingested segments are deleted', async () => {
+  const t = tempConfig();
+  try {
+    const c = await committerFor(t, { segmentBytes: 4096, synchronous: 'full' });
+    const dir = spoolDirFor(join(t.dir, 'data', 'sluice.db'));
+    let next = 1;
+    const segments = new Set<string>();
+    for (let round = 0; round < 20; round++) {
+      // Several commits outstanding at once: they share fdatasync calls and still resolve in order.
+      const batch = await Promise.all([0, 1, 2].map(() => c.commit([rec(next++), rec(next++)], { now: 0, force: false })));
+      assert.deepEqual(batch.map((o) => o?.lastSeq), [next - 5, next - 3, next - 1]);
+      for (const f of readdirSync(dir)) if (f.endsWith('.spool')) segments.add(f);
+    }
+    assert.ok(segments.size > 3, `rotated into ${segments.size} segments`);
+    await c.visible();
+    // The writer deletes what it ingested right after reporting it; only the open segment stays.
+    let left: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      left = readdirSync(dir).filter((f) => f.endsWith('.spool'));
+      if (left.length <= 1) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(left.length <= 1, `ingested segments are deleted (left: ${left.join(', ')})`);
+    const cp = await c.commit([], { now: 0, force: true });
+    assert.equal(cp?.checkpoint?.size, 120);
+    await c.close();
+    const report = await verifyConfiguredLog(t.config);
+    assert.equal(report.ok, true);
+    assert.equal(report.records, 120);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('past the soft backlog a commit is spooled but waits for the writer thread (backpressure, not refusal)', async () => {
+  const t = tempConfig();
+  try {
+    const c = await committerFor(t, { softBacklog: 2 });
+    const other = new Database(join(t.dir, 'data', 'sluice.db'));
+    other.exec('BEGIN IMMEDIATE');
+    let settled = false;
+    const slow = c.commit([rec(1), rec(2), rec(3)], { now: 0, force: false }).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(settled, false, 'held while the store cannot take records');
+    other.exec('ROLLBACK');
+    other.close();
+    // The writer retries with backoff; once it ingested, the commit resolves.
+    assert.deepEqual(await slow, { firstSeq: 1, lastSeq: 3 });
+    await c.visible();
+    await c.close();
+    assert.equal((await verifyConfiguredLog(t.config)).records, 3);
   } finally {
     t.cleanup();
   }

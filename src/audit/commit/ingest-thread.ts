@@ -96,7 +96,7 @@ function readNew(): number {
     // At the end of this segment. The event loop starts a new one only past SEGMENT_BYTES; a later
     // one means it moved on, and its last write here happened before the next file was created,
     // so one more read sees everything.
-    if (r.offset < SEGMENT_BYTES && closing === null) return added;
+    if (r.offset < (data.segmentBytes ?? SEGMENT_BYTES) && closing === null) return added;
     const names = listSegments(data.dir);
     if (!names.some((f) => f > r.name)) return added;
     if (fstatSync(r.fd).size > r.offset) continue;

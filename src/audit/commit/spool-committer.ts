@@ -20,6 +20,12 @@ import type { FromWriter, ToWriter, WriterThreadData } from './thread-protocol.j
 const ENTRY = new URL('./writer-thread.mjs', import.meta.url);
 /** Records spooled but not yet in the store before appends are refused (the store is stuck). */
 export const MAX_BACKLOG = 200_000;
+/**
+ * Past this many records not yet in the store, a commit is still written to the spool but
+ * resolves only once the writer thread caught up to within it: sustained load above what SQLite
+ * ingests slows the commands down instead of growing the spool towards MAX_BACKLOG.
+ */
+export const SOFT_BACKLOG = 20_000;
 
 interface Reply {
   readonly resolve: (m: Extract<FromWriter, { t: 'reply'; ok: true }>) => void;
@@ -28,6 +34,8 @@ interface Reply {
 
 interface VisibleWaiter {
   readonly seq: number;
+  /** A read gives up on the writer's first failed attempt; a held commit waits out retries. */
+  readonly read: boolean;
   readonly resolve: () => void;
   readonly reject: (e: SluiceError) => void;
 }
@@ -43,6 +51,8 @@ export interface SpoolCommitterOptions extends WriterThreadData {
   readonly lock: WriterLock;
   /** Records spooled but not in the store before appends are refused (default MAX_BACKLOG). */
   readonly maxBacklog?: number;
+  /** Records not in the store past which commits wait for the writer (default SOFT_BACKLOG). */
+  readonly softBacklog?: number;
   /** Test seam: the write call (default `fs.writeSync`). */
   readonly write?: (fd: number, buf: Buffer, offset: number, length: number, position: number) => number;
 }
@@ -96,7 +106,12 @@ class SpoolCommitter implements Committer {
         return;
       case 'error': {
         const e = new SluiceError('SLUICE_AUDIT_UNAVAILABLE', m.message);
-        for (const w of this.#visibleWaiters.splice(0)) w.reject(e);
+        for (let i = this.#visibleWaiters.length - 1; i >= 0; i--) {
+          const w = this.#visibleWaiters[i] as VisibleWaiter;
+          if (!w.read) continue;
+          this.#visibleWaiters.splice(i, 1);
+          w.reject(e);
+        }
         return;
       }
       case 'reply': {
@@ -168,9 +183,12 @@ class SpoolCommitter implements Committer {
     this.#nextSeq += records.length;
     const outcome: CommitOutcome = { firstSeq, lastSeq: this.#nextSeq - 1 };
     if (this.#idle) this.#wake();
-    if (seg.offset >= SEGMENT_BYTES) this.#rotate();
-    if (this.#o.synchronous !== 'full') return Promise.resolve(outcome);
-    return this.#durable().then(() => outcome);
+    if (seg.offset >= (this.#o.segmentBytes ?? SEGMENT_BYTES)) this.#rotate();
+    const soft = this.#o.softBacklog ?? SOFT_BACKLOG;
+    const behind = this.#nextSeq - 1 - this.#visibleSeq;
+    const caughtUp = behind > soft ? this.#visibleAt(this.#nextSeq - 1 - soft, false) : undefined;
+    if (this.#o.synchronous !== 'full') return caughtUp === undefined ? Promise.resolve(outcome) : caughtUp.then(() => outcome);
+    return Promise.all([this.#durable(), caughtUp]).then(() => outcome);
   }
 
   /** Cut a failed write back off the segment so the spool stays whole; if that fails, refuse from now on. */
@@ -230,11 +248,15 @@ class SpoolCommitter implements Committer {
   }
 
   visible(): Promise<void> {
-    const seq = this.#nextSeq - 1;
+    return this.#visibleAt(this.#nextSeq - 1, true);
+  }
+
+  /** Resolves once records through `seq` are in the store. */
+  #visibleAt(seq: number, read: boolean): Promise<void> {
     if (seq <= this.#visibleSeq) return Promise.resolve();
     if (this.#workerGone !== null) return Promise.reject(this.#workerGone);
     return new Promise((resolve, reject) => {
-      this.#visibleWaiters.push({ seq, resolve, reject });
+      this.#visibleWaiters.push({ seq, read, resolve, reject });
       this.#worker.ref();
       if (this.#idle) this.#wake();
     });
@@ -278,7 +300,7 @@ function revive(cp: StoredCheckpoint): StoredCheckpoint {
  * segment at `nextSeq`. Rejects with SLUICE_AUDIT_UNAVAILABLE if the thread cannot start.
  */
 export async function startSpoolCommitter(o: SpoolCommitterOptions): Promise<Committer> {
-  const data: WriterThreadData = { path: o.path, dir: o.dir, synchronous: o.synchronous, busyTimeoutMs: o.busyTimeoutMs, signingKeyPath: o.signingKeyPath, origin: o.origin, checkpointEvery: o.checkpointEvery };
+  const data: WriterThreadData = { path: o.path, dir: o.dir, synchronous: o.synchronous, busyTimeoutMs: o.busyTimeoutMs, signingKeyPath: o.signingKeyPath, origin: o.origin, checkpointEvery: o.checkpointEvery, ...(o.segmentBytes !== undefined ? { segmentBytes: o.segmentBytes } : {}) };
   const worker = new Worker(ENTRY, { workerData: data });
   await new Promise<void>((resolve, reject) => {
     const onMessage = (m: FromWriter): void => {

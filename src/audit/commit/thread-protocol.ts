@@ -11,6 +11,8 @@ export interface WriterThreadData {
   readonly signingKeyPath: string;
   readonly origin: string;
   readonly checkpointEvery: number;
+  /** Start a new spool segment past this size (default SEGMENT_BYTES). */
+  readonly segmentBytes?: number;
 }
 
 /** Cap on records per transaction, so one commit never holds the write lock for long. */
