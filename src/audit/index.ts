@@ -23,4 +23,6 @@ export { toCef, escapeCefHeader, escapeCefExtension } from './export/cef.js';
 export { canonicalJson } from './canonical-json.js';
 export { parseVerifierKey, encodeVerifierKey } from './signed-note.js';
 export type { NoteVerifier } from './signed-note.js';
-export { loadVerifier } from './signing-key.js';
+export { loadVerifiers } from './signing-key.js';
+export { rotateSigningKey } from './rotate-key.js';
+export type { KeyRotation } from './rotate-key.js';

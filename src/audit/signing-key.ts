@@ -2,7 +2,7 @@
  * The checkpoint signing key lives in its own file, apart from the store, so someone who can
  * rewrite the database still cannot sign a checkpoint over the rewritten history (AU-9, AU-10).
  */
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, writeSync, existsSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SluiceError } from '../errors.js';
 import { encodeSignerKey, encodeVerifierKey, generateSigner, parseSignerKey, parseVerifierKey, type NoteSigner, type NoteVerifier } from './signed-note.js';
@@ -61,16 +61,46 @@ export function createSigningKey(path: string, name: string): NoteSigner {
 }
 
 /**
- * The verifier for `verify`: an explicit verifier key, else the `.pub` beside the key file, else
- * derived from the private key.
+ * The verifiers for `verify`: the explicit verifier key(s), else the `.pub` keyring beside the key
+ * file (one verifier per line: the current key and every key rotated out, so checkpoints signed
+ * before a rotation still verify), else derived from the private key.
  */
-export function loadVerifier(keyPath: string, explicit?: string): NoteVerifier {
+export function loadVerifiers(keyPath: string, explicit?: string): NoteVerifier[] {
+  const lines = (text: string): NoteVerifier[] =>
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .map(parseVerifierKey);
   try {
-    if (explicit !== undefined) return parseVerifierKey(explicit);
-    if (existsSync(verifierPath(keyPath))) return parseVerifierKey(readFileSync(verifierPath(keyPath), 'utf8'));
+    if (explicit !== undefined) return lines(explicit);
+    if (existsSync(verifierPath(keyPath))) return lines(readFileSync(verifierPath(keyPath), 'utf8'));
   } catch (err) {
     throw new SluiceError('SLUICE_CONFIG_INVALID', `audit verifier key: ${(err as Error).message}`);
   }
   const s = loadSigningKey(keyPath);
-  return { name: s.name, keyId: s.keyId, publicKey: s.publicKey };
+  return [{ name: s.name, keyId: s.keyId, publicKey: s.publicKey }];
+}
+
+/**
+ * Replace the signing key with `next` (0600, atomically) and add its verifier to the keyring,
+ * keeping the verifiers of earlier keys. The old private key is overwritten.
+ */
+export function installSigningKey(path: string, next: NoteSigner): void {
+  try {
+    const tmp = `${path}.tmp-${process.pid}`;
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeSync(fd, encodeSignerKey(next) + '\n');
+    } finally {
+      closeSync(fd);
+    }
+    const pub = verifierPath(path);
+    const ring = existsSync(pub) ? readFileSync(pub, 'utf8').replace(/\n*$/, '\n') : '';
+    writeFileSync(`${pub}.tmp`, ring + encodeVerifierKey(next) + '\n', { mode: 0o644 });
+    renameSync(`${pub}.tmp`, pub);
+    renameSync(tmp, path);
+  } catch (err) {
+    throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `cannot install the new audit signing key at ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 }

@@ -2,8 +2,8 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { createReceipt, loadVerifier, openAuditLog, parseRecord, verifyConfiguredLog, verifyReceipt, type AuditReceipt } from '../../src/audit/index.js';
-import { encodeVerifierKey, generateSigner, parseVerifierKey } from '../../src/audit/signed-note.js';
+import { createReceipt, loadVerifiers, openAuditLog, parseRecord, verifyConfiguredLog, verifyReceipt, type AuditReceipt } from '../../src/audit/index.js';
+import { encodeVerifierKey, generateSigner, parseVerifierKey, type NoteVerifier } from '../../src/audit/signed-note.js';
 import { tempConfig, testMask } from './helpers.js';
 
 const DAY = 86_400_000;
@@ -74,7 +74,7 @@ test('a receipt proves one record offline, also after retention; any change brea
     const receipt = await createReceipt(log.store, kept);
     await log.close();
 
-    const verifier = loadVerifier(join(t.dir, 'data', 'audit-signing.key'));
+    const verifier = loadVerifiers(join(t.dir, 'data', 'audit-signing.key'))[0] as NoteVerifier;
     const ok = verifyReceipt(JSON.parse(JSON.stringify(receipt)), [verifier]);
     assert.equal(ok.record.command?.text, 'SELECT kept');
     assert.ok(receipt.leafIndex >= 11);

@@ -8,7 +8,8 @@ import {
   createReceipt,
   EXPORT_FORMATS,
   exportRecords,
-  loadVerifier,
+  loadVerifiers,
+  rotateSigningKey,
   openAuditStore,
   parseSince,
   resolveAuditSettings,
@@ -35,15 +36,20 @@ Commands:
            Check a receipt offline with the verifier key.
   prune    --config F
            Apply audit.retention now: remove whole sealed segments older than it (AU-11).
+  rotate-key --config F
+           Replace the checkpoint signing key (stop the gateway first). Records a key.rotate
+           event, seals it with a checkpoint signed by the old key, then installs the new key and
+           adds its verifier to the .pub keyring; older checkpoints keep verifying.
 
 Options:
   --config F   sluice.yaml (default: $SLUICE_CONFIG or ./sluice.yaml)
-  --key VKEY   verifier key (name+id+base64), default: the .pub file beside audit.signingKey
+  --key VKEY   verifier key(s) (name+id+base64, one per line), default: the .pub keyring beside
+               audit.signingKey
   -h, --help   show this help
 `;
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  return runSubcommand('audit', args, io, HELP, { verify, export: exportCmd, receipt, 'verify-receipt': verifyReceiptCmd, prune });
+  return runSubcommand('audit', args, io, HELP, { verify, export: exportCmd, receipt, 'verify-receipt': verifyReceiptCmd, prune, 'rotate-key': rotateKey });
 }
 
 const common = {
@@ -153,9 +159,9 @@ async function verifyReceiptCmd(args: string[], io: CliIo): Promise<number> {
   const text = file === '-' ? await readAll(io.stdin) : readFileSync(file, 'utf8');
   let keyPath = '';
   if (values.key === undefined) keyPath = resolveAuditSettings(load(io, values.config)).signingKeyPath;
-  const verifier = loadVerifier(keyPath, values.key);
+  const verifiers = loadVerifiers(keyPath, values.key);
   try {
-    const ok = verifyReceipt(JSON.parse(text) as unknown, [verifier]);
+    const ok = verifyReceipt(JSON.parse(text) as unknown, verifiers);
     io.stdout.write(`receipt valid: record ${ok.record.seq} (${ok.record.id}, ${ok.record.type} at ${new Date(ok.record.ts).toISOString()}) is in the log of size ${ok.checkpoint.size} signed by ${ok.signedBy.join(', ')}\n`);
     return 0;
   } catch (err) {
@@ -179,6 +185,16 @@ async function prune(args: string[], io: CliIo): Promise<number> {
   }
   return 0;
 }
+
+async function rotateKey(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseFlags(args, { ...common });
+  if (values.help === true) return help(io);
+  const r = await rotateSigningKey(load(io, values.config));
+  io.stdout.write(`rotated the audit signing key: ${r.old.name} ${hex8(r.old.keyId)} → ${r.next.name} ${hex8(r.next.keyId)}; key.rotate is record ${r.seq}, sealed by the old key in the checkpoint of size ${r.sealedSize}\n`);
+  return 0;
+}
+
+const hex8 = (n: number): string => n.toString(16).padStart(8, '0');
 
 function help(io: CliIo): number {
   io.stdout.write(HELP);
