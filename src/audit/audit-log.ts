@@ -176,6 +176,7 @@ function readsAfterAppends(store: AuditStore, visible: () => Promise<void>): Aud
     sessionStarts: after((f: SessionFilter) => store.sessionStarts(f)),
     sessionStats: after((ids: readonly string[]) => store.sessionStats(ids)),
     sessionEvents: after((id: string) => store.sessionEvents(id)),
+    lastOfType: after((type: string) => store.lastOfType(type)),
     getCursor: (n) => store.getCursor(n),
     setCursor: (n, s) => store.setCursor(n, s),
     close: () => store.close(),

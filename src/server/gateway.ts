@@ -9,6 +9,7 @@ import { createAuthenticator } from '../identity/index.js';
 import { createPolicyEngine, initSqlParser } from '../policy/index.js';
 import { createMasker, defaultMasker, type Masker } from '../masking/index.js';
 import { openAuditLog, startAuditStreams, type AuditLog, type AuditStreams } from '../audit/index.js';
+import { recordConfigLoad } from './config-audit.js';
 import { createPipeline, type Pipeline } from '../pipeline/pipeline.js';
 import type { ApprovalsLike, Engine } from '../connectors/engine.js';
 import { createPostgresEngine } from '../connectors/postgres/index.js';
@@ -55,7 +56,7 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
     const authenticator = await createAuthenticator(config, options.clock !== undefined ? { clock: options.clock } : {});
     const policy = createPolicyEngine(config);
     const pipeline = createPipeline({ config, authenticator, policy, audit, ...(options.clock !== undefined ? { clock: options.clock } : {}) });
-    await pipeline.record({ type: 'config.load', details: { path: config.path, policyVersion: policy.version } });
+    await recordConfigLoad(pipeline, audit.store, config, policy.version);
     const maskerFor = (name: string): Masker => {
       const m = maskers.get(name);
       if (m === undefined) throw new SluiceError('SLUICE_CONNECTION_UNKNOWN', `no masker for connection ${name}`);

@@ -244,6 +244,10 @@ export async function openPostgresStore(connectionString: string): Promise<Audit
     async sessionEvents(sessionId) {
       return (await q<EventRow>(`SELECT ${EVENT_COLS} FROM sluice_audit_events WHERE session_id = $1 ORDER BY seq`, [sessionId])).map(toEvent);
     },
+    async lastOfType(type) {
+      const [r] = await q<EventRow>(`SELECT ${EVENT_COLS} FROM sluice_audit_events WHERE type = $1 ORDER BY seq DESC LIMIT 1`, [type]);
+      return r === undefined ? undefined : toEvent(r);
+    },
     async getCursor(name) {
       const r = (await q<{ seq: string }>('SELECT seq FROM sluice_audit_cursors WHERE name = $1', [name]))[0];
       return r === undefined ? 0 : Number(r.seq);

@@ -117,6 +117,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     checkpoints: db.prepare<[], StoredCheckpoint>('SELECT size, ts, root, note FROM audit_checkpoints ORDER BY size'),
     pruned: db.prepare<[], { first_seq: number; last_seq: number; leaves: Buffer; pruned_at: number }>('SELECT first_seq, last_seq, leaves, pruned_at FROM audit_pruned ORDER BY first_seq'),
     sessionEvents: db.prepare<[string], EventRow>(`SELECT ${EVENT_COLS} FROM audit_events WHERE session_id = ? ORDER BY seq`),
+    lastOfType: db.prepare<[string], EventRow>(`SELECT ${EVENT_COLS} FROM audit_events WHERE type = ? ORDER BY seq DESC LIMIT 1`),
     meta: db.prepare<[string], { value: string }>('SELECT value FROM audit_meta WHERE key = ?'),
     cursor: db.prepare<[string], { seq: number }>('SELECT seq FROM audit_cursors WHERE name = ?'),
   };
@@ -231,6 +232,10 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     },
     async sessionEvents(sessionId) {
       return st.sessionEvents.all(sessionId).map(toEvent);
+    },
+    async lastOfType(type) {
+      const r = st.lastOfType.get(type);
+      return r === undefined ? undefined : toEvent(r);
     },
     async getCursor(name) {
       return st.cursor.get(name)?.seq ?? 0;

@@ -94,6 +94,8 @@ export interface AuditStore {
   sessionStarts(filter: SessionFilter): Promise<StoredEvent[]>;
   sessionStats(sessionIds: readonly string[]): Promise<SessionStat[]>;
   sessionEvents(sessionId: string): Promise<StoredEvent[]>;
+  /** The newest event of `type`, if any. */
+  lastOfType(type: string): Promise<StoredEvent | undefined>;
   getCursor(name: string): Promise<number>;
   setCursor(name: string, seq: number): Promise<void>;
   close(): Promise<void>;
