@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -62,6 +62,7 @@ describe('sluice.yaml', () => {
     rejects(conn('env:NOT_SET_ANYWHERE'), /environment variable NOT_SET_ANYWHERE is not set/);
     rejects(conn(`file:${join(dir, 'missing')}`), /cannot read secret file .*missing \(ENOENT\)/);
     rejects(conn('env:bad name'), /not a valid env: reference/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses unsafe identity settings', () => {

@@ -30,7 +30,7 @@ describe('TLS to the client and to the upstream', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sluice-tls-'));
     certs = makeCerts(dir);
-    const other = mkdtempSync(join(tmpdir(), 'sluice-tls-other-'));
+    const other = join(dir, 'other');
     wrong = makeCerts(other);
     upstream = await startPostgres({ tls: certs });
     await upstream.query(`CREATE ROLE app_ro LOGIN PASSWORD 'tls-upstream-secret'`);

@@ -1,10 +1,10 @@
 /** `sluice mask` in-process: default set without a config, a connection's config, PEM across chunks, --stats. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { run } from '../../src/cli/commands/mask.js';
 import type { CliIo } from '../../src/cli/io.js';
 
@@ -23,6 +23,7 @@ async function sluiceMask(args: string[], input: string | string[], env: NodeJS.
 
 const here = mkdtempSync(join(tmpdir(), 'sluice-mask-'));
 const cwd = process.cwd();
+after(() => rmSync(here, { recursive: true, force: true }));
 
 test('no config: the default set (everything but IP addresses), line by line', async () => {
   process.chdir(here);
@@ -85,7 +86,8 @@ test('--config and --connection select that connection\'s detectors and styles',
 });
 
 test('./sluice.yaml is used when present; bad flags are usage errors', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-mask-cwd-'));
+  const dir = join(here, 'cwd');
+  mkdirSync(dir);
   writeFileSync(
     join(dir, 'sluice.yaml'),
     'identity:\n  issuers: [{ local: true }]\nconnections:\n  - name: only\n    type: postgres\n    upstream: { host: 127.0.0.1, database: app, user: app }\n    mask: { detectors: [email] }\n',
