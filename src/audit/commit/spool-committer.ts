@@ -82,7 +82,7 @@ class SpoolCommitter implements Committer {
     this.#write = o.write ?? writeSync;
     this.#nextSeq = o.nextSeq;
     this.#visibleSeq = o.nextSeq - 1;
-    this.#seg = openSegment(o.dir, o.nextSeq);
+    this.#seg = openSegment(o.dir, o.nextSeq, o.synchronous === 'full');
     this.#worker = worker;
     worker.on('message', (m: FromWriter) => this.#onMessage(m));
     worker.once('exit', (code) => {
@@ -205,7 +205,7 @@ class SpoolCommitter implements Committer {
   #rotate(): void {
     const old = this.#seg;
     try {
-      this.#seg = openSegment(this.#o.dir, this.#nextSeq);
+      this.#seg = openSegment(this.#o.dir, this.#nextSeq, this.#o.synchronous === 'full');
     } catch {
       return; // keep appending to the current segment; try again after the next write
     }

@@ -17,7 +17,7 @@
  * time: `writer.lock` in the spool directory holds its pid, and a lock whose process is gone is
  * taken over (its segments are recovered first).
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SluiceError } from '../../errors.js';
@@ -236,11 +236,18 @@ export async function recoverAbandonedSpool(sqlitePath: string, open: () => Audi
   } catch {
     return 0; // a live writer owns the spool and ingests it itself
   }
-  const store = open();
   try {
-    return await recoverSpool(store, dir, NO_CHECKPOINT);
+    const store = open();
+    try {
+      return await recoverSpool(store, dir, NO_CHECKPOINT);
+    } finally {
+      await store.close();
+    }
+  } catch {
+    // A reader without write access, or a damaged spool: read what the store has. The next
+    // writer recovers the spool, or refuses to start and names the problem.
+    return 0;
   } finally {
-    await store.close();
     lock.release();
   }
 }
@@ -261,9 +268,19 @@ export interface SegmentFile {
   offset: number;
 }
 
-export function openSegment(dir: string, firstSeq: number): SegmentFile {
+export function openSegment(dir: string, firstSeq: number, syncDir = false): SegmentFile {
   const path = join(dir, segmentName(firstSeq));
-  return { fd: openSync(path, 'wx', 0o600), path, offset: 0 };
+  const fd = openSync(path, 'wx', 0o600);
+  if (syncDir) {
+    // synchronous: full — the new file's directory entry must survive power loss too.
+    const d = openSync(dir, 'r');
+    try {
+      fsyncSync(d);
+    } finally {
+      closeSync(d);
+    }
+  }
+  return { fd, path, offset: 0 };
 }
 
 export function closeSegment(s: SegmentFile): void {
