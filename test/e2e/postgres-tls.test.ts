@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -31,6 +31,7 @@ describe('TLS to the client and to the upstream', () => {
     dir = mkdtempSync(join(tmpdir(), 'sluice-tls-'));
     certs = makeCerts(dir);
     const other = join(dir, 'other');
+    mkdirSync(other);
     wrong = makeCerts(other);
     upstream = await startPostgres({ tls: certs });
     await upstream.query(`CREATE ROLE app_ro LOGIN PASSWORD 'tls-upstream-secret'`);
