@@ -6,28 +6,17 @@
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { hashLeaf, MerkleFrontier } from '../merkle.js';
-import { joinRecordBody } from '../record-json.js';
+import { joinRecordBody, type RecordBodyParts } from '../record-json.js';
 import { formatCheckpoint, signNote, type NoteSigner } from '../signed-note.js';
 import type { BatchWrite, LogHead, StoredCheckpoint, StoredEvent } from '../store/types.js';
 import { witnessPath } from '../signing-key.js';
 
 /**
- * A record as `append` prepared it: the index columns and the canonical body minus `seq` and
- * `prev` (`head` + prev + `mid` + seq + `tail`). Plain strings and numbers, so it crosses to the
- * writer thread without a copy of the event.
+ * A record as `append` prepared it: the store's index columns and the canonical body minus `seq`
+ * and `prev` (`head` + prev + `mid` + seq + `tail`). Plain strings and numbers, so it is written
+ * to the spool (and read back by the writer thread) without the event object.
  */
-export interface PreparedRecord {
-  readonly id: string;
-  readonly ts: number;
-  readonly type: string;
-  readonly sessionId: string | null;
-  readonly subject: string | null;
-  readonly connection: string | null;
-  readonly outcome: string | null;
-  readonly head: string;
-  readonly mid: string;
-  readonly tail: string;
-}
+export type PreparedRecord = Pick<StoredEvent, 'id' | 'ts' | 'type' | 'sessionId' | 'subject' | 'connection' | 'outcome'> & RecordBodyParts;
 
 export interface BatchContext {
   readonly origin: string;
