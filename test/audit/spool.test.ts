@@ -227,3 +227,30 @@ test('past the soft backlog a commit is spooled but waits for the writer thread 
     t.cleanup();
   }
 });
+
+test('a writer thread that dies is replaced: appends go on and the new writer ingests everything', async () => {
+  const t = tempConfig();
+  try {
+    const c = await committerFor(t);
+    assert.deepEqual(await c.commit([rec(1), rec(2)], { now: 0, force: false }), { firstSeq: 1, lastSeq: 2 });
+    await c.visible();
+    await c.terminateWriter();
+    // Appends never waited on the writer; they keep being acknowledged from the spool.
+    assert.deepEqual(await c.commit([rec(3)], { now: 0, force: false }), { firstSeq: 3, lastSeq: 3 });
+    let ok = false;
+    for (let i = 0; i < 50 && !ok; i++) {
+      ok = await c.visible().then(
+        () => true,
+        () => false, // a read made while the old writer was going away fails; the next one succeeds
+      );
+      if (!ok) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(ok, true, 'the new writer caught up');
+    await c.close();
+    const report = await verifyConfiguredLog(t.config);
+    assert.equal(report.ok, true);
+    assert.equal(report.records, 3);
+  } finally {
+    t.cleanup();
+  }
+});

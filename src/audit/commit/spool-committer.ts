@@ -18,6 +18,8 @@ import { closeSegment, encodeLine, openSegment, SEGMENT_BYTES, type SegmentFile,
 import type { FromWriter, ToWriter, WriterThreadData } from './thread-protocol.js';
 
 const ENTRY = new URL('./writer-thread.mjs', import.meta.url);
+/** Writer thread restarts allowed within a minute before appends are refused. */
+const RESTARTS_PER_MINUTE = 5;
 /** Records spooled but not yet in the store before appends are refused (the store is stuck). */
 export const MAX_BACKLOG = 200_000;
 /**
@@ -73,6 +75,7 @@ class SpoolCommitter implements Committer {
   #closed = false;
   #nextId = 1;
   #listener: ((lastSeq: number) => void) | undefined;
+  #restarts: number[] = [];
   // synchronous: full — one fdatasync at a time; writes made meanwhile wait for the next one.
   #syncing = false;
   #syncWaiters: { readonly resolve: () => void; readonly reject: (e: SluiceError) => void }[] = [];
@@ -84,11 +87,50 @@ class SpoolCommitter implements Committer {
     this.#visibleSeq = o.nextSeq - 1;
     this.#seg = openSegment(o.dir, o.nextSeq, o.synchronous === 'full');
     this.#worker = worker;
-    worker.on('message', (m: FromWriter) => this.#onMessage(m));
-    worker.once('exit', (code) => {
-      this.#workerGone = unavailable(`audit writer thread stopped (exit code ${code})`);
-      this.#failWaiters(this.#workerGone);
+    this.#attach(worker);
+  }
+
+  #attach(worker: Worker): void {
+    worker.on('message', (m: FromWriter) => {
+      if (worker === this.#worker) this.#onMessage(m);
     });
+    worker.once('exit', (code) => this.#onExit(worker, code));
+  }
+
+  /**
+   * The writer thread stopped. Expected at close; otherwise its requests fail and a new writer
+   * starts, resuming from the store's committed head (the spool still holds every record), so a
+   * crash costs a few ms of ingestion, not the gateway. More than RESTARTS_PER_MINUTE in a minute
+   * and appends are refused until restart.
+   */
+  #onExit(worker: Worker, code: number): void {
+    if (worker !== this.#worker || this.#closed) return;
+    const err = unavailable(`audit writer thread stopped (exit code ${code})`);
+    for (const r of this.#replies.values()) r.reject(err);
+    this.#replies.clear();
+    for (let i = this.#visibleWaiters.length - 1; i >= 0; i--) {
+      const w = this.#visibleWaiters[i] as VisibleWaiter;
+      if (!w.read) continue; // held commits wait for the next writer
+      this.#visibleWaiters.splice(i, 1);
+      w.reject(err);
+    }
+    const now = Date.now();
+    this.#restarts = this.#restarts.filter((t) => now - t < 60_000);
+    if (this.#restarts.length >= RESTARTS_PER_MINUTE) {
+      this.#workerGone = unavailable(`audit writer thread stopped ${RESTARTS_PER_MINUTE + 1} times within a minute (last exit code ${code}); restart the gateway`);
+      this.#failWaiters(this.#workerGone);
+      return;
+    }
+    this.#restarts.push(now);
+    this.#idle = false;
+    this.#worker = spawnWriter(this.#o);
+    this.#attach(this.#worker);
+    if (this.#visibleWaiters.length === 0) this.#worker.unref();
+  }
+
+  /** Stop the writer thread abruptly, as a crash would (tests; the committer starts a new one). */
+  async terminateWriter(): Promise<void> {
+    await this.#worker.terminate();
   }
 
   #onMessage(m: FromWriter): void {
@@ -299,9 +341,15 @@ function revive(cp: StoredCheckpoint): StoredCheckpoint {
  * Start the writer thread (it opens the store and loads the signing key) and open the first
  * segment at `nextSeq`. Rejects with SLUICE_AUDIT_UNAVAILABLE if the thread cannot start.
  */
-export async function startSpoolCommitter(o: SpoolCommitterOptions): Promise<Committer> {
+function spawnWriter(o: SpoolCommitterOptions): Worker {
   const data: WriterThreadData = { path: o.path, dir: o.dir, synchronous: o.synchronous, busyTimeoutMs: o.busyTimeoutMs, signingKeyPath: o.signingKeyPath, origin: o.origin, checkpointEvery: o.checkpointEvery, ...(o.segmentBytes !== undefined ? { segmentBytes: o.segmentBytes } : {}) };
-  const worker = new Worker(ENTRY, { workerData: data });
+  return new Worker(ENTRY, { workerData: data });
+}
+
+export type SpoolCommitterHandle = Committer & { terminateWriter(): Promise<void> };
+
+export async function startSpoolCommitter(o: SpoolCommitterOptions): Promise<SpoolCommitterHandle> {
+  const worker = spawnWriter(o);
   await new Promise<void>((resolve, reject) => {
     const onMessage = (m: FromWriter): void => {
       if (m.t === 'ready') {
