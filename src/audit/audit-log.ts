@@ -90,6 +90,8 @@ export interface AuditLogDeps {
    * commit inline.
    */
   readonly writer?: 'thread' | 'inline';
+  /** Operator log for trouble off the command path (the writer thread restarting or failing). */
+  readonly log?: (line: string) => void;
 }
 
 export interface AuditLogStats {
@@ -136,7 +138,7 @@ export async function openAuditLog(config: SluiceConfig, deps: AuditLogDeps): Pr
     committer =
       deps.writer === 'inline'
         ? inlineCommitter(store, { ...common, signer, lock })
-        : await startSpoolCommitter({ ...common, path, dir, lock, synchronous: settings.synchronous, busyTimeoutMs: deps.busyTimeoutMs ?? 5000, nextSeq: (await store.readHead()).size + 1 });
+        : await startSpoolCommitter({ ...common, path, dir, lock, synchronous: settings.synchronous, busyTimeoutMs: deps.busyTimeoutMs ?? 5000, nextSeq: (await store.readHead()).size + 1, ...(deps.log !== undefined ? { log: deps.log } : {}) });
     return new GroupCommitLog(store, committer, settings, origin, { ...deps, node: deps.node ?? config.node });
   } catch (err) {
     if (committer !== undefined) await committer.close().catch(() => {});

@@ -49,7 +49,7 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
   const auditMasker = defaultMasker();
   let approvalService: ApprovalService | undefined;
   let streams: AuditStreams | undefined;
-  const audit = await openAuditLog(config, { mask: (t) => auditMasker.maskText(t), ...(options.auditWriter !== undefined ? { writer: options.auditWriter } : {}), ...(options.clock !== undefined ? { clock: options.clock } : {}) });
+  const audit = await openAuditLog(config, { mask: (t) => auditMasker.maskText(t), log, ...(options.auditWriter !== undefined ? { writer: options.auditWriter } : {}), ...(options.clock !== undefined ? { clock: options.clock } : {}) });
   try {
     // Live streaming to SIEMs reads committed records after a persisted cursor; never on the command path.
     streams = startAuditStreams(config, audit, { logLine: log, ...(options.clock !== undefined ? { clock: options.clock } : {}) });

@@ -149,7 +149,8 @@ test('fail closed: with inline commits, a store that cannot be written rejects a
 test('spool: appends stay durable while SQLite is locked; reads wait for ingestion and then see them', async () => {
   const t = tempConfig();
   try {
-    const log = await openAuditLog(t.config, { mask: testMask, busyTimeoutMs: 20 });
+    const lines: string[] = [];
+    const log = await openAuditLog(t.config, { mask: testMask, busyTimeoutMs: 20, log: (l) => lines.push(l) });
     await log.append({ type: 'gateway.start' });
     const other = new Database(join(t.dir, 'data', 'sluice.db'));
     other.exec('BEGIN IMMEDIATE');
@@ -166,6 +167,9 @@ test('spool: appends stay durable while SQLite is locked; reads wait for ingesti
       if (rows.length < 4) await new Promise((r) => setTimeout(r, 20));
     }
     assert.deepEqual(rows.map((r) => r.seq), [1, 2, 3, 4]);
+    // The operator hears of it once (not once per retry), and of the recovery.
+    assert.equal(lines.filter((l) => /cannot ingest the spool/.test(l)).length, 1, lines.join('\n'));
+    assert.ok(lines.some((l) => /ingests again/.test(l)), lines.join('\n'));
     await log.close();
     assert.equal((await verifyConfiguredLog(t.config)).ok, true);
   } finally {

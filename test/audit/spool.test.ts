@@ -89,7 +89,7 @@ test('recovery ingests what a dead writer acknowledged, drops its torn last line
   }
 });
 
-async function committerFor(t: ReturnType<typeof tempConfig>, extra: { write?: (fd: number, b: Buffer, o: number, l: number, p: number) => number; maxBacklog?: number; softBacklog?: number; segmentBytes?: number; synchronous?: 'normal' | 'full' } = {}) {
+async function committerFor(t: ReturnType<typeof tempConfig>, extra: { write?: (fd: number, b: Buffer, o: number, l: number, p: number) => number; maxBacklog?: number; softBacklog?: number; segmentBytes?: number; log?: (line: string) => void; synchronous?: 'normal' | 'full' } = {}) {
   // openAuditLog creates the schema, the key and the origin; the committer is then driven directly.
   const log = await openAuditLog(t.config, { mask: testMask });
   await log.close();
@@ -231,7 +231,8 @@ test('past the soft backlog a commit is spooled but waits for the writer thread 
 test('a writer thread that dies is replaced: appends go on and the new writer ingests everything', async () => {
   const t = tempConfig();
   try {
-    const c = await committerFor(t);
+    const lines: string[] = [];
+    const c = await committerFor(t, { log: (l) => lines.push(l) });
     assert.deepEqual(await c.commit([rec(1), rec(2)], { now: 0, force: false }), { firstSeq: 1, lastSeq: 2 });
     await c.visible();
     await c.terminateWriter();
@@ -246,6 +247,7 @@ test('a writer thread that dies is replaced: appends go on and the new writer in
       if (!ok) await new Promise((r) => setTimeout(r, 20));
     }
     assert.equal(ok, true, 'the new writer caught up');
+    assert.ok(lines.some((l) => /writer thread stopped .*starting a new one/.test(l)), lines.join('\n'));
     await c.close();
     const report = await verifyConfiguredLog(t.config);
     assert.equal(report.ok, true);

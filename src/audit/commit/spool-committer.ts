@@ -55,6 +55,8 @@ export interface SpoolCommitterOptions extends WriterThreadData {
   readonly maxBacklog?: number;
   /** Records not in the store past which commits wait for the writer (default SOFT_BACKLOG). */
   readonly softBacklog?: number;
+  /** Operator log for writer-thread trouble (restarts, failed ingests); one line per new problem. */
+  readonly log?: (line: string) => void;
   /** Test seam: the write call (default `fs.writeSync`). */
   readonly write?: (fd: number, buf: Buffer, offset: number, length: number, position: number) => number;
 }
@@ -76,6 +78,7 @@ class SpoolCommitter implements Committer {
   #nextId = 1;
   #listener: ((lastSeq: number) => void) | undefined;
   #restarts: number[] = [];
+  #lastError: string | undefined;
   // synchronous: full — one fdatasync at a time; writes made meanwhile wait for the next one.
   #syncing = false;
   #syncWaiters: { readonly resolve: () => void; readonly reject: (e: SluiceError) => void }[] = [];
@@ -118,9 +121,11 @@ class SpoolCommitter implements Committer {
     this.#restarts = this.#restarts.filter((t) => now - t < 60_000);
     if (this.#restarts.length >= RESTARTS_PER_MINUTE) {
       this.#workerGone = unavailable(`audit writer thread stopped ${RESTARTS_PER_MINUTE + 1} times within a minute (last exit code ${code}); restart the gateway`);
+      this.#o.log?.(`audit: ${this.#workerGone.message}; every command is refused until then`);
       this.#failWaiters(this.#workerGone);
       return;
     }
+    this.#o.log?.(`audit: the writer thread stopped (exit code ${code}); starting a new one`);
     this.#restarts.push(now);
     this.#idle = false;
     this.#worker = spawnWriter(this.#o);
@@ -136,6 +141,8 @@ class SpoolCommitter implements Committer {
   #onMessage(m: FromWriter): void {
     switch (m.t) {
       case 'visible': {
+        if (this.#lastError !== undefined) this.#o.log?.(`audit: the writer thread ingests again (through record ${m.seq})`);
+        this.#lastError = undefined;
         this.#visibleSeq = Math.max(this.#visibleSeq, m.seq);
         this.#releaseVisible();
         this.#listener?.(m.seq);
@@ -148,6 +155,9 @@ class SpoolCommitter implements Committer {
         return;
       case 'error': {
         const e = new SluiceError('SLUICE_AUDIT_UNAVAILABLE', m.message);
+        // Retries repeat the same error every backoff step: say it once, and again when it changes.
+        if (m.message !== this.#lastError) this.#o.log?.(`audit: the writer thread cannot ingest the spool into ${this.#o.path}: ${m.message} (retrying; records stay in the spool)`);
+        this.#lastError = m.message;
         for (let i = this.#visibleWaiters.length - 1; i >= 0; i--) {
           const w = this.#visibleWaiters[i] as VisibleWaiter;
           if (!w.read) continue;
