@@ -256,3 +256,39 @@ test('a writer thread that dies is replaced: appends go on and the new writer in
     t.cleanup();
   }
 });
+
+test('an ingest that fails after committing its first transactions resumes from the store, not from the start', async () => {
+  const t = tempConfig();
+  try {
+    const c = await committerFor(t);
+    const db = new Database(join(t.dir, 'data', 'sluice.db'));
+    // Fail the insert of record 2500 while a flag is set: the second 2000-row transaction fails
+    // after the first one committed.
+    db.exec("INSERT INTO audit_meta (key, value) VALUES ('test_fail', '1')");
+    db.exec("CREATE TRIGGER test_fail_once BEFORE INSERT ON audit_events WHEN NEW.seq = 2500 AND (SELECT value FROM audit_meta WHERE key = 'test_fail') = '1' BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    // Hold the store while 3000 records are spooled, so the writer takes them in one go.
+    db.exec('BEGIN IMMEDIATE');
+    for (let i = 1; i <= 3000; i += 100) await c.commit(Array.from({ length: 100 }, (_, k) => rec(i + k)), { now: 0, force: false });
+    db.exec('ROLLBACK');
+    for (let i = 0; i < 100; i++) {
+      const n = (db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n;
+      if (n >= 2000) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal((db.prepare('SELECT MAX(seq) AS m FROM audit_events').get() as { m: number }).m, 2000, 'the first transaction committed, the second failed');
+    db.exec("UPDATE audit_meta SET value = '0' WHERE key = 'test_fail'");
+    db.close();
+    let ok = false;
+    for (let i = 0; i < 100 && !ok; i++) {
+      ok = await c.visible().then(() => true, () => false);
+      if (!ok) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(ok, true, 'the writer resumed at record 2001');
+    await c.close();
+    const report = await verifyConfiguredLog(t.config);
+    assert.equal(report.ok, true, JSON.stringify(report.problem));
+    assert.equal(report.records, 3000);
+  } finally {
+    t.cleanup();
+  }
+});

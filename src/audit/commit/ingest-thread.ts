@@ -65,6 +65,8 @@ let running = false;
 /** Poll interval while records arrive: longer polls mean bigger transactions (SQLite commit cost is per transaction). */
 const ACTIVE_POLL_MS = 20;
 const CHUNK = 4 * 1024 * 1024;
+/** Parsed records held for the store at most (a read is up to CHUNK bytes past it). */
+const MAX_BUFFERED = 20_000;
 const scratch = Buffer.alloc(CHUNK);
 
 function openNext(): boolean {
@@ -78,6 +80,8 @@ function openNext(): boolean {
 function readNew(): number {
   let added = 0;
   for (;;) {
+    // While the store refuses records, the rest waits in the spool files rather than in memory.
+    if (backlog.length >= MAX_BUFFERED) return added;
     if (cur === null && !openNext()) return added;
     const r = cur as Reading;
     const size = fstatSync(r.fd).size;
@@ -109,6 +113,8 @@ function readNew(): number {
 
 async function ingestBacklog(): Promise<void> {
   if (backlog.length > 0) {
+    // From the store's head, not our count: a failed attempt may have committed its first chunks.
+    ingested = Math.max(ingested, (await store.readHead()).size);
     const todo = recordsAfter(backlog, ingested, data.dir);
     writeWitness(data.signingKeyPath, await ingest(store, todo, { origin: data.origin, signer, checkpointEvery: data.checkpointEvery, now: Date.now(), force: false }));
     const last = backlog[backlog.length - 1] as SpooledRecord;

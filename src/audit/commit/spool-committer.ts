@@ -130,7 +130,7 @@ class SpoolCommitter implements Committer {
     this.#idle = false;
     this.#worker = spawnWriter(this.#o);
     this.#attach(this.#worker);
-    if (this.#visibleWaiters.length === 0) this.#worker.unref();
+    this.#maybeUnref();
   }
 
   /** Stop the writer thread abruptly, as a crash would (tests; the committer starts a new one). */
@@ -164,13 +164,14 @@ class SpoolCommitter implements Committer {
           this.#visibleWaiters.splice(i, 1);
           w.reject(e);
         }
+        this.#maybeUnref();
         return;
       }
       case 'reply': {
         const r = this.#replies.get(m.id);
         if (r === undefined) return;
         this.#replies.delete(m.id);
-        if (this.#replies.size === 0 && this.#visibleWaiters.length === 0) this.#worker.unref();
+        this.#maybeUnref();
         if (m.ok) r.resolve(m);
         else r.reject(new SluiceError(m.code === 'SLUICE_CONFIG_INVALID' ? 'SLUICE_CONFIG_INVALID' : 'SLUICE_AUDIT_UNAVAILABLE', m.message));
         return;
@@ -194,6 +195,11 @@ class SpoolCommitter implements Committer {
         w.resolve();
       }
     }
+    this.#maybeUnref();
+  }
+
+  /** The writer keeps the process alive only while someone waits on it. */
+  #maybeUnref(): void {
     if (this.#replies.size === 0 && this.#visibleWaiters.length === 0) this.#worker.unref();
   }
 
