@@ -109,6 +109,18 @@ function readOrigin(path: string): string {
   }
 }
 
+/** Poll `check` every `ms` until it holds or `tries` run out; returns whether it held. */
+async function eventually(check: () => boolean | Promise<boolean>, tries = 100, ms = 20): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, ms));
+  }
+  return false;
+}
+
+/** The committer's store holds everything committed (a read may fail while a writer restarts). */
+const caughtUp = (c: { visible(): Promise<void> }): Promise<boolean> => eventually(() => c.visible().then(() => true, () => false), 100, 50);
+
 const recs = new Map<number, PreparedRecord>();
 /** Record i, prepared as `append` prepares it (the same object for the same i). */
 function rec(i: number): PreparedRecord {
@@ -189,11 +201,7 @@ test('segments rotate under load, fdatasync groups at synchronous=full, and inge
     await c.visible();
     // The writer deletes what it ingested right after reporting it; only the open segment stays.
     let left: string[] = [];
-    for (let i = 0; i < 50; i++) {
-      left = readdirSync(dir).filter((f) => f.endsWith('.spool'));
-      if (left.length <= 1) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(() => (left = readdirSync(dir).filter((f) => f.endsWith('.spool'))).length <= 1, 50);
     assert.ok(left.length <= 1, `ingested segments are deleted (left: ${left.join(', ')})`);
     const cp = await c.commit([], { now: 0, force: true });
     assert.equal(cp?.checkpoint?.size, 120);
@@ -238,15 +246,8 @@ test('a writer thread that dies is replaced: appends go on and the new writer in
     await c.terminateWriter();
     // Appends never waited on the writer; they keep being acknowledged from the spool.
     assert.deepEqual(await c.commit([rec(3)], { now: 0, force: false }), { firstSeq: 3, lastSeq: 3 });
-    let ok = false;
-    for (let i = 0; i < 50 && !ok; i++) {
-      ok = await c.visible().then(
-        () => true,
-        () => false, // a read made while the old writer was going away fails; the next one succeeds
-      );
-      if (!ok) await new Promise((r) => setTimeout(r, 20));
-    }
-    assert.equal(ok, true, 'the new writer caught up');
+    // A read made while the old writer was going away fails; a later one succeeds.
+    assert.equal(await caughtUp(c), true, 'the new writer caught up');
     assert.ok(lines.some((l) => /writer thread stopped .*starting a new one/.test(l)), lines.join('\n'));
     await c.close();
     const report = await verifyConfiguredLog(t.config);
@@ -270,20 +271,11 @@ test('an ingest that fails after committing its first transactions resumes from 
     db.exec('BEGIN IMMEDIATE');
     for (let i = 1; i <= 3000; i += 100) await c.commit(Array.from({ length: 100 }, (_, k) => rec(i + k)), { now: 0, force: false });
     db.exec('ROLLBACK');
-    for (let i = 0; i < 100; i++) {
-      const n = (db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n;
-      if (n >= 2000) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(() => (db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n >= 2000);
     assert.equal((db.prepare('SELECT MAX(seq) AS m FROM audit_events').get() as { m: number }).m, 2000, 'the first transaction committed, the second failed');
     db.exec("UPDATE audit_meta SET value = '0' WHERE key = 'test_fail'");
     db.close();
-    let ok = false;
-    for (let i = 0; i < 100 && !ok; i++) {
-      ok = await c.visible().then(() => true, () => false);
-      if (!ok) await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.equal(ok, true, 'the writer resumed at record 2001');
+    assert.equal(await caughtUp(c), true, 'the writer resumed at record 2001');
     await c.close();
     const report = await verifyConfiguredLog(t.config);
     assert.equal(report.ok, true, JSON.stringify(report.problem));
