@@ -267,11 +267,13 @@ test('an ingest that fails after committing its first transactions resumes from 
     // after the first one committed.
     db.exec("INSERT INTO audit_meta (key, value) VALUES ('test_fail', '1')");
     db.exec("CREATE TRIGGER test_fail_once BEFORE INSERT ON audit_events WHEN NEW.seq = 2500 AND (SELECT value FROM audit_meta WHERE key = 'test_fail') = '1' BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
-    // Hold the store while 3000 records are spooled, so the writer takes them in one go.
+    // Hold the store while 3000 records are spooled, and until the writer's retries (backoff at
+    // most 1 s) have read them all, so its next attempt takes them in one go.
     db.exec('BEGIN IMMEDIATE');
     for (let i = 1; i <= 3000; i += 100) await c.commit(Array.from({ length: 100 }, (_, k) => rec(i + k)), { now: 0, force: false });
+    await new Promise((r) => setTimeout(r, 1500));
     db.exec('ROLLBACK');
-    await eventually(() => (db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n >= 2000);
+    await eventually(() => (db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n >= 2000, 150);
     assert.equal((db.prepare('SELECT MAX(seq) AS m FROM audit_events').get() as { m: number }).m, 2000, 'the first transaction committed, the second failed');
     db.exec("UPDATE audit_meta SET value = '0' WHERE key = 'test_fail'");
     db.close();
