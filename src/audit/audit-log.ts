@@ -4,9 +4,10 @@
  * (group commit), so N concurrent sessions cost one sync, not N. Any failure rejects with
  * SLUICE_AUDIT_UNAVAILABLE and the caller refuses the command (fail closed, DESIGN.md principle 1).
  *
- * `append` builds, masks and serialises the record on the caller's thread; seq, the hash chain,
- * the Merkle tree, checkpoints and the store write happen in a `Committer`: on a writer thread for
- * SQLite (commit/thread-committer.ts), inline otherwise.
+ * `append` builds, masks and serialises the record on the caller's thread; a `Committer` makes it
+ * durable: for SQLite, one write to the spool, ingested by a writer thread that computes the hash
+ * chain, Merkle tree and checkpoints (commit/spool-committer.ts); inline transactions otherwise
+ * (commit/inline-committer.ts).
  */
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';

@@ -25,4 +25,5 @@ export { parseVerifierKey, encodeVerifierKey } from './signed-note.js';
 export type { NoteVerifier } from './signed-note.js';
 export { loadVerifiers } from './signing-key.js';
 export { rotateSigningKey } from './rotate-key.js';
+export { WriterLockHeld } from './commit/spool.js';
 export type { KeyRotation } from './rotate-key.js';

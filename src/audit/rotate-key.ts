@@ -15,6 +15,7 @@ import { openAuditLog } from './audit-log.js';
 import { resolveAuditSettings } from './open-store.js';
 import { encodeVerifierKey, generateSigner, type NoteVerifier } from './signed-note.js';
 import { installSigningKey, loadSigningKey } from './signing-key.js';
+import { WriterLockHeld } from './commit/spool.js';
 
 export interface KeyRotation {
   readonly old: NoteVerifier;
@@ -28,9 +29,7 @@ export interface KeyRotation {
 export async function rotateSigningKey(config: SluiceConfig, options: { readonly clock?: () => number } = {}): Promise<KeyRotation> {
   const settings = resolveAuditSettings(config);
   const log = await openAuditLog(config, { mask: (s) => s, writer: 'inline', ...(options.clock !== undefined ? { clock: options.clock } : {}) }).catch((err: unknown) => {
-    if (err instanceof SluiceError && /being written by process|already open for writing/.test(err.message)) {
-      throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `stop the gateway before rotating its signing key (${err.message.replace(/;.*$/, '')})`);
-    }
+    if (err instanceof WriterLockHeld) throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `stop the gateway before rotating its signing key (${err.holder})`);
     throw err;
   });
   try {

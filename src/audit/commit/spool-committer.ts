@@ -42,6 +42,11 @@ interface VisibleWaiter {
   readonly reject: (e: SluiceError) => void;
 }
 
+/** An error the writer thread reported: a bad signing key stays a config error; anything else means the log is unavailable. */
+function fromWriter(code: string, message: string): SluiceError {
+  return new SluiceError(code === 'SLUICE_CONFIG_INVALID' ? 'SLUICE_CONFIG_INVALID' : 'SLUICE_AUDIT_UNAVAILABLE', message);
+}
+
 function unavailable(message: string): SluiceError {
   return new SluiceError('SLUICE_AUDIT_UNAVAILABLE', message);
 }
@@ -173,7 +178,7 @@ class SpoolCommitter implements Committer {
         this.#replies.delete(m.id);
         this.#maybeUnref();
         if (m.ok) r.resolve(m);
-        else r.reject(new SluiceError(m.code === 'SLUICE_CONFIG_INVALID' ? 'SLUICE_CONFIG_INVALID' : 'SLUICE_AUDIT_UNAVAILABLE', m.message));
+        else r.reject(fromWriter(m.code, m.message));
         return;
       }
       default:
@@ -372,7 +377,7 @@ export async function startSpoolCommitter(o: SpoolCommitterOptions): Promise<Spo
         worker.off('message', onMessage);
         worker.off('exit', onExit);
         resolve();
-      } else if (m.t === 'fatal') reject(new SluiceError(m.code === 'SLUICE_CONFIG_INVALID' ? 'SLUICE_CONFIG_INVALID' : 'SLUICE_AUDIT_UNAVAILABLE', m.message));
+      } else if (m.t === 'fatal') reject(fromWriter(m.code, m.message));
     };
     const onExit = (code: number): void => reject(unavailable(`audit writer thread exited during start (code ${code})`));
     worker.on('message', onMessage);

@@ -168,14 +168,26 @@ export interface WriterLock {
   release(): void;
 }
 
+/** The log's writer lock is held by a live process (a running gateway, or this process). */
+export class WriterLockHeld extends SluiceError {
+  /** Who holds it, for messages (`audit log is being written by process 42 (…/writer.lock)`). */
+  readonly holder: string;
+
+  constructor(holder: string, advice?: string) {
+    super('SLUICE_AUDIT_UNAVAILABLE', advice === undefined ? holder : `${holder}; ${advice}`);
+    this.holder = holder;
+  }
+}
+
 /**
  * Take the spool's writer lock, or throw SLUICE_AUDIT_UNAVAILABLE naming the process that holds
- * it. A lock left by a process that is gone (same host) is taken over.
+ * it (WriterLockHeld when that process is alive here). A lock left by a process that is gone
+ * (same host) is taken over.
  */
 export function acquireWriterLock(dir: string): WriterLock {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, 'writer.lock');
-  if (heldHere.has(path)) throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `audit log ${dir} is already open for writing in this process`);
+  if (heldHere.has(path)) throw new WriterLockHeld(`audit log ${dir} is already open for writing in this process`);
   const me = `${process.pid} ${hostname()}\n`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -208,7 +220,7 @@ export function acquireWriterLock(dir: string): WriterLock {
     const [pidText, host] = holder.trim().split(' ');
     const pid = Number(pidText);
     if (Number.isSafeInteger(pid) && pid > 0 && host === hostname() && alive(pid)) {
-      throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `audit log is being written by process ${pid} (${path}); one gateway writes a SQLite audit log at a time — use the PostgreSQL store for several, or remove the lock file if that process is not a Sluice gateway`);
+      throw new WriterLockHeld(`audit log is being written by process ${pid} (${path})`, 'one gateway writes a SQLite audit log at a time — use the PostgreSQL store for several, or remove the lock file if that process is not a Sluice gateway');
     }
     if (host !== undefined && host !== hostname()) {
       throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `audit log is locked by process ${pidText ?? '?'} on host ${host} (${path}); remove the lock file once that gateway is stopped`);

@@ -10,6 +10,8 @@ import {
   exportRecords,
   loadVerifiers,
   rotateSigningKey,
+  WriterLockHeld,
+  AUDIT_DEFAULTS,
   openAuditStore,
   parseSince,
   resolveAuditSettings,
@@ -136,9 +138,9 @@ async function receipt(args: string[], io: CliIo): Promise<number> {
   // Not yet signed: seal a checkpoint now (the signing key is needed, as for the gateway). A
   // running gateway owns the log and signs one every audit.checkpointInterval.
   const log = await openAuditLog(config, { mask: (s) => s, writer: 'inline' }).catch((err: unknown) => {
-    if (err instanceof SluiceError && /being written by process|already open for writing/.test(err.message)) {
-      const every = config.audit.checkpointInterval ?? '60s';
-      throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `record ${id} is not yet covered by a signed checkpoint, and a running gateway owns the log (${err.message.replace(/;.*$/, '')}); it signs one every ${every}: try again then`);
+    if (err instanceof WriterLockHeld) {
+      const every = config.audit.checkpointInterval ?? `${AUDIT_DEFAULTS.checkpointIntervalMs / 1000}s`;
+      throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `record ${id} is not yet covered by a signed checkpoint, and a running gateway owns the log (${err.holder}); it signs one every ${every}: try again then`);
     }
     throw err;
   });
