@@ -36,7 +36,7 @@ import {
 import { narrowAccept } from './accept.js';
 import { maskKubernetesValue } from './secrets.js';
 import { sendStatus, writeStatusToSocket } from './status.js';
-import { isSpdyUpgrade, isWebSocketUpgrade, proxyStream } from './stream-proxy.js';
+import { isSpdyUpgrade, isWebSocketUpgrade, offeredProtocols, proxyStream } from './stream-proxy.js';
 
 type KubernetesConnection = Extract<ResolvedConnection, { type: 'kubernetes' }>;
 
@@ -165,6 +165,12 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
           if (!(info.isResourceRequest && info.resource === 'pods' && STREAM_SUBRESOURCES.has(info.subresource)) && info.verb !== 'proxy' && info.subresource !== 'proxy') {
             return await refuse(new SluiceError('SLUICE_PROTOCOL_VIOLATION', `WebSocket upgrades are proxied for pods/exec, pods/attach, pods/portforward and proxy only, not ${k8sObject(info)}`));
           }
+          let protocols: string[];
+          try {
+            protocols = offeredProtocols(req.headers['sec-websocket-protocol']);
+          } catch (err) {
+            return await refuse(toSluiceError(err));
+          }
           if (a.decision.effect === 'review') {
             const statementHash = createHash('sha256').update(`${a.described.action.verb}\u0000${a.target.rawPath}\u0000${a.target.rawQuery}`).digest('hex');
             const gone = new Promise<void>((r) => socket.once('close', () => r()));
@@ -195,6 +201,7 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
             head,
             session: a.session,
             pathAndQuery: a.target.rawPath + (a.target.rawQuery === '' ? '' : `?${a.target.rawQuery}`),
+            protocols,
             upstream,
             pipeline: ctx.pipeline,
             masker,

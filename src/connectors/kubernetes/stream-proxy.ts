@@ -42,6 +42,8 @@ export interface StreamProxyInput {
   readonly pipeline: Pipeline;
   readonly masker: Masker;
   readonly command: { readonly text: string; readonly kind: string; readonly verb: string; readonly objects: readonly string[] };
+  /** The client's `Sec-WebSocket-Protocol` offers (`offeredProtocols`), passed to the upstream as they are. */
+  readonly protocols: readonly string[];
   /** `portforward` frames are opaque TCP bytes: counted, never recorded. */
   readonly record: boolean;
   readonly approvalId?: string;
@@ -54,12 +56,42 @@ const wss = new WebSocketServer({
   noServer: true,
   perMessageDeflate: false,
   maxPayload: MAX_MESSAGE_BYTES,
-  // Answer the client with exactly the subprotocol the upstream picked.
+  // Answer the client with exactly the subprotocol the upstream picked (`protocols` holds the
+  // client's offers as `tokenSafe` encoded them).
   handleProtocols: (protocols: Set<string>, request: IncomingMessage): string | false => {
     const chosen = (request as ChosenRequest).sluiceProtocol;
-    return chosen !== undefined && chosen !== '' && protocols.has(chosen) ? chosen : false;
+    return chosen !== undefined && chosen !== '' && protocols.has(tokenSafe(chosen)) ? chosen : false;
   },
 });
+
+/**
+ * Kubernetes subprotocol names are not all RFC 6455 tokens: the port-forward tunnel (KEP-4006) is
+ * `SPDY/3.1+portforward.k8s.io`, and `ws` refuses its `/` on both ends (its server answers 400, its
+ * client throws). So the client's offers are percent-encoded into tokens for `ws`'s parser (and
+ * matched encoded), the upstream gets them as a raw header, and the upstream's choice is read off
+ * its 101 response. Real API servers (Go) take the names as they are.
+ */
+function tokenSafe(protocol: string): string {
+  return protocol.replace(/[^!#$&'*+\-.0-9A-Z^_`a-z|~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+/** At most this many offered subprotocols, each at most MAX_PROTOCOL_LENGTH visible ASCII characters. */
+const MAX_PROTOCOLS = 16;
+const MAX_PROTOCOL_LENGTH = 128;
+
+/** The client's `Sec-WebSocket-Protocol` offers; throws SLUICE_PROTOCOL_VIOLATION for a list no server would take. */
+export function offeredProtocols(header: string | string[] | undefined): string[] {
+  const offered = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  if (offered.length > MAX_PROTOCOLS) throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', `more than ${MAX_PROTOCOLS} WebSocket subprotocols offered`);
+  for (const p of offered) {
+    if (p.length > MAX_PROTOCOL_LENGTH || !/^[\x21-\x7e]+$/.test(p)) throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'a WebSocket subprotocol must be 1 to 128 visible ASCII characters');
+  }
+  if (new Set(offered).size !== offered.length) throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'a WebSocket subprotocol is offered twice');
+  return offered;
+}
 
 export function isSpdyUpgrade(req: IncomingMessage): boolean {
   return /spdy/i.test(String(req.headers.upgrade ?? ''));
@@ -72,15 +104,13 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
 export function proxyStream(input: StreamProxyInput): void {
   const { req, socket, head, upstream, pipeline, session } = input;
   const started = Date.now();
-  const offered = String(req.headers['sec-websocket-protocol'] ?? '')
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
+  const offered = input.protocols;
   const base = new URL(upstream.url.href);
   base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
   const target = `${base.origin}${base.pathname.replace(/\/+$/, '')}${input.pathAndQuery}`;
-  const up = new WebSocket(target, offered, {
-    headers: { ...upstream.credentialHeaders },
+  // Offered as a raw header, not through `ws` (see tokenSafe); `upProtocol` is the upstream's pick.
+  const up = new WebSocket(target, [], {
+    headers: { ...upstream.credentialHeaders, ...(offered.length > 0 ? { 'Sec-WebSocket-Protocol': offered.join(', ') } : {}) },
     perMessageDeflate: false,
     maxPayload: MAX_MESSAGE_BYTES,
     handshakeTimeout: upstream.timeoutMs,
@@ -95,6 +125,13 @@ export function proxyStream(input: StreamProxyInput): void {
   let timer: NodeJS.Timeout | undefined;
   let failure: SluiceError | undefined;
   let client: WebSocket | undefined;
+  let upProtocol = '';
+  up.on('upgrade', (res: IncomingMessage) => {
+    // Taken off the response before `ws` checks it against the (empty) list it was given.
+    const chosen = res.headers['sec-websocket-protocol'];
+    delete res.headers['sec-websocket-protocol'];
+    upProtocol = typeof chosen === 'string' ? chosen.trim() : '';
+  });
 
   const closeAll = (): void => {
     if (client !== undefined && client.readyState === WebSocket.OPEN) client.close();
@@ -170,7 +207,7 @@ export function proxyStream(input: StreamProxyInput): void {
           durationMs: Date.now() - started,
           ...(failure !== undefined ? { error: { code: failure.code, message: failure.message } } : {}),
           ...(input.approvalId !== undefined ? { approval: { id: input.approvalId } } : {}),
-          details: { stream: 'end', requestBytes: bytes.in, responseBytes: bytes.out, protocol: up.protocol },
+          details: { stream: 'end', requestBytes: bytes.in, responseBytes: bytes.out, protocol: upProtocol },
         })
         .catch((err: unknown) => input.log(`kubernetes: recording stream end failed: ${String(err)}`));
     });
@@ -206,8 +243,16 @@ export function proxyStream(input: StreamProxyInput): void {
   });
   socket.on('error', () => closeAll());
   up.on('open', () => {
-    base64 = up.protocol === 'base64.channel.k8s.io';
-    (req as ChosenRequest).sluiceProtocol = up.protocol;
+    if (offered.length > 0 && !offered.includes(upProtocol)) {
+      failure = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', upProtocol === '' ? 'the upstream accepted the stream without choosing a subprotocol' : `the upstream chose the subprotocol ${JSON.stringify(upProtocol.slice(0, 128))}, which the client did not offer`);
+      up.terminate();
+      writeStatusToSocket(socket, failure);
+      finish();
+      return;
+    }
+    base64 = upProtocol === 'base64.channel.k8s.io';
+    (req as ChosenRequest).sluiceProtocol = upProtocol;
+    req.headers['sec-websocket-protocol'] = offered.map(tokenSafe).join(', ');
     wss.handleUpgrade(req, socket, head, (ws) => {
       client = ws;
       ws.on('message', (data: RawData, isBinary: boolean) => {

@@ -17,7 +17,9 @@
  * - `pods/log` (text/plain, `follow=true` streams lines as they are "written");
  * - `pods/exec` over WebSocket with the channel protocol (`v5.channel.k8s.io` … `channel.k8s.io`):
  *   stdout on channel 1, stderr 2, a `Status` on channel 3 at exit, stdin on 0, v5 close frames
- *   (255, channel). Commands: `cat` (echo stdin until closed), `env`, anything else echoes argv.
+ *   (255, channel). Commands: `cat` (echo stdin until closed), `env`, anything else echoes argv;
+ * - `pods/portforward` over WebSocket tunnelling SPDY/3.1 (`SPDY/3.1+portforward.k8s.io`,
+ *   fake-portforward.ts), the pod port being an echo service.
  *
  * It requires the bearer token Sluice injects, and records every request for the tests.
  */
@@ -25,10 +27,13 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { PORT_FORWARD_PROTOCOL, servePortForward, type PortForwardLog } from './fake-portforward.js';
 
 export interface FakeApiServer {
   readonly url: string;
   readonly requests: Array<{ method: string; url: string; headers: IncomingHttpHeaders; upgrade?: boolean }>;
+  /** What port-forward tunnels carried. */
+  readonly portForward: PortForwardLog;
   /** Objects by `resource/namespace/name`. */
   readonly store: Map<string, Record<string, unknown>>;
   put(resource: string, obj: Record<string, unknown>): void;
@@ -281,12 +286,17 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
   const SUPPORTED = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io', 'base64.channel.k8s.io'];
   const wss = new WebSocketServer({
     noServer: true,
-    handleProtocols: (offered: Set<string>) => SUPPORTED.find((p) => offered.has(p)) ?? false,
+    // pods/portforward speaks only the SPDY tunnel; exec the channel protocols. The tunnel's name
+    // is not an RFC 6455 token, which a Go API server takes but `ws` refuses: the upgrade handler
+    // hands `ws` the offers with `/` as `%2F` and the choice is answered with its real name.
+    handleProtocols: (offered: Set<string>, req: IncomingMessage) =>
+      (req.url ?? '').split('?')[0]?.endsWith('/portforward') ? (offered.has(PORT_FORWARD_PROTOCOL.replace('/', '%2F')) ? PORT_FORWARD_PROTOCOL : false) : (SUPPORTED.find((p) => offered.has(p)) ?? false),
   });
+  const portForward: PortForwardLog = { streams: [], received: 0 };
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, upgrade: true });
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, upgrade: true });
     const url = new URL(req.url ?? '/', 'http://x');
-    const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/.exec(url.pathname);
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|portforward)$/.exec(url.pathname);
     if (req.headers.authorization !== `Bearer ${expectedToken}`) {
       const body = JSON.stringify(status(401, 'Unauthorized', 'Unauthorized'));
       socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
@@ -297,7 +307,9 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
       socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => runExec(ws, url.searchParams.getAll('command')));
+    const offers = req.headers['sec-websocket-protocol'];
+    if (typeof offers === 'string') req.headers['sec-websocket-protocol'] = offers.replaceAll('/', '%2F');
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => (m[3] === 'portforward' ? servePortForward(ws, portForward) : runExec(ws, url.searchParams.getAll('command'))));
   });
 
   const runExec = (ws: WebSocket, argv: string[]): void => {
@@ -329,6 +341,7 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    portForward,
     store,
     put,
     close: () =>

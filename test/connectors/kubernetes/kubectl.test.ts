@@ -29,6 +29,9 @@ const certs = makeCertificates();
 async function startTlsFront(gatewayPort: number): Promise<{ port: number; server: TlsServer }> {
   const server = createTlsServer({ cert: certs.cert, key: certs.key }, (tls) => {
     const plain = connect(gatewayPort, '127.0.0.1');
+    // Small tunnel frames would otherwise wait out Nagle and delayed ACKs (40 ms each way).
+    tls.setNoDelay(true);
+    plain.setNoDelay(true);
     tls.pipe(plain).pipe(tls);
     tls.on('error', () => plain.destroy());
     plain.on('error', () => tls.destroy());
@@ -291,6 +294,78 @@ policies:
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /sluice/);
     assert.ok(!denied.stdout.includes('HOME=/root'));
+  });
+
+  test('kubectl port-forward: the SPDY-over-WebSocket tunnel is relayed byte for byte, counted and not recorded; read-only roles cannot forward', async () => {
+    const env = { ...process.env, KUBECONFIG: operator, HOME: gw.dir, KUBECACHEDIR: join(gw.dir, 'cache') };
+    const child = spawn(KUBECTL, ['--cache-dir', join(gw.dir, 'cache'), 'port-forward', '--address', '127.0.0.1', 'pod/web-0', ':8080'], { env });
+    const exited = new Promise((r) => child.once('close', r));
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    try {
+      const localPort = await new Promise<number>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`kubectl port-forward did not start: ${stderr}`)), 20_000);
+        child.stdout.on('data', (c: Buffer) => {
+          stdout += c.toString();
+          const m = /Forwarding from 127\.0\.0\.1:(\d+) -> 8080/.exec(stdout);
+          if (m !== null) {
+            clearTimeout(t);
+            resolve(Number(m[1]));
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`kubectl port-forward exited (${code}): ${stderr}`)));
+      });
+      // Two connections in turn: each is its own error + data stream pair inside the one tunnel.
+      for (const text of ['hello pod', 'my card 4111 1111 1111 1111']) {
+        const echoed = await new Promise<string>((resolve, reject) => {
+          const sock = connect(localPort, '127.0.0.1');
+          let got = '';
+          sock.on('data', (c: Buffer) => {
+            got += c.toString();
+            if (got.length >= text.length + 5) sock.end();
+          });
+          sock.on('close', () => resolve(got));
+          sock.on('error', (e) => reject(new Error(`${e.message}; kubectl said: ${stderr}`)));
+          sock.write(text);
+        });
+        // Port-forward bytes are an opaque TCP stream: relayed untouched, never masked or recorded.
+        assert.equal(echoed, `echo:${text}`);
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    const up = api.requests.find((q) => q.upgrade === true && q.url.endsWith('/portforward'));
+    assert.ok(up !== undefined, 'the upstream saw the port-forward upgrade');
+    assert.equal(up.headers['sec-websocket-protocol'], 'SPDY/3.1+portforward.k8s.io');
+    assert.equal(up.headers.authorization, `Bearer ${UPSTREAM_TOKEN}`, 'the upstream credential is injected, the agent token stripped');
+    assert.deepEqual(
+      api.portForward.streams.map((s) => s.role),
+      ['error', 'data', 'error', 'data'],
+    );
+    await new Promise((res) => setTimeout(res, 400));
+    const cmd = gw.events.find((e) => e.type === 'command' && /portforward/.test(String((e.command as { text?: string } | undefined)?.text)));
+    assert.equal(cmd?.outcome, 'pending', 'the decision is recorded before the tunnel opens');
+    const end = gw.events.find((e) => e.type === 'command.result' && (e.details as { stream?: string } | undefined)?.stream === 'end' && /portforward/.test(String((e.command as { text?: string } | undefined)?.text)));
+    const counts = end?.details as { requestBytes: number; responseBytes: number; protocol: string } | undefined;
+    assert.equal(counts?.protocol, 'SPDY/3.1+portforward.k8s.io');
+    assert.ok((counts?.requestBytes ?? 0) > 'hello pod'.length && (counts?.responseBytes ?? 0) > 'echo:hello pod'.length, JSON.stringify(counts));
+    const recorded = JSON.stringify(gw.events.filter((e) => /portforward/.test(String((e.command as { text?: string } | undefined)?.text))));
+    assert.ok(!recorded.includes('hello pod') && !recorded.includes('4111'), 'tunnel bytes are not recorded');
+    // `allow: [read]` covers get, but port-forward also needs create (KEP-4006).
+    const denied = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const c = spawn(KUBECTL, ['--cache-dir', join(gw.dir, 'cache'), 'port-forward', '--address', '127.0.0.1', 'pod/web-0', ':8080'], { env: { ...env, KUBECONFIG: reader } });
+      let err = '';
+      c.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      const t = setTimeout(() => c.kill(), 20_000);
+      c.on('close', (code) => {
+        clearTimeout(t);
+        resolve({ code, stderr: err });
+      });
+    });
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /sluice|[Ff]orbidden/);
   });
 
   test('SPDY upgrades are refused with a clear Status; impersonation headers are refused', async () => {

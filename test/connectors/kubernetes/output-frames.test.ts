@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { maskOutputFrame } from '../../../src/connectors/kubernetes/index.js';
+import { maskOutputFrame, offeredProtocols } from '../../../src/connectors/kubernetes/index.js';
+import { SluiceError } from '../../../src/errors.js';
 import { defaultMasker } from '../../../src/masking/index.js';
 
 const masker = defaultMasker();
@@ -23,5 +24,30 @@ describe('exec output frames', () => {
     const out = maskOutputFrame(frame, false, true, masker);
     assert.equal(String.fromCharCode(out[0] as number), '1');
     assert.equal(Buffer.from(out.toString('latin1', 1), 'base64').toString('utf8'), 'ssn ***-**-6789');
+  });
+});
+
+describe('offered WebSocket subprotocols', () => {
+  it('keeps names that are not RFC 6455 tokens, as Kubernetes uses them, in order', () => {
+    assert.deepEqual(offeredProtocols('SPDY/3.1+portforward.k8s.io'), ['SPDY/3.1+portforward.k8s.io']);
+    assert.deepEqual(offeredProtocols('v5.channel.k8s.io, v4.channel.k8s.io,base64.channel.k8s.io'), ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'base64.channel.k8s.io']);
+    assert.deepEqual(offeredProtocols(['v5.channel.k8s.io', 'v4.channel.k8s.io']), ['v5.channel.k8s.io', 'v4.channel.k8s.io']);
+    assert.deepEqual(offeredProtocols(undefined), []);
+    assert.deepEqual(offeredProtocols(' , '), []);
+  });
+
+  it('refuses lists no server would take: control characters, over-long names, duplicates, too many', () => {
+    const refused = (header: string): void =>
+      assert.throws(
+        () => offeredProtocols(header),
+        (e: unknown) => e instanceof SluiceError && e.code === 'SLUICE_PROTOCOL_VIOLATION',
+        header.slice(0, 40),
+      );
+    refused('v5.channel.k8s.io\u0000');
+    refused('a b');
+    refused('é');
+    refused('x'.repeat(129));
+    refused('v5.channel.k8s.io, v5.channel.k8s.io');
+    refused(Array.from({ length: 17 }, (_, i) => `p${i}`).join(','));
   });
 });
