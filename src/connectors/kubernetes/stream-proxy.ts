@@ -243,7 +243,8 @@ export function proxyStream(input: StreamProxyInput): void {
   });
   socket.on('error', () => closeAll());
   up.on('open', () => {
-    if (offered.length > 0 && !offered.includes(upProtocol)) {
+    // What `ws` would have checked: the upstream picks one of the offers, or none when none were made.
+    if (offered.length === 0 ? upProtocol !== '' : !offered.includes(upProtocol)) {
       failure = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', upProtocol === '' ? 'the upstream accepted the stream without choosing a subprotocol' : `the upstream chose the subprotocol ${JSON.stringify(upProtocol.slice(0, 128))}, which the client did not offer`);
       up.terminate();
       writeStatusToSocket(socket, failure);
@@ -252,7 +253,8 @@ export function proxyStream(input: StreamProxyInput): void {
     }
     base64 = upProtocol === 'base64.channel.k8s.io';
     (req as ChosenRequest).sluiceProtocol = upProtocol;
-    req.headers['sec-websocket-protocol'] = offered.map(tokenSafe).join(', ');
+    if (offered.length > 0) req.headers['sec-websocket-protocol'] = offered.map(tokenSafe).join(', ');
+    else delete req.headers['sec-websocket-protocol']; // `ws` refuses an empty list
     wss.handleUpgrade(req, socket, head, (ws) => {
       client = ws;
       ws.on('message', (data: RawData, isBinary: boolean) => {

@@ -12,6 +12,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
+import { WebSocket } from 'ws';
 import { startGateway, type TestGateway } from '../http/harness.js';
 import { makeCertificates, send } from '../http/client.js';
 import { startFakeApiServer, type FakeApiServer } from './fake-apiserver.js';
@@ -366,6 +367,28 @@ policies:
     });
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /sluice|[Ff]orbidden/);
+  });
+
+  test('WebSocket streams without a subprotocol pass; a malformed offer list is refused with a Status', async () => {
+    const token = await gw.mint('operator');
+    const url = `ws://127.0.0.1:${gw.port}/k8s/prod/api/v1/namespaces/default/pods/web-0/exec?command=echo&command=plain&stdout=true`;
+    const got = await new Promise<{ protocol: string; frames: Buffer[] }>((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+      const frames: Buffer[] = [];
+      ws.on('message', (d: Buffer) => frames.push(d));
+      ws.on('close', () => resolve({ protocol: ws.protocol, frames }));
+      ws.on('error', reject);
+    });
+    assert.equal(got.protocol, '');
+    assert.equal(got.frames[0]?.toString('utf8', 1), 'echo plain\n');
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, 'sec-websocket-protocol': 'v5.channel.k8s.io, v5.channel.k8s.io' } });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => reject(new Error('a duplicated offer was accepted')));
+      ws.on('error', () => undefined);
+    });
+    assert.equal(status, 400);
+    assert.ok(gw.events.some((e) => e.type === 'command' && e.outcome === 'denied' && /offered twice/.test(String(e.error?.message))));
   });
 
   test('SPDY upgrades are refused with a clear Status; impersonation headers are refused', async () => {
