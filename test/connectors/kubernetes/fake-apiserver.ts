@@ -5,8 +5,14 @@
  *
  * - discovery: `/version`, `/api` (APIVersions), `/apis` (APIGroupList), `/api/v1` and
  *   `/apis/apps/v1` (APIResourceList) — legacy (unaggregated) discovery, which kubectl falls back
- *   to when the server does not answer `as=APIGroupDiscoveryList`; `/openapi/*` answers 404 as on a
- *   server with the OpenAPI endpoints disabled;
+ *   to when the server does not answer `as=APIGroupDiscoveryList`;
+ * - OpenAPI v3 (`/openapi/v3` and one document per group/version, reached by its
+ *   `serverRelativeURL` with a `hash`), holding only what kubectl reads from it: each resource's
+ *   PATCH operation with `x-kubernetes-group-version-kind` and the `fieldValidation` query
+ *   parameter, from which `kubectl apply` learns that the server validates fields itself;
+ *   `/openapi/v2` answers 404 (kubectl needs it only for servers without v3);
+ * - server-side field validation: `fieldValidation=Strict` on a create or update refuses unknown
+ *   top-level fields with the API server's `strict decoding error` BadRequest;
  * - namespaced CRUD for pods, secrets, configmaps and events (get, list, create, update, JSON and
  *   strategic merge patch treated as merge patch for maps, delete), `fieldSelector=metadata.name=`
  *   filtering, `metav1.Status` errors (`NotFound`, `AlreadyExists`, `Unauthorized`);
@@ -52,6 +58,45 @@ const KINDS: Readonly<Record<string, { kind: string; list: string; group: string
 };
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+
+const GROUP_VERSIONS = [
+  { path: 'api/v1', group: '' },
+  { path: 'apis/apps/v1', group: 'apps' },
+];
+const OPENAPI_HASH = 'C0FFEE5EED0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF012345C0FFEE5EED0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF012345';
+
+/** The OpenAPI v3 document of one group/version, cut down to each resource's PATCH operation. */
+function openApiV3(group: string): Obj {
+  const paths: Obj = {};
+  for (const [name, k] of Object.entries(KINDS)) {
+    if (k.group !== group) continue;
+    const base = group === '' ? '/api/v1' : `/apis/${group}/v1`;
+    paths[`${base}${k.namespaced ? '/namespaces/{namespace}' : ''}/${name}/{name}`] = {
+      patch: {
+        description: `partially update the specified ${k.kind}`,
+        operationId: `patch${k.namespaced ? 'Namespaced' : ''}${k.kind}`,
+        'x-kubernetes-action': 'patch',
+        'x-kubernetes-group-version-kind': { group, version: 'v1', kind: k.kind },
+        parameters: [
+          { name: 'dryRun', in: 'query', description: 'When present, indicates that modifications should not be persisted.', schema: { type: 'string', uniqueItems: true } },
+          { name: 'fieldManager', in: 'query', schema: { type: 'string', uniqueItems: true } },
+          { name: 'fieldValidation', in: 'query', description: 'fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn, Strict.', schema: { type: 'string', uniqueItems: true } },
+        ],
+      },
+    };
+  }
+  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: 'v1.32.4' }, paths };
+}
+
+const TOP_LEVEL_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status', 'data', 'stringData', 'binaryData', 'type', 'immutable']);
+
+function unknownField(obj: Obj): string | undefined {
+  return Object.keys(obj).find((f) => !TOP_LEVEL_FIELDS.has(f));
+}
+
+function strictError(kind: string, field: string): Obj {
+  return status(400, 'BadRequest', `${kind} in version "v1" cannot be handled as a ${kind}: strict decoding error: unknown field "${field}"`);
+}
 
 function resourceList(groupVersion: string, group: string): Obj {
   const resources: Obj[] = [];
@@ -178,6 +223,9 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
     if (path === '/apis') return send(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [{ name: 'apps', versions: [{ groupVersion: 'apps/v1', version: 'v1' }], preferredVersion: { groupVersion: 'apps/v1', version: 'v1' } }] });
     if (path === '/api/v1') return send(res, 200, resourceList('v1', ''));
     if (path === '/apis/apps/v1') return send(res, 200, resourceList('apps/v1', 'apps'));
+    if (path === '/openapi/v3') return send(res, 200, { paths: Object.fromEntries(GROUP_VERSIONS.map((gv) => [gv.path, { serverRelativeURL: `/openapi/v3/${gv.path}?hash=${OPENAPI_HASH}` }])) });
+    const gvDoc = GROUP_VERSIONS.find((gv) => path === `/openapi/v3/${gv.path}`);
+    if (gvDoc !== undefined) return send(res, 200, openApiV3(gvDoc.group));
     if (path.startsWith('/openapi/')) return send(res, 404, '404 page not found\n', 'text/plain; charset=utf-8');
 
     const m = /^\/(?:api\/v1|apis\/apps\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?(?:\/([a-z]+))?$/.exec(path);
@@ -248,6 +296,7 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
       }
       case 'POST': {
         const obj = JSON.parse(await readBody(req)) as Obj;
+        if (q.get('fieldValidation') === 'Strict' && unknownField(obj) !== undefined) return send(res, 400, strictError(kind.kind, unknownField(obj) as string));
         const meta = (obj.metadata ?? {}) as Obj;
         const k = `${resource}/${namespace}/${String(meta.name)}`;
         if (store.has(k)) return send(res, 409, status(409, 'AlreadyExists', `${resource} "${String(meta.name)}" already exists`));
@@ -263,6 +312,8 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
         const obj = store.get(key);
         if (obj === undefined) return notFound();
         const patch = JSON.parse(await readBody(req)) as unknown;
+        const bad = q.get('fieldValidation') === 'Strict' && patch !== null && typeof patch === 'object' ? unknownField(patch as Obj) : undefined;
+        if (bad !== undefined) return send(res, 400, strictError(kind.kind, bad));
         put(resource, merge(obj, patch) as Obj);
         return send(res, 200, store.get(key));
       }

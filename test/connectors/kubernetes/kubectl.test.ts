@@ -247,18 +247,27 @@ policies:
     assert.ok(!r.stdout.includes('4111 1111 1111 1111'));
   });
 
-  test('kubectl apply and delete: allowed for the operator in default, denied to the reader with a Forbidden Status', async () => {
+  test('kubectl apply (validated by the server, learnt from OpenAPI v3) and delete: allowed for the operator in default, denied to the reader with a Forbidden Status', async () => {
     const manifest = join(gw.dir, 'cm.yaml');
     writeFileSync(manifest, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: default\ndata:\n  mode: blue\n');
-    const denied = await kubectl(reader, ['apply', '--validate=false', '-f', manifest]);
+    const denied = await kubectl(reader, ['apply', '-f', manifest]);
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /Forbidden|forbidden/);
     assert.match(denied.stderr, /sluice/);
-    const created = await kubectl(operator, ['apply', '--validate=false', '-f', manifest]);
+    const created = await kubectl(operator, ['apply', '-f', manifest]);
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /configmap\/app-config created/);
+    // kubectl read the OpenAPI v3 documents through Sluice (unmasked, intact) and so left field
+    // validation to the server, which it asks for on the write.
+    assert.ok(api.requests.some((q) => q.url.startsWith('/openapi/v3/api/v1?hash=')), 'the group/version document was fetched by its hash');
+    const write = api.requests.find((q) => q.method === 'POST' && q.url.startsWith('/api/v1/namespaces/default/configmaps'));
+    assert.match(String(write?.url), /fieldValidation=Strict/);
+    writeFileSync(join(gw.dir, 'typo.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\n  namespace: default\ndta:\n  mode: blue\n');
+    const typo = await kubectl(operator, ['apply', '-f', join(gw.dir, 'typo.yaml')]);
+    assert.notEqual(typo.code, 0);
+    assert.match(typo.stderr, /strict decoding error: unknown field "dta"/);
     writeFileSync(manifest, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: default\ndata:\n  mode: green\n');
-    const patched = await kubectl(operator, ['apply', '--validate=false', '-f', manifest]);
+    const patched = await kubectl(operator, ['apply', '-f', manifest]);
     assert.equal(patched.code, 0, patched.stderr);
     assert.match(patched.stdout, /configmap\/app-config configured/);
     assert.equal(((api.store.get('configmaps/default/app-config')?.data ?? {}) as { mode: string }).mode, 'green');
