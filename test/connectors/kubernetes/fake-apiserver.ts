@@ -23,7 +23,8 @@
  * - `pods/log` (text/plain, `follow=true` streams lines as they are "written");
  * - `pods/exec` over WebSocket with the channel protocol (`v5.channel.k8s.io` … `channel.k8s.io`):
  *   stdout on channel 1, stderr 2, a `Status` on channel 3 at exit, stdin on 0, v5 close frames
- *   (255, channel). Commands: `cat` (echo stdin until closed), `env`, anything else echoes argv;
+ *   (255, channel); with `base64.channel.k8s.io`, text frames of an ASCII channel digit and
+ *   base64. Commands: `cat` (echo stdin until closed), `env`, anything else echoes argv;
  * - `pods/portforward` over WebSocket tunnelling SPDY/3.1 (`SPDY/3.1+portforward.k8s.io`,
  *   fake-portforward.ts), the pod port being an echo service.
  *
@@ -364,14 +365,21 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
   });
 
   const runExec = (ws: WebSocket, argv: string[]): void => {
-    const out = (ch: number, text: string): void => ws.send(Buffer.concat([Buffer.from([ch]), Buffer.from(text)]));
+    // base64.channel.k8s.io: text frames, an ASCII digit channel then base64; the rest: binary frames with a channel byte.
+    const b64 = ws.protocol === 'base64.channel.k8s.io';
+    const out = (ch: number, text: string): void => (b64 ? ws.send(`${ch}${Buffer.from(text).toString('base64')}`) : ws.send(Buffer.concat([Buffer.from([ch]), Buffer.from(text)])));
     const exit = (): void => {
       out(3, JSON.stringify({ metadata: {}, status: 'Success' }));
       ws.close(1000);
     };
     const cmd = argv.join(' ');
     if (cmd === 'cat') {
-      ws.on('message', (data: Buffer) => {
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        if (b64 && !isBinary) {
+          const text = data.toString('latin1');
+          if (text[0] === '0') out(1, Buffer.from(text.slice(1), 'base64').toString());
+          return;
+        }
         const ch = data[0];
         if (ch === 0) out(1, data.subarray(1).toString());
         if (ch === 255 && data[1] === 0) exit();

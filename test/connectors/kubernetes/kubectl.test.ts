@@ -378,6 +378,30 @@ policies:
     assert.match(denied.stderr, /sluice|[Ff]orbidden/);
   });
 
+  test('exec with older subprotocols: v4.channel.k8s.io and base64.channel.k8s.io are negotiated end to end and stdout is masked in each framing', async () => {
+    const token = await gw.mint('operator');
+    const url = `ws://127.0.0.1:${gw.port}/k8s/prod/api/v1/namespaces/default/pods/web-0/exec?command=env&stdout=true`;
+    const run = (protocol: string): Promise<{ protocol: string; frames: Array<{ data: Buffer; binary: boolean }> }> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(url, [protocol], { headers: { authorization: `Bearer ${token}` } });
+        const frames: Array<{ data: Buffer; binary: boolean }> = [];
+        ws.on('message', (data: Buffer, binary: boolean) => frames.push({ data, binary }));
+        ws.on('close', () => resolve({ protocol: ws.protocol, frames }));
+        ws.on('error', reject);
+      });
+    const v4 = await run('v4.channel.k8s.io');
+    assert.equal(v4.protocol, 'v4.channel.k8s.io');
+    const v4out = v4.frames.filter((f) => f.binary && f.data[0] === 1).map((f) => f.data.toString('utf8', 1)).join('');
+    assert.match(v4out, /HOME=\/root/);
+    assert.ok(!v4out.includes('ghp_abcdefghijklmnopqrstuvwxyz0123456789'), v4out);
+    const b64 = await run('base64.channel.k8s.io');
+    assert.equal(b64.protocol, 'base64.channel.k8s.io');
+    const text = b64.frames.filter((f) => !f.binary && f.data.toString('latin1', 0, 1) === '1').map((f) => Buffer.from(f.data.toString('latin1', 1), 'base64').toString('utf8')).join('');
+    assert.match(text, /HOME=\/root/);
+    assert.ok(!text.includes('ghp_abcdefghijklmnopqrstuvwxyz0123456789'), text);
+    assert.ok(b64.frames.some((f) => !f.binary && f.data.toString('latin1', 0, 1) === '3'), 'the exit Status arrives on channel 3');
+  });
+
   test('WebSocket streams without a subprotocol pass; a malformed offer list is refused with a Status', async () => {
     const token = await gw.mint('operator');
     const url = `ws://127.0.0.1:${gw.port}/k8s/prod/api/v1/namespaces/default/pods/web-0/exec?command=echo&command=plain&stdout=true`;
