@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openAuditLog } from '../../src/audit/index.js';
 import { run as auditRun } from '../../src/cli/commands/audit.js';
-import { run as replayRun } from '../../src/cli/commands/replay.js';
+import { formatEvent, run as replayRun } from '../../src/cli/commands/replay.js';
 import { run as sessionsRun } from '../../src/cli/commands/sessions.js';
 import { captureIo, recordScenario, session, tempConfig, testMask, type TempConfig } from './helpers.js';
 
@@ -185,4 +185,16 @@ test('audit receipt and verify-receipt', async () => {
   } finally {
     t.cleanup();
   }
+});
+
+test('replay renders the results the connectors record: HTTP status, exec stream text and the stream end', () => {
+  const base = { v: 1 as const, seq: 1, id: '01ARZ3NDEKTSV4RRFFQ69G5FAV', node: 'n', prev: '0'.repeat(64), session: 's' };
+  const http = formatEvent({ ...base, ts: 1_500, type: 'command.result', outcome: 'success', bytes: 312, durationMs: 4, command: { text: 'GET /v1/orders/42' }, mask: [{ detector: 'email', count: 1 }], details: { status: 200, requestBytes: 0, responseBytes: 312 } }, 1_000);
+  assert.match(http, /^\s+\+0\.500s\s+RESULT\s+success\s+312 bytes, 4 ms, HTTP 200\n\s+masked: email×1\n$/);
+  const stdout = formatEvent({ ...base, ts: 2_000, type: 'command.result', outcome: 'pending', details: { stream: 'stdout', seq: 0, offsetMs: 12, data: 'hello\nmy card 4111 **** **** 1111\n' } }, 1_000);
+  assert.equal(stdout, `${'+1.000s'.padStart(10)}  STDOUT    hello\n${' '.repeat(22)}my card 4111 **** **** 1111\n`);
+  const end = formatEvent({ ...base, ts: 3_000, type: 'command.result', outcome: 'success', bytes: 40, durationMs: 900, details: { stream: 'end', requestBytes: 21, responseBytes: 40, protocol: 'v5.channel.k8s.io' } }, 1_000);
+  assert.match(end, /RESULT\s+success\s+40 bytes, 900 ms, stream closed after 21 bytes in, 40 out/);
+  const failed = formatEvent({ ...base, ts: 3_000, type: 'command.result', outcome: 'failure', error: { code: '57014', message: 'canceling statement due to user request' }, details: { tags: [] } }, 1_000);
+  assert.match(failed, /RESULT\s+failure\n\s+error 57014 canceling statement due to user request/);
 });

@@ -180,5 +180,22 @@ describe('inline masking through the PostgreSQL gateway', () => {
     assert.deepEqual(previews[0]?.rows[0], ['Ada Lovelace', '4111 **** **** 1111'], 'the preview holds what the client saw');
     assert.equal(previews[1]?.rows.length, 20, 'capped at audit.previewRows');
     assert.equal(previews[1]?.truncated, true);
+
+    // `sluice replay` shows each statement's decision and then its result, as the gateway records them.
+    const { run: replayRun } = await import('../../src/cli/commands/replay.js');
+    const { captureIo } = await import('../audit/helpers.js');
+    const io = captureIo();
+    assert.equal(await replayRun([latest.id, '--config', f.configPath, '--speed', '0'], io), 0, io.err());
+    const out = io.out();
+    for (const want of [
+      /\+\d+\.\d{3}s\s+COMMAND\s+ALLOW by analyst\/appdb#0/,
+      /> SELECT name, card FROM customers WHERE card IS NOT NULL ORDER BY id/,
+      /\+\d+\.\d{3}s\s+RESULT\s+success\s+2 rows, \d+ bytes, \d+ ms, SELECT 2/,
+      /name \| card\n\s+Ada Lovelace \| 4111 \*\*\*\* \*\*\*\* 1111/,
+      /RESULT\s+success\s+50 rows, \d+ bytes, \d+ ms, SELECT 50/,
+      /… \(preview truncated\)/,
+      /masked: credit_card@public\.customers\.card×2/,
+    ]) assert.match(out, want, out);
+    assert.ok(!out.includes('4111 1111 1111 1111'), 'replay shows only masked text');
   });
 });

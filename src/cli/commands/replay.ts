@@ -96,6 +96,31 @@ function indent(text: string, pad: string): string {
   return text.split('\n').map((l) => pad + l).join('\n');
 }
 
+/** `2 rows, 64 bytes, 3 ms`, plus what the connector noted: PostgreSQL command tags, the HTTP status, a stream's byte counts. */
+function resultStats(ev: AuditRecord): string {
+  const d = ev.details;
+  const parts = [ev.rows !== undefined ? `${ev.rows} rows` : '', ev.bytes !== undefined ? `${ev.bytes} bytes` : '', ev.durationMs !== undefined ? `${ev.durationMs} ms` : ''];
+  if (d !== undefined) {
+    if (Array.isArray(d.tags) && d.tags.length > 0) parts.push(d.tags.map(String).join(', '));
+    if (typeof d.status === 'number') parts.push(`HTTP ${d.status}`);
+    if (d.stream === 'end' && typeof d.requestBytes === 'number' && typeof d.responseBytes === 'number') parts.push(`stream closed after ${d.requestBytes} bytes in, ${d.responseBytes} out`);
+  }
+  return parts.filter((x) => x !== '').join(', ');
+}
+
+/** A result's error, mask counts and masked preview, one per line. */
+function resultLines(ev: AuditRecord, pad: string): string[] {
+  const out: string[] = [];
+  if (ev.error !== undefined) out.push(`${pad}error ${ev.error.code ?? ''} ${ev.error.message}`.replace(/\s+$/, ''));
+  if (ev.mask !== undefined && ev.mask.length > 0) out.push(`${pad}masked: ${ev.mask.map((m) => `${m.detector}${m.column !== undefined ? `@${m.column}` : ''}×${m.count}`).join(', ')}`);
+  if (ev.preview !== undefined) {
+    out.push(`${pad}${ev.preview.columns.join(' | ')}`);
+    for (const row of ev.preview.rows) out.push(`${pad}${row.map((c) => (c === null ? 'NULL' : c)).join(' | ')}`);
+    if (ev.preview.truncated === true) out.push(`${pad}… (preview truncated)`);
+  }
+  return out;
+}
+
 export function formatEvent(ev: AuditRecord, t0: number): string {
   const at = `+${((ev.ts - t0) / 1000).toFixed(3)}s`.padStart(10);
   const pad = ' '.repeat(12);
@@ -110,17 +135,26 @@ export function formatEvent(ev: AuditRecord, t0: number): string {
     case 'command': {
       const d = ev.decision;
       const verdict = d === undefined ? '' : `${d.effect.toUpperCase()} by ${d.rule}${d.reason !== undefined ? ` (${d.reason})` : ''}`;
-      out.push(`${at}  ${(ev.outcome ?? 'command').toUpperCase().padEnd(9)} ${verdict}`);
+      // `pending`: decided and on its way upstream; its RESULT follows.
+      const label = ev.outcome === undefined || ev.outcome === 'pending' ? 'COMMAND' : ev.outcome.toUpperCase();
+      out.push(`${at}  ${label.padEnd(9)} ${verdict}`);
       if (ev.command !== undefined) out.push(indent(ev.command.text, pad + '> '));
-      const stats = [ev.rows !== undefined ? `${ev.rows} rows` : '', ev.bytes !== undefined ? `${ev.bytes} bytes` : '', ev.durationMs !== undefined ? `${ev.durationMs} ms` : ''].filter((x) => x !== '');
-      if (stats.length > 0) out.push(`${pad}${stats.join(', ')}`);
-      if (ev.error !== undefined) out.push(`${pad}error ${ev.error.code ?? ''} ${ev.error.message}`.replace(/\s+$/, ''));
-      if (ev.mask !== undefined && ev.mask.length > 0) out.push(`${pad}masked: ${ev.mask.map((m) => `${m.detector}${m.column !== undefined ? `@${m.column}` : ''}×${m.count}`).join(', ')}`);
-      if (ev.preview !== undefined) {
-        out.push(`${pad}${ev.preview.columns.join(' | ')}`);
-        for (const row of ev.preview.rows) out.push(`${pad}${row.map((c) => (c === null ? 'NULL' : c)).join(' | ')}`);
-        if (ev.preview.truncated === true) out.push(`${pad}… (preview truncated)`);
+      const stats = resultStats(ev);
+      if (stats !== '') out.push(`${pad}${stats}`);
+      out.push(...resultLines(ev, pad));
+      break;
+    }
+    case 'command.result': {
+      // A stream's recorded text (Kubernetes exec/attach: stdin, stdout, stderr, error channels).
+      const d = ev.details;
+      if (d !== undefined && typeof d.stream === 'string' && typeof d.data === 'string') {
+        const head = `${at}  ${d.stream.toUpperCase().padEnd(9)} `;
+        out.push(head + indent(d.data.replace(/\n$/, ''), ' '.repeat(head.length)).slice(head.length));
+        break;
       }
+      const stats = resultStats(ev);
+      out.push(`${at}  RESULT    ${ev.outcome ?? ''}${stats !== '' ? `  ${stats}` : ''}`.trimEnd());
+      out.push(...resultLines(ev, pad));
       break;
     }
     case 'approval.requested':
