@@ -51,10 +51,18 @@ export async function listSessions(store: AuditStore, filter: SessionFilter = {}
       lastEventAt: Math.max(ev.ts, ...mine.map((s) => s.lastTs)),
       commands: sum((t) => t === 'command'),
       denied: sum((t, o) => t === 'command' && o === 'denied'),
-      errors: sum((t, o) => t === 'upstream.error' || (t === 'command' && o === 'failure')),
+      errors: sum(isError),
       approvals: sum((t) => t === 'approval.requested'),
     })];
   });
+}
+
+/**
+ * A session's error: an upstream failure, a command refused on the way (its `command` record
+ * failed) or one that failed upstream (its `command.result` failed; a statement has one or the other).
+ */
+function isError(type: string, outcome: string | null): boolean {
+  return type === 'upstream.error' || ((type === 'command' || type === 'command.result') && outcome === 'failure');
 }
 
 function summarise(
@@ -108,7 +116,7 @@ export async function getSessionTimeline(store: AuditStore, sessionId: string): 
       lastEventAt: Math.max(...events.map((e) => e.ts)),
       commands: count((e) => e.type === 'command'),
       denied: count((e) => e.type === 'command' && e.outcome === 'denied'),
-      errors: count((e) => e.type === 'upstream.error' || (e.type === 'command' && e.outcome === 'failure')),
+      errors: count((e) => isError(e.type, e.outcome ?? null)),
       approvals: count((e) => e.type === 'approval.requested'),
     }),
     events,

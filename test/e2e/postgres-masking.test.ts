@@ -163,6 +163,7 @@ describe('inline masking through the PostgreSQL gateway', () => {
     try {
       await c.query("SELECT name, card FROM customers WHERE card IS NOT NULL ORDER BY id");
       await c.query('SELECT g FROM generate_series(1, 50) g');
+      await assert.rejects(c.query('SELECT 1/0 AS boom'), /division by zero/);
       sessionPid = 'done';
     } finally {
       await c.end();
@@ -195,6 +196,8 @@ describe('inline masking through the PostgreSQL gateway', () => {
       /RESULT\s+success\s+50 rows, \d+ bytes, \d+ ms, SELECT 50/,
       /… \(preview truncated\)/,
       /masked: credit_card@public\.customers\.card×2/,
+      /RESULT\s+failure\s+0 rows, \d+ bytes, \d+ ms\n\s+error 22012 division by zero/,
+      /summary\s+3 commands, 0 denied, 1 errors, 0 approvals/,
     ]) assert.match(out, want, out);
     assert.ok(!out.includes('4111 1111 1111 1111'), 'replay shows only masked text');
   });
