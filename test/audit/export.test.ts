@@ -29,18 +29,28 @@ test('OCSF 1.3.0: every recorded event maps to a valid Datastore, API, Authentic
     await recordScenario(log, (ms) => (now += ms));
     const http = session('sess-h', { protocol: 'kubernetes', connection: 'k8s', upstreamTarget: 'kube.example:6443' });
     await log.append({ type: 'command', session: http, command: { text: 'GET /api/v1/namespaces/default/secrets', verb: 'get', objects: ['secrets'] }, decision: { effect: 'deny', rule: 'k#1' }, outcome: 'denied' });
+    // The shapes the connectors write for a statement's end.
+    await log.append({ type: 'command.result', session: session(), command: { text: 'SELECT 1/0' }, outcome: 'failure', error: { code: '22012', message: 'division by zero' }, rows: 0, bytes: 0, durationMs: 1, details: { tags: [] } });
+    await log.append({ type: 'command.result', session: http, command: { text: 'GET /api/v1/namespaces/default/pods', kind: 'k8s', verb: 'list', objects: ['namespaces/default/pods'] }, outcome: 'success', bytes: 812, durationMs: 3, mask: [{ detector: 'email', count: 1 }], details: { status: 200, requestBytes: 0, responseBytes: 812 } });
     await log.close();
 
     const store = await (await import('../../src/audit/index.js')).openAuditStore(t.config, { readonly: true });
     const seen = new Set<number>();
+    const lines: Record<string, unknown>[] = [];
     await exportRecords(store, { format: 'ocsf' }, (line) => {
       const ev = JSON.parse(line) as Record<string, unknown>;
+      lines.push(ev);
       seen.add(ev.class_uid as number);
       assert.deepEqual(check(ev), [], line);
       assert.equal(ev.type_uid, (ev.class_uid as number) * 100 + (ev.activity_id as number));
     });
     await store.close();
     assert.deepEqual([...seen].sort((a, b) => a - b), [0, 3002, 6003, 6005]);
+    const results = lines.filter((e) => (e.metadata as { event_code: string }).event_code === 'command.result');
+    assert.deepEqual(results.map((e) => [e.class_uid, e.status_id, e.status_code]), [[6005, 2, '22012'], [6003, 1, undefined]]);
+    assert.deepEqual((results[1]?.api as { response: unknown }).response, { code: 200 });
+    assert.equal(results[1]?.activity_id, 2, 'list → Read');
+    assert.equal((results[0]?.metadata as { profiles?: unknown }).profiles, undefined, 'a result carries no security control');
   } finally {
     t.cleanup();
   }

@@ -1,9 +1,11 @@
 /**
  * Map records to OCSF 1.3.0 (https://schema.ocsf.io/1.3.0/) for SIEMs:
- *   command (sql)            → Datastore Activity (6005)
- *   command (http, k8s, mcp) → API Activity (6003)
- *   auth.*, session.*        → Authentication (3002)
- *   everything else          → Base Event (0)
+ *   command, command.result (sql)            → Datastore Activity (6005)
+ *   command, command.result (http, k8s, mcp) → API Activity (6003)
+ *   auth.*, session.*                        → Authentication (3002)
+ *   everything else                          → Base Event (0)
+ * A statement is two events of its class: the decision (`command`) and how it ended
+ * (`command.result`: status, duration, bytes, the HTTP status as `api.response.code`).
  * Commands and approvals carry the `security_control` profile (action, disposition, policy).
  * Sluice fields with no OCSF attribute go to `unmapped`, so nothing is lost.
  */
@@ -126,6 +128,8 @@ function messageOf(r: AuditRecord): string {
   switch (r.type) {
     case 'command':
       return `${who} ${r.decision?.effect ?? 'ran'} ${r.command?.verb ?? 'command'} on ${r.connection ?? '?'}${r.decision !== undefined ? ` (rule ${r.decision.rule})` : ''}`;
+    case 'command.result':
+      return `${who}'s ${r.command?.verb ?? 'command'} on ${r.connection ?? '?'}: ${r.outcome ?? 'result'}`;
     case 'auth.failure':
       return `authentication failed: ${r.error?.message ?? 'unknown reason'}`;
     default:
@@ -162,30 +166,39 @@ export function toOcsf(r: AuditRecord): OcsfEvent {
   const dst = endpointOf(r.upstream?.target);
   const endpoints = { ...(src !== undefined ? { src_endpoint: src } : {}), ...(dst !== undefined ? { dst_endpoint: dst } : {}) };
   switch (r.type) {
-    case 'command': {
+    case 'command':
+    case 'command.result': {
       const verb = (r.command?.verb ?? r.command?.kind ?? '').toLowerCase();
+      // The decision carries the security control; the result only how the statement ended.
+      const control = r.type === 'command' ? { profiles: ['security_control'], fields: securityControl(r) } : { profiles: [], fields: {} };
       if (r.protocol === undefined || r.protocol === 'postgres' || r.protocol === 'mysql' || r.protocol === 'sql') {
         const [id, name] = DATASTORE_ACTIVITY[verb] ?? [99, 'Other'];
         return {
-          ...baseOf(r, 6005, 'Datastore Activity', 6, 'Application Activity', id, name, ['security_control']),
+          ...baseOf(r, 6005, 'Datastore Activity', 6, 'Application Activity', id, name, control.profiles),
           actor: actorOf(r),
           src_endpoint: src ?? { hostname: 'unknown' },
           ...(dst !== undefined ? { dst_endpoint: dst } : {}),
           database: { name: r.connection ?? 'unknown', type_id: 1, type: 'Relational' },
           ...(r.command !== undefined ? { query_info: { query_string: r.command.text, ...(r.bytes !== undefined ? { bytes: r.bytes } : {}) } } : {}),
-          ...securityControl(r),
+          ...control.fields,
           unmapped: unmappedOf(r),
         };
       }
       const [id, name] = API_ACTIVITY[verb] ?? [99, 'Other'];
+      const status = r.details?.status;
       return {
-        ...baseOf(r, 6003, 'API Activity', 6, 'Application Activity', id, name, ['security_control']),
+        ...baseOf(r, 6003, 'API Activity', 6, 'Application Activity', id, name, control.profiles),
         actor: actorOf(r),
         src_endpoint: src ?? { hostname: 'unknown' },
         ...(dst !== undefined ? { dst_endpoint: dst } : {}),
-        api: { operation: r.command?.verb ?? 'unknown', service: { name: r.connection ?? 'unknown' }, request: { uid: r.id } },
+        api: {
+          operation: r.command?.verb ?? 'unknown',
+          service: { name: r.connection ?? 'unknown' },
+          request: { uid: r.id },
+          ...(typeof status === 'number' ? { response: { code: status, ...(r.error !== undefined ? { error: r.error.code ?? 'error', error_message: r.error.message } : {}) } } : {}),
+        },
         ...(r.command !== undefined ? { resources: (r.command.objects ?? [r.command.text]).slice(0, 32).map((o) => ({ name: o })) } : {}),
-        ...securityControl(r),
+        ...control.fields,
         unmapped: unmappedOf(r),
       };
     }
