@@ -181,6 +181,11 @@ describe('inline masking through the PostgreSQL gateway', () => {
     assert.deepEqual(previews[0]?.rows[0], ['Ada Lovelace', '4111 **** **** 1111'], 'the preview holds what the client saw');
     assert.equal(previews[1]?.rows.length, 20, 'capped at audit.previewRows');
     assert.equal(previews[1]?.truncated, true);
+    // A result names its statement's kind, so its OCSF event is a Query like its decision's.
+    const { toOcsf } = await import('../../src/audit/index.js');
+    const results = (timeline?.events ?? []).filter((e) => e.type === 'command.result');
+    assert.deepEqual(results.map((e) => e.command?.kind), ['select', 'select', 'select']);
+    assert.deepEqual(results.map((e) => [toOcsf(e).class_uid, toOcsf(e).activity_id, toOcsf(e).status_id]), [[6005, 4, 1], [6005, 4, 1], [6005, 4, 2]]);
 
     // `sluice replay` shows each statement's decision and then its result, as the gateway records them.
     const { run: replayRun } = await import('../../src/cli/commands/replay.js');

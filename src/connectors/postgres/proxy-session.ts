@@ -85,6 +85,12 @@ interface Outcome {
   preview?: { columns: string[]; rows: (string | null)[][] };
 }
 
+/** What a command record calls the statement: its kind, or `empty` / `multi`. */
+function commandKind(d: SqlDecision): string {
+  const first = d.statements[0]?.facts;
+  return d.statements.length === 1 && first !== undefined ? first.kind : d.statements.length === 0 ? 'empty' : 'multi';
+}
+
 type Op =
   | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision; gate?: AuditGate }
   | { readonly k: 'parse'; readonly denied?: SluiceError; readonly name: string }
@@ -506,13 +512,12 @@ export class ProxySession {
   }
 
   private recordDecision(sql: string, d: SqlDecision, approvalId?: string, refused?: SluiceError): Promise<void> {
-    const first = d.statements[0]?.facts;
     return this.o.pipeline.record({
       type: 'command',
       session: this.o.session,
       command: {
         text: sql,
-        kind: d.statements.length === 1 && first !== undefined ? first.kind : d.statements.length === 0 ? 'empty' : 'multi',
+        kind: commandKind(d),
         objects: [...new Set(d.statements.flatMap((s) => [...s.facts.tablesRead, ...s.facts.tablesWritten]))],
       },
       decision: d.decision,
@@ -819,7 +824,8 @@ export class ProxySession {
       .record({
         type: 'command.result',
         session: this.o.session,
-        command: { text: op.sql },
+        // The kind again, so an exported result has the activity of its statement.
+        command: op.decision === undefined ? { text: op.sql } : { text: op.sql, kind: commandKind(op.decision) },
         outcome: op.out.error === undefined ? 'success' : 'failure',
         ...(op.out.error !== undefined ? { error: op.out.error } : {}),
         rows: op.out.rows,
