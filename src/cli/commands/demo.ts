@@ -145,6 +145,7 @@ Try it (psql, or any PostgreSQL client; the token is the password):
 
   # what happened, from the tamper-evident audit log
   npx sluice sessions list --config ${configPath}
+  npx sluice replay <SESSION> --config ${configPath}
   npx sluice audit verify --config ${configPath}
 
 Press Ctrl+C to stop.

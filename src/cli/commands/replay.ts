@@ -130,7 +130,7 @@ export function formatEvent(ev: AuditRecord, t0: number): string {
       out.push(`${at}  CONNECT   ${ev.identity?.subject ?? '?'} as ${ev.role ?? '?'} from ${ev.source ?? '?'}`);
       break;
     case 'session.end':
-      out.push(`${at}  END       ${ev.outcome ?? ''}${ev.error !== undefined ? ` ${ev.error.message}` : ''}${ev.details !== undefined ? ` ${JSON.stringify(ev.details)}` : ''}`.trimEnd());
+      out.push(`${at}  END       ${[ev.outcome ?? '', ev.error?.message ?? '', ev.details !== undefined ? JSON.stringify(ev.details) : ''].filter((x) => x !== '').join(' ')}`.trimEnd());
       break;
     case 'command': {
       const d = ev.decision;
