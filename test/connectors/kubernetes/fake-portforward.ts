@@ -76,7 +76,7 @@ export function servePortForward(ws: WebSocket, log: PortForwardLog): void {
     if (ws.readyState === ws.OPEN) ws.send(frame);
   };
 
-  const onControl = (type: number, flags: number, payload: Buffer): void => {
+  const onControl = (type: number, payload: Buffer): void => {
     switch (type) {
       case SYN_STREAM: {
         const id = payload.readUInt32BE(0) & 0x7fffffff;
@@ -91,7 +91,6 @@ export function servePortForward(ws: WebSocket, log: PortForwardLog): void {
           pendingError = undefined;
           log.streams.push({ id, role: 'data' });
         }
-        void flags;
         return;
       }
       case RST_STREAM:
@@ -133,7 +132,7 @@ export function servePortForward(ws: WebSocket, log: PortForwardLog): void {
       if (buf.length < 8 + length) break;
       const flags = buf[4] as number;
       const payload = buf.subarray(8, 8 + length);
-      if (((buf[0] as number) & 0x80) !== 0) onControl(buf.readUInt16BE(2), flags, payload);
+      if (((buf[0] as number) & 0x80) !== 0) onControl(buf.readUInt16BE(2), payload);
       else onData(buf.readUInt32BE(0) & 0x7fffffff, flags, payload);
       buf = buf.subarray(8 + length);
     }
