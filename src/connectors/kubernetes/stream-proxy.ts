@@ -105,6 +105,7 @@ export function proxyStream(input: StreamProxyInput): void {
   const { req, socket, head, upstream, pipeline, session } = input;
   const started = Date.now();
   const offered = input.protocols;
+  const archive = input.record && isArchiveExec(input.pathAndQuery);
   const base = new URL(upstream.url.href);
   base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
   const target = `${base.origin}${base.pathname.replace(/\/+$/, '')}${input.pathAndQuery}`;
@@ -270,6 +271,18 @@ export function proxyStream(input: StreamProxyInput): void {
         // stdout/stderr reach the agent masked, like every other response (port-forward bytes are
         // opaque and pass untouched). A value split across two frames is not caught.
         const out = input.record ? maskOutputFrame(buf, isBinary, base64, input.masker) : buf;
+        if (archive && out !== buf && (base64 ? (buf[0] as number) - 0x30 : buf[0]) === STDOUT) {
+          // Masking would change the archive's bytes and corrupt it: stop the copy instead.
+          failure = new SluiceError('SLUICE_POLICY_DENIED', 'the archive holds data Sluice masks, and masking would corrupt it: the copy is stopped (copy files without secrets or personal data, or read them with exec and their masked text)');
+          // A normal close after the Status, as the API server ends a failed exec: kubectl reads
+          // the Status and reports it (an abnormal close would hide it behind the close error).
+          if (ws.readyState === WebSocket.OPEN) {
+            ws.send(statusFrame(failure, base64), { binary: !base64 });
+            ws.close(1000);
+          }
+          up.terminate();
+          return;
+        }
         if (ws.readyState === WebSocket.OPEN) ws.send(out, { binary: isBinary });
       });
       ws.on('close', (code, reason) => {
@@ -287,6 +300,24 @@ export function proxyStream(input: StreamProxyInput): void {
 
 const STDOUT = 1;
 const STDERR = 2;
+const ERROR = 3;
+
+/**
+ * `kubectl cp` from a pod execs `tar cf - PATH` and unpacks stdout. Its stdout is an archive, so a
+ * masked value (which changes length) would corrupt it rather than hide anything usefully.
+ */
+export function isArchiveExec(pathAndQuery: string): boolean {
+  const q = pathAndQuery.indexOf('?');
+  if (q < 0 || !/\/exec$/.test(pathAndQuery.slice(0, q))) return false;
+  const argv = new URLSearchParams(pathAndQuery.slice(q + 1)).getAll('command');
+  return argv[0] === 'tar' && /^-?[A-Za-z]*c/.test(argv[1] ?? '');
+}
+
+/** A `metav1.Status` failure on the error channel, in the stream's framing. */
+function statusFrame(err: SluiceError, base64: boolean): Buffer | string {
+  const json = JSON.stringify({ metadata: {}, status: 'Failure', message: `sluice: ${err.message} [${err.code}]`, reason: 'Forbidden', code: 403 });
+  return base64 ? `${ERROR}${Buffer.from(json).toString('base64')}` : Buffer.concat([Buffer.from([ERROR]), Buffer.from(json)]);
+}
 
 /** Mask the text of a stdout/stderr channel frame; the same Buffer when nothing matched. */
 export function maskOutputFrame(buf: Buffer, isBinary: boolean, base64: boolean, masker: Masker): Buffer {

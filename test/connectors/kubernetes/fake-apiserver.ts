@@ -24,7 +24,8 @@
  * - `pods/exec` over WebSocket with the channel protocol (`v5.channel.k8s.io` … `channel.k8s.io`):
  *   stdout on channel 1, stderr 2, a `Status` on channel 3 at exit, stdin on 0, v5 close frames
  *   (255, channel); with `base64.channel.k8s.io`, text frames of an ASCII channel digit and
- *   base64. Commands: `cat` (echo stdin until closed), `env`, anything else echoes argv;
+ *   base64. Commands: `cat` (echo stdin until closed), `env`, `tar cf - PATH` (a ustar archive
+ *   of a stand-in file, for `kubectl cp`), anything else echoes argv;
  * - `pods/portforward` over WebSocket tunnelling SPDY/3.1 (`SPDY/3.1+portforward.k8s.io`,
  *   fake-portforward.ts), the pod port being an echo service.
  *
@@ -87,6 +88,35 @@ function openApiV3(group: string): Obj {
     };
   }
   return { openapi: '3.0.0', info: { title: 'Kubernetes', version: 'v1.32.4' }, paths };
+}
+
+/** Files in the stand-in pod's filesystem, for `tar cf -` (kubectl cp). */
+const POD_FILES: Readonly<Record<string, string>> = {
+  '/etc/app.conf': 'mode=prod\nlevel=info\n',
+  '/var/log/app.log': 'login by ada@example.com\nready\n',
+};
+
+/** One regular file as a POSIX ustar archive (header, data padded to 512, two zero blocks), as GNU tar writes it. */
+function ustar(name: string, data: Buffer): Buffer {
+  const h = Buffer.alloc(512);
+  const field = (value: string, offset: number, length: number): void => void h.write(value, offset, length, 'ascii');
+  const octal = (n: number, length: number): string => `${n.toString(8).padStart(length - 1, '0')}\0`;
+  field(name, 0, 100);
+  field(octal(0o644, 8), 100, 8);
+  field(octal(0, 8), 108, 8);
+  field(octal(0, 8), 116, 8);
+  field(octal(data.length, 12), 124, 12);
+  field(octal(1_735_689_600, 12), 136, 12);
+  field('        ', 148, 8);
+  field('0', 156, 1);
+  field('ustar\0' + '00', 257, 8);
+  field('root', 265, 32);
+  field('root', 297, 32);
+  let sum = 0;
+  for (const b of h) sum += b;
+  field(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8);
+  const pad = Buffer.alloc((512 - (data.length % 512)) % 512);
+  return Buffer.concat([h, data, pad, Buffer.alloc(1024)]);
 }
 
 const TOP_LEVEL_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status', 'data', 'stringData', 'binaryData', 'type', 'immutable']);
@@ -373,6 +403,20 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
       ws.close(1000);
     };
     const cmd = argv.join(' ');
+    if (argv[0] === 'tar' && argv[1] === 'cf' && argv[2] === '-') {
+      // `kubectl cp POD:PATH …` reads this archive from stdout; sent in 1 KiB frames like a real stream.
+      const body = POD_FILES[argv[3] ?? ''];
+      if (body === undefined) {
+        out(2, `tar: ${argv[3] ?? ''}: Cannot stat: No such file or directory\n`);
+        out(3, JSON.stringify({ metadata: {}, status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '2' }] }, message: 'command terminated with non-zero exit code: error executing command [tar cf -], exit code 2' }));
+        ws.close(1000);
+        return;
+      }
+      const tar = ustar((argv[3] as string).replace(/^\/+/, ''), Buffer.from(body));
+      for (let i = 0; i < tar.length; i += 1024) ws.send(Buffer.concat([Buffer.from([1]), tar.subarray(i, i + 1024)]));
+      exit();
+      return;
+    }
     if (cmd === 'cat') {
       ws.on('message', (data: Buffer, isBinary: boolean) => {
         if (b64 && !isBinary) {

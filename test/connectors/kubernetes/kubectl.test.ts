@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { join } from 'node:path';
@@ -400,6 +400,19 @@ policies:
     assert.match(text, /HOME=\/root/);
     assert.ok(!text.includes('ghp_abcdefghijklmnopqrstuvwxyz0123456789'), text);
     assert.ok(b64.frames.some((f) => !f.binary && f.data.toString('latin1', 0, 1) === '3'), 'the exit Status arrives on channel 3');
+  });
+
+  test('kubectl cp from a pod: a clean file arrives intact; one holding masked data is stopped with a clear error, never a corrupt archive', async () => {
+    const clean = join(gw.dir, 'app.conf');
+    const ok = await kubectl(operator, ['cp', 'web-0:/etc/app.conf', clean]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(readFileSync(clean, 'utf8'), 'mode=prod\nlevel=info\n');
+    const leaky = join(gw.dir, 'app.log');
+    const stopped = await kubectl(operator, ['cp', 'web-0:/var/log/app.log', leaky]);
+    assert.notEqual(stopped.code, 0);
+    assert.match(stopped.stderr, /masking would corrupt it: the copy is stopped/);
+    assert.ok(!existsSync(leaky) || !readFileSync(leaky, 'utf8').includes('ada@example.com'), 'nothing unmasked reached the agent');
+    assert.ok(gw.events.some((e) => e.type === 'command.result' && (e.details as { stream?: string } | undefined)?.stream === 'end' && e.outcome === 'failure' && /corrupt/.test(String(e.error?.message))));
   });
 
   test('WebSocket streams without a subprotocol pass; a malformed offer list is refused with a Status', async () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { maskOutputFrame, offeredProtocols } from '../../../src/connectors/kubernetes/index.js';
+import { isArchiveExec, maskOutputFrame, offeredProtocols } from '../../../src/connectors/kubernetes/index.js';
 import { SluiceError } from '../../../src/errors.js';
 import { defaultMasker } from '../../../src/masking/index.js';
 
@@ -49,5 +49,17 @@ describe('offered WebSocket subprotocols', () => {
     refused('x'.repeat(129));
     refused('v5.channel.k8s.io, v5.channel.k8s.io');
     refused(Array.from({ length: 17 }, (_, i) => `p${i}`).join(','));
+  });
+});
+
+describe('archive execs (kubectl cp from a pod)', () => {
+  it('recognises tar creating an archive on stdout, and nothing else', () => {
+    const exec = (...argv: string[]): string => `/api/v1/namespaces/default/pods/web-0/exec?${argv.map((a) => `command=${encodeURIComponent(a)}`).join('&')}&stdout=true`;
+    assert.equal(isArchiveExec(exec('tar', 'cf', '-', '/etc/app.conf')), true);
+    assert.equal(isArchiveExec(exec('tar', '-czf', '-', '/var/log')), true);
+    assert.equal(isArchiveExec(exec('tar', 'xmf', '-', '-C', '/tmp')), false, 'extracting reads stdin, which is not masked');
+    assert.equal(isArchiveExec(exec('cat', '/etc/app.conf')), false);
+    assert.equal(isArchiveExec('/api/v1/namespaces/default/pods/web-0/portforward?command=tar&command=cf'), false);
+    assert.equal(isArchiveExec('/api/v1/namespaces/default/pods/web-0/exec'), false);
   });
 });
