@@ -47,9 +47,14 @@ export function sendStatus(res: ServerResponse, err: SluiceError, approvalId?: s
   res.end(body);
 }
 
+/** The Status body for `err`, as a refused upgrade or a stream's error channel carries it. */
+export function errorStatusBody(err: SluiceError, approvalId?: string): string {
+  return statusBody(err.httpStatus, messageOf(err, approvalId));
+}
+
 /** The same Status on a raw socket, for refused upgrades (exec, attach, port-forward). */
 export function writeStatusToSocket(socket: Socket, err: SluiceError, approvalId?: string): void {
-  const body = statusBody(err.httpStatus, messageOf(err, approvalId));
+  const body = errorStatusBody(err, approvalId);
   const reason = REASONS[err.httpStatus] ?? 'Error';
   if (!socket.writable) return;
   socket.end(`HTTP/1.1 ${err.httpStatus} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);

@@ -22,7 +22,7 @@ import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Masker } from '../../masking/index.js';
 import type { Upstream } from '../request-proxy/index.js';
-import { writeStatusToSocket } from './status.js';
+import { errorStatusBody, writeStatusToSocket } from './status.js';
 
 const CHANNEL_NAMES = ['stdin', 'stdout', 'stderr', 'error', 'resize'] as const;
 /** Recorded stream text is flushed to the audit log at least this often … */
@@ -271,7 +271,7 @@ export function proxyStream(input: StreamProxyInput): void {
         // stdout/stderr reach the agent masked, like every other response (port-forward bytes are
         // opaque and pass untouched). A value split across two frames is not caught.
         const out = input.record ? maskOutputFrame(buf, isBinary, base64, input.masker) : buf;
-        if (archive && out !== buf && (base64 ? (buf[0] as number) - 0x30 : buf[0]) === STDOUT) {
+        if (archive && out !== buf && channelOf(buf, base64) === STDOUT) {
           // Masking would change the archive's bytes and corrupt it: stop the copy instead.
           failure = new SluiceError('SLUICE_POLICY_DENIED', 'the archive holds data Sluice masks, and masking would corrupt it: the copy is stopped (copy files without secrets or personal data, or read them with exec and their masked text)');
           // A normal close after the Status, as the API server ends a failed exec: kubectl reads
@@ -315,22 +315,26 @@ export function isArchiveExec(pathAndQuery: string): boolean {
 
 /** A `metav1.Status` failure on the error channel, in the stream's framing. */
 function statusFrame(err: SluiceError, base64: boolean): Buffer | string {
-  const json = JSON.stringify({ metadata: {}, status: 'Failure', message: `sluice: ${err.message} [${err.code}]`, reason: 'Forbidden', code: 403 });
+  const json = errorStatusBody(err);
   return base64 ? `${ERROR}${Buffer.from(json).toString('base64')}` : Buffer.concat([Buffer.from([ERROR]), Buffer.from(json)]);
 }
 
 /** Mask the text of a stdout/stderr channel frame; the same Buffer when nothing matched. */
+/** A frame's channel: its first byte, or with `base64.channel.k8s.io` that byte as an ASCII digit. */
+function channelOf(buf: Buffer, base64: boolean): number {
+  return base64 ? (buf[0] as number) - 0x30 : (buf[0] as number);
+}
+
 export function maskOutputFrame(buf: Buffer, isBinary: boolean, base64: boolean, masker: Masker): Buffer {
   if (buf.length < 2) return buf;
+  const channel = channelOf(buf, base64);
   if (base64) {
     // base64.channel.k8s.io: an ASCII digit channel, then base64 of the bytes.
-    const channel = (buf[0] as number) - 0x30;
     if (isBinary || (channel !== STDOUT && channel !== STDERR)) return buf;
     const text = Buffer.from(buf.toString('latin1', 1), 'base64').toString('utf8');
     const masked = masker.maskText(text);
     return masked === text ? buf : Buffer.concat([buf.subarray(0, 1), Buffer.from(Buffer.from(masked, 'utf8').toString('base64'), 'latin1')]);
   }
-  const channel = buf[0] as number;
   if (channel !== STDOUT && channel !== STDERR) return buf;
   const text = buf.toString('utf8', 1);
   const masked = masker.maskText(text);

@@ -70,11 +70,26 @@ describe('Kubernetes connector with kubectl', () => {
   let revealer: string;
   let front: { port: number; server: TlsServer };
 
+  const kubectlEnv = (config: string): NodeJS.ProcessEnv => ({ ...process.env, KUBECONFIG: config, HOME: gw.dir, KUBECACHEDIR: join(gw.dir, 'cache') });
+  const kubectlArgs = (args: string[]): string[] => ['--cache-dir', join(gw.dir, 'cache'), ...args];
+
+  /** A WebSocket exec straight to the gateway (no kubectl): the negotiated subprotocol and every frame until close. */
+  const execOverWebSocket = async (query: string, protocols: string[]): Promise<{ protocol: string; frames: Array<{ data: Buffer; binary: boolean }> }> => {
+    const token = await gw.mint('operator');
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/k8s/prod/api/v1/namespaces/default/pods/web-0/exec?${query}`, protocols, { headers: { authorization: `Bearer ${token}` } });
+      const frames: Array<{ data: Buffer; binary: boolean }> = [];
+      ws.on('message', (data: Buffer, binary: boolean) => frames.push({ data, binary }));
+      ws.on('close', () => resolve({ protocol: ws.protocol, frames }));
+      ws.on('error', reject);
+    });
+  };
+
   const kubectl = async (config: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> => {
-    const env = { ...process.env, KUBECONFIG: config, HOME: gw.dir, KUBECACHEDIR: join(gw.dir, 'cache') };
+    const env = kubectlEnv(config);
     if (input === undefined) {
       try {
-        const r = await run(KUBECTL, ['--cache-dir', join(gw.dir, 'cache'), ...args], { env, timeout: 30_000 });
+        const r = await run(KUBECTL, kubectlArgs(args), { env, timeout: 30_000 });
         return { code: 0, stdout: r.stdout, stderr: r.stderr };
       } catch (err) {
         const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -82,7 +97,7 @@ describe('Kubernetes connector with kubectl', () => {
       }
     }
     return new Promise((resolve) => {
-      const child = spawn(KUBECTL, ['--cache-dir', join(gw.dir, 'cache'), ...args], { env });
+      const child = spawn(KUBECTL, kubectlArgs(args), { env });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -307,8 +322,8 @@ policies:
   });
 
   test('kubectl port-forward: the SPDY-over-WebSocket tunnel is relayed byte for byte, counted and not recorded; read-only roles cannot forward', async () => {
-    const env = { ...process.env, KUBECONFIG: operator, HOME: gw.dir, KUBECACHEDIR: join(gw.dir, 'cache') };
-    const child = spawn(KUBECTL, ['--cache-dir', join(gw.dir, 'cache'), 'port-forward', '--address', '127.0.0.1', 'pod/web-0', ':8080'], { env });
+    const forward = ['port-forward', '--address', '127.0.0.1', 'pod/web-0', ':8080'];
+    const child = spawn(KUBECTL, kubectlArgs(forward), { env: kubectlEnv(operator) });
     const exited = new Promise((r) => child.once('close', r));
     let stdout = '';
     let stderr = '';
@@ -364,37 +379,18 @@ policies:
     const recorded = JSON.stringify(gw.events.filter((e) => /portforward/.test(String((e.command as { text?: string } | undefined)?.text))));
     assert.ok(!recorded.includes('hello pod') && !recorded.includes('4111'), 'tunnel bytes are not recorded');
     // `allow: [read]` covers get, but port-forward also needs create (KEP-4006).
-    const denied = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const c = spawn(KUBECTL, ['--cache-dir', join(gw.dir, 'cache'), 'port-forward', '--address', '127.0.0.1', 'pod/web-0', ':8080'], { env: { ...env, KUBECONFIG: reader } });
-      let err = '';
-      c.stderr.on('data', (b: Buffer) => (err += b.toString()));
-      const t = setTimeout(() => c.kill(), 20_000);
-      c.on('close', (code) => {
-        clearTimeout(t);
-        resolve({ code, stderr: err });
-      });
-    });
+    const denied = await kubectl(reader, forward);
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /sluice|[Ff]orbidden/);
   });
 
   test('exec with older subprotocols: v4.channel.k8s.io and base64.channel.k8s.io are negotiated end to end and stdout is masked in each framing', async () => {
-    const token = await gw.mint('operator');
-    const url = `ws://127.0.0.1:${gw.port}/k8s/prod/api/v1/namespaces/default/pods/web-0/exec?command=env&stdout=true`;
-    const run = (protocol: string): Promise<{ protocol: string; frames: Array<{ data: Buffer; binary: boolean }> }> =>
-      new Promise((resolve, reject) => {
-        const ws = new WebSocket(url, [protocol], { headers: { authorization: `Bearer ${token}` } });
-        const frames: Array<{ data: Buffer; binary: boolean }> = [];
-        ws.on('message', (data: Buffer, binary: boolean) => frames.push({ data, binary }));
-        ws.on('close', () => resolve({ protocol: ws.protocol, frames }));
-        ws.on('error', reject);
-      });
-    const v4 = await run('v4.channel.k8s.io');
+    const v4 = await execOverWebSocket('command=env&stdout=true', ['v4.channel.k8s.io']);
     assert.equal(v4.protocol, 'v4.channel.k8s.io');
     const v4out = v4.frames.filter((f) => f.binary && f.data[0] === 1).map((f) => f.data.toString('utf8', 1)).join('');
     assert.match(v4out, /HOME=\/root/);
     assert.ok(!v4out.includes('ghp_abcdefghijklmnopqrstuvwxyz0123456789'), v4out);
-    const b64 = await run('base64.channel.k8s.io');
+    const b64 = await execOverWebSocket('command=env&stdout=true', ['base64.channel.k8s.io']);
     assert.equal(b64.protocol, 'base64.channel.k8s.io');
     const text = b64.frames.filter((f) => !f.binary && f.data.toString('latin1', 0, 1) === '1').map((f) => Buffer.from(f.data.toString('latin1', 1), 'base64').toString('utf8')).join('');
     assert.match(text, /HOME=\/root/);
@@ -416,19 +412,12 @@ policies:
   });
 
   test('WebSocket streams without a subprotocol pass; a malformed offer list is refused with a Status', async () => {
-    const token = await gw.mint('operator');
-    const url = `ws://127.0.0.1:${gw.port}/k8s/prod/api/v1/namespaces/default/pods/web-0/exec?command=echo&command=plain&stdout=true`;
-    const got = await new Promise<{ protocol: string; frames: Buffer[] }>((resolve, reject) => {
-      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
-      const frames: Buffer[] = [];
-      ws.on('message', (d: Buffer) => frames.push(d));
-      ws.on('close', () => resolve({ protocol: ws.protocol, frames }));
-      ws.on('error', reject);
-    });
+    const got = await execOverWebSocket('command=echo&command=plain&stdout=true', []);
     assert.equal(got.protocol, '');
-    assert.equal(got.frames[0]?.toString('utf8', 1), 'echo plain\n');
+    assert.equal(got.frames[0]?.data.toString('utf8', 1), 'echo plain\n');
+    const token = await gw.mint('operator');
     const status = await new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, 'sec-websocket-protocol': 'v5.channel.k8s.io, v5.channel.k8s.io' } });
+      const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/k8s/prod/api/v1/namespaces/default/pods/web-0/exec?command=echo&stdout=true`, { headers: { authorization: `Bearer ${token}`, 'sec-websocket-protocol': 'v5.channel.k8s.io, v5.channel.k8s.io' } });
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       ws.on('open', () => reject(new Error('a duplicated offer was accepted')));
       ws.on('error', () => undefined);
