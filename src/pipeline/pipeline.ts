@@ -123,6 +123,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         }
         let role = req.role;
         if (role === '') {
+          if (identity.roles.length === 0) {
+            throw new SluiceError('SLUICE_ROLE_NOT_GRANTED', `token grants ${identity.subject} no role: no identity.roles entry matches its claims`);
+          }
           if (identity.roles.length !== 1) {
             throw new SluiceError('SLUICE_ROLE_NOT_GRANTED', `token grants ${identity.roles.length} roles; name one (user = role or role@connection)`);
           }

@@ -11,8 +11,10 @@ import { readFileSync } from 'node:fs';
 import { filesUnder } from '../helpers/files.js';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { loadConfigFile } from '../../src/config/index.js';
-import { mintLocalToken } from '../../src/identity/index.js';
+import { SignJWT } from 'jose';
+import { loadConfigFile, type SluiceConfig } from '../../src/config/index.js';
+import { LOCAL_ISSUER, mintLocalToken } from '../../src/identity/index.js';
+import { loadOrCreateLocalKey } from '../../src/identity/local-key-file.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { cancelRequest, frame, Frontend, startupMessage } from '../../src/connectors/postgres/protocol.js';
 import { createFixture, standardConfig, type Fixture } from '../helpers/gateway.js';
@@ -25,10 +27,11 @@ describe('PostgreSQL gateway end to end', () => {
   let port: number;
   let readerToken: string;
   let writerToken: string;
+  let config: SluiceConfig;
 
   before(async () => {
     f = await createFixture();
-    const config = loadConfigFile(f.writeConfig(standardConfig(f)));
+    config = loadConfigFile(f.writeConfig(standardConfig(f)));
     gw = await startGateway(config, { log: () => undefined });
     port = gw.addresses.postgres?.port as number;
     readerToken = await mintLocalToken(config, { role: 'reader', subject: 'ci-bot@acme' });
@@ -150,12 +153,25 @@ describe('PostgreSQL gateway end to end', () => {
   });
 
   it('rejects bad tokens, ungranted roles and unknown connections at login', async () => {
+    const key = await loadOrCreateLocalKey(config.dataDir);
+    const now = Math.floor(Date.now() / 1000);
+    const rolelessToken = await new SignJWT({ sluice_roles: ['retired-role'] })
+      .setProtectedHeader({ alg: 'EdDSA', kid: key.kid })
+      .setIssuer(LOCAL_ISSUER)
+      .setAudience('sluice')
+      .setSubject('old-bot@acme')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(key.privateKey);
     const cases: [string, string, string, RegExp][] = [
       ['reader', 'not-a-token', 'appdb', /SLUICE_TOKEN|token/i],
       ['reader', '', 'appdb', /token/i],
       ['writer', readerToken, 'appdb-rw', /not granted/],
       ['reader', readerToken, 'nope', /not configured/],
       ['reader', readerToken + 'x', 'appdb', /token|signature/i],
+      // Correctly signed, but its only role is not (or no longer) defined: no role is granted.
+      ['@appdb', rolelessToken, 'appdb', /no role/],
+      ['reader', rolelessToken, 'appdb', /not granted .*granted: none/],
     ];
     for (const [user, password, database, pattern] of cases) {
       const c = client(user, password, database);

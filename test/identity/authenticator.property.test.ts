@@ -100,7 +100,7 @@ describe('verify() on hostile input', () => {
         exp: fc.oneof(fc.constant(now + 300), claimValue),
         nbf: claimValue,
         iat: fc.oneof(fc.constant(now), claimValue),
-        sluice_roles: fc.oneof(fc.constant(['ops', 'nope']), claimValue),
+        sluice_roles: fc.oneof(fc.constant(['ops', 'nope']), fc.array(fc.constantFrom('ops', 'ci', 'nope', '')), claimValue),
         sluice_model: claimValue,
         act: claimValue,
         repository: claimValue,
@@ -118,9 +118,11 @@ describe('verify() on hostile input', () => {
         }
         try {
           const identity = await auth.verify(token);
-          // Accepted: then it really was a well-formed local token.
+          // Accepted: then it really was a well-formed local token, granting exactly the requested
+          // roles that are defined (possibly none: the pipeline refuses a role-less session).
           assert.equal(identity.issuer, LOCAL_ISSUER);
-          assert.deepEqual(identity.roles, ['ops']);
+          const requested = c.sluice_roles as unknown[];
+          assert.deepEqual(identity.roles, [...new Set(requested)].filter((r) => r === 'ops' || r === 'ci'));
         } catch (err) {
           assert.ok(err instanceof SluiceError && TOKEN_CODES.has(err.code), `${String(err)} ${(err as SluiceError).code}`);
         }
