@@ -66,8 +66,9 @@ test('replay shows who, every statement with decision and rule, approvals, maske
       /run_id=9001/,
       /source\s+10\.0\.0\.7:51234/,
       /→ 127\.0\.0\.1:5432\/app as app_ro/,
-      /\+1\.200s\s+SUCCESS\s+ALLOW by ci-readonly\/appdb#1/,
-      /> SELECT id, card FROM payments LIMIT 2/,
+      // One record with the decision and the result: the command shown when it was sent, its
+      // result when it ended.
+      /\+1\.197s\s+COMMAND\s+ALLOW by ci-readonly\/appdb#1 \(select is allowed\)\n\s+> SELECT id, card FROM payments LIMIT 2\n\s+\+1\.200s\s+RESULT\s+success\s+2 rows, 64 bytes, 3 ms\n\s+masked: credit_card@card×2/,
       /1 \| \[CARD\]/,
       /DENIED\s+DENY by ci-readonly\/appdb#3 \(delete is denied\)/,
       /APPROVAL\s+REQUESTED apr-1/,

@@ -32,6 +32,8 @@ test('OCSF 1.3.0: every recorded event maps to a valid Datastore, API, Authentic
     // The shapes the connectors write for a statement's end.
     await log.append({ type: 'command.result', session: session(), command: { text: 'SELECT 1/0' }, outcome: 'failure', error: { code: '22012', message: 'division by zero' }, rows: 0, bytes: 0, durationMs: 1, details: { tags: [] } });
     await log.append({ type: 'command.result', session: http, command: { text: 'GET /api/v1/namespaces/default/pods', kind: 'k8s', verb: 'list', objects: ['namespaces/default/pods'] }, outcome: 'success', bytes: 812, durationMs: 3, mask: [{ detector: 'email', count: 1 }], details: { status: 200, requestBytes: 0, responseBytes: 812 } });
+    // A PostgreSQL pure read: one record with the decision and how it ended.
+    await log.append({ type: 'command', session: session(), command: { text: 'SELECT 1/0', kind: 'select', objects: [] }, decision: { effect: 'allow', rule: 'r#1' }, policyVersion: 'v1', outcome: 'failure', error: { code: '22012', message: 'division by zero' }, rows: 0, bytes: 0, durationMs: 2, preview: { columns: ['x'], rows: [] }, details: { tags: [] } });
     await log.close();
 
     const store = await (await import('../../src/audit/index.js')).openAuditStore(t.config, { readonly: true });
@@ -51,6 +53,9 @@ test('OCSF 1.3.0: every recorded event maps to a valid Datastore, API, Authentic
     assert.deepEqual((results[1]?.api as { response: unknown }).response, { code: 200 });
     assert.equal(results[1]?.activity_id, 2, 'list → Read');
     assert.equal((results[0]?.metadata as { profiles?: unknown }).profiles, undefined, 'a result carries no security control');
+    const both = lines[lines.length - 1] as Record<string, unknown>;
+    assert.deepEqual([both.class_uid, both.activity_id, both.status_id, both.status_code, both.duration, both.action_id], [6005, 4, 2, '22012', 2, 1]);
+    assert.deepEqual((both.metadata as { profiles?: unknown }).profiles, ['security_control'], 'the decision and its control, with the result');
   } finally {
     t.cleanup();
   }

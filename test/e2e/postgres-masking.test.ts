@@ -175,7 +175,10 @@ describe('inline masking through the PostgreSQL gateway', () => {
     const latest = sessions[0];
     assert.ok(latest !== undefined);
     const timeline = await getSessionTimeline(gw.audit.store, latest.id);
-    const previews = (timeline?.events ?? []).filter((e) => e.type === 'command.result' && e.preview !== undefined).map((e) => e.preview);
+    // A pure read is one `command` record carrying its decision and its result.
+    const events = timeline?.events ?? [];
+    assert.equal(events.filter((e) => e.type === 'command.result').length, 0, 'no separate result records for pure reads');
+    const previews = events.filter((e) => e.type === 'command' && e.preview !== undefined).map((e) => e.preview);
     assert.equal(previews.length, 2, JSON.stringify((timeline?.events ?? []).map((e) => e.type)));
     assert.deepEqual(previews[0]?.columns, ['name', 'card']);
     assert.deepEqual(previews[0]?.rows[0], ['Ada Lovelace', '4111 **** **** 1111'], 'the preview holds what the client saw');
@@ -183,8 +186,8 @@ describe('inline masking through the PostgreSQL gateway', () => {
     assert.equal(previews[1]?.truncated, true);
     // A result names its statement's kind, so its OCSF event is a Query like its decision's.
     const { toOcsf } = await import('../../src/audit/index.js');
-    const results = (timeline?.events ?? []).filter((e) => e.type === 'command.result');
-    assert.deepEqual(results.map((e) => e.command?.kind), ['select', 'select', 'select']);
+    const results = events.filter((e) => e.type === 'command');
+    assert.deepEqual(results.map((e) => [e.command?.kind, e.outcome, e.rows]), [['select', 'success', 2], ['select', 'success', 50], ['select', 'failure', 0]]);
     assert.deepEqual(results.map((e) => [toOcsf(e).class_uid, toOcsf(e).activity_id, toOcsf(e).status_id]), [[6005, 4, 1], [6005, 4, 1], [6005, 4, 2]]);
 
     // `sluice replay` shows each statement's decision and then its result, as the gateway records them.

@@ -121,8 +121,12 @@ function resultLines(ev: AuditRecord, pad: string): string[] {
   return out;
 }
 
+function offset(ts: number, t0: number): string {
+  return `+${(Math.max(0, ts - t0) / 1000).toFixed(3)}s`.padStart(10);
+}
+
 export function formatEvent(ev: AuditRecord, t0: number): string {
-  const at = `+${((ev.ts - t0) / 1000).toFixed(3)}s`.padStart(10);
+  const at = offset(ev.ts, t0);
   const pad = ' '.repeat(12);
   const out: string[] = [];
   switch (ev.type) {
@@ -135,12 +139,17 @@ export function formatEvent(ev: AuditRecord, t0: number): string {
     case 'command': {
       const d = ev.decision;
       const verdict = d === undefined ? '' : `${d.effect.toUpperCase()} by ${d.rule}${d.reason !== undefined ? ` (${d.reason})` : ''}`;
-      // `pending`: decided and on its way upstream; its RESULT follows.
-      const label = ev.outcome === undefined || ev.outcome === 'pending' ? 'COMMAND' : ev.outcome.toUpperCase();
-      out.push(`${at}  ${label.padEnd(9)} ${verdict}`);
+      // `pending`: decided and on its way upstream; its RESULT follows. A pure read's record
+      // carries its result as well (rows counted): shown as the same two lines.
+      const withResult = ev.rows !== undefined && ev.outcome !== undefined && ev.outcome !== 'pending' && ev.outcome !== 'denied';
+      const label = withResult || ev.outcome === undefined || ev.outcome === 'pending' ? 'COMMAND' : ev.outcome.toUpperCase();
+      // Such a record is written when the result is in: the command started durationMs before.
+      const sent = withResult && ev.durationMs !== undefined ? offset(ev.ts - ev.durationMs, t0) : at;
+      out.push(`${sent}  ${label.padEnd(9)} ${verdict}`);
       if (ev.command !== undefined) out.push(indent(ev.command.text, pad + '> '));
       const stats = resultStats(ev);
-      if (stats !== '') out.push(`${pad}${stats}`);
+      if (withResult) out.push(`${at}  RESULT    ${ev.outcome}${stats !== '' ? `  ${stats}` : ''}`);
+      else if (stats !== '') out.push(`${pad}${stats}`);
       out.push(...resultLines(ev, pad));
       break;
     }

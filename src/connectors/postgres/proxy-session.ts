@@ -7,6 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import { SluiceError, toSluiceError } from '../../errors.js';
+import type { AuditEventInput } from '../../audit/index.js';
 import type { Pipeline, SessionSummary, SqlDecision } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import { createHash } from 'node:crypto';
@@ -85,18 +86,59 @@ interface Outcome {
   preview?: { columns: string[]; rows: (string | null)[][] };
 }
 
+/** A result's fields on its audit record (tags go under `details`). */
+function resultEventFields(r: ResultFields): Pick<AuditEventInput, 'outcome' | 'error' | 'rows' | 'bytes' | 'durationMs' | 'mask' | 'preview'> {
+  return {
+    outcome: r.outcome,
+    ...(r.error !== undefined ? { error: r.error } : {}),
+    ...(r.rows !== undefined ? { rows: r.rows } : {}),
+    ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
+    ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}),
+    ...(r.mask !== undefined ? { mask: r.mask } : {}),
+    ...(r.preview !== undefined ? { preview: r.preview } : {}),
+  };
+}
+
 /** What a command record calls the statement: its kind, or `empty` / `multi`. */
 function commandKind(d: SqlDecision): string {
   const first = d.statements[0]?.facts;
   return d.statements.length === 1 && first !== undefined ? first.kind : d.statements.length === 0 ? 'empty' : 'multi';
 }
 
+/**
+ * A pure read's result held back from the client: its `command` record, written once the result is
+ * complete (or the chunk ends without it), must be durable first.
+ */
+interface Held {
+  readonly op: Extract<Op, { k: 'query' | 'execute' }>;
+  readonly parts: Buffer[];
+  /** Set once the record is on its way; the parts go out when it is durable. */
+  gate?: AuditGate;
+}
+
+/** How a command ended, as its record says. */
+interface ResultFields {
+  readonly outcome: 'success' | 'failure' | 'cancelled';
+  readonly error?: { readonly code?: string; readonly message: string };
+  readonly rows?: number;
+  readonly bytes?: number;
+  readonly durationMs?: number;
+  readonly mask?: ReturnType<MaskStats['toJSON']>;
+  readonly preview?: Outcome['preview'];
+  readonly tags?: readonly string[];
+}
+
+/**
+ * `lazy`: a pure read forwarded before its `command` record was written. The record is written
+ * when its result is in, carrying the result too (one record instead of a `command` and a
+ * `command.result`), or at the end of the first upstream chunk that does not complete it.
+ */
 type Op =
-  | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision; gate?: AuditGate }
+  | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision; gate?: AuditGate; lazy?: boolean }
   | { readonly k: 'parse'; readonly denied?: SluiceError; readonly name: string }
   | { readonly k: 'bind' }
   | { readonly k: 'describe'; readonly target: 'S' | 'P'; readonly name: string }
-  | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError; gate?: AuditGate }
+  | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError; gate?: AuditGate; lazy?: boolean }
   | { readonly k: 'close' }
   | { readonly k: 'sync' }
   | { readonly k: 'denied-call'; readonly denied: SluiceError };
@@ -149,6 +191,8 @@ export class ProxySession {
   private held: { readonly id: string; cancelled: boolean } | undefined;
   /** Set while the client is in COPY FROM STDIN: CopyData/CopyDone/CopyFail are forwarded as they come. */
   private copyIn = false;
+  /** A lazy pure read's result, kept from the client until its record is durable. */
+  private holding: Held | undefined;
 
   constructor(private readonly o: ProxySessionOptions) {
     this.clientReader = new FrameReader(o.maxMessageBytes, 'client');
@@ -271,6 +315,7 @@ export class ProxySession {
         // The fast-path function call names a function by OID, bypassing SQL: never allowed.
         const denied = new SluiceError('SLUICE_POLICY_DENIED', 'the fast-path FunctionCall protocol is not allowed through Sluice; call the function from SQL');
         this.denied += 1;
+        this.recordLazyNow();
         this.ops.push({ k: 'denied-call', denied });
         this.forward(queryMessage(DENIED_SQL));
         return this.o.pipeline
@@ -306,13 +351,14 @@ export class ProxySession {
     const started = Date.now();
     const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskStats() };
     if (isPureRead(decision)) {
-      // A pure read changes nothing upstream: run it while its record commits, and hold its
+      // A pure read changes nothing upstream: run it before its record is written, and hold its
       // result until the record is durable (fail closed on the data, not on a no-op).
       this.commands += 1;
-      this.ops.push({ k: 'query', sql, started, out, decision, gate: this.gate(this.recordDecision(sql, decision)) });
+      this.ops.push({ k: 'query', sql, started, out, decision, lazy: true });
       this.forward(frameBytes);
       return;
     }
+    this.recordLazyNow();
     let denied: SluiceError | undefined;
     let approvalId: string | undefined;
     if (decision.decision.effect === 'review' && this.o.approvals !== undefined && decision.error === undefined) {
@@ -409,6 +455,7 @@ export class ProxySession {
       return;
     }
     // A refused Parse is recorded now: it will never reach Execute.
+    this.recordLazyNow();
     const denied = this.deniedError(decision);
     this.statements.delete(name);
     this.denied += 1;
@@ -460,7 +507,7 @@ export class ProxySession {
     if (statement !== undefined) {
       if (isPureRead(statement.decision)) {
         this.commands += 1;
-        op.gate = this.gate(this.recordDecision(sql, statement.decision));
+        op.lazy = true;
         const fields = portal?.fields ?? statement.fields;
         if (fields !== undefined) {
           const planning = this.planRows(op, fields, portal?.fields !== undefined ? undefined : portal?.resultFormats);
@@ -470,6 +517,7 @@ export class ProxySession {
         this.forward(frameBytes);
         return;
       }
+      this.recordLazyNow();
       let denied: SluiceError | undefined;
       let approvalId: string | undefined;
       if (statement.decision.decision.effect === 'review') {
@@ -511,7 +559,24 @@ export class ProxySession {
     return g;
   }
 
-  private recordDecision(sql: string, d: SqlDecision, approvalId?: string, refused?: SluiceError): Promise<void> {
+  /**
+   * Another command is about to be recorded: first record the decisions of pure reads sent before
+   * it and still waiting for their results (pipelined), so the log keeps the order of execution.
+   */
+  private recordLazyNow(): void {
+    for (const op of this.ops) {
+      if ((op.k !== 'query' && op.k !== 'execute') || op.lazy !== true) continue;
+      op.lazy = false;
+      op.gate = this.gate(this.recordDecision(op.sql, op.decision as SqlDecision));
+      if (this.holding?.op === op) this.holding.gate = op.gate;
+    }
+  }
+
+  /** The `command` record: the decision, and for a lazy pure read also how it ended. */
+  private recordDecision(sql: string, d: SqlDecision, approvalId?: string, refused?: SluiceError, result?: ResultFields): Promise<void> {
+    const details: Record<string, unknown> = {};
+    if (d.statements.length > 1) details.statements = d.statements.map((s) => ({ kind: s.facts.kind, effect: s.decision.effect, rule: s.decision.rule }));
+    if (result?.tags !== undefined) details.tags = result.tags;
     return this.o.pipeline.record({
       type: 'command',
       session: this.o.session,
@@ -522,9 +587,10 @@ export class ProxySession {
       },
       decision: d.decision,
       policyVersion: this.o.pipeline.policyVersion,
-      outcome: refused === undefined && (d.decision.effect === 'allow' || approvalId !== undefined) ? 'pending' : 'denied',
+      outcome: result !== undefined ? result.outcome : refused === undefined && (d.decision.effect === 'allow' || approvalId !== undefined) ? 'pending' : 'denied',
       ...(approvalId !== undefined ? { approval: { id: approvalId, ...(refused !== undefined ? { reason: refused.message } : {}) } } : {}),
-      ...(d.statements.length > 1 ? { details: { statements: d.statements.map((s) => ({ kind: s.facts.kind, effect: s.decision.effect, rule: s.decision.rule })) } } : {}),
+      ...(result !== undefined ? resultEventFields(result) : {}),
+      ...(details.statements !== undefined || details.tags !== undefined ? { details } : {}),
     });
   }
 
@@ -551,28 +617,52 @@ export class ProxySession {
         };
         while (!this.closed && reader.next()) {
           const head = this.ops[0];
-          if (head !== undefined && (head.k === 'query' || head.k === 'execute') && head.gate !== undefined && !head.gate.done) {
-            // Nothing of this command's result crosses before its record is durable.
-            flushRun();
-            runStart = runEnd = reader.start;
-            await head.gate.promise;
-            if (this.closed) break;
+          if (head !== undefined && (head.k === 'query' || head.k === 'execute')) {
+            if (head.lazy === true && this.holding === undefined) {
+              // A pure read's first result frame: keep its result until its record is durable.
+              flushRun();
+              runStart = runEnd = reader.start;
+              this.holding = { op: head, parts: [] };
+            } else if (head.gate !== undefined && !head.gate.done) {
+              // Nothing of this command's result crosses before its record is durable.
+              flushRun();
+              runStart = runEnd = reader.start;
+              await head.gate.promise;
+              if (this.closed) break;
+            }
           }
           const result = this.handleUpstreamFrame();
           if (result === undefined) {
             runEnd = reader.end;
-            continue;
+          } else {
+            flushRun();
+            if (result instanceof Promise) {
+              const replacement = await result;
+              if (replacement !== null) this.toClient(replacement);
+            } else if (result !== null) {
+              this.toClient(result);
+            }
+            runStart = runEnd = reader.end;
           }
-          flushRun();
-          if (result instanceof Promise) {
-            const replacement = await result;
-            if (replacement !== null) this.toClient(replacement);
-          } else if (result !== null) {
-            this.toClient(result);
+          if (this.holding?.gate !== undefined) {
+            // The held command ended in this chunk and its one record is on its way.
+            flushRun();
+            runStart = runEnd = reader.end;
+            await this.release();
+            if (this.closed) break;
           }
-          runStart = runEnd = reader.end;
         }
         flushRun();
+        const held = this.holding;
+        if (held !== undefined && !this.closed) {
+          // The result goes on past this chunk (held views die at the next feed): record the
+          // decision now, send what is held once it is durable, stream the rest as it comes.
+          if (held.gate === undefined) {
+            held.op.lazy = false;
+            held.gate = held.op.gate = this.gate(this.recordDecision(held.op.sql, held.op.decision as SqlDecision));
+          }
+          await this.release();
+        }
       }
       if (upstream.isPaused() && client.writableNeedDrain !== true) upstream.resume();
     } catch (err) {
@@ -583,9 +673,25 @@ export class ProxySession {
   }
 
   private toClient(bytes: Buffer): void {
+    if (this.holding !== undefined) {
+      this.holding.parts.push(bytes);
+      return;
+    }
     if (!this.o.client.writable) return;
     this.bytesOut += bytes.length;
     if (!this.o.client.write(bytes)) this.o.upstream.pause();
+  }
+
+  /** Once the held command's record is durable, send what was held, in one write. */
+  private async release(): Promise<void> {
+    const held = this.holding as Held;
+    await (held.gate as AuditGate).promise;
+    this.holding = undefined;
+    if (this.closed) return;
+    const { client } = this.o;
+    client.cork();
+    for (const part of held.parts) this.toClient(part);
+    client.uncork();
   }
 
   /**
@@ -820,20 +926,32 @@ export class ProxySession {
   private finishCommand(op: Extract<Op, { k: 'query' | 'execute' }>): void {
     if (op.k === 'query' && op.denied !== undefined) return;
     if (op.out.masked.total > 0) this.masked.merge(op.out.masked);
+    const out = op.out;
+    const result: ResultFields = {
+      outcome: out.error === undefined ? 'success' : 'failure',
+      ...(out.error !== undefined ? { error: out.error } : {}),
+      rows: out.rows,
+      bytes: out.bytes,
+      durationMs: Date.now() - op.started,
+      ...(out.masked.total > 0 ? { mask: out.masked.toJSON() } : {}),
+      ...(out.preview !== undefined && out.preview.rows.length > 0 ? { preview: out.preview } : {}),
+      ...(out.tags.length > 0 ? { tags: out.tags } : {}),
+    };
+    if (op.lazy === true) {
+      // Decision and result in one record; the held result waits for it (see pumpUpstream).
+      op.lazy = false;
+      op.gate = this.gate(this.recordDecision(op.sql, op.decision as SqlDecision, undefined, undefined, result));
+      if (this.holding?.op === op) this.holding.gate = op.gate;
+      return;
+    }
     this.o.pipeline
       .record({
         type: 'command.result',
         session: this.o.session,
         // The kind again, so an exported result has the activity of its statement.
         command: op.decision === undefined ? { text: op.sql } : { text: op.sql, kind: commandKind(op.decision) },
-        outcome: op.out.error === undefined ? 'success' : 'failure',
-        ...(op.out.error !== undefined ? { error: op.out.error } : {}),
-        rows: op.out.rows,
-        bytes: op.out.bytes,
-        durationMs: Date.now() - op.started,
-        ...(op.out.masked.total > 0 ? { mask: op.out.masked.toJSON() } : {}),
-        ...(op.out.preview !== undefined && op.out.preview.rows.length > 0 ? { preview: op.out.preview } : {}),
-        ...(op.out.tags.length > 0 ? { details: { tags: op.out.tags } } : {}),
+        ...resultEventFields(result),
+        ...(result.tags !== undefined ? { details: { tags: result.tags } } : {}),
       })
       .catch((err) => this.fatal(err));
   }
@@ -853,6 +971,13 @@ export class ProxySession {
     if (this.closed) return;
     this.closed = true;
     if (this.held !== undefined) void this.o.approvals?.withdraw(this.held.id, `client session ended (${reason})`);
+    // Pure reads sent upstream whose result never reached the client are still recorded.
+    for (const op of this.ops) {
+      if ((op.k !== 'query' && op.k !== 'execute') || op.lazy !== true || op.decision === undefined) continue;
+      op.lazy = false;
+      const ended: ResultFields = { outcome: 'cancelled', error: { message: `the session ended (${reason}) before the result reached the client` }, durationMs: Date.now() - op.started };
+      this.recordDecision(op.sql, op.decision, undefined, undefined, ended).catch(() => undefined);
+    }
     this.o.client.end();
     this.o.upstream.end();
     setTimeout(() => {

@@ -1,0 +1,161 @@
+/**
+ * How statements are recorded through the gateway, against a real PostgreSQL: a pure read is one
+ * `command` record written when its result is in (decision and result together), before any byte
+ * of the result reaches the client; a write, or a result longer than one upstream chunk, is a
+ * `command` record (the decision) then a `command.result`. Pipelined statements keep their order
+ * in the log, and a pure read whose client leaves before its result is still recorded.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import pg from 'pg';
+import { getSessionTimeline, listSessions, type AuditRecord } from '../../src/audit/index.js';
+import { loadConfigFile } from '../../src/config/index.js';
+import { mintLocalToken } from '../../src/identity/index.js';
+import { startGateway, type Gateway } from '../../src/server/gateway.js';
+import { Backend, frame, Frontend, queryMessage, startupMessage } from '../../src/connectors/postgres/protocol.js';
+import { createFixture, standardConfig, type Fixture } from '../helpers/gateway.js';
+
+/** A statement long enough (~100 ms and more) to still be running when the next message arrives. */
+const SLOW_READ = 'SELECT count(*) FROM generate_series(1, 2000000)';
+
+describe('PostgreSQL statement records', () => {
+  let f: Fixture;
+  let gw: Gateway;
+  let port: number;
+  let config: ReturnType<typeof loadConfigFile>;
+
+  before(async () => {
+    f = await createFixture();
+    config = loadConfigFile(f.writeConfig(standardConfig(f)));
+    gw = await startGateway(config, { log: () => undefined });
+    port = gw.addresses.postgres?.port as number;
+  });
+
+  after(async () => {
+    await gw?.close();
+    await f?.cleanup();
+  });
+
+  /** The records of the one session `subject` opened, once it has ended. */
+  async function sessionRecords(subject: string): Promise<AuditRecord[]> {
+    for (let i = 0; i < 100; i++) {
+      const [s] = await listSessions(gw.audit.store, { subject });
+      if (s?.endedAt !== undefined) return ((await getSessionTimeline(gw.audit.store, s.id))?.events ?? []) as AuditRecord[];
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no ended session for ${subject}`);
+  }
+
+  const shape = (events: readonly AuditRecord[]): string[] =>
+    events.filter((e) => e.type === 'command' || e.type === 'command.result').map((e) => `${e.type} ${e.command?.kind ?? '?'} ${e.outcome ?? ''}`);
+
+  /** A raw protocol session (so messages can be pipelined or cut off), authenticated as `writer`. */
+  async function rawSession(subject: string): Promise<{ socket: Socket; received: () => Buffer; readyCount: () => number }> {
+    const token = await mintLocalToken(config, { role: 'writer', subject });
+    const socket = connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    socket.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(startupMessage({ user: 'writer', database: 'appdb-rw' }));
+    await waitFor(() => buf.length >= 9);
+    socket.write(frame(Frontend.Password, Buffer.from(token + '\0')));
+    await waitFor(() => countReady(buf) >= 1);
+    const base = buf.length;
+    return { socket, received: () => buf.subarray(base), readyCount: () => countReady(buf.subarray(base)) };
+  }
+
+  it('records a pure read as one record holding its decision and its result; a write as a decision, then a result', async () => {
+    const token = await mintLocalToken(config, { role: 'writer', subject: 'one-record@acme' });
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'writer', password: token, database: 'appdb-rw' });
+    await c.connect();
+    try {
+      const r = await c.query('SELECT name FROM customers ORDER BY id');
+      assert.equal(r.rowCount, 2);
+      await c.query('SELECT $1::int AS n', [7]); // extended protocol
+      await c.query('INSERT INTO orders (customer_id, total) VALUES (1, 1)');
+      await assert.rejects(c.query('SELECT 1/0'), /division by zero/);
+    } finally {
+      await c.end();
+    }
+    const events = await sessionRecords('one-record@acme');
+    assert.deepEqual(shape(events), [
+      'command select success',
+      'command select success',
+      'command insert pending',
+      'command.result insert success',
+      'command select failure',
+    ]);
+    const [first, second] = events.filter((e) => e.type === 'command');
+    assert.equal(first?.rows, 2);
+    assert.deepEqual(first?.details?.tags, ['SELECT 2']);
+    assert.equal(first?.decision?.effect, 'allow');
+    assert.ok(typeof first?.durationMs === 'number' && typeof first.bytes === 'number' && first.bytes > 0);
+    assert.equal(second?.rows, 1);
+    const failed = events.find((e) => e.type === 'command' && e.outcome === 'failure');
+    assert.equal(failed?.error?.code, '22012');
+    // Counted once each, and the failure counts as an error.
+    const [summary] = await listSessions(gw.audit.store, { subject: 'one-record@acme' });
+    assert.equal(summary?.commands, 4);
+    assert.equal(summary?.errors, 1);
+  });
+
+  it('records the decision before the first rows of a result longer than one chunk, and the result after', async () => {
+    const token = await mintLocalToken(config, { role: 'writer', subject: 'long-result@acme' });
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'writer', password: token, database: 'appdb-rw' });
+    await c.connect();
+    try {
+      const r = await c.query(`SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 20000) g`);
+      assert.equal(r.rowCount, 20000);
+    } finally {
+      await c.end();
+    }
+    const events = await sessionRecords('long-result@acme');
+    assert.deepEqual(shape(events), ['command select pending', 'command.result select success']);
+    assert.equal(events.find((e) => e.type === 'command.result')?.rows, 20000);
+  });
+
+  it('keeps pipelined statements in the order they ran: a pending pure read is recorded before a later write', async () => {
+    const s = await rawSession('pipelined@acme');
+    // Both in one write: the INSERT reaches the gateway while the SELECT still runs upstream.
+    s.socket.write(Buffer.concat([queryMessage(SLOW_READ), queryMessage('INSERT INTO orders (customer_id, total) VALUES (2, 2)')]));
+    await waitFor(() => s.readyCount() >= 2);
+    assert.ok(s.received().includes(Buffer.from('INSERT 0 1')), 'both statements ran');
+    s.socket.end(frame(Frontend.Terminate, Buffer.alloc(0)));
+    const events = await sessionRecords('pipelined@acme');
+    assert.deepEqual(shape(events), ['command select pending', 'command insert pending', 'command.result select success', 'command.result insert success']);
+  });
+
+  it('records a pure read whose client left before its result arrived, before the session ends', async () => {
+    const s = await rawSession('left-early@acme');
+    s.socket.write(queryMessage(SLOW_READ));
+    await new Promise((r) => setTimeout(r, 30));
+    s.socket.destroy();
+    const events = await sessionRecords('left-early@acme');
+    assert.deepEqual(shape(events), ['command select cancelled']);
+    const cancelled = events.find((e) => e.type === 'command');
+    assert.match(cancelled?.error?.message ?? '', /session ended .* before the result reached the client/);
+    assert.equal(cancelled?.decision?.effect, 'allow');
+    assert.ok(events.findIndex((e) => e === cancelled) < events.findIndex((e) => e.type === 'session.end'));
+  });
+});
+
+function countReady(buf: Buffer): number {
+  let n = 0;
+  for (let o = 0; o + 5 <= buf.length; ) {
+    const len = buf.readInt32BE(o + 1);
+    if (o + 1 + len > buf.length) break;
+    if (buf[o] === Backend.ReadyForQuery) n += 1;
+    o += 1 + len;
+  }
+  return n;
+}
+
+async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
