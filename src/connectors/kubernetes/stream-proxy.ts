@@ -22,6 +22,7 @@ import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Masker } from '../../masking/index.js';
 import type { Upstream } from '../request-proxy/index.js';
+import { CARRY_MS, OutputCarry, type CarryOut } from './output-carry.js';
 import { errorStatusBody, writeStatusToSocket } from './status.js';
 
 const CHANNEL_NAMES = ['stdin', 'stdout', 'stderr', 'error', 'resize'] as const;
@@ -117,7 +118,8 @@ export function proxyStream(input: StreamProxyInput): void {
     handshakeTimeout: upstream.timeoutMs,
     ...upstream.tls,
   });
-  const channels = new Map<string, string[]>();
+  // Bytes, decoded when flushed: a character split across frames is recorded whole.
+  const channels = new Map<string, Buffer[]>();
   const sizes = new Map<string, number>();
   const bytes = { in: 0, out: 0 };
   let seq = 0;
@@ -144,7 +146,7 @@ export function proxyStream(input: StreamProxyInput): void {
     const writes: Promise<void>[] = [];
     for (const [channel, parts] of channels) {
       if (parts.length === 0) continue;
-      const data = input.masker.maskText(parts.join(''));
+      const data = input.masker.maskText(Buffer.concat(parts).toString('utf8'));
       channels.set(channel, []);
       sizes.set(channel, 0);
       writes.push(
@@ -167,12 +169,12 @@ export function proxyStream(input: StreamProxyInput): void {
     );
   };
 
-  const capture = (channel: string, text: string): void => {
+  const capture = (channel: string, bytes: Buffer): void => {
     if (!input.record) return;
     const parts = channels.get(channel) ?? [];
-    parts.push(text);
+    parts.push(bytes);
     channels.set(channel, parts);
-    const size = (sizes.get(channel) ?? 0) + text.length;
+    const size = (sizes.get(channel) ?? 0) + bytes.length;
     sizes.set(channel, size);
     if (size >= FLUSH_BYTES) void flush();
     else timer ??= setTimeout(() => void flush(), FLUSH_MS);
@@ -183,14 +185,14 @@ export function proxyStream(input: StreamProxyInput): void {
       const s = data.toString('latin1');
       const ch = Number(s[0]);
       const name = CHANNEL_NAMES[ch];
-      if (name !== undefined && ch <= 2) capture(name, Buffer.from(s.slice(1), 'base64').toString('utf8'));
+      if (name !== undefined && ch <= 2) capture(name, Buffer.from(s.slice(1), 'base64'));
       return;
     }
     if (data.length === 0) return;
     const ch = data[0] as number;
     const name = CHANNEL_NAMES[ch];
     if (name === undefined || ch > 3) return;
-    capture(name, data.subarray(1).toString('utf8'));
+    capture(name, data.subarray(1));
   };
 
   const finish = (): void => {
@@ -264,15 +266,23 @@ export function proxyStream(input: StreamProxyInput): void {
         observe(buf, isBinary);
         if (up.readyState === WebSocket.OPEN) up.send(buf, { binary: isBinary });
       });
-      up.on('message', (data: RawData, isBinary: boolean) => {
-        const buf = toBuffer(data);
-        bytes.out += buf.length;
-        observe(buf, isBinary);
-        // stdout/stderr reach the agent masked, like every other response (port-forward bytes are
-        // opaque and pass untouched). A value split across two frames is not caught.
-        const out = input.record ? maskOutputFrame(buf, isBinary, base64, input.masker) : buf;
-        if (archive && out !== buf && channelOf(buf, base64) === STDOUT) {
+      // stdout/stderr reach the agent masked, like every other response, a value split across
+      // frames included (OutputCarry); port-forward bytes are opaque and pass untouched.
+      const carries = new Map<number, { readonly carry: OutputCarry; binary: boolean }>();
+      let carryTimer: NodeJS.Timeout | undefined;
+      let stopped = false;
+      const sendOut = (channel: number, data: Buffer, binary: boolean): void => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        if (base64) ws.send(`${channel}${data.toString('base64')}`, { binary });
+        else ws.send(Buffer.concat([Buffer.from([channel]), data]), { binary });
+      };
+      /** Send what a carry released; false once an archive had to be stopped. */
+      const emit = (channel: number, out: CarryOut | undefined, binary: boolean): boolean => {
+        if (stopped) return false;
+        if (out === undefined) return true;
+        if (archive && out.changed && channel === STDOUT) {
           // Masking would change the archive's bytes and corrupt it: stop the copy instead.
+          stopped = true;
           failure = new SluiceError('SLUICE_POLICY_DENIED', 'the archive holds data Sluice masks, and masking would corrupt it: the copy is stopped (copy files without secrets or personal data, or read them with exec and their masked text)');
           // A normal close after the Status, as the API server ends a failed exec: kubectl reads
           // the Status and reports it (an abnormal close would hide it behind the close error).
@@ -281,15 +291,47 @@ export function proxyStream(input: StreamProxyInput): void {
             ws.close(1000);
           }
           up.terminate();
+          return false;
+        }
+        sendOut(channel, out.data, binary);
+        return true;
+      };
+      const flushCarries = (final: boolean, except?: number): boolean => {
+        for (const [channel, c] of carries) if (channel !== except && !emit(channel, c.carry.flush(final), c.binary)) return false;
+        return true;
+      };
+      up.on('message', (data: RawData, isBinary: boolean) => {
+        const buf = toBuffer(data);
+        bytes.out += buf.length;
+        observe(buf, isBinary);
+        if (stopped) return;
+        const channel = channelOf(buf, base64);
+        if (!input.record || buf.length === 0 || (channel !== STDOUT && channel !== STDERR) || (base64 && isBinary)) {
+          // Another channel (the exit Status, a resize): what waited goes out first, in order.
+          if (input.record && !flushCarries(true)) return;
+          if (ws.readyState === WebSocket.OPEN) ws.send(buf, { binary: isBinary });
           return;
         }
-        if (ws.readyState === WebSocket.OPEN) ws.send(out, { binary: isBinary });
+        if (!flushCarries(true, channel)) return;
+        let c = carries.get(channel);
+        if (c === undefined) carries.set(channel, (c = { carry: new OutputCarry((text) => input.masker.maskText(text)), binary: isBinary }));
+        c.binary = isBinary;
+        const payload = base64 ? Buffer.from(buf.toString('latin1', 1), 'base64') : buf.subarray(1);
+        if (!emit(channel, c.carry.push(payload), isBinary)) return;
+        if (c.carry.pending > 0) {
+          carryTimer ??= setTimeout(() => {
+            carryTimer = undefined;
+            flushCarries(false);
+          }, CARRY_MS);
+        }
       });
       ws.on('close', (code, reason) => {
         if (up.readyState === WebSocket.OPEN) up.close(validCloseCode(code), reason);
         finish();
       });
       up.on('close', (code, reason) => {
+        if (carryTimer !== undefined) clearTimeout(carryTimer);
+        if (!stopped) flushCarries(true);
         if (ws.readyState === WebSocket.OPEN) ws.close(validCloseCode(code), reason);
         finish();
       });
@@ -319,26 +361,9 @@ function statusFrame(err: SluiceError, base64: boolean): Buffer | string {
   return base64 ? `${ERROR}${Buffer.from(json).toString('base64')}` : Buffer.concat([Buffer.from([ERROR]), Buffer.from(json)]);
 }
 
-/** Mask the text of a stdout/stderr channel frame; the same Buffer when nothing matched. */
 /** A frame's channel: its first byte, or with `base64.channel.k8s.io` that byte as an ASCII digit. */
 function channelOf(buf: Buffer, base64: boolean): number {
   return base64 ? (buf[0] as number) - 0x30 : (buf[0] as number);
-}
-
-export function maskOutputFrame(buf: Buffer, isBinary: boolean, base64: boolean, masker: Masker): Buffer {
-  if (buf.length < 2) return buf;
-  const channel = channelOf(buf, base64);
-  if (base64) {
-    // base64.channel.k8s.io: an ASCII digit channel, then base64 of the bytes.
-    if (isBinary || (channel !== STDOUT && channel !== STDERR)) return buf;
-    const text = Buffer.from(buf.toString('latin1', 1), 'base64').toString('utf8');
-    const masked = masker.maskText(text);
-    return masked === text ? buf : Buffer.concat([buf.subarray(0, 1), Buffer.from(Buffer.from(masked, 'utf8').toString('base64'), 'latin1')]);
-  }
-  if (channel !== STDOUT && channel !== STDERR) return buf;
-  const text = buf.toString('utf8', 1);
-  const masked = masker.maskText(text);
-  return masked === text ? buf : Buffer.concat([buf.subarray(0, 1), Buffer.from(masked, 'utf8')]);
 }
 
 function validCloseCode(code: number): number {

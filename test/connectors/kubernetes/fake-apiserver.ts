@@ -24,7 +24,8 @@
  * - `pods/exec` over WebSocket with the channel protocol (`v5.channel.k8s.io` … `channel.k8s.io`):
  *   stdout on channel 1, stderr 2, a `Status` on channel 3 at exit, stdin on 0, v5 close frames
  *   (255, channel); with `base64.channel.k8s.io`, text frames of an ASCII channel digit and
- *   base64. Commands: `cat` (echo stdin until closed), `env`, `tar cf - PATH` (a ustar archive
+ *   base64. Commands: `cat` (echo stdin until closed), `cat PATH` (a stand-in file in 5-byte
+ *   frames), `env`, `tar cf - PATH` (a ustar archive
  *   of a stand-in file, for `kubectl cp`), anything else echoes argv;
  * - `pods/portforward` over WebSocket tunnelling SPDY/3.1 (`SPDY/3.1+portforward.k8s.io`,
  *   fake-portforward.ts), the pod port being an echo service.
@@ -94,6 +95,8 @@ function openApiV3(group: string): Obj {
 const POD_FILES: Readonly<Record<string, string>> = {
   '/etc/app.conf': 'mode=prod\nlevel=info\n',
   '/var/log/app.log': 'login by ada@example.com\nready\n',
+  '/srv/payments.csv': 'id,card,owner\n1,4111 1111 1111 1111,ada@example.com\n2,5500-0000-0000-0004,alan@example.org\n',
+  '/etc/tls/key.pem': '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\nMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\n-----END PRIVATE KEY-----\n',
 };
 
 /** One regular file as a POSIX ustar archive (header, data padded to 512, two zero blocks), as GNU tar writes it. */
@@ -397,7 +400,7 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
   const runExec = (ws: WebSocket, argv: string[]): void => {
     // base64.channel.k8s.io: text frames, an ASCII digit channel then base64; the rest: binary frames with a channel byte.
     const b64 = ws.protocol === 'base64.channel.k8s.io';
-    const out = (ch: number, text: string): void => (b64 ? ws.send(`${ch}${Buffer.from(text).toString('base64')}`) : ws.send(Buffer.concat([Buffer.from([ch]), Buffer.from(text)])));
+    const out = (ch: number, text: string | Buffer): void => (b64 ? ws.send(`${ch}${Buffer.from(text).toString('base64')}`) : ws.send(Buffer.concat([Buffer.from([ch]), Buffer.from(text)])));
     const exit = (): void => {
       out(3, JSON.stringify({ metadata: {}, status: 'Success' }));
       ws.close(1000);
@@ -428,6 +431,14 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
         if (ch === 0) out(1, data.subarray(1).toString());
         if (ch === 255 && data[1] === 0) exit();
       });
+      return;
+    }
+    if (argv[0] === 'cat' && argv.length === 2) {
+      // A file read by a slow writer: stdout in 5-byte frames, so values straddle frames, as
+      // they do when a container's writes and the kubelet's reads fall out of step.
+      const body = Buffer.from(POD_FILES[argv[1] as string] ?? '');
+      for (let i = 0; i < body.length; i += 5) out(1, body.subarray(i, i + 5));
+      exit();
       return;
     }
     if (cmd === 'env') {
