@@ -86,6 +86,10 @@ interface Outcome {
   preview?: { columns: string[]; rows: (string | null)[][] };
 }
 
+function isLazy(op: Op): boolean {
+  return (op.k === 'query' || op.k === 'execute') && op.lazy === true;
+}
+
 /** A result's fields on its audit record (tags go under `details`). */
 function resultEventFields(r: ResultFields): Pick<AuditEventInput, 'outcome' | 'error' | 'rows' | 'bytes' | 'durationMs' | 'mask' | 'preview'> {
   return {
@@ -106,14 +110,12 @@ function commandKind(d: SqlDecision): string {
 }
 
 /**
- * A pure read's result held back from the client: its `command` record, written once the result is
- * complete (or the chunk ends without it), must be durable first.
+ * One upstream chunk's output, held back while a pure read's record is not yet written: it goes
+ * out in one write at the end of the chunk, once every record in `gates` is durable.
  */
 interface Held {
-  readonly op: Extract<Op, { k: 'query' | 'execute' }>;
   readonly parts: Buffer[];
-  /** Set once the record is on its way; the parts go out when it is durable. */
-  gate?: AuditGate;
+  readonly gates: AuditGate[];
 }
 
 /** How a command ended, as its record says. */
@@ -131,14 +133,15 @@ interface ResultFields {
 /**
  * `lazy`: a pure read forwarded before its `command` record was written. The record is written
  * when its result is in, carrying the result too (one record instead of a `command` and a
- * `command.result`), or at the end of the first upstream chunk that does not complete it.
+ * `command.result`), or at the end of the first upstream chunk that does not complete it
+ * (`begun`: part of its result was in a chunk).
  */
 type Op =
-  | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision; gate?: AuditGate; lazy?: boolean }
+  | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision; gate?: AuditGate; lazy?: boolean; begun?: boolean }
   | { readonly k: 'parse'; readonly denied?: SluiceError; readonly name: string }
   | { readonly k: 'bind' }
   | { readonly k: 'describe'; readonly target: 'S' | 'P'; readonly name: string }
-  | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError; gate?: AuditGate; lazy?: boolean }
+  | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError; gate?: AuditGate; lazy?: boolean; begun?: boolean }
   | { readonly k: 'close' }
   | { readonly k: 'sync' }
   | { readonly k: 'denied-call'; readonly denied: SluiceError };
@@ -191,7 +194,7 @@ export class ProxySession {
   private held: { readonly id: string; cancelled: boolean } | undefined;
   /** Set while the client is in COPY FROM STDIN: CopyData/CopyDone/CopyFail are forwarded as they come. */
   private copyIn = false;
-  /** A lazy pure read's result, kept from the client until its record is durable. */
+  /** Output kept from the client until the records of the pure reads in it are durable. */
   private holding: Held | undefined;
 
   constructor(private readonly o: ProxySessionOptions) {
@@ -568,7 +571,7 @@ export class ProxySession {
       if ((op.k !== 'query' && op.k !== 'execute') || op.lazy !== true) continue;
       op.lazy = false;
       op.gate = this.gate(this.recordDecision(op.sql, op.decision as SqlDecision));
-      if (this.holding?.op === op) this.holding.gate = op.gate;
+      this.holding?.gates.push(op.gate);
     }
   }
 
@@ -609,6 +612,9 @@ export class ProxySession {
       while (this.upstreamQueue.length > 0 && !this.closed) {
         const reader = this.upstreamReader;
         reader.feed(this.upstreamQueue.shift() as Buffer);
+        // A pure read without its record yet: hold this chunk's output (its result, and whatever
+        // comes before and after it, so the chunk still leaves in one write) until it is durable.
+        if (this.ops.some(isLazy)) this.holding ??= { parts: [], gates: [] };
         // Contiguous unchanged frames are written as one view of the received chunk.
         let runStart = reader.cursor;
         let runEnd = runStart;
@@ -618,48 +624,44 @@ export class ProxySession {
         while (!this.closed && reader.next()) {
           const head = this.ops[0];
           if (head !== undefined && (head.k === 'query' || head.k === 'execute')) {
-            if (head.lazy === true && this.holding === undefined) {
-              // A pure read's first result frame: keep its result until its record is durable.
-              flushRun();
-              runStart = runEnd = reader.start;
-              this.holding = { op: head, parts: [] };
+            if (head.lazy === true) {
+              head.begun = true;
+              this.holding ??= { parts: [], gates: [] };
             } else if (head.gate !== undefined && !head.gate.done) {
               // Nothing of this command's result crosses before its record is durable.
-              flushRun();
-              runStart = runEnd = reader.start;
-              await head.gate.promise;
-              if (this.closed) break;
+              if (this.holding !== undefined) {
+                if (!this.holding.gates.includes(head.gate)) this.holding.gates.push(head.gate);
+              } else {
+                flushRun();
+                runStart = runEnd = reader.start;
+                await head.gate.promise;
+                if (this.closed) break;
+              }
             }
           }
           const result = this.handleUpstreamFrame();
           if (result === undefined) {
             runEnd = reader.end;
-          } else {
-            flushRun();
-            if (result instanceof Promise) {
-              const replacement = await result;
-              if (replacement !== null) this.toClient(replacement);
-            } else if (result !== null) {
-              this.toClient(result);
-            }
-            runStart = runEnd = reader.end;
+            continue;
           }
-          if (this.holding?.gate !== undefined) {
-            // The held command ended in this chunk and its one record is on its way.
-            flushRun();
-            runStart = runEnd = reader.end;
-            await this.release();
-            if (this.closed) break;
+          flushRun();
+          if (result instanceof Promise) {
+            const replacement = await result;
+            if (replacement !== null) this.toClient(replacement);
+          } else if (result !== null) {
+            this.toClient(result);
           }
+          runStart = runEnd = reader.end;
         }
         flushRun();
-        const held = this.holding;
-        if (held !== undefined && !this.closed) {
-          // The result goes on past this chunk (held views die at the next feed): record the
-          // decision now, send what is held once it is durable, stream the rest as it comes.
-          if (held.gate === undefined) {
-            held.op.lazy = false;
-            held.gate = held.op.gate = this.gate(this.recordDecision(held.op.sql, held.op.decision as SqlDecision));
+        if (this.holding !== undefined && !this.closed) {
+          const head = this.ops[0];
+          if (head !== undefined && (head.k === 'query' || head.k === 'execute') && head.lazy === true && head.begun === true) {
+            // Its result goes on past this chunk (held views die at the next feed): record the
+            // decision now, send what is held once it is durable, stream the rest as it comes.
+            head.lazy = false;
+            head.gate = this.gate(this.recordDecision(head.sql, head.decision as SqlDecision));
+            this.holding.gates.push(head.gate);
           }
           await this.release();
         }
@@ -682,10 +684,10 @@ export class ProxySession {
     if (!this.o.client.write(bytes)) this.o.upstream.pause();
   }
 
-  /** Once the held command's record is durable, send what was held, in one write. */
+  /** Once the held records are durable, send what was held, in one write. */
   private async release(): Promise<void> {
     const held = this.holding as Held;
-    await (held.gate as AuditGate).promise;
+    for (const g of held.gates) if (!g.done) await g.promise;
     this.holding = undefined;
     if (this.closed) return;
     const { client } = this.o;
@@ -941,7 +943,7 @@ export class ProxySession {
       // Decision and result in one record; the held result waits for it (see pumpUpstream).
       op.lazy = false;
       op.gate = this.gate(this.recordDecision(op.sql, op.decision as SqlDecision, undefined, undefined, result));
-      if (this.holding?.op === op) this.holding.gate = op.gate;
+      this.holding?.gates.push(op.gate);
       return;
     }
     this.o.pipeline
