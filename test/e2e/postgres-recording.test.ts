@@ -8,12 +8,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
+import fc from 'fast-check';
 import pg from 'pg';
 import { getSessionTimeline, listSessions, type AuditRecord } from '../../src/audit/index.js';
 import { loadConfigFile } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
-import { Backend, frame, Frontend, queryMessage, startupMessage } from '../../src/connectors/postgres/protocol.js';
+import { Backend, executeMessage, frame, Frontend, parseMessage, queryMessage, startupMessage } from '../../src/connectors/postgres/protocol.js';
 import { createFixture, standardConfig, type Fixture } from '../helpers/gateway.js';
 
 /** A statement long enough (~100 ms and more) to still be running when the next message arrives. */
@@ -127,6 +128,42 @@ describe('PostgreSQL statement records', () => {
     assert.deepEqual(shape(events), ['command select pending', 'command insert pending', 'command.result select success', 'command.result insert success']);
   });
 
+  it('property: any pipeline of reads, long reads, failures, writes, denials and extended-protocol reads is recorded once each, in the order sent', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.constantFrom(...(Object.keys(STEPS) as StepName[])), { minLength: 1, maxLength: 8 }), async (steps) => {
+        const subject = `pipeline-${run++}@acme`;
+        const s = await rawSession(subject);
+        const sent = steps.map((name, i) => ({ name, sql: STEPS[name].sql(i) }));
+        // All in one write: each statement reaches the gateway while the ones before it still run.
+        s.socket.write(Buffer.concat(sent.map((x) => STEPS[x.name].messages(x.sql))));
+        await waitFor(() => s.readyCount() >= sent.length);
+        s.socket.end(frame(Frontend.Terminate, Buffer.alloc(0)));
+        const events = await sessionRecords(subject);
+        const commands = events.filter((e) => e.type === 'command');
+        assert.deepEqual(commands.map((e) => e.command?.text), sent.map((x) => x.sql), 'one command record per statement, in the order sent');
+        const results = events.filter((e) => e.type === 'command.result');
+        for (const [i, x] of sent.entries()) {
+          const c = commands[i] as AuditRecord;
+          const r = results.filter((e) => e.command?.text === x.sql);
+          const { outcome, rows } = STEPS[x.name];
+          if (outcome === 'denied') {
+            assert.deepEqual([c.outcome, r.length], ['denied', 0], x.sql);
+          } else if (c.outcome === 'pending') {
+            // Decision first, then how it ended, after it.
+            assert.equal(r.length, 1, x.sql);
+            assert.deepEqual([r[0]?.outcome, r[0]?.rows], [outcome, rows], x.sql);
+            assert.ok((r[0]?.seq ?? 0) > c.seq, x.sql);
+          } else {
+            assert.ok(STEPS[x.name].pure, `${x.sql}: only a pure read carries its result`);
+            assert.deepEqual([c.outcome, c.rows, r.length], [outcome, rows, 0], x.sql);
+          }
+        }
+      }),
+      { numRuns: 12 },
+    );
+  });
+
   it('records a pure read whose client left before its result arrived, before the session ends', async () => {
     const s = await rawSession('left-early@acme');
     s.socket.write(queryMessage(SLOW_READ));
@@ -140,6 +177,25 @@ describe('PostgreSQL statement records', () => {
     assert.ok(events.findIndex((e) => e === cancelled) < events.findIndex((e) => e.type === 'session.end'));
   });
 });
+
+type StepName = keyof typeof STEPS;
+const sync = frame(Frontend.Sync, Buffer.alloc(0));
+/** Bind the unnamed statement to the unnamed portal: no parameters, text results. */
+const bindUnnamed = frame(Frontend.Bind, Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]));
+const STEPS = {
+  read: { sql: (i: number) => `SELECT ${i} AS n`, messages: (sql: string) => queryMessage(sql), pure: true, outcome: 'success', rows: 1 },
+  'long read': { sql: (i: number) => `SELECT g, ${i} AS n FROM generate_series(1, 20000) g`, messages: (sql: string) => queryMessage(sql), pure: true, outcome: 'success', rows: 20000 },
+  'failing read': { sql: (i: number) => `SELECT ${i} / 0`, messages: (sql: string) => queryMessage(sql), pure: true, outcome: 'failure', rows: 0 },
+  write: { sql: (i: number) => `INSERT INTO orders (customer_id, total) VALUES (1, ${i})`, messages: (sql: string) => queryMessage(sql), pure: false, outcome: 'success', rows: 0 },
+  denied: { sql: (i: number) => `DROP TABLE orders /* ${i} */`, messages: (sql: string) => queryMessage(sql), pure: false, outcome: 'denied', rows: 0 },
+  'extended read': {
+    sql: (i: number) => `SELECT ${i} AS x`,
+    messages: (sql: string) => Buffer.concat([parseMessage('', sql), bindUnnamed, executeMessage(''), sync]),
+    pure: true,
+    outcome: 'success',
+    rows: 1,
+  },
+} as const;
 
 function countReady(buf: Buffer): number {
   let n = 0;
