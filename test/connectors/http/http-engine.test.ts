@@ -31,7 +31,7 @@ policies:
       - deny: [delete]
         paths: ['/v1/orders/**']
       - allow: [read]
-        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text']
+        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events']
       - allow: [post]
         paths: ['/v1/orders']
         when: http.headers["content-type"] == "application/json"
@@ -87,6 +87,13 @@ describe('HTTP connector', () => {
         streamGate = () => res.end(`${JSON.stringify({ n: 2, card: '4111 1111 1111 1111' })}\n`);
         return;
       }
+      if (url === '/events') {
+        // Server-sent events, as MCP's Streamable HTTP answers: each event is data lines and a blank line.
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 1, result: { owner: 'ada@example.com' } })}\n\n`);
+        eventsGate = () => res.end(`data: ${JSON.stringify({ jsonrpc: '2.0', id: 2, result: { key: 'ghp_abcdefghijklmnopqrstuvwxyz0123456789' } })}\n\n`);
+        return;
+      }
       if (url === '/slow') return; // never answers
       if (req.method === 'POST' && url === '/v1/orders') {
         res.writeHead(201, { 'content-type': 'application/json' });
@@ -105,6 +112,7 @@ describe('HTTP connector', () => {
     await up.close();
   });
   let streamGate: (() => void) | undefined;
+  let eventsGate: (() => void) | undefined;
 
   test('forwards under /http/<name>, strips the agent token and injects the upstream credential', async () => {
     const r = await send(gw.port, 'GET', '/http/api/echo/a?x=1', auth);
@@ -214,6 +222,27 @@ describe('HTTP connector', () => {
     assert.ok(!lines[0]?.includes('ada@example.com'));
     assert.ok(!lines[1]?.includes('4111 1111 1111 1111'));
     assert.equal((JSON.parse(lines[1] as string) as { n: number }).n, 2);
+  });
+
+  test('streams server-sent events (text/event-stream) event by event, masked', async () => {
+    const { text, contentType } = await new Promise<{ text: string; contentType: string }>((resolve, reject) => {
+      let got = '';
+      const req = request({ host: '127.0.0.1', port: gw.port, path: '/http/api/events', headers: { ...auth, accept: 'text/event-stream' } }, (res) => {
+        res.on('data', (c: Buffer) => {
+          got += c.toString();
+          // The first event arrived whole while the upstream still holds the second.
+          if (got.includes('\n\n')) eventsGate?.();
+        });
+        res.on('end', () => resolve({ text: got, contentType: String(res.headers['content-type']) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(contentType, 'text/event-stream');
+    const events = text.split('\n\n').filter((e) => e !== '');
+    assert.equal(events.length, 2, text);
+    assert.match(events[0] as string, /^event: message\ndata: \{"jsonrpc":"2.0","id":1,"result":\{"owner":"a\*\*\*@example\.com"\}\}$/);
+    assert.match(events[1] as string, /^data: \{"jsonrpc":"2.0","id":2,"result":\{"key":"\[REDACTED:github_token\]"\}\}$/);
   });
 
   test('request and response size limits', async () => {
