@@ -8,3 +8,5 @@ export { MaskStats } from './stats.js';
 export { COLUMN_STYLE_NAMES, DETECTOR_NAMES, GROUPS as DETECTOR_GROUPS, STYLE_NAMES } from './detectors.js';
 export type { ColumnStyleName, DetectorName, StyleName } from './detectors.js';
 export { VALIDATOR_NAMES } from './validators.js';
+export { LineCarry, MAX_HOLD, utf8Boundary } from './line-carry.js';
+export type { CarryOut } from './line-carry.js';

@@ -3,21 +3,20 @@
  * masking engine — the configured detectors of one connection, or the default set (everything
  * but IP addresses) when there is no config.
  *
- * Input is masked in runs of whole lines. A PEM private key spans lines, so a run that opens
- * `-----BEGIN …` without its END is held back until the END arrives or `MAX_HOLD` is reached;
- * at the cap the held text is masked as it stands, and an unterminated key block is masked to
- * the end of the run (fail closed).
+ * Input is masked in runs of whole lines (LineCarry, as exec output is): a PEM private key block
+ * is held back until its END line arrives or `MAX_HOLD` is reached; at the cap the held text is
+ * masked as it stands, and an unterminated key block is masked to the end of the run (fail
+ * closed).
  */
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
 import { SluiceError } from '../../errors.js';
 import { defaultConfigPath, loadConfigFile } from '../../config/index.js';
-import { createMasker, defaultMasker, MaskStats, type Masker } from '../../masking/index.js';
+import { createMasker, defaultMasker, LineCarry, MaskStats, type CarryOut, type Masker } from '../../masking/index.js';
 import { parseFlags, reportError, UsageError, type CliIo } from '../io.js';
 
 /** Largest run held back waiting for a line end or a PEM END line. */
-export const MAX_HOLD = 1024 * 1024;
+const MAX_HOLD = 1024 * 1024;
 
 const HELP = `Usage: sluice mask [--config F] [--connection C] [--stats]
 
@@ -74,35 +73,11 @@ function chooseMasker(configFlag: string | undefined, connection: string | undef
 }
 
 async function filter(io: CliIo, masker: Masker, stats: MaskStats | undefined): Promise<void> {
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
-  const write = async (text: string): Promise<void> => {
-    if (text.length === 0) return;
-    if (!io.stdout.write(masker.maskText(text, stats))) await once(io.stdout, 'drain');
+  const carry = new LineCarry((text) => masker.maskText(text, stats), MAX_HOLD);
+  const write = async (out: CarryOut | undefined): Promise<void> => {
+    if (out === undefined || out.data.length === 0) return;
+    if (!io.stdout.write(out.data)) await once(io.stdout, 'drain');
   };
-  for await (const chunk of io.stdin) {
-    pending += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
-    const cut = cutPoint(pending);
-    if (cut > 0) {
-      await write(pending.slice(0, cut));
-      pending = pending.slice(cut);
-    }
-  }
-  pending += decoder.end();
-  await write(pending);
-}
-
-/** How much of `text` can be masked now: whole lines, not splitting an open PEM block, unless over the cap. */
-export function cutPoint(text: string): number {
-  const nl = text.lastIndexOf('\n');
-  if (nl < 0) return text.length > MAX_HOLD ? text.length : 0;
-  let cut = nl + 1;
-  const begin = text.lastIndexOf('-----BEGIN ', cut);
-  const end = begin < 0 ? -1 : text.indexOf('-----END ', begin);
-  // Open unless its END line is complete (an END cut mid-line belongs to the next run).
-  if (begin >= 0 && (end < 0 || end >= cut)) {
-    const lineStart = text.lastIndexOf('\n', begin) + 1;
-    if (text.length - lineStart <= MAX_HOLD) cut = lineStart;
-  }
-  return cut;
+  for await (const chunk of io.stdin) await write(carry.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer)));
+  await write(carry.flush(true));
 }

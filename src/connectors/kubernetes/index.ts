@@ -5,4 +5,3 @@ export type { K8sMaskOptions } from './secrets.js';
 export { narrowAccept } from './accept.js';
 export { statusBody } from './status.js';
 export { isArchiveExec, offeredProtocols } from './stream-proxy.js';
-export { OutputCarry, utf8Boundary } from './output-carry.js';

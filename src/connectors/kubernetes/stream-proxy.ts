@@ -20,14 +20,15 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
-import type { Masker } from '../../masking/index.js';
+import { LineCarry, type CarryOut, type Masker } from '../../masking/index.js';
 import type { Upstream } from '../request-proxy/index.js';
-import { CARRY_MS, OutputCarry, type CarryOut } from './output-carry.js';
 import { errorStatusBody, writeStatusToSocket } from './status.js';
 
 const CHANNEL_NAMES = ['stdin', 'stdout', 'stderr', 'error', 'resize'] as const;
 /** Recorded stream text is flushed to the audit log at least this often … */
 const FLUSH_MS = 250;
+/** How long a partial output line waits for the rest of it before it is sent (an interactive prompt has no newline). */
+const CARRY_MS = 25;
 /** … or once this many bytes of one channel are waiting. */
 const FLUSH_BYTES = 16 * 1024;
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -267,8 +268,8 @@ export function proxyStream(input: StreamProxyInput): void {
         if (up.readyState === WebSocket.OPEN) up.send(buf, { binary: isBinary });
       });
       // stdout/stderr reach the agent masked, like every other response, a value split across
-      // frames included (OutputCarry); port-forward bytes are opaque and pass untouched.
-      const carries = new Map<number, { readonly carry: OutputCarry; binary: boolean }>();
+      // frames included (LineCarry); port-forward bytes are opaque and pass untouched.
+      const carries = new Map<number, { readonly carry: LineCarry; binary: boolean }>();
       let carryTimer: NodeJS.Timeout | undefined;
       let stopped = false;
       const sendOut = (channel: number, data: Buffer, binary: boolean): void => {
@@ -314,7 +315,7 @@ export function proxyStream(input: StreamProxyInput): void {
         }
         if (!flushCarries(true, channel)) return;
         let c = carries.get(channel);
-        if (c === undefined) carries.set(channel, (c = { carry: new OutputCarry((text) => input.masker.maskText(text)), binary: isBinary }));
+        if (c === undefined) carries.set(channel, (c = { carry: new LineCarry((text) => input.masker.maskText(text)), binary: isBinary }));
         c.binary = isBinary;
         const payload = base64 ? Buffer.from(buf.toString('latin1', 1), 'base64') : buf.subarray(1);
         if (!emit(channel, c.carry.push(payload), isBinary)) return;
