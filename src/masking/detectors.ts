@@ -41,6 +41,12 @@ export const DETECTORS = [
   { name: 'url_password', group: 'secrets', style: 'redact', normalise: 'none' },
   { name: 'password', group: 'secrets', style: 'redact', normalise: 'none' },
   { name: 'generic_secret', group: 'secrets', style: 'redact', normalise: 'none' },
+  // National identifiers beyond the US SSN, each with its issuer's check.
+  { name: 'uk_nino', group: 'pii', style: 'partial', normalise: 'alnum-upper' },
+  { name: 'ca_sin', group: 'pii', style: 'partial', normalise: 'digits' },
+  { name: 'in_aadhaar', group: 'pii', style: 'partial', normalise: 'digits' },
+  { name: 'br_cpf', group: 'pii', style: 'partial', normalise: 'digits' },
+  { name: 'es_dni', group: 'pii', style: 'partial', normalise: 'alnum-upper' },
 ] as const satisfies readonly DetectorInfo[];
 
 export type DetectorName = (typeof DETECTORS)[number]['name'];
@@ -68,6 +74,11 @@ export const D = {
   urlPassword: 18,
   password: 19,
   genericSecret: 20,
+  ukNino: 21,
+  caSin: 22,
+  inAadhaar: 23,
+  brCpf: 24,
+  esDni: 25,
 } as const;
 
 export const DETECTOR_NAMES: readonly string[] = DETECTORS.map((d) => d.name);

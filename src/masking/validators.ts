@@ -108,6 +108,67 @@ export function nanpValid(areaFirst: number, exchangeFirst: number): boolean {
   return areaFirst >= 2 && exchangeFirst >= 2;
 }
 
+/**
+ * UK National Insurance number prefix and suffix (HMRC NIM39110): neither letter D, F, I, Q, U
+ * or V, the second not O, none of the never-issued prefixes, suffix A–D.
+ */
+export function ninoValid(first: string, second: string, suffix: string): boolean {
+  if ('DFIQUV'.includes(first) || 'DFIOQUV'.includes(second)) return false;
+  if (['BG', 'GB', 'KN', 'NK', 'NT', 'TN', 'ZZ'].includes(first + second)) return false;
+  return suffix >= 'A' && suffix <= 'D';
+}
+
+/** Canadian Social Insurance Number: 9 digits, Luhn, not starting with 0 or 8 (never issued). */
+export function sinValid(digits: string): boolean {
+  return digits.length === 9 && digits[0] !== '0' && digits[0] !== '8' && luhn(digits);
+}
+
+// Verhoeff's dihedral-group tables.
+const VERHOEFF_D = [
+  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6], [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+  [5, 9, 8, 7, 6, 0, 4, 3, 2, 1], [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4], [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+];
+const VERHOEFF_P = [
+  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2], [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+  [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1], [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+];
+
+/** Verhoeff checksum over a string of digits (the check digit last). */
+export function verhoeff(digits: string): boolean {
+  let c = 0;
+  for (let i = 0; i < digits.length; i++) {
+    const d = digits.charCodeAt(digits.length - 1 - i) - ZERO;
+    c = VERHOEFF_D[c]![VERHOEFF_P[i % 8]![d]!]!;
+  }
+  return c === 0;
+}
+
+/** Indian Aadhaar number: 12 digits, the first 2–9, Verhoeff check digit (UIDAI). */
+export function aadhaarValid(digits: string): boolean {
+  return digits.length === 12 && digits[0]! >= '2' && verhoeff(digits);
+}
+
+/** Brazilian CPF: 11 digits, two mod-11 check digits, not one digit repeated (Receita Federal). */
+export function cpfValid(digits: string): boolean {
+  if (digits.length !== 11 || /^(\d)\1{10}$/.test(digits)) return false;
+  const check = (n: number): number => {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += (digits.charCodeAt(i) - ZERO) * (n + 1 - i);
+    return ((sum * 10) % 11) % 10;
+  };
+  return check(9) === digits.charCodeAt(9) - ZERO && check(10) === digits.charCodeAt(10) - ZERO;
+}
+
+const DNI_LETTERS = 'TRWAGMYFPDXBNJZSQVHLCKE';
+
+/** Spanish DNI (8 digits) or NIE (X, Y or Z and 7 digits) with its control letter (mod 23). */
+export function dniValid(body: string, letter: string): boolean {
+  const lead = 'XYZ'.indexOf(body[0] ?? '');
+  const digits = lead >= 0 ? `${lead}${body.slice(1)}` : body;
+  if (!/^\d{8}$/.test(digits)) return false;
+  return DNI_LETTERS[Number(digits) % 23] === letter;
+}
+
 /** Shannon entropy in bits per character of `s[start, end)`. */
 export function entropyAt(s: string, start: number, end: number): number {
   const n = end - start;

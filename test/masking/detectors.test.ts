@@ -33,8 +33,16 @@ test('DETECTOR_NAMES lists every built-in detector', () => {
   assert.deepEqual([...DETECTOR_NAMES].sort(), [
     'aws_access_key', 'aws_secret_key', 'credit_card', 'email', 'generic_secret', 'github_token', 'gitlab_token', 'google_api_key',
     'iban', 'ipv4', 'ipv6', 'jwt', 'npm_token', 'password', 'phone', 'private_key', 'slack_token', 'slack_webhook', 'stripe_key',
-    'url_password', 'us_ssn',
-  ]);
+    'url_password', 'us_ssn', 'uk_nino', 'ca_sin', 'in_aadhaar', 'br_cpf', 'es_dni',
+  ].sort());
+});
+
+test('national identifiers: each format with its issuer check; look-alikes that fail it are left alone', () => {
+  hits('uk_nino', ['AB123456C', 'AB 12 34 56 C', 'JG103759A', 'ZY999999D'], ['QQ123456C', 'BG123456A', 'AB123456E', 'AB12345C', 'xAB123456C', 'AB123456CX', 'ab123456c', 'AB 123456 C', 'AO123456A']);
+  hits('ca_sin', ['130 692 544', '130-692-544', '999 999 998'], ['130 692 545', '046 454 286', '830 692 541', '130692544', '130 692 544 7', '12 130 692 544', '130 692-544']);
+  hits('in_aadhaar', ['2345 6789 0124', '2345-6789-0124'], ['2345 6789 0123', '1345 6789 0124', '234567890124', '2345 6789 0124 1111', '2221 4739 7129 2530']);
+  hits('br_cpf', ['529.982.247-25', '111.444.777-35'], ['529.982.247-24', '111.111.111-11', '52998224725', '529.982.247-250', '529-982-247-25']);
+  hits('es_dni', ['12345678Z', '12345678-Z', 'X1234567L', 'Y0000000Z'], ['12345678A', '1234567Z', '123456789Z', 'X12345678L', '12345678Zq', 'A1234567L']);
 });
 
 test('credit_card: Luhn + IIN, 14–19 digits, spaces or dashes', () => {

@@ -1,7 +1,7 @@
 /**
  * Builds the labelled masking corpus (corpus.jsonl beside this file), deterministically:
  * `npx tsx test/masking/corpus/generate.ts`. Every positive is a value that passes its format's
- * own check (Luhn, mod-97, SSA rules, NANP), embedded in prose, JSON, CSV and log lines; every
+ * own check (Luhn, mod-97, SSA rules, NANP, Verhoeff, CPF and DNI check digits), embedded in prose, JSON, CSV and log lines; every
  * hard negative is something that looks like one and is not (Luhn-invalid 16-digit ids, UUIDs,
  * git SHAs, timestamps, invoice numbers, invalid SSNs, version strings, phone-like ids, …).
  *
@@ -393,6 +393,78 @@ negatives('prose', 60, () =>
     'ERROR: relation "public.customers" does not exist at character 15',
   ]),
 );
+
+// ---------------------------------------------------------------- national identifiers
+// Appended last so the records above keep their ids and values. Check digits are computed here,
+// from the issuers' rules, independently of src/masking.
+
+const NINO_FIRST = 'ABCEGHJKLMNOPRSTWXYZ';
+const NINO_SECOND = 'ABCEGHJKLMNPRSTWXYZ';
+function nino(): string {
+  let prefix = '';
+  do prefix = pick([...NINO_FIRST]) + pick([...NINO_SECOND]);
+  while (['BG', 'GB', 'KN', 'NK', 'NT', 'TN', 'ZZ'].includes(prefix));
+  const d = chars(DIGITS, 6);
+  const suffix = pick(['A', 'B', 'C', 'D']);
+  return int(2) === 0 ? `${prefix}${d}${suffix}` : `${prefix} ${d.slice(0, 2)} ${d.slice(2, 4)} ${d.slice(4)} ${suffix}`;
+}
+function sinDigits(valid: boolean): string {
+  const body = pick(['1', '2', '3', '4', '5', '6', '7', '9']) + chars(DIGITS, 7);
+  const check = Number(luhnCheckDigit(body));
+  return body + String(valid ? check : (check + 1 + int(8)) % 10);
+}
+const group3 = (d: string, sep: string): string => `${d.slice(0, 3)}${sep}${d.slice(3, 6)}${sep}${d.slice(6)}`;
+const VD = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6], [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1], [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4], [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]];
+const VP = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2], [8, 9, 1, 6, 0, 4, 3, 5, 2, 7], [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1], [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8]];
+const VINV = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9];
+function verhoeffCheckDigit(body: string): string {
+  let c = 0;
+  for (let i = 0; i < body.length; i++) c = VD[c]![VP[(i + 1) % 8]![Number(body[body.length - 1 - i])]!]!;
+  return String(VINV[c]);
+}
+function aadhaarDigits(valid: boolean): string {
+  const body = pick(['2', '3', '4', '5', '6', '7', '8', '9']) + chars(DIGITS, 10);
+  const check = Number(verhoeffCheckDigit(body));
+  return body + String(valid ? check : (check + 1 + int(8)) % 10);
+}
+const group4 = (d: string, sep: string): string => `${d.slice(0, 4)}${sep}${d.slice(4, 8)}${sep}${d.slice(8)}`;
+function cpf(valid: boolean): string {
+  let d = chars(DIGITS, 9);
+  for (const n of [9, 10]) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += Number(d[i]) * (n + 1 - i);
+    d += String(((sum * 10) % 11) % 10);
+  }
+  if (!valid) d = d.slice(0, 10) + String((Number(d[10]) + 1 + int(8)) % 10);
+  return `${d.slice(0, 3)}.${d.slice(3, 6)}.${d.slice(6, 9)}-${d.slice(9)}`;
+}
+function dni(valid: boolean): string {
+  const nie = int(3) === 0;
+  const lead = nie ? pick(['X', 'Y', 'Z']) : '';
+  const digits = chars(DIGITS, nie ? 7 : 8);
+  const n = Number(`${nie ? 'XYZ'.indexOf(lead) : ''}${digits}`);
+  const letters = 'TRWAGMYFPDXBNJZSQVHLCKE';
+  const letter = letters[valid ? n % 23 : (n % 23 + 1 + int(20)) % 23]!;
+  return `${lead}${digits}${!nie && int(4) === 0 ? '-' : ''}${letter}`;
+}
+const idContainers = [
+  (v: string) => `customer national id: ${v}`,
+  (v: string) => `{"national_id": "${v}", "country": "x"}`,
+  (v: string) => `1042,Ana,Silva,${v},2024-02-14,active`,
+  (v: string) => `INSERT INTO people (name, id_number) VALUES ('Ines', '${v}');`,
+  (v: string) => `2024-05-16T08:12:22.620Z INFO kyc check passed for ${v} status=200`,
+];
+positives('uk_nino', 24, nino, idContainers);
+positives('ca_sin', 24, () => group3(sinDigits(true), pick([' ', '-'])), idContainers);
+positives('in_aadhaar', 24, () => group4(aadhaarDigits(true), pick([' ', '-'])), idContainers);
+positives('br_cpf', 24, () => cpf(true), idContainers);
+positives('es_dni', 24, () => dni(true), idContainers);
+negatives('nino_invalid', 30, () => pick([`${pick(['QQ', 'BG', 'GB', 'NK', 'TN', 'ZZ', 'DA', 'AO'])}${chars(DIGITS, 6)}${pick(['A', 'B', 'C', 'D'])}`, `AB${chars(DIGITS, 6)}${pick(['E', 'F', 'X'])}`, `AB${chars(DIGITS, 5)}C`]), idContainers);
+negatives('sin_like', 30, () => group3(sinDigits(false), pick([' ', '-'])), idContainers);
+negatives('aadhaar_like', 30, () => group4(aadhaarDigits(false), pick([' ', '-'])), idContainers);
+negatives('cpf_invalid', 30, () => (int(4) === 0 ? `${chars('1', 3)}.111.111-11` : cpf(false)), idContainers);
+negatives('dni_wrong_letter', 30, () => dni(false), idContainers);
+negatives('number_groups', 30, () => pick([`${chars(DIGITS, 3)} ${chars(DIGITS, 3)} ${chars(DIGITS, 3)} ${chars(DIGITS, 3)}`, `order ${chars(DIGITS, 8)} shipped`, `${chars(DIGITS, 4)} ${chars(DIGITS, 4)} ${chars(DIGITS, 4)} ${chars(DIGITS, 4)} ${chars(DIGITS, 4)}`, `v${chars(DIGITS, 3)}.${chars(DIGITS, 3)}.${chars(DIGITS, 3)}`]));
 
 const out = join(dirname(fileURLToPath(import.meta.url)), 'corpus.jsonl');
 writeFileSync(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
