@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { SluiceError } from '../errors.js';
+import { inTransaction, openStorePool } from '../store/postgres-pool.js';
 import { parseView, TABLE, type ApprovalStore, type StoredApproval } from './store.js';
 import type { ApprovalState, ApprovalView } from './types.js';
 
@@ -29,40 +30,13 @@ interface Row {
 }
 
 export async function openPostgresApprovalStore(connectionString: string): Promise<ApprovalStore> {
-  const pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 5000 });
-  // An idle client's error (server restart) must not crash the gateway; the next query reports it.
-  pool.on('error', () => undefined);
+  let pool: pg.Pool;
   try {
-    const c = await pool.connect();
-    try {
-      await c.query('BEGIN');
-      await c.query(SCHEMA);
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+    pool = await openStorePool(connectionString, SCHEMA);
   } catch (err) {
-    await pool.end().catch(() => undefined);
     throw new SluiceError('SLUICE_INTERNAL', `approval store (PostgreSQL) is unavailable (${(err as { code?: string }).code ?? 'error'})`, { cause: err });
   }
-  const write = async (sql: string, params: unknown[]): Promise<number> => {
-    const c = await pool.connect();
-    try {
-      await c.query('BEGIN');
-      await c.query('SET LOCAL synchronous_commit = on');
-      const r = await c.query(sql, params);
-      await c.query('COMMIT');
-      return r.rowCount ?? 0;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
-  };
+  const write = (sql: string, params: unknown[]): Promise<number> => inTransaction(pool, async (c) => (await c.query(sql, params)).rowCount ?? 0);
   const stored = (r: Row): StoredApproval => ({ view: parseView(r.body), version: r.version });
   let open = true;
   return {

@@ -5,6 +5,7 @@
  * (it is in many tuned setups), and an audit record must be on disk before its command runs.
  */
 import pg from 'pg';
+import { inTransaction, openStorePool } from '../../store/postgres-pool.js';
 import { SluiceError } from '../../errors.js';
 import { EMPTY_HEAD, type AuditStore, type BatchWrite, type LogHead, type SessionFilter, type StoredEvent } from './types.js';
 
@@ -77,23 +78,10 @@ function unavailable(err: unknown): SluiceError {
 }
 
 export async function openPostgresStore(connectionString: string): Promise<AuditStore> {
-  const pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 5000 });
-  // An idle client losing its server must not crash the gateway; the next query reports it.
-  pool.on('error', () => {});
+  let pool: pg.Pool;
   try {
-    const c = await pool.connect();
-    try {
-      await c.query('BEGIN');
-      await c.query(SCHEMA);
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
+    pool = await openStorePool(connectionString, SCHEMA);
   } catch (err) {
-    await pool.end().catch(() => {});
     throw unavailable(err);
   }
 
@@ -106,24 +94,11 @@ export async function openPostgresStore(connectionString: string): Promise<Audit
   };
 
   const tx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
-    let c: pg.PoolClient;
     try {
-      c = await pool.connect();
+      return await inTransaction(pool, fn);
     } catch (err) {
-      throw unavailable(err);
-    }
-    try {
-      await c.query('BEGIN');
-      await c.query('SET LOCAL synchronous_commit TO on');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
       if (err instanceof TypeError) throw err;
       throw unavailable(err);
-    } finally {
-      c.release();
     }
   };
 
