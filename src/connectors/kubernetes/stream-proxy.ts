@@ -27,10 +27,10 @@ import { errorStatusBody, writeStatusToSocket } from './status.js';
 const CHANNEL_NAMES = ['stdin', 'stdout', 'stderr', 'error', 'resize'] as const;
 /** Recorded stream text is flushed to the audit log at least this often … */
 const FLUSH_MS = 250;
-/** How long a partial output line waits for the rest of it before it is sent (an interactive prompt has no newline). */
-const CARRY_MS = 25;
 /** … or once this many bytes of one channel are waiting. */
 const FLUSH_BYTES = 16 * 1024;
+/** How long a partial output line waits for the rest of it before it is sent (an interactive prompt has no newline). */
+const CARRY_MS = 25;
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 export interface StreamProxyInput {
@@ -327,6 +327,7 @@ export function proxyStream(input: StreamProxyInput): void {
         }
       });
       ws.on('close', (code, reason) => {
+        if (carryTimer !== undefined) clearTimeout(carryTimer);
         if (up.readyState === WebSocket.OPEN) up.close(validCloseCode(code), reason);
         finish();
       });
