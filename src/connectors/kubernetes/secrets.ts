@@ -2,8 +2,10 @@
  * Masking for Kubernetes API bodies. Secrets are masked structurally wherever they appear — a
  * get, every item of a list, each watch event, the rows of `as=Table` output — including the
  * `kubectl.kubernetes.io/last-applied-configuration` annotation, which embeds the whole Secret as
- * it was applied. Detectors run on ConfigMap values and container `env` values; other fields are
- * left alone so resourceVersions, uids and specs reach kubectl intact.
+ * it was applied. Detectors run where credentials and personal data end up in practice: ConfigMap
+ * values, container `env` values, `command` and `args` (`--db-password=…`, probe commands) and
+ * annotation values; other fields are left alone so resourceVersions, uids and specs reach
+ * kubectl intact.
  *
  * Masked `data` values stay valid base64 (of `[REDACTED]`), so typed clients (`kubectl describe`)
  * still decode the object.
@@ -40,7 +42,8 @@ function walk(v: unknown, o: K8sMaskOptions, stats: MaskStats, depth: number, ke
     let copy: unknown[] | undefined;
     for (let i = 0; i < v.length; i++) {
       const item: unknown = v[i];
-      const out = key === 'env' && isObj(item) ? maskEnv(item, o, stats) : walk(item, o, stats, depth + 1, '');
+      const out =
+        key === 'env' && isObj(item) ? maskEnv(item, o, stats) : (key === 'command' || key === 'args') && typeof item === 'string' ? o.masker.maskText(item, stats) : walk(item, o, stats, depth + 1, '');
       if (out !== item) (copy ??= v.slice())[i] = out;
     }
     return copy ?? v;
@@ -93,17 +96,26 @@ function maskEnv(item: Obj, o: K8sMaskOptions, stats: MaskStats): Obj {
 
 function maskMetadata(meta: Obj, o: K8sMaskOptions, stats: MaskStats, secret: boolean): Obj {
   const ann = meta.annotations;
-  if (!isObj(ann) || typeof ann[LAST_APPLIED] !== 'string') return meta;
-  const raw = ann[LAST_APPLIED] as string;
+  if (!isObj(ann)) return meta;
+  let changed: Obj | undefined;
+  for (const [k, v] of Object.entries(ann)) {
+    if (typeof v !== 'string') continue;
+    const m = k === LAST_APPLIED ? maskLastApplied(v, o, stats, secret) : o.masker.maskText(v, stats);
+    if (m !== v) (changed ??= { ...ann })[k] = m;
+  }
+  return changed === undefined ? meta : { ...meta, annotations: changed };
+}
+
+/** The annotation embeds the object as applied: mask it as that object, Secret values included. */
+function maskLastApplied(raw: string, o: K8sMaskOptions, stats: MaskStats, secret: boolean): string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch {
-    if (!secret || o.reveal) return meta;
+    if (!secret || o.reveal) return o.masker.maskText(raw, stats);
     stats.add('k8s_secret', `metadata.annotations.${LAST_APPLIED}`);
-    return { ...meta, annotations: { ...ann, [LAST_APPLIED]: SECRET_MARK } };
+    return SECRET_MARK;
   }
   const masked = walk(parsed, { ...o, secretsRequest: o.secretsRequest || secret }, stats, 1, '');
-  if (masked === parsed) return meta;
-  return { ...meta, annotations: { ...ann, [LAST_APPLIED]: `${JSON.stringify(masked)}\n` } };
+  return masked === parsed ? raw : `${JSON.stringify(masked)}\n`;
 }

@@ -1,0 +1,59 @@
+/** maskKubernetesValue on real object shapes: where detectors run, and what stays byte-identical. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { maskKubernetesValue } from '../../../src/connectors/kubernetes/index.js';
+import { defaultMasker, MaskStats } from '../../../src/masking/index.js';
+
+const o = { masker: defaultMasker(), secretsRequest: false, reveal: false };
+
+test('container command and args, probe commands and annotation values are masked; the rest of the spec is untouched', () => {
+  const deployment = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: 'api',
+      namespace: 'default',
+      resourceVersion: '4711',
+      annotations: { 'example.com/db-url': 'postgres://app:AnnoPw-123@db:5432/app', 'deployment.kubernetes.io/revision': '3' },
+    },
+    spec: {
+      replicas: 2,
+      template: {
+        spec: {
+          containers: [
+            {
+              name: 'api',
+              image: 'registry.example.com/api:1.4.2',
+              command: ['/bin/api'],
+              args: ['--port=8080', '--db-password=hunter2-arg', '--admin=ada@example.com'],
+              livenessProbe: { exec: { command: ['sh', '-c', 'curl -fsS http://svc:s3cretProbe@localhost:8080/healthz'] } },
+            },
+          ],
+        },
+      },
+    },
+  };
+  const stats = new MaskStats();
+  const out = maskKubernetesValue(deployment, o, stats) as typeof deployment;
+  const text = JSON.stringify(out);
+  for (const secret of ['AnnoPw-123', 'hunter2-arg', 'ada@example.com', 's3cretProbe']) assert.ok(!text.includes(secret), `${secret} masked: ${text}`);
+  const c = out.spec.template.spec.containers[0]!;
+  assert.equal(c.args[0], '--port=8080');
+  assert.deepEqual(c.command, ['/bin/api']);
+  assert.equal(c.image, 'registry.example.com/api:1.4.2');
+  assert.equal(out.metadata.resourceVersion, '4711');
+  assert.equal(out.metadata.annotations['deployment.kubernetes.io/revision'], '3');
+  assert.ok(stats.total >= 4);
+  // Nothing sensitive: the same instance comes back.
+  const clean = { kind: 'Pod', metadata: { name: 'x', annotations: { a: 'b' } }, spec: { containers: [{ name: 'c', args: ['--port=1'] }] } };
+  assert.equal(maskKubernetesValue(clean, o, new MaskStats()), clean);
+});
+
+test('the last-applied annotation of a Deployment is masked as the object it embeds', () => {
+  const applied = { apiVersion: 'apps/v1', kind: 'Deployment', spec: { template: { spec: { containers: [{ name: 'a', args: ['--token=ghp_abcdefghijklmnopqrstuvwxyz0123456789'] }] } } } };
+  const d = { kind: 'Deployment', metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': `${JSON.stringify(applied)}\n` } } };
+  const out = maskKubernetesValue(d, o, new MaskStats()) as typeof d;
+  const ann = out.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'];
+  assert.ok(!ann.includes('ghp_'), ann);
+  assert.equal((JSON.parse(ann) as typeof applied).kind, 'Deployment', 'still the JSON kubectl wrote');
+});
