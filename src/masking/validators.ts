@@ -186,8 +186,8 @@ export function entropyAt(s: string, start: number, end: number): number {
   return h;
 }
 
-export type ValidatorName = 'luhn' | 'iban' | 'mod97' | 'ssn' | 'none';
-export const VALIDATOR_NAMES: readonly ValidatorName[] = ['luhn', 'iban', 'mod97', 'ssn', 'none'];
+export type ValidatorName = 'luhn' | 'iban' | 'mod97' | 'ssn' | 'verhoeff' | 'none';
+export const VALIDATOR_NAMES: readonly ValidatorName[] = ['luhn', 'iban', 'mod97', 'ssn', 'verhoeff', 'none'];
 
 /** Validators custom detectors may name in config. */
 export function validatorFor(name: ValidatorName): (value: string) => boolean {
@@ -205,6 +205,11 @@ export function validatorFor(name: ValidatorName): (value: string) => boolean {
       return (v) => {
         const d = v.replace(/[^0-9]/g, '');
         return d.length === 9 && ssnValid(Number(d.slice(0, 3)), Number(d.slice(3, 5)), Number(d.slice(5)));
+      };
+    case 'verhoeff':
+      return (v) => {
+        const digits = v.replace(/[^0-9]/g, '');
+        return digits.length >= 2 && verhoeff(digits);
       };
     case 'none':
       return () => true;

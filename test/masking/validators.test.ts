@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cardIinValid, ibanMod97, ibanValid, luhn, luhnAt, nanpValid, ssnValid, validatorFor } from '../../src/masking/validators.js';
+import { aadhaarValid, cardIinValid, cpfValid, dniValid, ibanMod97, ibanValid, luhn, luhnAt, nanpValid, ninoValid, sinValid, ssnValid, validatorFor, verhoeff } from '../../src/masking/validators.js';
 
 test('luhn accepts valid numbers and rejects a one-digit change', () => {
   for (const n of ['4111111111111111', '378282246310005', '6011111111111117', '5555555555554444', '79927398713']) assert.equal(luhn(n), true, n);
@@ -55,5 +55,27 @@ test('validators named in config', () => {
   assert.equal(validatorFor('mod97')('DE89370400440532013000'), true);
   assert.equal(validatorFor('ssn')('123-45-6789'), true);
   assert.equal(validatorFor('ssn')('666-45-6789'), false);
+  assert.equal(validatorFor('verhoeff')('2345 6789 0124'), true);
+  assert.equal(validatorFor('verhoeff')('2345 6789 0123'), false);
   assert.equal(validatorFor('none')('anything'), true);
+});
+
+test('national identifier checks', () => {
+  // Verhoeff's published example: 236 → check digit 3.
+  assert.equal(verhoeff('2363'), true);
+  assert.equal(verhoeff('2364'), false);
+  assert.equal(aadhaarValid('234567890124'), true);
+  assert.equal(aadhaarValid('134567890124'), false, 'first digit 0 or 1 is never issued');
+  assert.equal(cpfValid('52998224725'), true);
+  assert.equal(cpfValid('52998224724'), false);
+  assert.equal(cpfValid('11111111111'), false, 'one repeated digit passes the sums but is not a CPF');
+  assert.equal(dniValid('12345678', 'Z'), true);
+  assert.equal(dniValid('X1234567', 'L'), true);
+  assert.equal(dniValid('12345678', 'A'), false);
+  assert.equal(ninoValid('A', 'B', 'C'), true);
+  assert.equal(ninoValid('Q', 'Q', 'C'), false);
+  assert.equal(ninoValid('G', 'B', 'A'), false, 'GB is never issued');
+  assert.equal(ninoValid('A', 'B', 'E'), false);
+  assert.equal(sinValid('130692544'), true);
+  assert.equal(sinValid('830692547'), false, 'Luhn-valid, but 8 is never issued');
 });
