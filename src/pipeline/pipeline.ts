@@ -62,6 +62,7 @@ export interface SqlDecision {
 }
 
 export interface Pipeline {
+  /** The configuration decisions are made from (a reload replaces its policies). */
   readonly config: SluiceConfig;
   readonly policyVersion: string;
   connection(name: string): ResolvedConnection | undefined;
@@ -71,6 +72,11 @@ export interface Pipeline {
   decide(session: SessionInfo, action: Action): Decision;
   record(event: AuditEventInput): Promise<void>;
   endSession(session: SessionInfo, summary: SessionSummary): Promise<void>;
+  /**
+   * Decide with `policy` (built from `config`) from now on: every later statement and request,
+   * sessions already open included. The caller checked that nothing but the policies changed.
+   */
+  replacePolicy(config: SluiceConfig, policy: PolicyLike): void;
 }
 
 const DEFERRED = { defer: true } as const;
@@ -80,7 +86,10 @@ export function newSessionId(): string {
 }
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
-  const { config, authenticator, policy, audit } = deps;
+  const { authenticator, audit } = deps;
+  // Swapped whole by a policy reload, so a decision never mixes two versions.
+  let current = { config: deps.config, policy: deps.policy };
+  const config = deps.config;
   const clock = deps.clock ?? Date.now;
   const connections = new Map(config.connections.map((c) => [c.name, c] as const));
 
@@ -97,11 +106,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   };
 
   const hasPolicy = (role: string, connection: string): boolean =>
-    config.policies.some((p) => (p.role === role || p.role === '*') && (p.connection === connection || p.connection === '*'));
+    current.config.policies.some((p) => (p.role === role || p.role === '*') && (p.connection === connection || p.connection === '*'));
 
   return {
-    config,
-    policyVersion: policy.version,
+    get config() {
+      return current.config;
+    },
+    get policyVersion() {
+      return current.policy.version;
+    },
     connection: (name) => connections.get(name),
 
     async openSession(req) {
@@ -151,6 +164,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           ...(req.client !== undefined ? { client: req.client } : {}),
         };
         await record({ type: 'auth.success', session, outcome: 'success' });
+        const { policy } = current;
         await record({ type: 'session.start', session, policyVersion: policy.version, outcome: 'success' });
         return { session, connection, readOnly: policy.isReadOnly(role, req.connection) };
       } catch (err) {
@@ -163,14 +177,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
 
     decideSql(session, sql) {
-      return policy.decideAll(session.identity, session.role, session.connection, sql);
+      return current.policy.decideAll(session.identity, session.role, session.connection, sql);
     },
 
     decide(session, action) {
-      return policy.decide(session.identity, session.role, action);
+      return current.policy.decide(session.identity, session.role, action);
     },
 
     record,
+
+    replacePolicy(nextConfig, nextPolicy) {
+      current = { config: nextConfig, policy: nextPolicy };
+    },
 
     async endSession(session, summary) {
       const { reason, commands, denied, bytes, mask } = summary;

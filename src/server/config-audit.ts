@@ -39,8 +39,7 @@ export async function recordConfigLoad(pipeline: Pipeline, store: AuditStore, co
   await pipeline.record({ type: 'config.load', details: { path: config.path, policyVersion, configHash: now.hash, sections: now.sections } });
   const before = last === undefined ? undefined : previousFingerprint(last.body);
   if (before === undefined || before.hash === now.hash) return;
-  const names = [...new Set([...Object.keys(before.sections), ...Object.keys(now.sections)])].sort();
-  const changed = names.filter((k) => before.sections[k] !== now.sections[k]);
+  const changed = changedSections(before, now);
   await pipeline.record({
     type: 'config.change',
     outcome: 'success',
@@ -54,3 +53,10 @@ export async function recordConfigLoad(pipeline: Pipeline, store: AuditStore, co
     },
   });
 }
+
+/** Top-level sections whose fingerprints differ between two fingerprints. */
+export function changedSections(before: ConfigFingerprint, after: ConfigFingerprint): string[] {
+  const names = [...new Set([...Object.keys(before.sections), ...Object.keys(after.sections)])].sort();
+  return names.filter((k) => before.sections[k] !== after.sections[k]);
+}
+

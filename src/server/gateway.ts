@@ -9,7 +9,7 @@ import { createAuthenticator } from '../identity/index.js';
 import { createPolicyEngine, initSqlParser } from '../policy/index.js';
 import { createMasker, defaultMasker, type Masker } from '../masking/index.js';
 import { openAuditLog, startAuditStreams, type AuditLog, type AuditStreams } from '../audit/index.js';
-import { recordConfigLoad } from './config-audit.js';
+import { changedSections, configFingerprint, recordConfigLoad } from './config-audit.js';
 import { createPipeline, type Pipeline } from '../pipeline/pipeline.js';
 import type { ApprovalsLike, Engine } from '../connectors/engine.js';
 import { createPostgresEngine } from '../connectors/postgres/index.js';
@@ -34,7 +34,23 @@ export interface Gateway {
   readonly audit: AuditLog;
   /** Bound addresses, by listener. */
   readonly addresses: { readonly postgres?: { host: string; port: number }; readonly http?: { host: string; port: number } };
+  /**
+   * Re-read the configuration (`sluice serve` does on SIGHUP) and apply a change to `policies` at
+   * once, sessions already open included. A change to any other section needs a restart: the
+   * reload is then refused and nothing is applied. Either way the attempt is recorded
+   * (`config.change`, and `config.load` when applied) before anything takes effect.
+   */
+  reload(load: () => SluiceConfig): Promise<ReloadResult>;
   close(): Promise<void>;
+}
+
+export interface ReloadResult {
+  readonly applied: boolean;
+  /** Top-level sections that differ from the running configuration. */
+  readonly changed: readonly string[];
+  readonly policyVersion: string;
+  /** One line for the operator's log. */
+  readonly message: string;
 }
 
 export async function startGateway(config: SluiceConfig, options: GatewayOptions = {}): Promise<Gateway> {
@@ -102,11 +118,55 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
       retentionTimer.unref();
     }
     let closed = false;
+    let reloading = Promise.resolve();
+    const reload = async (load: () => SluiceConfig): Promise<ReloadResult> => {
+      const running = pipeline.config;
+      const refuse = async (message: string, changed: readonly string[], extra: Record<string, unknown> = {}): Promise<ReloadResult> => {
+        await pipeline.record({ type: 'config.change', outcome: 'failure', error: { message }, details: { path: running.path, reload: true, changed, ...extra } });
+        return { applied: false, changed, policyVersion: pipeline.policyVersion, message };
+      };
+      let next: SluiceConfig;
+      try {
+        next = load();
+      } catch (err) {
+        return refuse(`config reload refused: ${(err as Error).message}; the running configuration is unchanged`, []);
+      }
+      const before = configFingerprint(running);
+      const after = configFingerprint(next);
+      const changed = changedSections(before, after);
+      const hashes = { from: before.hash, to: after.hash };
+      if (changed.length === 0) return { applied: false, changed, policyVersion: pipeline.policyVersion, message: 'config reload: nothing changed' };
+      const needsRestart = changed.filter((k) => k !== 'policies');
+      if (needsRestart.length > 0) {
+        return refuse(`config reload refused: ${needsRestart.join(', ')} changed, which takes a restart; nothing was applied (only policies reload live)`, changed, hashes);
+      }
+      let policy: ReturnType<typeof createPolicyEngine>;
+      try {
+        policy = createPolicyEngine(next);
+      } catch (err) {
+        return refuse(`config reload refused: ${(err as Error).message}; the running configuration is unchanged`, changed, hashes);
+      }
+      const from = pipeline.policyVersion;
+      // Recorded before it takes effect: a change the log cannot hold is not made.
+      await pipeline.record({ type: 'config.load', details: { path: next.path, policyVersion: policy.version, configHash: after.hash, sections: after.sections, reload: true } });
+      await pipeline.record({ type: 'config.change', outcome: 'success', details: { path: next.path, reload: true, changed, ...hashes, policyVersion: { from, to: policy.version } } });
+      pipeline.replacePolicy(next, policy);
+      return { applied: true, changed, policyVersion: policy.version, message: `config reloaded: policies now ${policy.version} (was ${from})` };
+    };
     return {
       config,
       pipeline,
       audit,
       addresses,
+      // One reload at a time, in the order asked for.
+      reload: (load) => {
+        const r = reloading.then(() => reload(load));
+        reloading = r.then(
+          () => undefined,
+          () => undefined,
+        );
+        return r;
+      },
       async close() {
         if (closed) return;
         closed = true;
