@@ -59,4 +59,3 @@ export function changedSections(before: ConfigFingerprint, after: ConfigFingerpr
   const names = [...new Set([...Object.keys(before.sections), ...Object.keys(after.sections)])].sort();
   return names.filter((k) => before.sections[k] !== after.sections[k]);
 }
-

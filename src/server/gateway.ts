@@ -29,6 +29,7 @@ export interface GatewayOptions {
 }
 
 export interface Gateway {
+  /** The running configuration (its policies as last reloaded). */
   readonly config: SluiceConfig;
   readonly pipeline: Pipeline;
   readonly audit: AuditLog;
@@ -154,7 +155,9 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
       return { applied: true, changed, policyVersion: policy.version, message: `config reloaded: policies now ${policy.version} (was ${from})` };
     };
     return {
-      config,
+      get config() {
+        return pipeline.config;
+      },
       pipeline,
       audit,
       addresses,
