@@ -182,3 +182,94 @@ describe('sluice policy check', () => {
     assert.match(r.stderr, /SLUICE_CONFIG_INVALID: policies\[0\]\.rules\[2\]\.deny\[1\]: unknown SQL kind "dlc"/);
   });
 });
+
+describe('sluice policy check --request (HTTP and Kubernetes connections)', () => {
+  const REQUEST_CONFIG = `
+identity:
+  issuers: [ { local: true } ]
+  roles: [ { name: agent }, { name: viewer } ]
+connections:
+  - name: orders-api
+    type: http
+    upstream: { url: "http://127.0.0.1:9", auth: { bearer: env:ORDERS_TOKEN_NOT_SET } }
+  - name: prod
+    type: kubernetes
+    upstream: { url: "https://127.0.0.1:6443" }
+policies:
+  - role: agent
+    connection: orders-api
+    rules:
+      - deny: [delete]
+        paths: ['/v1/orders/**']
+      - review: [post]
+        paths: ['/v1/orders/:id/refund']
+        approval: { approvers: [oncall] }
+      - allow: [get]
+        paths: ['/v1/reports/**']
+        when: http.headers["x-team"] == "payments"
+      - allow: [read]
+        paths: ['/v1/orders/**']
+  - role: viewer
+    connection: prod
+    rules:
+      - allow: [get]
+        when: k8s.resource == "secrets" && k8s.name == "app-tls"
+        reveal: true
+      - allow: [read]
+`;
+  let reqConfig: string;
+  before(() => {
+    reqConfig = join(dir, 'requests.yaml');
+    writeFileSync(reqConfig, REQUEST_CONFIG);
+  });
+  const req = (role: string, connection: string, request: string, ...extra: string[]): Promise<Result> =>
+    cli(['check', '--config', reqConfig, '--role', role, '--connection', connection, '--request', request, ...extra]);
+
+  test('HTTP: decides on method, path, query and headers as the connector does, and prints the facts', async () => {
+    const get = await req('agent', 'orders-api', 'GET /v1/orders/42?expand=items&expand=payments');
+    assert.equal(get.code, 0, get.stderr);
+    const j = get.json();
+    assert.deepEqual([j.effect, j.rule, j.request], ['allow', 'agent/orders-api#3', 'GET /v1/orders/42?expand=items&expand=payments']);
+    const facts = j.facts as { method: string; path: string; query: Record<string, string>; queryAll: Record<string, string[]> };
+    assert.deepEqual([facts.method, facts.path, facts.query.expand, facts.queryAll.expand], ['GET', '/v1/orders/42', 'items', ['items', 'payments']]);
+    assert.equal((await req('agent', 'orders-api', 'delete /v1/orders/42')).code, EXIT_DENY);
+    const refund = await req('agent', 'orders-api', 'POST /v1/orders/42/refund');
+    assert.equal(refund.code, EXIT_REVIEW);
+    assert.deepEqual(refund.json().approval, { approvers: ['oncall'] });
+    // A header condition: only with the header does the rule match; credentials never become facts.
+    assert.equal((await req('agent', 'orders-api', 'GET /v1/reports/daily')).code, EXIT_DENY);
+    const withHeader = await req('agent', 'orders-api', 'GET /v1/reports/daily', '--header', 'X-Team: payments', '--header', 'Authorization: Bearer secret-token');
+    assert.equal(withHeader.code, 0, withHeader.stdout);
+    assert.ok(!withHeader.stdout.includes('secret-token'));
+  });
+
+  test('HTTP: a path an upstream could read differently is refused, as the gateway refuses it', async () => {
+    const r = await req('agent', 'orders-api', 'GET /v1/orders/../admin');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /"\." or "\.\." segment/);
+  });
+
+  test('Kubernetes: the attributes the API server derives, exec needing create, and reveal', async () => {
+    const list = await req('viewer', 'prod', 'GET /api/v1/namespaces/default/pods?watch=1');
+    assert.equal(list.code, 0, list.stderr);
+    const facts = list.json().facts as { verb: string; resource: string; namespace: string };
+    assert.deepEqual([facts.verb, facts.resource, facts.namespace], ['watch', 'pods', 'default']);
+    const exec = await req('viewer', 'prod', 'GET /api/v1/namespaces/default/pods/web-0/exec?command=sh');
+    assert.equal(exec.code, EXIT_DENY);
+    assert.deepEqual((exec.json().facts as { verbs: string[] }).verbs, ['get', 'create']);
+    const secret = await req('viewer', 'prod', 'GET /api/v1/namespaces/default/secrets/app-tls');
+    assert.deepEqual([secret.code, secret.json().reveal], [0, true]);
+    const other = await req('viewer', 'prod', 'GET /api/v1/namespaces/default/secrets/db');
+    assert.deepEqual([other.code, other.json().reveal], [0, false]);
+  });
+
+  test('--sql and --request each belong to their kind of connection', async () => {
+    assert.equal((await cli(['check', '--config', reqConfig, '--role', 'agent', '--connection', 'orders-api', '--sql', 'SELECT 1'])).code, 2);
+    assert.equal((await check('ci-readonly', 'SELECT 1', '--request', 'GET /x')).code, 2);
+    const pgRequest = await cli(['check', '--config', configPath, '--role', 'ci-readonly', '--connection', 'appdb', '--request', 'GET /x']);
+    assert.equal(pgRequest.code, 2);
+    assert.match(pgRequest.stderr, /postgres connection: check SQL with --sql/);
+    assert.equal((await req('agent', 'orders-api', 'GET')).code, 2);
+    assert.equal((await req('agent', 'orders-api', 'GET /v1/orders', '--header', 'no-colon')).code, 2);
+  });
+});

@@ -1,16 +1,21 @@
 /**
- * `sluice policy check`: decide a SQL text against the config's policies without a server, the
- * same way the gateway would, and print the decision with the parser's facts as JSON.
+ * `sluice policy check`: decide a SQL text, or an HTTP or Kubernetes request, against the config's
+ * policies without a server, the same way the gateway would (the same parser, the same request
+ * facts), and print the decision with those facts as JSON.
  */
 import { defaultConfigPath, loadConfigFile } from '../../config/index.js';
 import { SluiceError } from '../../errors.js';
 import type { Identity } from '../../pipeline/types.js';
-import { createPolicyEngine, initSqlParser } from '../../policy/index.js';
+import { createPolicyEngine, initSqlParser, REVEAL_PROFILE, type PolicyEngine } from '../../policy/index.js';
+import { httpAction, httpFacts, parseRequestTarget } from '../../policy/http/index.js';
+import { k8sAction, k8sFacts, parseRequestInfo } from '../../policy/k8s/index.js';
 import { parseFlags, runSubcommand, UsageError, writeJson, type CliIo } from '../io.js';
 
 const HELP = `Usage:
   sluice policy check --config F --role R --connection C --sql "SQL" [--subject S]
                       [--claims JSON] [--model M]
+  sluice policy check --config F --role R --connection C --request "METHOD /path?query"
+                      [--header "Name: value" ...] [--subject S] [--claims JSON] [--model M]
 
 check    Decide SQL (one or more statements; "-" reads it from stdin) for role R on
          connection C and print JSON:
@@ -21,6 +26,14 @@ check    Decide SQL (one or more statements; "-" reads it from stdin) for role R
          denied, else review if any needs review, else allow.
          --subject, --claims (a JSON object) and --model fill the identity that CEL
          "when" conditions see (identity.subject, identity.claims, identity.model).
+
+For an HTTP or Kubernetes connection, --request names the request as the upstream sees it
+(the path after Sluice's /http/<name> or /k8s/<name> prefix) and prints
+  {"effect", "rule", "reason", "policyVersion", "request", "facts": {…}}
+with the facts CEL sees: http.method/path/query/headers/host, or for Kubernetes the
+attributes the API server derives (k8s.verb, resource, subresource, namespace, name, …)
+and "reveal" when the deciding rule shows Secret values. --header adds a request header
+(repeatable); credentials (authorization, cookie) never become facts.
 
 Rule lists name SQL kinds: select insert update delete merge ddl dcl copy call do set
 transaction explain prepare execute listen lock utility, plus show, side-effect, the
@@ -49,6 +62,8 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
     role: { type: 'string' },
     connection: { type: 'string' },
     sql: { type: 'string' },
+    request: { type: 'string' },
+    header: { type: 'string', multiple: true },
     subject: { type: 'string' },
     claims: { type: 'string' },
     model: { type: 'string' },
@@ -60,9 +75,11 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
   }
   if (values.role === undefined) throw new UsageError('policy check needs --role');
   if (values.connection === undefined) throw new UsageError('policy check needs --connection');
-  if (values.sql === undefined) throw new UsageError('policy check needs --sql "SQL" (or --sql - to read stdin)');
+  if (values.sql !== undefined && values.request !== undefined) throw new UsageError('policy check takes --sql or --request, not both');
+  if (values.sql === undefined && values.request === undefined) {
+    throw new UsageError('policy check needs --sql "SQL" (or --sql - to read stdin), or --request "METHOD /path" for an HTTP or Kubernetes connection');
+  }
   const claims = parseClaims(values.claims);
-  const sql = values.sql === '-' ? await readStdin(io) : values.sql;
 
   const config = loadConfigFile(defaultConfigPath(values.config, io.env), { env: tolerantEnv(io.env) });
   const role = values.role;
@@ -70,9 +87,12 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
   if (!config.identity.roles.some((r) => r.name === role)) {
     throw new SluiceError('SLUICE_ROLE_NOT_GRANTED', `role ${role} is not defined under identity.roles`);
   }
-  if (!config.connections.some((c) => c.name === connection)) {
+  const conn = config.connections.find((c) => c.name === connection);
+  if (conn === undefined) {
     throw new SluiceError('SLUICE_CONNECTION_UNKNOWN', `connection ${connection} is not defined under connections`);
   }
+  if (values.request !== undefined && conn.type === 'postgres') throw new UsageError(`connection ${connection} is a postgres connection: check SQL with --sql`);
+  if (values.sql !== undefined && conn.type !== 'postgres') throw new UsageError(`connection ${connection} is a ${conn.type} connection: check a request with --request "METHOD /path"`);
 
   await initSqlParser();
   const engine = createPolicyEngine(config);
@@ -84,6 +104,8 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
     ...(values.model !== undefined ? { model: values.model } : {}),
     expiresAt: Math.floor(Date.now() / 1000) + 300,
   };
+  if (values.request !== undefined) return checkRequest(io, engine, identity, role, connection, conn.type === 'kubernetes', values.request, values.header ?? []);
+  const sql = values.sql === '-' ? await readStdin(io) : (values.sql as string);
   const result = engine.decideAll(identity, role, connection, sql);
   const single = result.statements.length === 1 ? result.statements[0] : undefined;
   writeJson(io, {
@@ -106,7 +128,11 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
         }
       : {}),
   });
-  switch (result.decision.effect) {
+  return exitFor(result.decision.effect);
+}
+
+function exitFor(effect: 'allow' | 'deny' | 'review'): number {
+  switch (effect) {
     case 'allow':
       return 0;
     case 'review':
@@ -114,6 +140,43 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
     default:
       return EXIT_DENY;
   }
+}
+
+/** Decide one HTTP or Kubernetes request exactly as the connector describes it to the policy. */
+function checkRequest(io: CliIo, engine: PolicyEngine, identity: Identity, role: string, connection: string, kubernetes: boolean, request: string, headerFlags: readonly string[]): number {
+  const m = /^([A-Za-z]+)\s+(\S+)$/.exec(request.trim());
+  if (m === null) throw new UsageError('--request must be "METHOD /path?query", e.g. --request "GET /v1/orders?limit=5"');
+  const method = (m[1] as string).toUpperCase();
+  const target = parseRequestTarget(m[2] as string);
+  const headers: Record<string, string> = {};
+  for (const h of headerFlags) {
+    const colon = h.indexOf(':');
+    if (colon <= 0) throw new UsageError(`--header must be "Name: value", got ${JSON.stringify(h)}`);
+    headers[h.slice(0, colon).trim().toLowerCase()] = h.slice(colon + 1).trim();
+  }
+  const text = `${method} ${target.path}${target.rawQuery === '' ? '' : `?${target.rawQuery}`}`;
+  let facts: unknown;
+  let decision;
+  if (kubernetes) {
+    const info = parseRequestInfo(method, target.path, target.query);
+    facts = k8sFacts(info);
+    decision = engine.decide(identity, role, k8sAction(connection, info, text));
+  } else {
+    const f = httpFacts(method, target, headers);
+    facts = f;
+    decision = engine.decide(identity, role, httpAction(connection, f, target.rawQuery));
+  }
+  writeJson(io, {
+    effect: decision.effect,
+    rule: decision.rule,
+    reason: decision.reason,
+    ...(decision.approval !== undefined ? { approval: decision.approval } : {}),
+    ...(kubernetes ? { reveal: decision.maskProfile === REVEAL_PROFILE } : {}),
+    policyVersion: engine.version,
+    request: text,
+    facts,
+  });
+  return exitFor(decision.effect);
 }
 
 function parseClaims(raw: string | undefined): Record<string, unknown> {
