@@ -90,15 +90,20 @@ function headerStart(data: Buffer, at: number): number {
   return at;
 }
 
-/** `cut`, or the start of the line of a private key block begun before it whose END line is not complete before it. */
+/**
+ * `cut`, or the start of the line of the last private key block begun before it when no END line
+ * starts between that BEGIN and `cut`. Linear in `data`, however many BEGIN lines it holds (the
+ * bytes may come from an agent's command).
+ */
 function openKeyBlock(data: Buffer, cut: number): number {
+  if (cut === 0) return cut;
+  const lastEnd = data.lastIndexOf(END, cut - 1);
   let at = cut;
   for (;;) {
-    const b = data.lastIndexOf(BEGIN, at - 1);
-    if (b < 0 || at === 0) return cut;
+    const b = at === 0 ? -1 : data.lastIndexOf(BEGIN, at - 1);
+    if (b < 0) return cut;
     if (PRIVATE_KEY_HEADER.test(data.toString('latin1', b, Math.min(data.length, b + 80)))) {
-      const e = data.indexOf(END, b);
-      if (e < 0 || e >= cut) return data.lastIndexOf(0x0a, b) + 1;
+      return lastEnd > b ? cut : data.lastIndexOf(0x0a, b) + 1;
     }
     at = b;
   }
