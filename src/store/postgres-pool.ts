@@ -2,7 +2,7 @@
  * How Sluice's own PostgreSQL-backed stores (the audit log, approvals) use their database, written
  * once: a small pool whose idle-client errors cannot crash the gateway, the store's schema applied
  * in one transaction before first use, and durable write transactions (`synchronous_commit` on,
- * whatever the server's default) that roll back on any error.
+ * whatever the server's default) that roll back on any error and drop their connection.
  */
 import pg from 'pg';
 
@@ -27,6 +27,7 @@ export async function openStorePool(connectionString: string, schema: string): P
  */
 export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, opts: { readonly durable?: boolean } = {}): Promise<T> {
   const c = await pool.connect();
+  let failed = false;
   try {
     await c.query('BEGIN');
     if (opts.durable !== false) await c.query('SET LOCAL synchronous_commit TO on');
@@ -34,9 +35,11 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
     await c.query('COMMIT');
     return out;
   } catch (err) {
+    failed = true;
     await c.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    c.release();
+    // After a failure the client is dropped, not pooled: its connection may be the thing that broke.
+    c.release(failed);
   }
 }
