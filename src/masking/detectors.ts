@@ -47,6 +47,12 @@ export const DETECTORS = [
   { name: 'in_aadhaar', group: 'pii', style: 'partial', normalise: 'digits' },
   { name: 'br_cpf', group: 'pii', style: 'partial', normalise: 'digits' },
   { name: 'es_dni', group: 'pii', style: 'partial', normalise: 'alnum-upper' },
+  // Model-provider keys: what an agent's own environment holds, and must not read back.
+  { name: 'openai_key', group: 'secrets', style: 'redact', normalise: 'none' },
+  { name: 'anthropic_key', group: 'secrets', style: 'redact', normalise: 'none' },
+  { name: 'huggingface_token', group: 'secrets', style: 'redact', normalise: 'none' },
+  /** Docker Hub, PyPI, Shopify, DigitalOcean tokens and age secret keys. */
+  { name: 'vendor_token', group: 'secrets', style: 'redact', normalise: 'none' },
 ] as const satisfies readonly DetectorInfo[];
 
 export type DetectorName = (typeof DETECTORS)[number]['name'];
@@ -79,6 +85,10 @@ export const D = {
   inAadhaar: 23,
   brCpf: 24,
   esDni: 25,
+  openai: 26,
+  anthropic: 27,
+  huggingface: 28,
+  vendorToken: 29,
 } as const;
 
 export const DETECTOR_NAMES: readonly string[] = DETECTORS.map((d) => d.name);

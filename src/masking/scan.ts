@@ -62,7 +62,7 @@ const T_COLON = 3;
 const T_EQUALS = 4;
 const T_UNDERSCORE = 5;
 const T_HYPHEN = 6;
-const T_A = 7; // AKIA/ASIA (AWS), AIza (Google)
+const T_A = 7; // AKIA/ASIA (AWS), AIza (Google), AGE-SECRET-KEY-1 (age)
 const T_J = 8; // eyJ (JWT: base64url of `{"`)
 
 const C = (ch: string): number => ch.charCodeAt(0);
@@ -145,7 +145,7 @@ export function buildTriggers(enabled: number): Uint8Array {
   const set = (chars: string, kind: number): void => {
     for (const ch of chars) t[C(ch)] = kind;
   };
-  const tokens = bit(D.github) | bit(D.gitlab) | bit(D.slack) | bit(D.stripe) | bit(D.npm);
+  const tokens = bit(D.github) | bit(D.gitlab) | bit(D.slack) | bit(D.stripe) | bit(D.npm) | bit(D.openai) | bit(D.anthropic) | bit(D.huggingface) | bit(D.vendorToken);
   const assignments = bit(D.password) | bit(D.genericSecret) | bit(D.awsSecretKey);
   if (on(bit(D.card) | bit(D.ssn) | bit(D.iban) | bit(D.phone) | bit(D.ipv4) | NATIONAL_IDS)) set('0123456789', T_DIGIT);
   if (on(bit(D.email))) set('@', T_AT);
@@ -153,7 +153,7 @@ export function buildTriggers(enabled: number): Uint8Array {
   if (on(assignments)) set('=', T_EQUALS);
   if (on(tokens)) set('_', T_UNDERSCORE);
   if (on(tokens | bit(D.privateKey))) set('-', T_HYPHEN);
-  if (on(bit(D.awsAccessKey) | bit(D.google))) set('A', T_A);
+  if (on(bit(D.awsAccessKey) | bit(D.google) | bit(D.vendorToken))) set('A', T_A);
   if (on(bit(D.jwt))) set('J', T_J);
   return t;
 }
@@ -863,13 +863,15 @@ export class Scanner {
     }
     let j = i;
     while (j > this.lastEnd && i - j < 7 && is(s.charCodeAt(j - 1), UPPER | LOWER)) j--;
-    // Prefixes before the joiner: sk_/rk_ (2), gh?_/npm_ (3), github_ (6); xox?- (4), glpat- (5).
+    // Prefixes before the joiner: sk_/rk_/hf_ (2), gh?_/npm_/dop_ (3), shpat_ (5), github_ (6);
+    // sk- (2), xox?-/pypi- (4), glpat- (5).
     const len = i - j;
     if (c === UNDERSCORE_C) {
-      // `github_pat_`: the second `_` looks back past the first.
+      // `github_pat_`, `dckr_pat_`: the second `_` looks back past the first.
       if (len === 3 && j >= 7 && s.startsWith('github_', j - 7)) j -= 7;
-      else if (len !== 2 && len !== 3 && len !== 6) return i + 1;
-    } else if (len !== 4 && len !== 5) return i + 1;
+      else if (len === 3 && j >= 5 && s.startsWith('dckr_', j - 5)) j -= 5;
+      else if (len !== 2 && len !== 3 && len !== 5 && len !== 6) return i + 1;
+    } else if (len !== 2 && len !== 4 && len !== 5) return i + 1;
     if (j === i || this.wordAt(j - 1)) return i + 1;
     const e = this.matchToken(j);
     if (e > 0 && this.emit(j, e, this.tokenId)) return e;
@@ -927,6 +929,36 @@ export class Scanner {
         if (s.charCodeAt(st + 1) === 107 /* k */ && (s.startsWith('_live_', st + 2) || s.startsWith('_test_', st + 2))) {
           e = this.runEnd(st + 8, ALNUM);
           if (e - st - 8 >= 10) return this.token(e, D.stripe);
+        } else if (c0 === 115 && s.startsWith('sk-', st)) {
+          return this.modelKey(st);
+        } else if (c0 === 115 && s.startsWith('shp', st) && (s.startsWith('at_', st + 3) || s.startsWith('ca_', st + 3) || s.startsWith('pa_', st + 3) || s.startsWith('ss_', st + 3))) {
+          // Shopify: shpat_/shpca_/shppa_/shpss_ and 32 hex digits.
+          e = this.runEnd(st + 6, HEX);
+          if (e - st - 6 === 32 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+        }
+        return -1;
+      case 104: // h
+        // Hugging Face: hf_ and 30–40 letters and digits.
+        if (s.startsWith('hf_', st)) {
+          e = this.runEnd(st + 3, ALNUM);
+          if (e - st - 3 >= 30 && e - st - 3 <= 40 && !this.wordAt(e) && this.code(e) !== HYPHEN) return this.token(e, D.huggingface);
+        }
+        return -1;
+      case 100: // d
+        // Docker Hub personal access token; DigitalOcean v1 tokens (dop_/doo_/dor_, 64 hex).
+        if (s.startsWith('dckr_pat_', st)) {
+          e = this.runEnd(st + 9, WORD, HYPHEN);
+          if (e - st - 9 >= 20) return this.token(e, D.vendorToken);
+        } else if ((s.startsWith('dop_v1_', st) || s.startsWith('doo_v1_', st) || s.startsWith('dor_v1_', st))) {
+          e = this.runEnd(st + 7, HEX);
+          if (e - st - 7 === 64 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+        }
+        return -1;
+      case 112: // p
+        // PyPI API token: a macaroon whose base64 starts with the pypi.org location.
+        if (s.startsWith('pypi-AgEIcHlwaS5vcmc', st)) {
+          e = this.runEnd(st + 5, WORD, HYPHEN);
+          if (e - st - 5 >= 50) return this.token(e, D.vendorToken);
         }
         return -1;
       case 110: // n
@@ -942,6 +974,10 @@ export class Scanner {
         } else if (s.startsWith('AIza', st)) {
           e = this.runEnd(st + 4, WORD, HYPHEN);
           if (e - st - 4 === 35) return this.token(e, D.google);
+        } else if (s.startsWith('AGE-SECRET-KEY-1', st)) {
+          // age X25519 identity: bech32, 58 characters after the separator.
+          e = this.runEnd(st + 16, UPPER | DIGIT);
+          if (e - st - 16 === 58 && !this.wordAt(e)) return this.token(e, D.vendorToken);
         }
         return -1;
       case 101: // e
@@ -949,6 +985,26 @@ export class Scanner {
       default:
         return -1;
     }
+  }
+
+  /**
+   * OpenAI and Anthropic API keys from `sk-` at `st`. Anthropic: `sk-ant-<kind><nn>-` and a long
+   * base64url run. OpenAI: `sk-proj-`, `sk-svcacct-`, `sk-admin-` or `sk-None-` and a long run, or
+   * a bare `sk-` key carrying OpenAI's `T3BlbkFJ` marker (base64 of "OpenAI").
+   */
+  private modelKey(st: number): number {
+    const s = this.s;
+    const body = st + 3;
+    const ant = /^ant-[a-z]+\d{2}-/.exec(s.slice(body, body + 24));
+    if (ant !== null) {
+      const e = this.runEnd(body + ant[0].length, WORD, HYPHEN);
+      return e - body - ant[0].length >= 80 ? this.token(e, D.anthropic) : -1;
+    }
+    const kind = /^(?:proj|svcacct|admin|None)-/.exec(s.slice(body, body + 8));
+    const from = body + (kind?.[0].length ?? 0);
+    const e = this.runEnd(from, WORD, HYPHEN);
+    if (kind !== null) return e - from >= 40 ? this.token(e, D.openai) : -1;
+    return e - from >= 40 && s.slice(from, e).includes('T3BlbkFJ') ? this.token(e, D.openai) : -1;
   }
 
   private token(e: number, id: number): number {

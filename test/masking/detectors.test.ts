@@ -33,8 +33,20 @@ test('DETECTOR_NAMES lists every built-in detector', () => {
   assert.deepEqual([...DETECTOR_NAMES].sort(), [
     'aws_access_key', 'aws_secret_key', 'credit_card', 'email', 'generic_secret', 'github_token', 'gitlab_token', 'google_api_key',
     'iban', 'ipv4', 'ipv6', 'jwt', 'npm_token', 'password', 'phone', 'private_key', 'slack_token', 'slack_webhook', 'stripe_key',
-    'url_password', 'us_ssn', 'uk_nino', 'ca_sin', 'in_aadhaar', 'br_cpf', 'es_dni',
+    'url_password', 'us_ssn', 'uk_nino', 'ca_sin', 'in_aadhaar', 'br_cpf', 'es_dni', 'openai_key', 'anthropic_key', 'huggingface_token', 'vendor_token',
   ].sort());
+});
+
+test('model-provider keys and more vendor tokens: their formats, not look-alikes', () => {
+  const run = (n: number, alphabet = 'AbCdEfGhIjKlMnOpQrStUvWxYz0123456789'): string => alphabet.repeat(Math.ceil(n / alphabet.length)).slice(0, n);
+  hits('openai_key', [`sk-proj-${run(120)}`, `sk-svcacct-${run(60)}_-${run(20)}`, `sk-${run(20)}T3BlbkFJ${run(20)}`], ['sk-learn', `sk-${run(48)}`, `sk-proj-${run(20)}`, `xsk-proj-${run(120)}`]);
+  hits('anthropic_key', [`sk-ant-api03-${run(93)}AA`, `sk-ant-admin01-${run(95)}`], [`sk-ant-api03-${run(30)}`, `sk-ant-${run(95)}`]);
+  hits('huggingface_token', [`hf_${run(34, 'abcdefghijklmnopqrstuvwxyzABCDEFGH')}`], [`hf_${run(12)}`, `hf_${run(60)}`, `xhf_${run(34)}`, `hf-${run(34)}`]);
+  hits(
+    'vendor_token',
+    [`dckr_pat_${run(27)}`, `pypi-AgEIcHlwaS5vcmc${run(80)}`, `shpat_${run(32, '0123456789abcdef')}`, `dop_v1_${run(64, '0123456789abcdef')}`, `AGE-SECRET-KEY-1${run(58, 'QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L')}`],
+    [`dckr_pat_${run(8)}`, `pypi-${run(80)}`, `shpat_${run(31, '0123456789abcdef')}`, `dop_v1_${run(63, '0123456789abcdef')}`, 'AGE-SECRET-KEY-1 prefix'],
+  );
 });
 
 test('national identifiers: each format with its issuer check; look-alikes that fail it are left alone', () => {

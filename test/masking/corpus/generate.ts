@@ -466,6 +466,46 @@ negatives('cpf_invalid', 30, () => (int(4) === 0 ? `${chars('1', 3)}.111.111-11`
 negatives('dni_wrong_letter', 30, () => dni(false), idContainers);
 negatives('number_groups', 30, () => pick([`${chars(DIGITS, 3)} ${chars(DIGITS, 3)} ${chars(DIGITS, 3)} ${chars(DIGITS, 3)}`, `order ${chars(DIGITS, 8)} shipped`, `${chars(DIGITS, 4)} ${chars(DIGITS, 4)} ${chars(DIGITS, 4)} ${chars(DIGITS, 4)} ${chars(DIGITS, 4)}`, `v${chars(DIGITS, 3)}.${chars(DIGITS, 3)}.${chars(DIGITS, 3)}`]));
 
+// ---------------------------------------------------------------- model-provider keys and more vendor tokens
+// Appended last, like the national identifiers, so earlier records keep their ids and values.
+
+const B64URL_RUN = (n: number): string => chars(`${ALNUM}-_`, n);
+const tokenContainers = [
+  (v: string) => `OPENAI_API_KEY=${v}`,
+  (v: string) => `{"api_key": "${v}", "model": "gpt-4o"}`,
+  (v: string) => `export TOKEN="${v}"`,
+  (v: string) => `2024-05-16T08:12:22Z DEBUG using credential ${v} for upstream`,
+  (v: string) => `agent output: the key is ${v}.`,
+];
+positives('openai_key', 24, () => pick([
+  `sk-proj-${B64URL_RUN(20)}T3BlbkFJ${B64URL_RUN(20)}${chars(ALNUM, 60)}`,
+  `sk-svcacct-${B64URL_RUN(100)}`,
+  `sk-${chars(ALNUM, 20)}T3BlbkFJ${chars(ALNUM, 20)}`,
+]), tokenContainers);
+positives('anthropic_key', 24, () => `sk-ant-${pick(['api03', 'admin01'])}-${B64URL_RUN(93)}AA`, tokenContainers);
+positives('huggingface_token', 24, () => `hf_${chars('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', 34)}`, tokenContainers);
+positives('vendor_token', 30, () => pick([
+  `dckr_pat_${B64URL_RUN(27)}`,
+  `pypi-AgEIcHlwaS5vcmc${B64URL_RUN(120)}`,
+  `${pick(['shpat', 'shpca', 'shppa', 'shpss'])}_${chars(HEXL, 32)}`,
+  `${pick(['dop', 'doo', 'dor'])}_v1_${chars(HEXL, 64)}`,
+  `AGE-SECRET-KEY-1${chars('QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L', 58)}`,
+]), tokenContainers);
+negatives('token_prefix_lookalike', 40, () => pick([
+  `sk-learn ${pick(['1.4.2', '1.5.0'])}`,
+  `sk-${chars(ALNUM, 24)}`,
+  `sk-proj-${chars(ALNUM, 12)}`,
+  `sk-ant-${chars('abcdefghijklmnopqrstuvwxyz', 8)}`,
+  `hf_${chars(ALNUM, 12)}`,
+  `task-proj-${chars(ALNUM, 50)}`,
+  `desk-${chars(ALNUM, 40)}`,
+  `shpat_${chars(HEXL, 20)}`,
+  `dop_v1_${chars(HEXL, 40)}`,
+  `pypi-${chars(ALNUM, 60)}`,
+  'AGE-SECRET-KEY-1 is the age identity prefix',
+  're-run co-op hf-hub sk-mode',
+]));
+
 const out = join(dirname(fileURLToPath(import.meta.url)), 'corpus.jsonl');
 writeFileSync(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
 const pos = records.filter((r) => r.label === 'positive').length;
