@@ -8,28 +8,25 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import postgres from 'postgres';
-import { getSessionTimeline, listSessions, type AuditRecord } from '../../src/audit/index.js';
-import { loadConfigFile } from '../../src/config/index.js';
+import type { AuditRecord } from '../../src/audit/index.js';
+import type { SluiceConfig } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
-import { startGateway, type Gateway } from '../../src/server/gateway.js';
-import { createFixture, standardConfig, type Fixture } from '../helpers/gateway.js';
+import type { Gateway } from '../../src/server/gateway.js';
+import { endedSessionRecords, startStandardGateway, type StandardGateway } from '../helpers/gateway.js';
 
 describe('postgres.js through the gateway', () => {
-  let f: Fixture;
+  let sg: StandardGateway;
   let gw: Gateway;
   let port: number;
-  let config: ReturnType<typeof loadConfigFile>;
+  let config: SluiceConfig;
 
   before(async () => {
-    f = await createFixture();
-    config = loadConfigFile(f.writeConfig(standardConfig(f)));
-    gw = await startGateway(config, { log: () => undefined });
-    port = gw.addresses.postgres?.port as number;
+    sg = await startStandardGateway();
+    ({ gw, port, config } = sg);
   });
 
   after(async () => {
-    await gw?.close();
-    await f?.cleanup();
+    await sg?.close();
   });
 
   const connect = async (role: 'reader' | 'writer', subject: string) => {
@@ -96,12 +93,7 @@ describe('postgres.js through the gateway', () => {
     } finally {
       await sql.end({ timeout: 5 });
     }
-    let events: AuditRecord[] = [];
-    for (let i = 0; i < 100 && events.length === 0; i++) {
-      const [s] = await listSessions(gw.audit.store, { subject: 'postgres-js-order@acme' });
-      if (s?.endedAt !== undefined) events = ((await getSessionTimeline(gw.audit.store, s.id))?.events ?? []) as AuditRecord[];
-      else await new Promise((r) => setTimeout(r, 50));
-    }
+    const events = await endedSessionRecords(gw.audit.store, 'postgres-js-order@acme');
     const commands = events.filter((e) => e.type === 'command' && e.command?.kind !== undefined && /step|orders/.test(e.command.text));
     assert.deepEqual(
       commands.map((e) => e.command?.kind),

@@ -10,43 +10,32 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import fc from 'fast-check';
 import pg from 'pg';
-import { getSessionTimeline, listSessions, type AuditRecord } from '../../src/audit/index.js';
-import { loadConfigFile } from '../../src/config/index.js';
+import { listSessions, type AuditRecord } from '../../src/audit/index.js';
+import type { SluiceConfig } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
-import { startGateway, type Gateway } from '../../src/server/gateway.js';
+import type { Gateway } from '../../src/server/gateway.js';
 import { Backend, executeMessage, frame, Frontend, parseMessage, queryMessage, startupMessage } from '../../src/connectors/postgres/protocol.js';
-import { createFixture, standardConfig, type Fixture } from '../helpers/gateway.js';
+import { endedSessionRecords, startStandardGateway, type StandardGateway } from '../helpers/gateway.js';
 
 /** A statement long enough (~100 ms and more) to still be running when the next message arrives. */
 const SLOW_READ = 'SELECT count(*) FROM generate_series(1, 2000000)';
 
 describe('PostgreSQL statement records', () => {
-  let f: Fixture;
+  let sg: StandardGateway;
   let gw: Gateway;
   let port: number;
-  let config: ReturnType<typeof loadConfigFile>;
+  let config: SluiceConfig;
 
   before(async () => {
-    f = await createFixture();
-    config = loadConfigFile(f.writeConfig(standardConfig(f)));
-    gw = await startGateway(config, { log: () => undefined });
-    port = gw.addresses.postgres?.port as number;
+    sg = await startStandardGateway();
+    ({ gw, port, config } = sg);
   });
 
   after(async () => {
-    await gw?.close();
-    await f?.cleanup();
+    await sg?.close();
   });
 
-  /** The records of the one session `subject` opened, once it has ended. */
-  async function sessionRecords(subject: string): Promise<AuditRecord[]> {
-    for (let i = 0; i < 100; i++) {
-      const [s] = await listSessions(gw.audit.store, { subject });
-      if (s?.endedAt !== undefined) return ((await getSessionTimeline(gw.audit.store, s.id))?.events ?? []) as AuditRecord[];
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`no ended session for ${subject}`);
-  }
+  const sessionRecords = (subject: string): Promise<AuditRecord[]> => endedSessionRecords(gw.audit.store, subject);
 
   const shape = (events: readonly AuditRecord[]): string[] =>
     events.filter((e) => e.type === 'command' || e.type === 'command.result').map((e) => `${e.type} ${e.command?.kind ?? '?'} ${e.outcome ?? ''}`);

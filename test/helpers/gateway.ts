@@ -1,10 +1,14 @@
 /**
  * Test fixture: a real PostgreSQL with an `app` database, least-privilege upstream accounts and fake
- * customer data, plus a Sluice config written to a temp dir. The test starts the gateway itself.
+ * customer data, plus a Sluice config written to a temp dir. The test starts the gateway itself,
+ * or takes one on the standard config from `startStandardGateway`.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getSessionTimeline, listSessions, type AuditRecord, type AuditStore } from '../../src/audit/index.js';
+import { loadConfigFile, type SluiceConfig } from '../../src/config/index.js';
+import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { startPostgres, type TestPostgres } from './postgres.js';
 
 export interface Fixture {
@@ -88,4 +92,46 @@ policies:
       - review: [delete]
       - deny: [ddl, dcl]
 ${extra}`;
+}
+
+export interface StandardGateway {
+  readonly f: Fixture;
+  readonly config: SluiceConfig;
+  readonly gw: Gateway;
+  /** The PostgreSQL listener's port. */
+  readonly port: number;
+  /** Stop the gateway, then the fixture. */
+  close(): Promise<void>;
+}
+
+/** A fresh fixture and a gateway on `standardConfig` (silent log). */
+export async function startStandardGateway(): Promise<StandardGateway> {
+  const f = await createFixture();
+  try {
+    const config = loadConfigFile(f.writeConfig(standardConfig(f)));
+    const gw = await startGateway(config, { log: () => undefined });
+    return {
+      f,
+      config,
+      gw,
+      port: gw.addresses.postgres?.port as number,
+      async close() {
+        await gw.close();
+        await f.cleanup();
+      },
+    };
+  } catch (err) {
+    await f.cleanup();
+    throw err;
+  }
+}
+
+/** The records of the latest session `subject` opened, once it has ended (its end is recorded after the client leaves). */
+export async function endedSessionRecords(store: AuditStore, subject: string): Promise<AuditRecord[]> {
+  for (let i = 0; i < 100; i++) {
+    const [s] = await listSessions(store, { subject });
+    if (s?.endedAt !== undefined) return ((await getSessionTimeline(store, s.id))?.events ?? []) as AuditRecord[];
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no ended session for ${subject}`);
 }
