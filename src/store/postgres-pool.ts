@@ -9,8 +9,12 @@ import pg from 'pg';
 /** Open a pool and apply `schema`; on failure the pool is closed and the driver's error thrown. */
 export async function openStorePool(connectionString: string, schema: string): Promise<pg.Pool> {
   const pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 5000 });
-  // An idle client losing its server (a restart) must not crash the gateway; the next query reports it.
+  // A client losing its server (a restart, pg_terminate_backend) must not crash the gateway; the
+  // query in flight or the next one reports it. The pool listens only on idle clients, and a
+  // checked-out client whose socket ends emits 'error' besides rejecting its query, so every
+  // client gets a listener of its own for its whole life.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   try {
     await inTransaction(pool, (c) => c.query(schema), { durable: false });
   } catch (err) {

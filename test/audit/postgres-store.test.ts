@@ -73,3 +73,30 @@ test('fail closed: with the store unreachable, append rejects with SLUICE_AUDIT_
   assert.ok((await log.append({ type: 'command', command: { text: 'SELECT 2' } })).seq > 0);
   await log.close();
 });
+
+test('a store connection terminated in the middle of a transaction rejects that write and does not crash the process', async () => {
+  const { openStorePool, inTransaction } = await import('../../src/store/postgres-pool.js');
+  const pool = await openStorePool(`postgres://${pg.superuser}:${pg.password}@127.0.0.1:${pg.port}/audit`, 'SELECT 1');
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown): void => void uncaught.push(err);
+  process.on('uncaughtException', onUncaught);
+  try {
+    await assert.rejects(
+      inTransaction(pool, async (c) => {
+        const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+        // Let the socket's end arrive while this client is still checked out, then use it.
+        const ended = new Promise<void>((resolve) => c.once('end', () => resolve()));
+        await pg.query(`SELECT pg_terminate_backend(${Number(pid)})`);
+        await ended;
+        await c.query('SELECT 1');
+      }),
+      /not queryable|terminated/i,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(uncaught, [], 'the checked-out client\'s error event was handled');
+    assert.equal((await inTransaction(pool, (c) => c.query('SELECT 1 AS one'))).rows[0]?.one, 1, 'the pool recovers with a fresh connection');
+  } finally {
+    process.off('uncaughtException', onUncaught);
+    await pool.end();
+  }
+});
