@@ -29,13 +29,19 @@ export const BUILTIN_RULES = {
   unknownStatement: 'sql-unknown-statement',
   readOnlyGuard: 'read-only-guard',
   emptyQuery: 'empty-query',
+  /** Allows transaction control and DEALLOCATE that no rule names (see `sessionControl`). */
+  sessionControl: 'session-control',
+  /** PostgreSQL connector: FETCH/MOVE of a protocol portal whose statement is not a pure read. */
+  portalFetch: 'sql-portal-fetch',
+  /** PostgreSQL connector: Execute of a portal or statement Sluice did not see parsed and bound. */
+  untrackedStatement: 'sql-untracked-statement',
 } as const;
 
 /**
  * Bumped whenever matching semantics change (verbs, aliases, the read-only function list), so the
  * recorded policy version changes with them even when the config file does not.
  */
-const POLICY_SEMANTICS = 2;
+const POLICY_SEMANTICS = 3;
 
 /** Most (role, connection) pairs whose rule lists are memoised; both come from config, so this is generous. */
 const MAX_MEMO = 4096;
@@ -168,7 +174,7 @@ export function createPolicyEngine(config: PolicyConfig): PolicyEngine {
       const why = readOnlyViolation(facts);
       if (why !== undefined) return { effect: 'deny', rule: BUILTIN_RULES.readOnlyGuard, reason: `role ${role} is read-only on ${action.connection}: ${why}` };
     }
-    return decideVerbs(set, identity, role, action, verbsOf(facts), facts);
+    return decideVerbs(set, identity, role, action, verbsOf(facts), facts, isSessionControl(facts));
   };
 
   const decideAll = (identity: Identity, role: string, connection: string, sql: string): SqlDecisions => {
@@ -277,11 +283,29 @@ function verbsOf(facts: SqlFacts): readonly string[] {
   return out;
 }
 
-function decideVerbs(set: RuleSet, identity: Identity, role: string, action: Action, verbs: readonly string[], facts: SqlFacts | undefined): Decision {
+/** Two-phase commit outlives the session (COMMIT PREPARED can finish another session's work): not session control. */
+const TWO_PHASE = /^(prepare transaction|commit prepared|rollback prepared)\b/;
+
+/**
+ * Statements that only steer the client's own session and can neither read nor change data:
+ * transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, …; not two-phase commit) and
+ * DEALLOCATE. Drivers send them on their own (psycopg's BEGIN and its DEALLOCATE ALL after a
+ * rollback), so a rule list written for the data (`allow: [select]`, then `deny: '*'`) must not
+ * break the driver. A rule that names `transaction` or `prepare` explicitly still decides them;
+ * `'*'` lists and default deny do not. The read-only guard still applies first.
+ */
+function isSessionControl(facts: SqlFacts): boolean {
+  if (facts.statement === 'DeallocateStmt') return true;
+  return facts.statement === 'TransactionStmt' && !TWO_PHASE.test(facts.transaction ?? '');
+}
+
+function decideVerbs(set: RuleSet, identity: Identity, role: string, action: Action, verbs: readonly string[], facts: SqlFacts | undefined, sessionControl = false): Decision {
   let context: Record<string, unknown> | undefined;
   const request = action.kind === 'http' || action.kind === 'k8s';
   for (const rule of set.rules) {
-    if (!ruleMatches(rule, verbs, request ? (action.kind === 'http' ? rule.httpVerbs : rule.k8sVerbs) : rule.verbs)) continue;
+    const list = request ? (action.kind === 'http' ? rule.httpVerbs : rule.k8sVerbs) : rule.verbs;
+    if (sessionControl && list === '*') continue;
+    if (!ruleMatches(rule, verbs, list)) continue;
     if (rule.hasPaths) {
       // Path globs belong to HTTP and Kubernetes requests. SQL never meets them; any other kind
       // that reaches one is refused rather than matched without its paths.
@@ -294,6 +318,9 @@ function decideVerbs(set: RuleSet, identity: Identity, role: string, action: Act
       if (!rule.condition(context)) continue;
     }
     return decisionFor(rule, verbs, facts);
+  }
+  if (sessionControl) {
+    return { effect: 'allow', rule: BUILTIN_RULES.sessionControl, reason: `${describe(verbs, facts)} only controls the session; allowed unless a rule names it` };
   }
   return {
     effect: 'deny',

@@ -466,7 +466,6 @@ const ATTACKS: readonly string[] = [
   'PREPARE p AS SELECT 1',
   'EXECUTE p',
   'EXECUTE p(1, 2)',
-  'DEALLOCATE p',
   "DO $$ BEGIN DELETE FROM t; END $$",
   "DO LANGUAGE plpgsql 'BEGIN NULL; END'",
   'CALL proc()',
@@ -517,6 +516,41 @@ const ATTACKS: readonly string[] = [
   'DELETE',
   "'; DROP TABLE users; --",
 ];
+
+describe('session control', () => {
+  const CONTROL = ['BEGIN', 'BEGIN ISOLATION LEVEL SERIALIZABLE', 'START TRANSACTION READ ONLY', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'SAVEPOINT s', 'RELEASE SAVEPOINT s', 'ROLLBACK TO SAVEPOINT s', 'COMMIT AND CHAIN', 'DEALLOCATE p', 'DEALLOCATE PREPARE "Q"', 'DEALLOCATE ALL'];
+
+  test('transaction control and DEALLOCATE pass a rule list written for the data, even past deny: *', () => {
+    for (const policies of [READ_ONLY, [{ role: 'ci', connection: 'appdb', rules: [{ allow: ['select'] }, { deny: '*' as const }] }], [{ role: 'ci', connection: 'appdb', rules: [{ review: '*' as const }] }]] satisfies Policies[]) {
+      const e = engine(policies);
+      for (const sql of CONTROL) {
+        const d = decideSql(e, sql);
+        assert.deepEqual([d.effect, d.rule], ['allow', BUILTIN_RULES.sessionControl], sql);
+        assert.match(d.reason, /only controls the session/);
+      }
+    }
+  });
+
+  test('a rule that names transaction or prepare still decides them', () => {
+    const e = engine([{ role: 'ci', connection: 'appdb', rules: [{ allow: ['select'] }, { deny: ['transaction'], name: 'no-tx' }, { review: ['prepare'], name: 'prep' }] }]);
+    assert.equal(decideSql(e, 'BEGIN').rule, 'no-tx');
+    assert.equal(decideSql(e, 'COMMIT').effect, 'deny');
+    assert.deepEqual([decideSql(e, 'DEALLOCATE ALL').effect, decideSql(e, 'DEALLOCATE ALL').rule], ['review', 'prep']);
+  });
+
+  test('two-phase commit, SET TRANSACTION and anything else are not session control', () => {
+    const e = engine(READ_ONLY);
+    for (const sql of ["PREPARE TRANSACTION 't'", "COMMIT PREPARED 't'", "ROLLBACK PREPARED 't'", 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', 'DISCARD ALL', 'PREPARE p AS SELECT 1', 'EXECUTE p', 'BEGIN; DELETE FROM t; COMMIT']) {
+      const d = decideSql(e, sql);
+      assert.notEqual(d.effect, 'allow', sql);
+    }
+  });
+
+  test('the read-only guard still refuses BEGIN READ WRITE first', () => {
+    const d = decideSql(engine(READ_ONLY), 'BEGIN READ WRITE');
+    assert.deepEqual([d.effect, d.rule], ['deny', BUILTIN_RULES.readOnlyGuard]);
+  });
+});
 
 describe('attack corpus under allow: [select]', () => {
   const strict = engine(READ_ONLY);
@@ -598,7 +632,8 @@ describe('properties', () => {
         assert.equal(all.statements.length, stmts.length);
         for (const s of all.statements) {
           assert.ok(EFFECTS.has(s.decision.effect));
-          if (s.decision.effect === 'allow') assert.deepEqual(s.facts.verbs, ['select'], s.text);
+          if (s.decision.effect === 'allow' && s.decision.rule === BUILTIN_RULES.sessionControl) assert.equal(s.facts.statement, 'TransactionStmt', s.text);
+          else if (s.decision.effect === 'allow') assert.deepEqual(s.facts.verbs, ['select'], s.text);
           if (s.facts.verbs.includes('ddl')) assert.equal(s.decision.effect, 'deny', s.text);
         }
         if (all.decision.effect === 'allow') assert.ok(all.statements.every((s) => s.decision.effect === 'allow'));

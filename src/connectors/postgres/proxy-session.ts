@@ -10,9 +10,10 @@ import { SluiceError, toSluiceError } from '../../errors.js';
 import type { AuditEventInput } from '../../audit/index.js';
 import type { Pipeline, SessionSummary, SqlDecision } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
+import type { SqlFacts } from '../../pipeline/types.js';
 import { createHash } from 'node:crypto';
 import { MaskStats, type ColumnRef, type Masker } from '../../masking/index.js';
-import { fingerprintSql } from '../../policy/index.js';
+import { BUILTIN_RULES, fingerprintSql, type StatementFacts } from '../../policy/index.js';
 import type { ApprovalsLike } from '../engine.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
@@ -44,6 +45,8 @@ const MAX_QUEUED_CHUNKS = 16;
 /** An Execute of this portal name fails with 34000 (invalid_cursor_name) before anything runs. */
 const DENIED_PORTAL = 'sluice_denied_portal';
 const UNDEFINED_CURSOR = '34000';
+/** Refused statement names remembered per session (onParse). */
+const MAX_REFUSED_NAMES = 1024;
 
 /** Verbs that read data and change nothing: such statements may run while their record commits. */
 const PURE_READ_VERBS: ReadonlySet<string> = new Set(['select', 'explain', 'show']);
@@ -70,6 +73,8 @@ interface PreparedInfo {
 
 interface PortalInfo {
   readonly statement: PreparedInfo | undefined;
+  /** Bound to a name whose Parse Sluice refused: its Execute is refused without a record of its own. */
+  readonly refusedParse?: boolean;
   readonly resultFormats: readonly number[];
   /** Bound parameter bytes, kept for statements that need approval. */
   readonly params?: Buffer;
@@ -179,6 +184,8 @@ export class ProxySession {
   private readonly ops: Op[] = [];
   private readonly statements = new Map<string, PreparedInfo>();
   private readonly portals = new Map<string, PortalInfo>();
+  /** Statement names whose last Parse Sluice refused (that refusal is their record). Bounded: see onParse. */
+  private readonly refusedParses = new Set<string>();
   private readonly clientQueue: Buffer[] = [];
   private readonly upstreamQueue: Buffer[] = [];
   private clientPumping = false;
@@ -348,9 +355,58 @@ export class ProxySession {
     });
   }
 
+  /**
+   * Prepared statements and portals are one namespace shared by the protocol (Parse, Bind) and SQL
+   * (PREPARE, DEALLOCATE, DECLARE, FETCH, MOVE, CLOSE, DISCARD ALL), and Sluice decides, records
+   * and masks a protocol Execute by the statement it saw parsed under that name. So:
+   *
+   * - FETCH or MOVE of a portal bound through the protocol runs that portal's statement. It is
+   *   refused unless the statement is a pure read: a held `DELETE … RETURNING` must not run by
+   *   FETCH without its approval, nor an allowed write be recorded as the FETCH.
+   * - SQL that defines or drops a name makes Sluice forget it, so a later Execute of that name is
+   *   refused (onExecute) instead of being taken for the statement that had the name before.
+   *   Names are forgotten when the SQL is decided, before it runs (or fails): forgetting early can
+   *   only refuse an Execute, never let one through.
+   */
+  private checkSessionNames(d: SqlDecision): SqlDecision {
+    let refused: string | undefined;
+    for (const st of d.statements) {
+      const f = st.facts as SqlFacts & Partial<Pick<StatementFacts, 'preparedName' | 'cursorName'>>;
+      switch (f.statement) {
+        case 'FetchStmt': {
+          const portal = f.cursorName === undefined ? undefined : this.portals.get(f.cursorName);
+          if (portal !== undefined && (portal.statement === undefined || !isPureRead(portal.statement.decision))) {
+            refused ??= `FETCH/MOVE of portal "${f.cursorName}" would run its bound statement outside Execute, where it was not decided; send Execute for that portal instead`;
+          }
+          break;
+        }
+        case 'PrepareStmt':
+        case 'DeallocateStmt':
+          if (f.preparedName === undefined) this.statements.clear();
+          else this.statements.delete(f.preparedName);
+          break;
+        case 'DeclareCursorStmt':
+        case 'ClosePortalStmt':
+          if (f.cursorName === undefined) this.portals.clear();
+          else this.portals.delete(f.cursorName);
+          break;
+        case 'DiscardStmt':
+          if (f.setting === 'all') {
+            this.statements.clear();
+            this.portals.clear();
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    if (refused === undefined || d.decision.effect === 'deny') return d;
+    return { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.portalFetch, reason: refused } };
+  }
+
   private async onQuery(sql: string): Promise<void> {
     const frameBytes = Buffer.from(this.clientReader.frame());
-    const decision = this.o.pipeline.decideSql(this.o.session, sql);
+    const decision = this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql));
     const started = Date.now();
     const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskStats() };
     if (isPureRead(decision)) {
@@ -448,10 +504,11 @@ export class ProxySession {
     const b = new BodyReader(body);
     const name = b.cstring();
     const sql = b.cstring();
-    const decision = this.o.pipeline.decideSql(this.o.session, sql);
+    const decision = this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql));
     const effect = decision.decision.effect;
     // A `review` statement may be prepared; it is held at Execute, once its parameters are bound.
     if (effect === 'allow' || (effect === 'review' && this.o.approvals !== undefined && decision.error === undefined)) {
+      this.refusedParses.delete(name);
       this.statements.set(name, { sql, decision });
       this.ops.push({ k: 'parse', name });
       this.forward(frameBytes);
@@ -461,6 +518,10 @@ export class ProxySession {
     this.recordLazyNow();
     const denied = this.deniedError(decision);
     this.statements.delete(name);
+    // A client naming endless refused statements must not grow this without bound; past the cap an
+    // Execute of a forgotten one is still refused, only with a record of its own.
+    if (this.refusedParses.size >= MAX_REFUSED_NAMES) this.refusedParses.clear();
+    this.refusedParses.add(name);
     this.denied += 1;
     await this.recordDecision(sql, decision);
     this.ops.push({ k: 'parse', name, denied });
@@ -486,7 +547,8 @@ export class ProxySession {
     const st = this.statements.get(statement);
     // Only held statements need their bound parameters: an approval covers exactly these values.
     const params = st !== undefined && st.decision.decision.effect === 'review' ? Buffer.from(body.subarray(paramsStart, paramsEnd)) : undefined;
-    this.portals.set(portal, { statement: st, resultFormats, ...(params !== undefined ? { params } : {}) });
+    const refusedParse = st === undefined && this.refusedParses.has(statement);
+    this.portals.set(portal, { statement: st, resultFormats, ...(params !== undefined ? { params } : {}), ...(refusedParse ? { refusedParse } : {}) });
   }
 
   private async onExecute(body: Buffer, frameBytesView: Buffer): Promise<void> {
@@ -505,46 +567,66 @@ export class ProxySession {
       out,
       ...(statement !== undefined ? { decision: statement.decision } : {}),
     };
-    // A portal whose statement Sluice never allowed can't exist upstream either (its Parse was
-    // replaced), so the upstream answers with its own error; nothing is executed.
-    if (statement !== undefined) {
-      if (isPureRead(statement.decision)) {
-        this.commands += 1;
-        op.lazy = true;
-        const fields = portal?.fields ?? statement.fields;
-        if (fields !== undefined) {
-          const planning = this.planRows(op, fields, portal?.fields !== undefined ? undefined : portal?.resultFormats);
-          if (planning !== undefined) await planning;
-        }
-        this.ops.push(op);
-        this.forward(frameBytes);
-        return;
-      }
-      this.recordLazyNow();
-      let denied: SluiceError | undefined;
-      let approvalId: string | undefined;
-      if (statement.decision.decision.effect === 'review') {
-        const key = createHash('sha256').update(sql).update('\0').update(portal?.params ?? Buffer.alloc(0)).digest('hex');
-        const held = await this.hold(sql, statement.decision, key);
-        denied = held.error;
-        approvalId = held.id;
-      }
-      await this.recordDecision(sql, statement.decision, approvalId, denied);
-      if (denied !== undefined) {
-        // Execute a portal that cannot exist: the upstream fails it (34000) and skips to Sync,
-        // exactly as for any failed Execute, and Sluice swaps in its own error.
+    if (statement === undefined) {
+      // No statement Sluice decided is bound to this portal, so it is never run:
+      // - its Parse was refused: that refusal is its record, and the upstream, failing that Parse
+      //   or this Bind, skips the Execute anyway;
+      // - otherwise the name belongs to SQL PREPARE or DECLARE (checkSessionNames) or was never
+      //   bound: refused and recorded as such.
+      let denied: SluiceError;
+      if (portal?.refusedParse === true) {
+        denied = new SluiceError('SLUICE_POLICY_DENIED', `sluice: portal "${portalName}" is bound to a refused statement`);
+      } else {
+        this.recordLazyNow();
+        const what = portal === undefined ? `portal "${portalName}" was not bound through Sluice` : `portal "${portalName}" is bound to a statement Sluice did not see parsed`;
+        const d: SqlDecision = {
+          decision: { effect: 'deny', rule: BUILTIN_RULES.untrackedStatement, reason: `${what}; a statement made by SQL PREPARE runs with EXECUTE, a cursor made by DECLARE with FETCH` },
+          statements: [],
+        };
+        denied = this.deniedError(d);
         this.denied += 1;
-        this.ops.push({ ...op, denied });
-        this.forward(executeMessage(DENIED_PORTAL));
-        return;
+        await this.recordDecision(`-- protocol Execute of portal "${portalName}"`, d, undefined, denied);
       }
+      this.ops.push({ ...op, denied });
+      this.forward(executeMessage(DENIED_PORTAL));
+      return;
+    }
+    if (isPureRead(statement.decision)) {
       this.commands += 1;
+      op.lazy = true;
       const fields = portal?.fields ?? statement.fields;
       if (fields !== undefined) {
-        const formats = portal?.fields !== undefined ? undefined : portal?.resultFormats;
-        const planning = this.planRows(op, fields, formats);
+        const planning = this.planRows(op, fields, portal?.fields !== undefined ? undefined : portal?.resultFormats);
         if (planning !== undefined) await planning;
       }
+      this.ops.push(op);
+      this.forward(frameBytes);
+      return;
+    }
+    this.recordLazyNow();
+    let denied: SluiceError | undefined;
+    let approvalId: string | undefined;
+    if (statement.decision.decision.effect === 'review') {
+      const key = createHash('sha256').update(sql).update('\0').update(portal?.params ?? Buffer.alloc(0)).digest('hex');
+      const held = await this.hold(sql, statement.decision, key);
+      denied = held.error;
+      approvalId = held.id;
+    }
+    await this.recordDecision(sql, statement.decision, approvalId, denied);
+    if (denied !== undefined) {
+      // Execute a portal that cannot exist: the upstream fails it (34000) and skips to Sync,
+      // exactly as for any failed Execute, and Sluice swaps in its own error.
+      this.denied += 1;
+      this.ops.push({ ...op, denied });
+      this.forward(executeMessage(DENIED_PORTAL));
+      return;
+    }
+    this.commands += 1;
+    const fields = portal?.fields ?? statement.fields;
+    if (fields !== undefined) {
+      const formats = portal?.fields !== undefined ? undefined : portal?.resultFormats;
+      const planning = this.planRows(op, fields, formats);
+      if (planning !== undefined) await planning;
     }
     this.ops.push(op);
     this.forward(frameBytes);

@@ -26,6 +26,10 @@ export interface StatementFacts extends SqlFacts {
   readonly parseError?: string;
   /** Transaction modes asked for by BEGIN/START/SET TRANSACTION/SET SESSION CHARACTERISTICS. */
   readonly transactionModes?: readonly string[];
+  /** The prepared statement PREPARE defines or DEALLOCATE removes (absent for DEALLOCATE ALL). */
+  readonly preparedName?: string;
+  /** The cursor (portal) DECLARE opens, FETCH/MOVE reads or CLOSE closes (absent for CLOSE ALL). */
+  readonly cursorName?: string;
 }
 
 export interface SqlAnalysis {
@@ -210,6 +214,8 @@ interface TopExtras {
   copyFileOrProgram?: boolean;
   transaction?: string;
   transactionModes?: readonly string[];
+  preparedName?: string;
+  cursorName?: string;
 }
 
 function factsForRaw(raw: unknown): StatementFacts {
@@ -253,6 +259,8 @@ function factsForRaw(raw: unknown): StatementFacts {
     ...(extras.copyFileOrProgram !== undefined ? { copyFileOrProgram: extras.copyFileOrProgram } : {}),
     ...(extras.transaction !== undefined ? { transaction: extras.transaction } : {}),
     ...(extras.transactionModes !== undefined ? { transactionModes: extras.transactionModes } : {}),
+    ...(extras.preparedName !== undefined ? { preparedName: extras.preparedName } : {}),
+    ...(extras.cursorName !== undefined ? { cursorName: extras.cursorName } : {}),
   });
 }
 
@@ -286,11 +294,20 @@ function visitStatement(type: string, body: Obj, scope: Scope, c: Collector, dep
       return;
     }
     case 'PrepareStmt':
+      if (typeof body.name === 'string') x.preparedName = body.name;
       // Preparing runs nothing yet, but EXECUTE later runs exactly this: judge it now.
       visitInner(body.query, { ...scope, write: false }, c, depth, 'PREPARE defines');
       return;
+    case 'DeallocateStmt':
+      if (typeof body.name === 'string') x.preparedName = body.name;
+      return;
     case 'DeclareCursorStmt':
+      if (typeof body.portalname === 'string') x.cursorName = body.portalname;
       visitInner(body.query, { ...scope, write: false }, c, depth, 'DECLARE runs');
+      return;
+    case 'FetchStmt':
+    case 'ClosePortalStmt':
+      if (typeof body.portalname === 'string') x.cursorName = body.portalname;
       return;
     case 'CreateTableAsStmt':
       visit(body.into, { ...scope, write: true }, c, depth + 1);

@@ -26,6 +26,8 @@ type Expect = Partial<{
   copyFileOrProgram: boolean;
   transaction: string;
   transactionModes: string[];
+  preparedName: string;
+  cursorName: string;
 }>;
 
 const SET_FIELDS = new Set(['tablesRead', 'tablesWritten', 'functions', 'verbs']);
@@ -141,6 +143,14 @@ const CASES: ReadonlyArray<readonly [string, Expect]> = [
   ['EXPLAIN ANALYZE CREATE TABLE x AS SELECT 1', { verbs: ['explain', 'ddl', 'select'] }],
   ['EXPLAIN SELECT nextval(\'s\')', { verbs: ['explain', 'side-effect'] }],
   ['EXPLAIN ANALYZE WITH d AS (DELETE FROM t RETURNING 1) SELECT 1', { verbs: ['explain', 'select', 'delete'] }],
+  // names of prepared statements and cursors (the PostgreSQL connector tracks them)
+  ['PREPARE "Q"(int) AS SELECT $1', { kind: 'prepare', preparedName: 'Q', verbs: ['prepare', 'select'] }],
+  ['DEALLOCATE p', { kind: 'prepare', preparedName: 'p', verbs: ['prepare'] }],
+  ['DEALLOCATE PREPARE p', { preparedName: 'p' }],
+  ['DECLARE c CURSOR WITH HOLD FOR SELECT * FROM t', { kind: 'select', cursorName: 'c', tablesRead: ['t'] }],
+  ['FETCH ALL FROM "C"', { kind: 'select', cursorName: 'C', verbs: ['select'] }],
+  ['MOVE 5 IN c', { cursorName: 'c' }],
+  ['CLOSE c', { kind: 'select', cursorName: 'c' }],
   // SET / SHOW / RESET / DISCARD
   ['SET search_path = a, b', { kind: 'set', setting: 'search_path', verbs: ['set'] }],
   ['SET LOCAL "Default_Transaction_Read_Only" = off', { kind: 'set', setting: 'default_transaction_read_only' }],
@@ -198,6 +208,14 @@ describe('extractSqlFacts', () => {
   test('statement texts are cut at byte offsets, so non-ASCII text before a statement does not shift it', () => {
     const a = analyzeSql("SELECT 'héllo ✓ 𝄞'; DELETE FROM t");
     assert.deepEqual(a.texts, ["SELECT 'héllo ✓ 𝄞'", 'DELETE FROM t']);
+  });
+
+  test('DEALLOCATE ALL and CLOSE ALL name nothing (they drop every prepared statement or cursor)', () => {
+    const [dealloc, close] = extractSqlFacts('DEALLOCATE ALL; CLOSE ALL');
+    assert.equal(dealloc?.statement, 'DeallocateStmt');
+    assert.equal(dealloc?.preparedName, undefined);
+    assert.equal(close?.statement, 'ClosePortalStmt');
+    assert.equal(close?.cursorName, undefined);
   });
 
   test('empty text, whitespace and comment-only text have no statements', () => {

@@ -1,0 +1,166 @@
+/**
+ * Prepared statements and portals share one namespace between the wire protocol and SQL. These
+ * tests send, with a bare wire client, the sequences that would let a statement run under another
+ * statement's decision: FETCH of a portal bound to a held DELETE … RETURNING, a protocol Execute of
+ * a name redefined by SQL PREPARE, and of a name SQL PREPARE made. Each is refused and recorded;
+ * the legitimate forms (FETCH of a read portal, a refused Parse in a pipeline, psycopg's
+ * DEALLOCATE ALL after ROLLBACK) keep working.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AuditRecord } from '../../src/audit/index.js';
+import { loadConfigFile } from '../../src/config/index.js';
+import { mintLocalToken } from '../../src/identity/index.js';
+import { startGateway, type Gateway } from '../../src/server/gateway.js';
+import { createFixture, endedSessionRecords, type Fixture } from '../helpers/gateway.js';
+import { dataRow, errorFields, msg, rawConnect, type RawClient, type RawMessage } from '../helpers/raw-pg.js';
+
+function config(f: Fixture): string {
+  return `
+listen: { postgres: 127.0.0.1:0, http: 127.0.0.1:0 }
+dataDir: ${f.dir}/data
+store: { sqlite: ${f.dir}/data/sluice.db }
+identity:
+  issuers: [ { local: true } ]
+  roles: [ { name: migrator }, { name: analyst }, { name: dba, approver: true } ]
+connections:
+  - name: appdb
+    type: postgres
+    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_rw, password: file:${f.dir}/upstream-password }
+policies:
+  - role: migrator
+    connection: appdb
+    rules:
+      - allow: [select, show, insert, prepare, transaction]
+      - review: [delete]
+        name: deletes-need-a-dba
+        approval: { approvers: [dba], timeout: 1s }
+  - role: analyst
+    connection: appdb
+    rules:
+      - allow: [select]
+      - deny: '*'
+        name: analyst-reads-only
+`;
+}
+
+const types = (ms: readonly RawMessage[]): string => ms.map((m) => m.type).join(' ');
+const errors = (ms: readonly RawMessage[]): Record<string, string>[] => ms.filter((m) => m.type === 'E').map(errorFields);
+
+describe('prepared statement and portal names shared by the protocol and SQL', () => {
+  let f: Fixture;
+  let gw: Gateway;
+  let port: number;
+  let migrator: string;
+  let analyst: string;
+
+  before(async () => {
+    f = await createFixture();
+    const c = loadConfigFile(f.writeConfig(config(f)));
+    gw = await startGateway(c, { log: () => undefined });
+    port = gw.addresses.postgres?.port as number;
+    migrator = await mintLocalToken(c, { role: 'migrator', subject: 'names-migrator@acme', ttlMs: 600_000 });
+    analyst = await mintLocalToken(c, { role: 'analyst', subject: 'names-analyst@acme', ttlMs: 600_000 });
+  });
+
+  after(async () => {
+    await gw?.close();
+    await f?.cleanup();
+  });
+
+  const orders = async (): Promise<number> => Number((await f.pg.query('SELECT count(*) AS n FROM orders', 'app')).rows[0]?.n);
+
+  it('refuses FETCH of a portal bound to a held DELETE … RETURNING: nothing is deleted without approval', async () => {
+    const before = await orders();
+    const c: RawClient = await rawConnect(port, 'migrator', 'appdb', migrator);
+    try {
+      assert.equal(types(await c.exchange([msg.query('BEGIN')])), 'C Z');
+      const out = await c.exchange([msg.parse('held', 'DELETE FROM orders WHERE id < 5 RETURNING id'), msg.bind('p', 'held'), msg.query('FETCH ALL FROM p'), msg.query('MOVE ALL IN p')], 2);
+      const errs = errors(out);
+      assert.equal(errs.length, 2, types(out));
+      for (const e of errs) {
+        assert.equal(e.C, '42501');
+        assert.match(e.M ?? '', /sql-portal-fetch/);
+        assert.match(e.D ?? '', /portal "p" would run its bound statement outside Execute/);
+      }
+      assert.ok(!out.some((m) => m.type === 'D'), 'no row of the DELETE came back');
+      await c.exchange([msg.sync()]);
+      await c.exchange([msg.query('COMMIT')]);
+    } finally {
+      c.close();
+    }
+    assert.equal(await orders(), before, 'the held DELETE did not run');
+    const records = await endedSessionRecords(gw.audit.store, 'names-migrator@acme');
+    const fetches = records.filter((r) => r.type === 'command' && /^(FETCH|MOVE)/.test(String(r.command?.text)));
+    assert.deepEqual(fetches.map((r) => [r.decision?.effect, r.decision?.rule]), [['deny', 'sql-portal-fetch'], ['deny', 'sql-portal-fetch']]);
+  });
+
+  it('still lets FETCH read a portal bound to a pure read, masked', async () => {
+    const c = await rawConnect(port, 'analyst', 'appdb', analyst);
+    try {
+      const out = await c.exchange([msg.parse('r', 'SELECT email FROM customers ORDER BY id'), msg.bind('q', 'r'), msg.query('FETCH ALL FROM q'), msg.sync()], 2);
+      assert.equal(errors(out).length, 0, JSON.stringify(errors(out)));
+      assert.deepEqual(out.filter((m) => m.type === 'D').map((m) => dataRow(m)[0]), ['a***@example.com', 'a***@example.org']);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('refuses a protocol Execute of a name SQL PREPARE redefined: the INSERT does not run as the SELECT it replaced', async () => {
+    const before = await orders();
+    const c = await rawConnect(port, 'migrator', 'appdb', migrator);
+    try {
+      assert.equal(types(await c.exchange([msg.parse('s3', 'SELECT 1'), msg.sync()])), '1 Z');
+      assert.equal(types(await c.exchange([msg.query('DEALLOCATE s3')])), 'C Z');
+      assert.equal(types(await c.exchange([msg.query('PREPARE s3 AS INSERT INTO orders (customer_id, total) VALUES (1, 1) RETURNING id')])), 'C Z');
+      const out = await c.exchange([msg.bind('', 's3'), msg.execute(''), msg.sync()]);
+      const [e] = errors(out);
+      assert.equal(e?.C, '42501', types(out));
+      assert.match(e?.M ?? '', /sql-untracked-statement/);
+      assert.match(e?.D ?? '', /portal "" is bound to a statement Sluice did not see parsed/);
+      // A name SQL PREPARE made and the protocol never parsed: refused the same way.
+      assert.equal(types(await c.exchange([msg.query('PREPARE s4 AS INSERT INTO orders (customer_id, total) VALUES (1, 2)')])), 'C Z');
+      const out4 = await c.exchange([msg.bind('x', 's4'), msg.execute('x'), msg.sync()]);
+      assert.match(errors(out4)[0]?.M ?? '', /sql-untracked-statement/, types(out4));
+      // The session stays usable.
+      const ok = await c.exchange([msg.query('SELECT 42')]);
+      assert.deepEqual(dataRow(ok.find((m) => m.type === 'D') as RawMessage), ['42']);
+    } finally {
+      c.close();
+    }
+    assert.equal(await orders(), before, 'neither INSERT ran');
+    const records = await endedSessionRecords(gw.audit.store, 'names-migrator@acme');
+    const refused = records.filter((r: AuditRecord) => r.decision?.rule === 'sql-untracked-statement');
+    assert.equal(refused.length, 2);
+    assert.ok(refused.every((r) => r.outcome === 'denied' || r.decision?.effect === 'deny'));
+  });
+
+  it('a refused Parse in a pipeline gives one error and one record, as before', async () => {
+    const c = await rawConnect(port, 'analyst', 'appdb', analyst);
+    try {
+      const out = await c.exchange([msg.parse('d', 'DELETE FROM orders'), msg.bind('', 'd'), msg.execute(''), msg.sync()]);
+      const errs = errors(out);
+      assert.equal(errs.length, 1, types(out));
+      assert.match(errs[0]?.M ?? '', /analyst-reads-only/);
+    } finally {
+      c.close();
+    }
+    const records = await endedSessionRecords(gw.audit.store, 'names-analyst@acme');
+    const denied = records.filter((r) => r.type === 'command' && r.decision?.effect === 'deny');
+    assert.deepEqual(denied.map((r) => r.decision?.rule), ['analyst-reads-only']);
+  });
+
+  it("lets a driver's session control through a rule list written for the data (BEGIN, ROLLBACK, DEALLOCATE ALL)", async () => {
+    const c = await rawConnect(port, 'analyst', 'appdb', analyst);
+    try {
+      await c.exchange([msg.parse('auto1', 'SELECT 1'), msg.sync()]);
+      const out = await c.exchange([msg.query('BEGIN'), msg.query('SELECT 1/0'), msg.query('ROLLBACK'), msg.query('DEALLOCATE ALL'), msg.query('SAVEPOINT x')], 5);
+      assert.deepEqual(errors(out).map((e) => e.C), ['22012', '25P01'], types(out));
+      // DEALLOCATE ALL dropped auto1 upstream, and Sluice forgot it too.
+      const again = await c.exchange([msg.bind('', 'auto1'), msg.execute(''), msg.sync()]);
+      assert.deepEqual(errors(again).map((e) => e.C), ['26000']);
+    } finally {
+      c.close();
+    }
+  });
+});
