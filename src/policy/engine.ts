@@ -31,8 +31,8 @@ export const BUILTIN_RULES = {
   emptyQuery: 'empty-query',
   /** Allows transaction control and DEALLOCATE that no rule names (see `sessionControl`). */
   sessionControl: 'session-control',
-  /** PostgreSQL connector: FETCH/MOVE of a protocol portal whose statement is not a pure read. */
-  portalFetch: 'sql-portal-fetch',
+  /** PostgreSQL connector: SQL EXECUTE/FETCH/MOVE of a protocol statement or portal that is not a pure read. */
+  protocolStatement: 'sql-protocol-statement',
   /** PostgreSQL connector: Execute of a portal or statement Sluice did not see parsed and bound. */
   untrackedStatement: 'sql-untracked-statement',
 } as const;

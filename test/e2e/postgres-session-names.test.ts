@@ -22,7 +22,7 @@ dataDir: ${f.dir}/data
 store: { sqlite: ${f.dir}/data/sluice.db }
 identity:
   issuers: [ { local: true } ]
-  roles: [ { name: migrator }, { name: analyst }, { name: dba, approver: true } ]
+  roles: [ { name: migrator }, { name: analyst }, { name: operator }, { name: dba, approver: true } ]
 connections:
   - name: appdb
     type: postgres
@@ -41,6 +41,13 @@ policies:
       - allow: [select]
       - deny: '*'
         name: analyst-reads-only
+  - role: operator
+    connection: appdb
+    rules:
+      - review: [delete]
+        name: operator-deletes-need-a-dba
+        approval: { approvers: [dba], timeout: 1s }
+      - allow: '*'
 `;
 }
 
@@ -53,6 +60,7 @@ describe('prepared statement and portal names shared by the protocol and SQL', (
   let port: number;
   let migrator: string;
   let analyst: string;
+  let operator: string;
 
   before(async () => {
     f = await createFixture();
@@ -61,6 +69,7 @@ describe('prepared statement and portal names shared by the protocol and SQL', (
     port = gw.addresses.postgres?.port as number;
     migrator = await mintLocalToken(c, { role: 'migrator', subject: 'names-migrator@acme', ttlMs: 600_000 });
     analyst = await mintLocalToken(c, { role: 'analyst', subject: 'names-analyst@acme', ttlMs: 600_000 });
+    operator = await mintLocalToken(c, { role: 'operator', subject: 'names-operator@acme', ttlMs: 600_000 });
   });
 
   after(async () => {
@@ -80,7 +89,7 @@ describe('prepared statement and portal names shared by the protocol and SQL', (
       assert.equal(errs.length, 2, types(out));
       for (const e of errs) {
         assert.equal(e.C, '42501');
-        assert.match(e.M ?? '', /sql-portal-fetch/);
+        assert.match(e.M ?? '', /sql-protocol-statement/);
         assert.match(e.D ?? '', /portal "p" would run its bound statement outside Execute/);
       }
       assert.ok(!out.some((m) => m.type === 'D'), 'no row of the DELETE came back');
@@ -92,7 +101,44 @@ describe('prepared statement and portal names shared by the protocol and SQL', (
     assert.equal(await orders(), before, 'the held DELETE did not run');
     const records = await endedSessionRecords(gw.audit.store, 'names-migrator@acme');
     const fetches = records.filter((r) => r.type === 'command' && /^(FETCH|MOVE)/.test(String(r.command?.text)));
-    assert.deepEqual(fetches.map((r) => [r.decision?.effect, r.decision?.rule]), [['deny', 'sql-portal-fetch'], ['deny', 'sql-portal-fetch']]);
+    assert.deepEqual(fetches.map((r) => [r.decision?.effect, r.decision?.rule]), [['deny', 'sql-protocol-statement'], ['deny', 'sql-protocol-statement']]);
+  });
+
+  it('refuses SQL EXECUTE of a held protocol statement, even for a role that allows every other verb', async () => {
+    const before = await orders();
+    const c = await rawConnect(port, 'operator', 'appdb', operator);
+    try {
+      assert.equal(types(await c.exchange([msg.parse('h', 'DELETE FROM orders WHERE id < 5'), msg.sync()])), '1 Z');
+      for (const sql of ['EXECUTE h', 'EXPLAIN ANALYZE EXECUTE h', 'CREATE TABLE stolen AS EXECUTE h']) {
+        const out = await c.exchange([msg.query(sql)]);
+        const [e] = errors(out);
+        assert.match(e?.M ?? '', /sql-protocol-statement/, `${sql}: ${types(out)}`);
+        assert.match(e?.D ?? '', /EXECUTE h would run a statement prepared through the protocol outside Execute/);
+      }
+      // A statement the same role prepares with SQL is decided by its body at PREPARE (held here).
+      assert.equal(types(await c.exchange([msg.query('SELECT 1')])), 'T D C Z');
+    } finally {
+      c.close();
+    }
+    assert.equal(await orders(), before, 'the held DELETE did not run');
+  });
+
+  it('keeps a portal name marked when SQL reuses it: a failed DECLARE rolled back to a savepoint does not unlock FETCH', async () => {
+    const before = await orders();
+    const c = await rawConnect(port, 'operator', 'appdb', operator);
+    try {
+      await c.exchange([msg.query('BEGIN')]);
+      assert.equal(types(await c.exchange([msg.parse('held2', 'DELETE FROM orders WHERE id < 5 RETURNING id'), msg.bind('p2', 'held2'), msg.sync()])), '1 2 Z');
+      const out = await c.exchange([msg.query('SAVEPOINT s'), msg.query('DECLARE p2 CURSOR FOR SELECT 1'), msg.query('ROLLBACK TO SAVEPOINT s'), msg.query('FETCH ALL FROM p2')], 4);
+      const errs = errors(out);
+      assert.equal(errs[0]?.C, '42P03', 'the DECLARE failed upstream: the portal exists');
+      assert.match(errs[1]?.M ?? '', /sql-protocol-statement/, types(out));
+      assert.ok(!out.some((m) => m.type === 'D'));
+      await c.exchange([msg.query('ROLLBACK')]);
+    } finally {
+      c.close();
+    }
+    assert.equal(await orders(), before);
   });
 
   it('still lets FETCH read a portal bound to a pure read, masked', async () => {

@@ -47,6 +47,8 @@ const DENIED_PORTAL = 'sluice_denied_portal';
 const UNDEFINED_CURSOR = '34000';
 /** Refused statement names remembered per session (onParse). */
 const MAX_REFUSED_NAMES = 1024;
+/** Protocol names marked per session before every name counts as marked (MarkedNames). */
+const MAX_MARKED_NAMES = 10_000;
 
 /** Verbs that read data and change nothing: such statements may run while their record commits. */
 const PURE_READ_VERBS: ReadonlySet<string> = new Set(['select', 'explain', 'show']);
@@ -57,6 +59,30 @@ function isPureRead(d: SqlDecision): boolean {
     const verbs = (st.facts as { verbs?: readonly string[] }).verbs;
     return verbs !== undefined && verbs.every((v) => PURE_READ_VERBS.has(v)) && !st.facts.sideEffects && !st.facts.dynamic;
   });
+}
+
+/**
+ * Names (of statements `S`, of portals `P`) marked for a session's life. Past MAX_MARKED_NAMES a
+ * client naming endless statements gets every name treated as marked rather than unbounded memory.
+ */
+class MarkedNames {
+  readonly #names = new Set<string>();
+  #overflow = false;
+
+  add(kind: 'S' | 'P', name: string): void {
+    // SQL cannot name the unnamed statement or portal.
+    if (name === '' || this.#overflow) return;
+    if (this.#names.size >= MAX_MARKED_NAMES) {
+      this.#overflow = true;
+      this.#names.clear();
+      return;
+    }
+    this.#names.add(kind + name);
+  }
+
+  has(kind: 'S' | 'P', name: string): boolean {
+    return this.#overflow || this.#names.has(kind + name);
+  }
 }
 
 /** A command record still being committed: no result byte of its command reaches the client before. */
@@ -186,6 +212,8 @@ export class ProxySession {
   private readonly portals = new Map<string, PortalInfo>();
   /** Statement names whose last Parse Sluice refused (that refusal is their record). Bounded: see onParse. */
   private readonly refusedParses = new Set<string>();
+  /** Statement and portal names the protocol gave anything but a pure read (checkSessionNames). */
+  private readonly protocolNames = new MarkedNames();
   private readonly clientQueue: Buffer[] = [];
   private readonly upstreamQueue: Buffer[] = [];
   private clientPumping = false;
@@ -357,29 +385,32 @@ export class ProxySession {
 
   /**
    * Prepared statements and portals are one namespace shared by the protocol (Parse, Bind) and SQL
-   * (PREPARE, DEALLOCATE, DECLARE, FETCH, MOVE, CLOSE, DISCARD ALL), and Sluice decides, records
-   * and masks a protocol Execute by the statement it saw parsed under that name. So:
+   * (PREPARE, EXECUTE, DEALLOCATE, DECLARE, FETCH, MOVE, CLOSE, DISCARD ALL), and Sluice decides,
+   * records and masks a protocol Execute by the statement it saw parsed under that name. So:
    *
-   * - FETCH or MOVE of a portal bound through the protocol runs that portal's statement. It is
-   *   refused unless the statement is a pure read: a held `DELETE … RETURNING` must not run by
-   *   FETCH without its approval, nor an allowed write be recorded as the FETCH.
-   * - SQL that defines or drops a name makes Sluice forget it, so a later Execute of that name is
-   *   refused (onExecute) instead of being taken for the statement that had the name before.
-   *   Names are forgotten when the SQL is decided, before it runs (or fails): forgetting early can
-   *   only refuse an Execute, never let one through.
+   * - SQL that runs a protocol statement or portal by name (EXECUTE, FETCH, MOVE) would run it
+   *   outside Execute, where it was never decided as itself: a held `DELETE … RETURNING` would run
+   *   without its approval, an allowed write would be recorded as the FETCH. It is refused for any
+   *   name the protocol ever gave a statement that is not a pure read. Names stay marked for the
+   *   session: whether SQL that reuses a name succeeded upstream is not known when it is decided.
+   * - SQL that defines or drops a name makes Sluice forget it, so a later protocol Execute of that
+   *   name is refused (onExecute) instead of being taken for the statement that had the name
+   *   before. Forgetting when the SQL is decided, before it runs or fails, can only refuse an
+   *   Execute, never let one through.
    */
   private checkSessionNames(d: SqlDecision): SqlDecision {
     let refused: string | undefined;
     for (const st of d.statements) {
-      const f = st.facts as SqlFacts & Partial<Pick<StatementFacts, 'preparedName' | 'cursorName'>>;
+      const f = st.facts as SqlFacts & Partial<Pick<StatementFacts, 'preparedName' | 'cursorName' | 'executes'>>;
+      for (const name of f.executes ?? []) {
+        if (this.protocolNames.has('S', name)) refused ??= `EXECUTE ${name} would run a statement prepared through the protocol outside Execute, where it was not decided; send Bind and Execute instead`;
+      }
       switch (f.statement) {
-        case 'FetchStmt': {
-          const portal = f.cursorName === undefined ? undefined : this.portals.get(f.cursorName);
-          if (portal !== undefined && (portal.statement === undefined || !isPureRead(portal.statement.decision))) {
+        case 'FetchStmt':
+          if (f.cursorName !== undefined && this.protocolNames.has('P', f.cursorName)) {
             refused ??= `FETCH/MOVE of portal "${f.cursorName}" would run its bound statement outside Execute, where it was not decided; send Execute for that portal instead`;
           }
           break;
-        }
         case 'PrepareStmt':
         case 'DeallocateStmt':
           if (f.preparedName === undefined) this.statements.clear();
@@ -401,7 +432,7 @@ export class ProxySession {
       }
     }
     if (refused === undefined || d.decision.effect === 'deny') return d;
-    return { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.portalFetch, reason: refused } };
+    return { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.protocolStatement, reason: refused } };
   }
 
   private async onQuery(sql: string): Promise<void> {
@@ -510,6 +541,7 @@ export class ProxySession {
     if (effect === 'allow' || (effect === 'review' && this.o.approvals !== undefined && decision.error === undefined)) {
       this.refusedParses.delete(name);
       this.statements.set(name, { sql, decision });
+      if (!isPureRead(decision)) this.protocolNames.add('S', name);
       this.ops.push({ k: 'parse', name });
       this.forward(frameBytes);
       return;
@@ -548,6 +580,7 @@ export class ProxySession {
     // Only held statements need their bound parameters: an approval covers exactly these values.
     const params = st !== undefined && st.decision.decision.effect === 'review' ? Buffer.from(body.subarray(paramsStart, paramsEnd)) : undefined;
     const refusedParse = st === undefined && this.refusedParses.has(statement);
+    if (st === undefined || !isPureRead(st.decision)) this.protocolNames.add('P', portal);
     this.portals.set(portal, { statement: st, resultFormats, ...(params !== undefined ? { params } : {}), ...(refusedParse ? { refusedParse } : {}) });
   }
 

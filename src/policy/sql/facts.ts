@@ -30,6 +30,8 @@ export interface StatementFacts extends SqlFacts {
   readonly preparedName?: string;
   /** The cursor (portal) DECLARE opens, FETCH/MOVE reads or CLOSE closes (absent for CLOSE ALL). */
   readonly cursorName?: string;
+  /** Prepared statements the statement runs by name (EXECUTE, also under EXPLAIN ANALYZE or CREATE TABLE AS). */
+  readonly executes?: readonly string[];
 }
 
 export interface SqlAnalysis {
@@ -172,6 +174,7 @@ class Collector {
   readonly functions = new Set<string>();
   readonly verbs = new Set<SqlVerb>();
   readonly reasons: string[] = [];
+  readonly executes = new Set<string>();
   dynamic = false;
 
   effect(verb: SqlVerb, reason: string): void {
@@ -261,6 +264,7 @@ function factsForRaw(raw: unknown): StatementFacts {
     ...(extras.transactionModes !== undefined ? { transactionModes: extras.transactionModes } : {}),
     ...(extras.preparedName !== undefined ? { preparedName: extras.preparedName } : {}),
     ...(extras.cursorName !== undefined ? { cursorName: extras.cursorName } : {}),
+    ...(c.executes.size > 0 ? { executes: Object.freeze([...c.executes]) } : {}),
   });
 }
 
@@ -389,6 +393,7 @@ function statementLabel(type: string): string {
 
 function markExecute(body: Obj, scope: Scope, c: Collector, depth: number): void {
   const name = typeof body.name === 'string' ? body.name : '?';
+  if (typeof body.name === 'string') c.executes.add(body.name);
   c.dynamic = true;
   c.effect('execute', `EXECUTE ${name} runs a prepared statement whose text is not in this command`);
   visit(body.params, scope, c, depth + 1);

@@ -28,6 +28,7 @@ type Expect = Partial<{
   transactionModes: string[];
   preparedName: string;
   cursorName: string;
+  executes: string[];
 }>;
 
 const SET_FIELDS = new Set(['tablesRead', 'tablesWritten', 'functions', 'verbs']);
@@ -151,6 +152,9 @@ const CASES: ReadonlyArray<readonly [string, Expect]> = [
   ['FETCH ALL FROM "C"', { kind: 'select', cursorName: 'C', verbs: ['select'] }],
   ['MOVE 5 IN c', { cursorName: 'c' }],
   ['CLOSE c', { kind: 'select', cursorName: 'c' }],
+  ['EXECUTE p(1)', { kind: 'execute', executes: ['p'], dynamic: true }],
+  ['EXPLAIN ANALYZE EXECUTE "Q"', { executes: ['Q'] }],
+  ['CREATE TABLE x AS EXECUTE p', { executes: ['p'] }],
   // SET / SHOW / RESET / DISCARD
   ['SET search_path = a, b', { kind: 'set', setting: 'search_path', verbs: ['set'] }],
   ['SET LOCAL "Default_Transaction_Read_Only" = off', { kind: 'set', setting: 'default_transaction_read_only' }],
