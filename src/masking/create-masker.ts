@@ -41,6 +41,8 @@ export interface ColumnPlan {
 export interface Masker {
   /** Enabled detector names (built-in and custom). */
   readonly detectors: readonly string[];
+  /** Nothing can ever be masked: no detector and no column rule (`detectors: []`). */
+  readonly inert: boolean;
   /** Free text (statements, error messages, logs, COPY lines): the same string when nothing matched. */
   maskText(text: string, stats?: MaskStats): string;
   /**
@@ -228,6 +230,10 @@ class MaskerImpl implements Masker {
 
   get active(): boolean {
     return this.#c.enabled !== 0 || this.#c.custom.length > 0;
+  }
+
+  get inert(): boolean {
+    return !this.active && this.#c.rules.length === 0;
   }
 
   get triggers(): Uint8Array {

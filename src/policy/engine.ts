@@ -35,6 +35,8 @@ export const BUILTIN_RULES = {
   protocolStatement: 'sql-protocol-statement',
   /** PostgreSQL connector: Execute of a portal or statement Sluice did not see parsed and bound. */
   untrackedStatement: 'sql-untracked-statement',
+  /** PostgreSQL connector: COPY … TO STDOUT whose output columns could not be described for masking. */
+  copyUnmaskable: 'sql-copy-unmaskable',
 } as const;
 
 /**

@@ -3,4 +3,4 @@ export type { PolicyEngine, PolicyConfig, SqlDecisions, SqlStatementDecision } f
 export { RULE_ALIASES, READ_ONLY_VERBS, expandRuleList } from './vocabulary.js';
 export { readOnlyViolation } from './read-only-guard.js';
 export { initSqlParser, isSqlParserReady, fingerprintSql, analyzeSql, extractSqlFacts, clearSqlCache, SQL_VERBS, isSqlVerb, isSafeFunction } from './sql/index.js';
-export type { StatementFacts, SqlAnalysis, SqlVerb } from './sql/index.js';
+export type { StatementFacts, SqlAnalysis, SqlVerb, CopyFormat } from './sql/index.js';

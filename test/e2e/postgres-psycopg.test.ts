@@ -23,6 +23,8 @@ describe('psycopg 3 through the gateway', () => {
 
   before(async () => {
     s = await startStandardGateway();
+    // COPY of a table with a generated column sends fewer columns than SELECT * describes.
+    await s.f.pg.query("CREATE TABLE generated (id int, a text, b text GENERATED ALWAYS AS (a || '!') STORED); INSERT INTO generated (id, a) VALUES (1, 'x'); GRANT SELECT ON generated TO app_rw", 'app');
     const reader = await mintLocalToken(s.config, { role: 'reader', subject: 'psycopg-reader@acme' });
     const writer = await mintLocalToken(s.config, { role: 'writer', subject: 'psycopg-writer@acme' });
     const { stdout } = await run(PYTHON, [SCRIPT, JSON.stringify({ port: s.port, reader, writer })], { timeout: 60_000 });
@@ -68,6 +70,23 @@ describe('psycopg 3 through the gateway', () => {
     assert.equal((out['failed statement'] as { error: { sqlstate: string } }).error.sqlstate, '22012');
     assert.equal(out['rollback with prepared statements'], 'ok');
     assert.equal(out['prepared again'], '3');
+  });
+
+  it('masks COPY output by column (the password column) in text, csv and binary', () => {
+    assert.equal(out['copy text by column'], 'Ada Lovelace\t[REDACTED:password]\nAlan Turing\t[REDACTED:password]\n');
+    assert.equal(out['copy csv by column'], 'name,password,card\nAda Lovelace,"[REDACTED:password]","4111 **** **** 1111"\nAlan Turing,"[REDACTED:password]","5500-****-****-0004"\n');
+    const hex = (t: string): string => Buffer.from(t).toString('hex');
+    assert.deepEqual(out['copy binary by column'], [
+      ['00000001', hex('[REDACTED:password]'), hex('a***@example.com')],
+      ['00000002', hex('[REDACTED:password]'), hex('a***@example.org')],
+    ]);
+  });
+
+  it('withholds COPY rows it cannot match to the described columns, with an error, and the session goes on', () => {
+    const r = out['copy with columns it cannot match'] as { error?: { sqlstate: string; message: string } };
+    assert.equal(r.error?.sqlstate, '42501', JSON.stringify(r));
+    assert.match(r.error?.message ?? '', /COPY output withheld/);
+    assert.equal(out['after the withheld copy'], 5);
   });
 
   it('copies in and out (masked), pipelines executemany, and cancels a running statement', () => {

@@ -16,9 +16,24 @@ import type { ColumnRef } from '../../masking/index.js';
 import { AUDIT_DEFAULTS } from '../../audit/index.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
-import { AUTH_CLEARTEXT, AUTH_OK, backendKeyData, cancelRequest, errorResponse, Frontend, readyForQuery } from './protocol.js';
+import {
+  AUTH_CLEARTEXT,
+  AUTH_OK,
+  Backend,
+  backendKeyData,
+  cancelRequest,
+  describeStatementMessage,
+  errorResponse,
+  Field,
+  Frontend,
+  parseErrorFields,
+  parseMessage,
+  readyForQuery,
+  SYNC,
+  TERMINATE,
+} from './protocol.js';
 import { ProxySession } from './proxy-session.js';
-import type { FieldDescription } from './rows.js';
+import { parseRowDescription, type FieldDescription } from './rows.js';
 import { readStartupPacket } from './startup.js';
 import { assertTokenTransport } from './transport-guard.js';
 import { connectUpstream } from './upstream.js';
@@ -49,6 +64,8 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
   const sockets = new Set<Socket>();
   const columnCache = new Map<string, ColumnRef>();
   const metaClients = new Map<string, Promise<pg.Client>>();
+  /** A Describe reply is a RowDescription (a few hundred bytes per column) plus framing. */
+  const MAX_DESCRIBE_REPLY = 16 * 1024 * 1024;
   let tlsContext: SecureContext | undefined;
   if (config.tls !== undefined) {
     // Read at startup so a bad path fails `sluice serve`, not the first client.
@@ -102,6 +119,55 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       return typeof plan === 'number' ? plan : undefined;
     } finally {
       await c.end().catch(() => undefined);
+    }
+  };
+
+  /**
+   * The output columns of a SELECT, from PostgreSQL's own Describe on a short-lived connection of
+   * the gateway's (Parse, Describe, Sync: nothing is executed). For COPY … TO STDOUT, whose rows
+   * carry no column names: a COPY is rare and heavy, so a connection per COPY costs nothing that matters.
+   */
+  const describeColumns = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, sql: string): Promise<FieldDescription[]> => {
+    const up = await connectUpstream({ upstream: connection.upstream, params: { application_name: 'sluice-describe' }, connectionName: connection.name });
+    const socket = up.socket;
+    try {
+      return await new Promise<FieldDescription[]>((resolve, reject) => {
+        const reader = new FrameReader(MAX_DESCRIBE_REPLY, 'upstream');
+        let fields: FieldDescription[] | undefined;
+        let error: string | undefined;
+        const timer = setTimeout(() => reject(new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', 'the upstream did not describe the COPY source within 3 s')), 3000);
+        const onData = (chunk: Buffer): void => {
+          try {
+            reader.feed(chunk);
+            while (reader.next()) {
+              const body = reader.body();
+              if (reader.type === Backend.RowDescription) fields = parseRowDescription(body);
+              else if (reader.type === Backend.NoData) fields = [];
+              else if (reader.type === Backend.ErrorResponse) error = parseErrorFields(body).get(Field.Message) ?? 'error';
+              else if (reader.type === Backend.ReadyForQuery) {
+                clearTimeout(timer);
+                if (fields !== undefined && error === undefined) resolve(fields);
+                else reject(new SluiceError('SLUICE_POLICY_DENIED', `the upstream could not describe it: ${error ?? 'no row description'}`));
+              }
+            }
+          } catch (err) {
+            clearTimeout(timer);
+            reject(err);
+          }
+        };
+        socket.on('data', onData);
+        socket.once('close', () => {
+          clearTimeout(timer);
+          reject(new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', 'the upstream closed the describe connection'));
+        });
+        socket.on('error', () => undefined);
+        // connectUpstream hands the socket over paused, as the proxy wants it.
+        socket.resume();
+        if (up.leftover.length > 0) onData(up.leftover);
+        socket.write(Buffer.concat([parseMessage('', sql), describeStatementMessage(''), SYNC]));
+      });
+    } finally {
+      socket.end(TERMINATE);
     }
   };
 
@@ -252,6 +318,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         needsTableNames: Object.keys(connection.mask?.columns ?? {}).length > 0,
         maxMessageBytes: config.limits.maxMessageBytes,
         resolveColumns: (fields) => resolveColumns(connection, fields),
+        describeColumns: (sql) => describeColumns(connection, sql),
         estimateRows: (sql) => estimateRows(connection, sql),
         previewRows: config.audit.previewRows ?? AUDIT_DEFAULTS.previewRows,
         idleTimeoutMs: config.limits.idleTimeoutMs,

@@ -163,6 +163,13 @@ export function parseMessage(name: string, sql: string): Buffer {
 }
 
 /** Frontend Execute of `portal` with no row limit. */
+/** Describe of a prepared statement (`S`) by name. */
+export function describeStatementMessage(name: string): Buffer {
+  return frame(Frontend.Describe, Buffer.concat([Buffer.from('S'), cstring(name)]));
+}
+
+export const SYNC = frame(Frontend.Sync, Buffer.alloc(0));
+
 export function executeMessage(portal: string): Buffer {
   return frame(Frontend.Execute, Buffer.concat([cstring(portal), Buffer.from([0, 0, 0, 0])]));
 }

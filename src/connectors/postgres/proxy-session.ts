@@ -13,7 +13,7 @@ import type { SessionInfo } from '../../pipeline/session.js';
 import type { SqlFacts } from '../../pipeline/types.js';
 import { createHash } from 'node:crypto';
 import { MaskStats, type ColumnRef, type Masker } from '../../masking/index.js';
-import { BUILTIN_RULES, fingerprintSql, type StatementFacts } from '../../policy/index.js';
+import { BUILTIN_RULES, fingerprintSql, type CopyFormat, type StatementFacts } from '../../policy/index.js';
 import type { ApprovalsLike } from '../engine.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
@@ -22,6 +22,7 @@ import {
   errorResponse,
   executeMessage,
   Field,
+  frame,
   noticeResponse,
   Frontend,
   parseErrorFields,
@@ -30,6 +31,7 @@ import {
   TxStatus,
 } from './protocol.js';
 import { buildRowMaskPlan, maskDataRow, parseRowDescription, type FieldDescription, type RowMaskPlan } from './rows.js';
+import { CopyOutMasker, CopyShapeError } from './copy-out.js';
 import { MAX_UPSTREAM_MESSAGE } from './upstream.js';
 
 /**
@@ -85,6 +87,12 @@ class MarkedNames {
   }
 }
 
+/** How one COPY … TO STDOUT of a statement masks its rows. */
+interface CopyPlan {
+  readonly format: CopyFormat;
+  readonly rows: RowMaskPlan;
+}
+
 /** A command record still being committed: no result byte of its command reaches the client before. */
 interface AuditGate {
   readonly promise: Promise<void>;
@@ -94,6 +102,8 @@ interface AuditGate {
 interface PreparedInfo {
   readonly sql: string;
   readonly decision: SqlDecision;
+  /** COPY … TO STDOUT: how to mask its rows (a fresh CopyOutMasker per Execute). */
+  readonly copies?: readonly CopyPlan[];
   fields?: readonly FieldDescription[];
 }
 
@@ -168,11 +178,11 @@ interface ResultFields {
  * (`begun`: part of its result was in a chunk).
  */
 type Op =
-  | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision; gate?: AuditGate; lazy?: boolean; begun?: boolean }
+  | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision; gate?: AuditGate; lazy?: boolean; begun?: boolean; copies?: CopyOutMasker[] }
   | { readonly k: 'parse'; readonly denied?: SluiceError; readonly name: string }
   | { readonly k: 'bind' }
   | { readonly k: 'describe'; readonly target: 'S' | 'P'; readonly name: string }
-  | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError; gate?: AuditGate; lazy?: boolean; begun?: boolean }
+  | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError; gate?: AuditGate; lazy?: boolean; begun?: boolean; copies?: CopyOutMasker[] }
   | { readonly k: 'close' }
   | { readonly k: 'sync' }
   | { readonly k: 'denied-call'; readonly denied: SluiceError };
@@ -200,6 +210,8 @@ export interface ProxySessionOptions {
   readonly maxMessageBytes: number;
   /** Resolves table/schema names for RowDescription table OIDs (cached by the engine). */
   readonly resolveColumns: (fields: readonly FieldDescription[]) => ColumnRef[] | Promise<ColumnRef[]>;
+  /** The output columns of a SELECT, described without running it (COPY … TO STDOUT masking). */
+  readonly describeColumns?: (sql: string) => Promise<FieldDescription[]>;
   readonly log: (line: string) => void;
   readonly onClose: (summary: SessionSummary) => void;
 }
@@ -221,6 +233,10 @@ export class ProxySession {
   private closed = false;
   private txStatus: number;
   private copyOutMasking = false;
+  /** The running COPY TO STDOUT's per-column masker (undefined: detectors on each line). */
+  private copyOut: CopyOutMasker | undefined;
+  /** Set when a COPY's rows could not be masked: its data is dropped and it ends in an error. */
+  private copyFailed: SluiceError | undefined;
   private commands = 0;
   private denied = 0;
   private bytesOut = 0;
@@ -435,9 +451,40 @@ export class ProxySession {
     return { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.protocolStatement, reason: refused } };
   }
 
+  /**
+   * Column plans for the COPY … TO STDOUT statements of a text about to run, in order. COPY rows
+   * carry no column names, so each COPY's source is described upstream first (never executed);
+   * one that cannot be described is refused (`sql-copy-unmaskable`): its rows could be masked
+   * only by detectors, and a column rule (a password column) would not apply.
+   */
+  private async withCopyPlans(d: SqlDecision): Promise<{ readonly decision: SqlDecision; readonly copies?: readonly CopyPlan[] }> {
+    if (d.decision.effect === 'deny' || this.o.masker.inert) return { decision: d };
+    let copies: CopyPlan[] | undefined;
+    for (const st of d.statements) {
+      const f = st.facts as SqlFacts & Partial<Pick<StatementFacts, 'copyFormat' | 'copySource'>>;
+      if (f.statement !== 'CopyStmt' || f.copyDirection !== 'to' || f.copyFileOrProgram === true) continue;
+      let why: string | undefined;
+      if (f.copySource === undefined || f.copyFormat === undefined || this.o.describeColumns === undefined) why = 'its source could not be determined';
+      else {
+        try {
+          const fields = await this.o.describeColumns(f.copySource);
+          const cols = this.o.needsTableNames && fields.some((x) => x.tableOid !== 0) ? await this.o.resolveColumns(fields) : fields.map((x) => ({ column: x.name }));
+          const binary = f.copyFormat.format === 'binary';
+          (copies ??= []).push({ format: f.copyFormat, rows: buildRowMaskPlan(fields, this.o.masker.planColumns(cols), binary ? [1] : [0]) });
+        } catch (err) {
+          why = (err as Error).message;
+        }
+      }
+      if (why !== undefined) {
+        return { decision: { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.copyUnmaskable, reason: `COPY … TO STDOUT output could not be masked per column: ${why}` } } };
+      }
+    }
+    return copies === undefined ? { decision: d } : { decision: d, copies };
+  }
+
   private async onQuery(sql: string): Promise<void> {
     const frameBytes = Buffer.from(this.clientReader.frame());
-    const decision = this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql));
+    let decision = this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql));
     const started = Date.now();
     const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskStats() };
     if (isPureRead(decision)) {
@@ -449,6 +496,8 @@ export class ProxySession {
       return;
     }
     this.recordLazyNow();
+    const planned = await this.withCopyPlans(decision);
+    decision = planned.decision;
     let denied: SluiceError | undefined;
     let approvalId: string | undefined;
     if (decision.decision.effect === 'review' && this.o.approvals !== undefined && decision.error === undefined) {
@@ -461,7 +510,8 @@ export class ProxySession {
     await this.recordDecision(sql, decision, approvalId, denied);
     if (denied === undefined) {
       this.commands += 1;
-      this.ops.push({ k: 'query', sql, started, out, decision });
+      const copies = planned.copies?.map((c) => new CopyOutMasker(c.format, c.rows));
+      this.ops.push({ k: 'query', sql, started, out, decision, ...(copies !== undefined ? { copies } : {}) });
       this.forward(frameBytes);
       return;
     }
@@ -535,12 +585,14 @@ export class ProxySession {
     const b = new BodyReader(body);
     const name = b.cstring();
     const sql = b.cstring();
-    const decision = this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql));
+    let decision = this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql));
+    let copies: readonly CopyPlan[] | undefined;
+    if (!isPureRead(decision)) ({ decision, copies } = await this.withCopyPlans(decision));
     const effect = decision.decision.effect;
     // A `review` statement may be prepared; it is held at Execute, once its parameters are bound.
     if (effect === 'allow' || (effect === 'review' && this.o.approvals !== undefined && decision.error === undefined)) {
       this.refusedParses.delete(name);
-      this.statements.set(name, { sql, decision });
+      this.statements.set(name, { sql, decision, ...(copies !== undefined ? { copies } : {}) });
       if (!isPureRead(decision)) this.protocolNames.add('S', name);
       this.ops.push({ k: 'parse', name });
       this.forward(frameBytes);
@@ -592,6 +644,7 @@ export class ProxySession {
     const statement = portal?.statement;
     const sql = statement?.sql ?? '';
     const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskStats() };
+    const copies = statement?.copies?.map((c) => new CopyOutMasker(c.format, c.rows));
     const op: Extract<Op, { k: 'execute' }> = {
       k: 'execute',
       portal,
@@ -599,6 +652,7 @@ export class ProxySession {
       started: Date.now(),
       out,
       ...(statement !== undefined ? { decision: statement.decision } : {}),
+      ...(copies !== undefined ? { copies } : {}),
     };
     if (statement === undefined) {
       // No statement Sluice decided is bound to this portal, so it is never run:
@@ -874,6 +928,7 @@ export class ProxySession {
         return undefined;
       }
       case Backend.CommandComplete: {
+        if (this.copyFailed !== undefined) return this.failCopy(head);
         if (head?.k === 'query') {
           head.out.tags.push(new BodyReader(reader.body()).cstring());
           head.rows = undefined;
@@ -907,6 +962,8 @@ export class ProxySession {
         this.txStatus = reader.body()[0] ?? TxStatus.Idle;
         this.copyIn = false;
         this.copyOutMasking = false;
+        this.copyOut = undefined;
+        this.copyFailed = undefined;
         if (head?.k === 'query') {
           this.ops.shift();
           if (head.denied === undefined) this.finishCommand(head);
@@ -917,6 +974,17 @@ export class ProxySession {
       }
       case Backend.CopyOutResponse: {
         this.copyOutMasking = true;
+        this.copyFailed = undefined;
+        const op = head !== undefined && (head.k === 'query' || head.k === 'execute') ? head : undefined;
+        this.copyOut = op?.copies?.shift();
+        const body = reader.body();
+        const binary = body[0] === 1;
+        const columns = body.length >= 3 ? body.readInt16BE(1) : -1;
+        if (!this.o.masker.inert) {
+          // Fail closed: rows Sluice cannot read per column are never sent.
+          if (this.copyOut !== undefined && this.copyOut.columns !== columns) this.copyFailed = this.copyError(`the COPY has ${columns} columns, ${this.copyOut.columns} were described`);
+          else if (this.copyOut === undefined && binary) this.copyFailed = this.copyError('binary COPY output can only be masked when its columns are known');
+        }
         return undefined;
       }
       case Backend.CopyInResponse:
@@ -924,20 +992,29 @@ export class ProxySession {
         return undefined;
       case Backend.CopyData: {
         if (!this.copyOutMasking) return undefined;
+        if (this.copyFailed !== undefined) return null;
         if (head !== undefined && (head.k === 'query' || head.k === 'execute')) {
           head.out.bytes += reader.end - reader.start;
         }
-        const text = reader.body().toString('utf8');
         const counter = head !== undefined && (head.k === 'query' || head.k === 'execute') ? head.out.masked : this.masked;
+        if (this.copyOut !== undefined) {
+          let masked: Buffer | undefined;
+          try {
+            masked = this.copyOut.mask(reader.body(), counter);
+          } catch (err) {
+            if (!(err instanceof CopyShapeError)) throw err;
+            this.copyFailed = this.copyError(err.message);
+            return null;
+          }
+          return masked === undefined ? undefined : frame(Backend.CopyData, masked);
+        }
+        const text = reader.body().toString('utf8');
         const masked = this.o.masker.maskText(text, counter);
         if (masked === text) return undefined;
-        const body = Buffer.from(masked, 'utf8');
-        const out = Buffer.allocUnsafe(5 + body.length);
-        out[0] = Backend.CopyData;
-        out.writeInt32BE(4 + body.length, 1);
-        body.copy(out, 5);
-        return out;
+        return frame(Backend.CopyData, Buffer.from(masked, 'utf8'));
       }
+      case Backend.CopyDone:
+        return this.copyFailed !== undefined ? null : undefined;
       case Backend.NoticeResponse:
         return this.maskFields(Backend.NoticeResponse, parseErrorFields(reader.body()));
       case Backend.BackendKeyData:
@@ -946,6 +1023,31 @@ export class ProxySession {
       default:
         return undefined;
     }
+  }
+
+  private copyError(why: string): SluiceError {
+    return new SluiceError('SLUICE_POLICY_DENIED', 'sluice: COPY output withheld: its rows could not be masked per column', { detail: why });
+  }
+
+  /**
+   * The upstream finished a COPY whose rows were withheld: the client, which saw CopyOutResponse
+   * and no rows, gets an error in place of CommandComplete (as if the server had failed the COPY),
+   * and the command is recorded as failed.
+   */
+  private failCopy(head: Op | undefined): Buffer {
+    const e = this.copyFailed as SluiceError;
+    this.copyFailed = undefined;
+    this.copyOut = undefined;
+    this.copyOutMasking = false;
+    if (head?.k === 'query') {
+      head.out.error = { code: e.sqlstate, message: e.message };
+      head.rows = undefined;
+    } else if (head?.k === 'execute') {
+      head.out.error = { code: e.sqlstate, message: e.message };
+      this.ops.shift();
+      this.finishCommand(head);
+    }
+    return errorResponse({ code: e.sqlstate, message: e.message, ...(e.detail !== undefined ? { detail: e.detail } : {}) });
   }
 
   private planRows(head: Extract<Op, { k: 'query' | 'execute' }>, fields: readonly FieldDescription[], formats: readonly number[] | undefined): Promise<null> | undefined {

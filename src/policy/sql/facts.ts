@@ -13,7 +13,7 @@
  * Informational only (test/policy/sql/facts.test.ts prints it); bench/ owns the numbers.
  */
 import type { SqlFacts, SqlKind } from '../../pipeline/types.js';
-import { parseStatements } from './parser.js';
+import { firstParenthesised, parseStatements } from './parser.js';
 import { isSafeFunction } from './safe-functions.js';
 import { statementKind } from './statement-kind.js';
 import type { SqlVerb } from './verbs.js';
@@ -32,6 +32,26 @@ export interface StatementFacts extends SqlFacts {
   readonly cursorName?: string;
   /** Prepared statements the statement runs by name (EXECUTE, also under EXPLAIN ANALYZE or CREATE TABLE AS). */
   readonly executes?: readonly string[];
+  /** COPY: its data format and the options that shape its rows (delimiter, null, quote, escape, header). */
+  readonly copyFormat?: CopyFormat;
+  /**
+   * COPY … TO STDOUT: a SELECT with the same output columns (`SELECT cols FROM table`, or the
+   * query of `COPY (query)`), so a connector can learn the columns to mask them.
+   */
+  readonly copySource?: string;
+}
+
+export interface CopyFormat {
+  readonly format: 'text' | 'csv' | 'binary';
+  /** One character: tab for text, comma for csv. */
+  readonly delimiter: string;
+  /** The NULL marker: `\N` for text, the empty string for csv. */
+  readonly null: string;
+  /** csv only: the quote and escape characters (both `"` by default). */
+  readonly quote: string;
+  readonly escape: string;
+  /** csv and text: the first row is a header line. */
+  readonly header: boolean;
 }
 
 export interface SqlAnalysis {
@@ -99,13 +119,14 @@ function analyzeUncached(sql: string): SqlAnalysis {
   if (!parsed.ok) return failed(sql, parsed.error);
   if (parsed.stmts.length === 0) return EMPTY;
   const statements: StatementFacts[] = [];
+  const texts = statementTexts(sql, parsed.stmts);
   try {
-    for (const raw of parsed.stmts) statements.push(factsForRaw(raw));
+    parsed.stmts.forEach((raw, i) => statements.push(factsForRaw(raw, texts[i] ?? sql)));
   } catch (err) {
     const why = err instanceof TooDeep || err instanceof RangeError ? 'statement is nested too deeply to analyse' : 'statement could not be analysed';
     return failed(sql, why);
   }
-  return Object.freeze({ statements: Object.freeze(statements), texts: Object.freeze(statementTexts(sql, parsed.stmts)) });
+  return Object.freeze({ statements: Object.freeze(statements), texts: Object.freeze(texts) });
 }
 
 function failed(sql: string, error: string): SqlAnalysis {
@@ -219,9 +240,13 @@ interface TopExtras {
   transactionModes?: readonly string[];
   preparedName?: string;
   cursorName?: string;
+  copyFormat?: CopyFormat;
+  /** COPY (query) TO: its source is the query's text, cut from the statement text after the walk. */
+  copyQuery?: boolean;
+  copySource?: string;
 }
 
-function factsForRaw(raw: unknown): StatementFacts {
+function factsForRaw(raw: unknown, text: string): StatementFacts {
   const stmt = asObject(asObject(raw)?.stmt);
   const type = stmt === undefined ? undefined : Object.keys(stmt)[0];
   const body = type === undefined ? undefined : asObject(stmt?.[type]);
@@ -246,6 +271,7 @@ function factsForRaw(raw: unknown): StatementFacts {
   const scope: Scope = { ctes: EMPTY_SET, write: TARGET_KINDS.has(kind), executed: true };
   visitStatement(type, body, scope, c, 0, extras);
   const verbs = [...c.verbs];
+  const copySource = extras.copyQuery === true ? firstParenthesised(text) : extras.copySource;
   return freezeFacts({
     kind,
     statement: type,
@@ -265,6 +291,8 @@ function factsForRaw(raw: unknown): StatementFacts {
     ...(extras.preparedName !== undefined ? { preparedName: extras.preparedName } : {}),
     ...(extras.cursorName !== undefined ? { cursorName: extras.cursorName } : {}),
     ...(c.executes.size > 0 ? { executes: Object.freeze([...c.executes]) } : {}),
+    ...(extras.copyFormat !== undefined ? { copyFormat: Object.freeze(extras.copyFormat) } : {}),
+    ...(copySource !== undefined ? { copySource } : {}),
   });
 }
 
@@ -460,6 +488,16 @@ function visitCopy(body: Obj, scope: Scope, c: Collector, depth: number, x: TopE
   const program = body.is_program === true;
   const file = typeof body.filename === 'string';
   x.copyFileOrProgram = program || file;
+  x.copyFormat = copyFormat(body.options);
+  if (!from && !program && !file) {
+    const rel = asObject(body.relation);
+    if (body.query !== undefined) x.copyQuery = true;
+    else if (rel !== undefined && typeof rel.relname === 'string') {
+      const cols = Array.isArray(body.attlist) ? body.attlist.map((a) => asObject(asObject(a)?.String)?.sval).filter((n): n is string => typeof n === 'string') : [];
+      const table = (typeof rel.schemaname === 'string' ? `${quoteIdent(rel.schemaname)}.` : '') + quoteIdent(rel.relname);
+      x.copySource = `SELECT ${cols.length > 0 ? cols.map(quoteIdent).join(', ') : '*'} FROM ${table}`;
+    }
+  }
   if (body.relation !== undefined) {
     c.verbs.add(from ? 'insert' : 'select');
     visit(body.relation, { ...scope, write: from }, c, depth + 1);
@@ -468,6 +506,36 @@ function visitCopy(body: Obj, scope: Scope, c: Collector, depth: number, x: TopE
   if (program) c.effect('side-effect', `COPY ${from ? 'FROM' : 'TO'} PROGRAM runs a shell command on the database server`);
   else if (file) c.effect('side-effect', `COPY ${from ? 'FROM' : 'TO'} a file on the database server`);
   visit(body.whereClause, { ...scope, write: false }, c, depth + 1);
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** COPY's options as PostgreSQL reads them (legacy `CSV`, `BINARY`, `HEADER` arrive as the same options). */
+function copyFormat(options: unknown): CopyFormat {
+  const opts = new Map<string, unknown>();
+  if (Array.isArray(options)) {
+    for (const o of options) {
+      const d = asObject(asObject(o)?.DefElem);
+      if (typeof d?.defname === 'string') opts.set(d.defname.toLowerCase(), d.arg);
+    }
+  }
+  const str = (name: string): string | undefined => {
+    const v = asObject(asObject(opts.get(name))?.String)?.sval;
+    return typeof v === 'string' ? v : undefined;
+  };
+  const f = str('format')?.toLowerCase();
+  const format = f === 'csv' ? 'csv' : f === 'binary' ? 'binary' : 'text';
+  const quote = str('quote') ?? '"';
+  return {
+    format,
+    delimiter: str('delimiter') ?? (format === 'csv' ? ',' : '\t'),
+    null: str('null') ?? (format === 'csv' ? '' : '\\N'),
+    quote,
+    escape: str('escape') ?? quote,
+    header: opts.has('header') && !isFalseOption(opts.get('header')),
+  };
 }
 
 function visitSet(body: Obj, c: Collector, x: TopExtras): void {

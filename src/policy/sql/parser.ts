@@ -3,7 +3,7 @@
  * asynchronously once; after that every parse is synchronous so the hot path never awaits.
  */
 import { createHash } from 'node:crypto';
-import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
+import { fingerprintSync, loadModule, parseSync, scanSync } from 'libpg-query';
 
 let ready: Promise<void> | undefined;
 let loaded = false;
@@ -49,4 +49,33 @@ export function fingerprintSql(sql: string): string {
   } catch {
     return 'text:' + createHash('sha256').update(sql).digest('hex');
   }
+}
+
+/**
+ * The text inside the first parenthesised group of `sql` (`COPY (SELECT …) TO …` → `SELECT …`),
+ * found with PostgreSQL's own lexer so parentheses in strings, quoted names and comments do not
+ * count. Undefined when there is none or the scan fails.
+ */
+export function firstParenthesised(sql: string): string | undefined {
+  if (!loaded) throw new Error('SQL parser not initialised: await initSqlParser() at startup');
+  let tokens: readonly { start: number; end: number; text: string }[];
+  try {
+    tokens = (scanSync(sql) as { tokens: { start: number; end: number; text: string }[] }).tokens;
+  } catch {
+    return undefined;
+  }
+  // Token offsets are bytes into the UTF-8 text.
+  const bytes = Buffer.from(sql, 'utf8');
+  let depth = 0;
+  let open = -1;
+  for (const t of tokens) {
+    if (t.text === '(') {
+      if (depth === 0) open = t.end;
+      depth++;
+    } else if (t.text === ')' && depth > 0) {
+      depth--;
+      if (depth === 0) return bytes.subarray(open, t.start).toString('utf8').trim();
+    }
+  }
+  return undefined;
 }

@@ -214,6 +214,22 @@ describe('extractSqlFacts', () => {
     assert.deepEqual(a.texts, ["SELECT 'héllo ✓ 𝄞'", 'DELETE FROM t']);
   });
 
+  test('COPY … TO STDOUT reports its format and a SELECT with its output columns', () => {
+    const [q] = extractSqlFacts(`COPY (SELECT password AS "p)", ')' || email FROM customers /* ) */ WHERE id > (1)) TO STDOUT WITH (FORMAT csv, HEADER, DELIMITER ';')`);
+    assert.equal(q?.copySource, `SELECT password AS "p)", ')' || email FROM customers /* ) */ WHERE id > (1)`);
+    assert.deepEqual(q?.copyFormat, { format: 'csv', delimiter: ';', null: '', quote: '"', escape: '"', header: true });
+    const [t] = extractSqlFacts('COPY public."Customers" (password, "E""mail") TO STDOUT BINARY');
+    assert.equal(t?.copySource, 'SELECT "password", "E""mail" FROM "public"."Customers"');
+    assert.equal(t?.copyFormat?.format, 'binary');
+    const [all] = extractSqlFacts("COPY customers TO STDOUT (NULL 'x', DELIMITER '|', HEADER false)");
+    assert.equal(all?.copySource, 'SELECT * FROM "customers"');
+    assert.deepEqual(all?.copyFormat, { format: 'text', delimiter: '|', null: 'x', quote: '"', escape: '"', header: false });
+    const [legacy] = extractSqlFacts("COPY customers TO STDOUT WITH CSV HEADER QUOTE '''' ESCAPE '\\'");
+    assert.deepEqual(legacy?.copyFormat, { format: 'csv', delimiter: ',', null: '', quote: "'", escape: '\\', header: true });
+    // Not to the client: nothing to describe.
+    for (const sql of ["COPY customers TO '/tmp/x'", "COPY customers TO PROGRAM 'cat'", 'COPY customers FROM STDIN']) assert.equal(extractSqlFacts(sql)[0]?.copySource, undefined, sql);
+  });
+
   test('DEALLOCATE ALL and CLOSE ALL name nothing (they drop every prepared statement or cursor)', () => {
     const [dealloc, close] = extractSqlFacts('DEALLOCATE ALL; CLOSE ALL');
     assert.equal(dealloc?.statement, 'DeallocateStmt');
