@@ -43,6 +43,12 @@ export interface Masker {
   readonly detectors: readonly string[];
   /** Nothing can ever be masked: no detector and no column rule (`detectors: []`). */
   readonly inert: boolean;
+  /**
+   * Whether a column named `column`, in any of `tables` (as a statement names them) or in an
+   * unknown one, has its values masked by name: a column rule other than `keep`, or a secret-like
+   * name (password, token, …) while detectors run. Used to refuse computing on such a column.
+   */
+  protectsColumn(column: string, tables: readonly string[]): boolean;
   /** Free text (statements, error messages, logs, COPY lines): the same string when nothing matched. */
   maskText(text: string, stats?: MaskStats): string;
   /**
@@ -234,6 +240,21 @@ class MaskerImpl implements Masker {
 
   get inert(): boolean {
     return !this.active && this.#c.rules.length === 0;
+  }
+
+  protectsColumn(column: string, tables: readonly string[]): boolean {
+    // As a result row would be planned (Plan): the first matching rule decides, else the name.
+    const byName = this.active && this.keyKind(column) !== KEY_NONE;
+    const protectedIn = (forms: readonly string[]): boolean => {
+      const rule = this.ruleFor(forms);
+      return rule !== undefined ? rule.style !== 'keep' : byName;
+    };
+    if (tables.length === 0) return protectedIn([column]);
+    for (const t of tables) {
+      const qualified = t.includes('.') ? [`${t}.${column}`, `${t.slice(t.lastIndexOf('.') + 1)}.${column}`] : [`public.${t}.${column}`, `${t}.${column}`];
+      if (protectedIn([...qualified, column])) return true;
+    }
+    return false;
   }
 
   get triggers(): Uint8Array {

@@ -35,6 +35,8 @@ export const BUILTIN_RULES = {
   protocolStatement: 'sql-protocol-statement',
   /** PostgreSQL connector: Execute of a portal or statement Sluice did not see parsed and bound. */
   untrackedStatement: 'sql-untracked-statement',
+  /** PostgreSQL connector: a masked column computed on, a whole row as a value, or renamed columns computed on. */
+  maskedColumnUse: 'masked-column-use',
   /** PostgreSQL connector: COPY … TO STDOUT whose output columns could not be described for masking. */
   copyUnmaskable: 'sql-copy-unmaskable',
 } as const;

@@ -209,4 +209,47 @@ describe('inline masking through the PostgreSQL gateway', () => {
     ]) assert.match(out, want, out);
     assert.ok(!out.includes('4111 1111 1111 1111'), 'replay shows only masked text');
   });
+
+  it('refuses computing on a masked column, a whole row as a value and renamed columns computed on: masking could not follow them', async () => {
+    const c = await client();
+    const EVASIONS = [
+      'SELECT upper(password) FROM customers',
+      "SELECT password || '' AS p FROM customers",
+      "SELECT encode(password::bytea, 'hex') FROM customers",
+      'SELECT reverse(ssn) FROM customers',
+      'SELECT string_agg(password, \',\') FROM customers',
+      "SELECT json_build_object('k', password)::text FROM customers",
+      'SELECT (SELECT password FROM customers LIMIT 1) AS x',
+      'SELECT name FROM customers UNION ALL SELECT password FROM customers',
+      'WITH x AS (SELECT password AS p FROM customers) SELECT upper(p) FROM x',
+      'SELECT * FROM (SELECT password FROM customers) s',
+      "SELECT id FROM customers WHERE password LIKE 'h%'",
+      'SELECT id FROM customers ORDER BY ssn',
+      'SELECT c::text FROM customers c',
+      'SELECT c FROM customers c',
+      'SELECT array_agg(c.*)::text FROM customers c',
+      'SELECT upper(p) FROM customers AS c(i, n, e, ca, s, a, p)',
+      'SELECT upper(email) FROM public.customers',
+      'COPY (SELECT upper(password) FROM customers) TO STDOUT',
+    ];
+    try {
+      for (const sql of EVASIONS) {
+        await assert.rejects(c.query(sql), (err: Error & { code?: string }) => {
+          assert.equal(err.code, '42501', sql);
+          assert.match(err.message, /masked-column-use/, sql);
+          return true;
+        });
+      }
+      // The plain forms stay allowed and masked, by the column a value comes from, not its alias.
+      const plain = await c.query('SELECT password AS x, row_to_json(c)::text AS j FROM customers c ORDER BY id LIMIT 1');
+      assert.equal(plain.rows[0].x, '[REDACTED]');
+      assert.ok(!String(plain.rows[0].j).includes('hunter2'), plain.rows[0].j);
+      const renamed = await c.query('SELECT p FROM customers AS c(i, n, e, ca, s, a, p) LIMIT 1');
+      assert.equal(renamed.rows[0].p, '[REDACTED]');
+      const ok = await c.query('SELECT id, upper(name) AS n FROM customers WHERE id = 1 ORDER BY name');
+      assert.equal(ok.rows[0].n, 'ADA LOVELACE', 'computing on unmasked columns is fine');
+    } finally {
+      await c.end();
+    }
+  });
 });

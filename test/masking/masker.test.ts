@@ -212,3 +212,24 @@ test('custom detectors: regex + validator + style, only when listed or when dete
   const plan = all.planColumns([{ column: 'c' }]);
   assert.equal(plan.maskBytes(0, Buffer.from('TKT42'))?.toString(), '[REDACTED:ticket]', 'custom patterns bypass the byte prefilter');
 });
+
+test('protectsColumn: column rules by table as a statement names it, secret-like names while detectors run, keep wins, inert protects nothing', () => {
+  const m = createMasker({ columns: { 'customers.ssn': 'partial', '*.card': 'redact', 'public.users.note': 'null', 'audit.password': 'keep' } });
+  assert.equal(m.inert, false);
+  assert.equal(m.protectsColumn('ssn', ['customers']), true);
+  assert.equal(m.protectsColumn('ssn', ['public.customers']), true, 'schema-qualified table');
+  assert.equal(m.protectsColumn('ssn', ['orders']), false, 'another table');
+  assert.equal(m.protectsColumn('card', ['orders']), true, '*.card covers every table');
+  assert.equal(m.protectsColumn('card', []), true, 'and an unknown one');
+  assert.equal(m.protectsColumn('note', ['users']), true, 'an unqualified table is looked up in public');
+  assert.equal(m.protectsColumn('password', ['customers']), true, 'secret-like name');
+  assert.equal(m.protectsColumn('password', ['audit']), false, 'a keep rule reveals it');
+  assert.equal(m.protectsColumn('name', ['customers']), false);
+  const off = createMasker({ detectors: [] });
+  assert.equal(off.inert, true);
+  assert.equal(off.protectsColumn('password', ['customers']), false, 'names are masked only while detectors run');
+  const rulesOnly = createMasker({ detectors: [], columns: { '*.ssn': 'redact' } });
+  assert.equal(rulesOnly.inert, false);
+  assert.equal(rulesOnly.protectsColumn('ssn', ['t']), true);
+  assert.equal(rulesOnly.protectsColumn('password', ['t']), false);
+});

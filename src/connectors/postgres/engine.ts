@@ -315,7 +315,9 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         pipeline,
         masker,
         ...(ctx.approvals !== undefined ? { approvals: ctx.approvals } : {}),
-        needsTableNames: Object.keys(connection.mask?.columns ?? {}).length > 0,
+        // Column rules and secret-like names apply to the column a value comes from, not the
+        // name the query gave it (`SELECT password AS x`): resolve origins whenever masking is on.
+        needsTableNames: !masker.inert,
         maxMessageBytes: config.limits.maxMessageBytes,
         resolveColumns: (fields) => resolveColumns(connection, fields),
         describeColumns: (sql) => describeColumns(connection, sql),

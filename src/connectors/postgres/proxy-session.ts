@@ -482,9 +482,37 @@ export class ProxySession {
     return copies === undefined ? { decision: d } : { decision: d, copies };
   }
 
+  /**
+   * Masking follows a column only where a result describes it (RowDescription names its table and
+   * column). A masked column computed on — `upper(password)`, a filter, a subquery, a set
+   * operation, a write — would leave unmasked, as would a whole row turned into a value
+   * (`t::text`) or renamed columns computed on. Such statements are refused
+   * (`masked-column-use`) while masking is on; the column as a plain output column stays allowed.
+   */
+  private checkMaskedColumns(d: SqlDecision): SqlDecision {
+    const masker = this.o.masker;
+    if (d.decision.effect === 'deny' || masker.inert) return d;
+    for (const st of d.statements) {
+      const f = st.facts as SqlFacts & Partial<Pick<StatementFacts, 'computedColumns' | 'wholeRowValues' | 'renamedColumns'>>;
+      const computed = f.computedColumns ?? [];
+      let reason: string | undefined;
+      const tables = [...f.tablesRead, ...f.tablesWritten];
+      const column = computed.find((name) => masker.protectsColumn(name, tables));
+      if (column !== undefined) {
+        reason = `column "${column}" is masked, and it is used where masking cannot follow it (an expression, a filter, a subquery, a set operation or a write); select it as a plain column of the query, where it is masked`;
+      } else if (f.wholeRowValues === true) {
+        reason = 'a whole row used as a value carries every column past column masking; select the columns, or use row_to_json()';
+      } else if (f.renamedColumns === true && computed.length > 0) {
+        reason = 'a column alias list (AS t(a, b)) renames columns that the statement then computes on, where masking cannot follow them';
+      }
+      if (reason !== undefined) return { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.maskedColumnUse, reason } };
+    }
+    return d;
+  }
+
   private async onQuery(sql: string): Promise<void> {
     const frameBytes = Buffer.from(this.clientReader.frame());
-    let decision = this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql));
+    let decision = this.checkMaskedColumns(this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql)));
     const started = Date.now();
     const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskStats() };
     if (isPureRead(decision)) {
@@ -585,7 +613,7 @@ export class ProxySession {
     const b = new BodyReader(body);
     const name = b.cstring();
     const sql = b.cstring();
-    let decision = this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql));
+    let decision = this.checkMaskedColumns(this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql)));
     let copies: readonly CopyPlan[] | undefined;
     if (!isPureRead(decision)) ({ decision, copies } = await this.withCopyPlans(decision));
     const effect = decision.decision.effect;

@@ -39,6 +39,17 @@ export interface StatementFacts extends SqlFacts {
    * query of `COPY (query)`), so a connector can learn the columns to mask them.
    */
   readonly copySource?: string;
+  /**
+   * Column names used other than as a plain output column of the statement's own SELECT list: in
+   * expressions, filters, ordering, grouping, subqueries, set operations and writes. Masking
+   * follows a column only where the result still describes it, so a connector refuses the use of
+   * a masked column here (`upper(password)` would leave unmasked).
+   */
+  readonly computedColumns?: readonly string[];
+  /** A whole row used as a value (`t`, `t.*` in an expression, `SELECT t`), except as the argument of a JSON function. */
+  readonly wholeRowValues?: boolean;
+  /** A column alias list (`AS t(a, b)`, `WITH x(a) AS`) renames columns. */
+  readonly renamedColumns?: boolean;
 }
 
 export interface CopyFormat {
@@ -187,6 +198,8 @@ interface Scope {
   readonly write: boolean;
   /** False under a plain EXPLAIN: the explained statement is planned, not run. */
   readonly executed: boolean;
+  /** The SELECT being visited is the statement's result: its plain columns reach the client described. */
+  readonly output?: boolean;
 }
 
 class Collector {
@@ -196,6 +209,13 @@ class Collector {
   readonly verbs = new Set<SqlVerb>();
   readonly reasons: string[] = [];
   readonly executes = new Set<string>();
+  /** Column names used in computed positions (see StatementFacts.computedColumns). */
+  readonly computed = new Set<string>();
+  /** One-part column references (which may name a whole row) and relation names/aliases in scope. */
+  readonly singles = new Set<string>();
+  readonly relations = new Set<string>();
+  starInExpression = false;
+  renamed = false;
   dynamic = false;
 
   effect(verb: SqlVerb, reason: string): void {
@@ -293,6 +313,9 @@ function factsForRaw(raw: unknown, text: string): StatementFacts {
     ...(c.executes.size > 0 ? { executes: Object.freeze([...c.executes]) } : {}),
     ...(extras.copyFormat !== undefined ? { copyFormat: Object.freeze(extras.copyFormat) } : {}),
     ...(copySource !== undefined ? { copySource } : {}),
+    ...(c.computed.size > 0 ? { computedColumns: Object.freeze([...c.computed]) } : {}),
+    ...(c.starInExpression || [...c.singles].some((n) => c.relations.has(n)) ? { wholeRowValues: true } : {}),
+    ...(c.renamed ? { renamedColumns: true } : {}),
   });
 }
 
@@ -311,7 +334,7 @@ function visitStatement(type: string, body: Obj, scope: Scope, c: Collector, dep
   switch (type) {
     case 'SelectStmt':
       x.hasWhere = body.whereClause !== undefined;
-      visitSelect(body, scope, c, depth);
+      visitSelect(body, { ...scope, output: scope.output ?? true }, c, depth);
       return;
     case 'InsertStmt':
     case 'UpdateStmt':
@@ -343,7 +366,7 @@ function visitStatement(type: string, body: Obj, scope: Scope, c: Collector, dep
       return;
     case 'CreateTableAsStmt':
       visit(body.into, { ...scope, write: true }, c, depth + 1);
-      visitInner(body.query, { ...scope, write: false }, c, depth, 'CREATE TABLE AS runs');
+      visitInner(body.query, { ...scope, write: false, output: false }, c, depth, 'CREATE TABLE AS runs');
       return;
     case 'CopyStmt':
       visitCopy(body, scope, c, depth, x);
@@ -428,9 +451,49 @@ function markExecute(body: Obj, scope: Scope, c: Collector, depth: number): void
 }
 
 function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number): void {
-  let s = scope.write ? { ...scope, write: false } : scope;
+  // Only the result's own plain columns keep their description; everything nested is computed.
+  const output = scope.output === true && (body.op === undefined || body.op === 'SETOP_NONE') && body.intoClause === undefined;
+  let s = scope.write || scope.output === true ? { ...scope, write: false, output: false } : scope;
   if (body.withClause !== undefined) s = visitWith(body.withClause, s, c, depth);
-  visitFields(body, s, c, depth + 1, 'withClause', undefined);
+  if (!output || !Array.isArray(body.targetList)) {
+    visitFields(body, s, c, depth + 1, 'withClause', undefined);
+    return;
+  }
+  for (const t of body.targetList) {
+    const ref = asObject(asObject(asObject(asObject(t)?.ResTarget)?.val)?.ColumnRef);
+    if (ref === undefined) {
+      visit(t, s, c, depth + 1);
+      continue;
+    }
+    // A plain output column: masked by the column it comes from. A one-part name may be a whole row.
+    const fields = Array.isArray(ref.fields) ? ref.fields : [];
+    const only = fields.length === 1 ? asObject(asObject(fields[0])?.String)?.sval : undefined;
+    if (typeof only === 'string') c.singles.add(only);
+  }
+  visitFields(body, s, c, depth + 1, 'withClause', 'targetList');
+}
+
+/** A column reference in a computed position (see StatementFacts.computedColumns). */
+function columnRef(ref: Obj, c: Collector, jsonArgument: boolean): void {
+  const fields = Array.isArray(ref.fields) ? ref.fields : [];
+  const last = asObject(fields[fields.length - 1]);
+  const name = asObject(last?.String)?.sval;
+  if (typeof name === 'string') {
+    c.computed.add(name);
+    if (fields.length === 1 && !jsonArgument) c.singles.add(name);
+  } else if (last?.A_Star !== undefined && !jsonArgument) {
+    c.starInExpression = true;
+  }
+}
+
+/** Functions whose output names every field of a row, so masking by field name still applies to a whole row given to them. */
+const JSON_ROW_FUNCTIONS: ReadonlySet<string> = new Set(['row_to_json', 'to_json', 'to_jsonb', 'json_agg', 'jsonb_agg']);
+
+function noteAlias(alias: unknown, c: Collector): void {
+  const a = asObject(alias);
+  if (a === undefined) return;
+  if (typeof a.aliasname === 'string') c.relations.add(a.aliasname);
+  if (Array.isArray(a.colnames) && a.colnames.length > 0) c.renamed = true;
 }
 
 function visitDml(body: Obj, scope: Scope, c: Collector, depth: number): void {
@@ -475,6 +538,7 @@ function visitWith(withClause: unknown, scope: Scope, c: Collector, depth: numbe
   for (const cte of ctes) {
     const body = asObject(asObject(cte)?.CommonTableExpr);
     if (body === undefined) continue;
+    if (Array.isArray(body.aliascolnames) && body.aliascolnames.length > 0) c.renamed = true;
     const cteScope: Scope = { ...scope, ctes: recursive ? all : new Set(visible) };
     visit(body.ctequery, cteScope, c, depth + 2);
     if (typeof body.ctename === 'string') visible.add(body.ctename);
@@ -652,7 +716,14 @@ function visitFields(obj: Obj, scope: Scope, c: Collector, depth: number, skipA:
       case 'SelectStmt':
       case 'larg':
       case 'rarg':
-        visitSelect(child as Obj, scope, c, depth + 1);
+        visitSelect(child as Obj, scope.output === undefined ? scope : { ...scope, output: false }, c, depth + 1);
+        break;
+      case 'ColumnRef':
+        columnRef(child as Obj, c, false);
+        break;
+      case 'alias':
+        // A function's alias names its output column too (`generate_series(1, 3) g`): not a row.
+        if (obj.functions === undefined && obj.docexpr === undefined) noteAlias(child, c);
         break;
       case 'InsertStmt':
       case 'UpdateStmt':
@@ -693,6 +764,16 @@ function visitFuncCall(call: Obj, scope: Scope, c: Collector, depth: number): vo
   const name = parts.join('.');
   c.functions.add(name);
   if (!isSafeFunction(parts)) c.effect('side-effect', `calls ${name}(), which is not on the read-only function list`);
+  const last = (parts[parts.length - 1] ?? '').toLowerCase();
+  if (JSON_ROW_FUNCTIONS.has(last) && Array.isArray(call.args)) {
+    for (const arg of call.args) {
+      const ref = asObject(asObject(arg)?.ColumnRef);
+      if (ref !== undefined) columnRef(ref, c, true);
+      else visit(arg, scope, c, depth + 1);
+    }
+    visitFields(call, scope, c, depth + 1, 'funcname', 'args');
+    return;
+  }
   visitFields(call, scope, c, depth + 1, 'funcname', undefined);
 }
 
@@ -700,6 +781,8 @@ function addRelation(rv: Obj, scope: Scope, c: Collector): void {
   const rel = rv.relname as string;
   const schema = typeof rv.schemaname === 'string' ? rv.schemaname : undefined;
   const catalog = typeof rv.catalogname === 'string' ? rv.catalogname : undefined;
+  c.relations.add(rel);
+  noteAlias(rv.alias, c);
   if (schema === undefined && catalog === undefined && scope.ctes.has(rel)) return;
   const name = catalog !== undefined ? `${catalog}.${schema ?? ''}.${rel}` : schema !== undefined ? `${schema}.${rel}` : rel;
   (scope.write ? c.written : c.read).add(name);

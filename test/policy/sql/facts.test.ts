@@ -230,6 +230,37 @@ describe('extractSqlFacts', () => {
     for (const sql of ["COPY customers TO '/tmp/x'", "COPY customers TO PROGRAM 'cat'", 'COPY customers FROM STDIN']) assert.equal(extractSqlFacts(sql)[0]?.copySource, undefined, sql);
   });
 
+  test('column uses masking cannot follow: computed columns, whole rows as values, renamed columns', () => {
+    const uses = (sql: string): unknown => {
+      const f = extractSqlFacts(sql)[0];
+      return { computed: [...(f?.computedColumns ?? [])].sort(), whole: f?.wholeRowValues ?? false, renamed: f?.renamedColumns ?? false };
+    };
+    const none = { computed: [], whole: false, renamed: false };
+    // Plain output columns of the statement's own SELECT list keep their description.
+    assert.deepEqual(uses('SELECT password, p.ssn AS s, * FROM customers p'), none);
+    assert.deepEqual(uses('SELECT count(*) FROM customers'), none);
+    assert.deepEqual(uses('COPY (SELECT password FROM customers) TO STDOUT'), none);
+    assert.deepEqual(uses('SELECT g FROM generate_series(1, 3) g'), none, 'a function alias names its column, not a row');
+    // Everything else is computed.
+    assert.deepEqual(uses('SELECT upper(password) FROM customers WHERE id = 1 ORDER BY name'), { ...none, computed: ['id', 'name', 'password'] });
+    assert.deepEqual(uses('SELECT name FROM customers UNION SELECT password FROM customers'), { ...none, computed: ['name', 'password'] });
+    assert.deepEqual(uses('SELECT * FROM (SELECT password AS p FROM customers) s'), { ...none, computed: ['password'] });
+    assert.deepEqual(uses('WITH x AS (SELECT password FROM customers) SELECT * FROM x'), { ...none, computed: ['password'] });
+    assert.deepEqual(uses('SELECT (SELECT password FROM customers LIMIT 1)'), { ...none, computed: ['password'] });
+    assert.deepEqual(uses('INSERT INTO t SELECT password FROM customers'), { ...none, computed: ['password'] });
+    assert.deepEqual(uses('CREATE TABLE t AS SELECT password FROM customers'), { ...none, computed: ['password'] });
+    assert.deepEqual(uses('SELECT password INTO t FROM customers'), { ...none, computed: ['password'] });
+    // Whole rows: selected as one value or used in an expression, except in a JSON function.
+    assert.deepEqual(uses('SELECT c FROM customers c'), { ...none, whole: true });
+    assert.deepEqual(uses('SELECT customers::text FROM customers'), { ...none, computed: ['customers'], whole: true });
+    assert.deepEqual(uses('SELECT array_agg(c.*) FROM customers c'), { ...none, whole: true });
+    assert.deepEqual(uses('SELECT w FROM (SELECT 1) w'), { ...none, whole: true });
+    assert.deepEqual(uses('SELECT row_to_json(c), to_jsonb(c.*) FROM customers c'), { ...none, computed: ['c'] });
+    // Column alias lists rename.
+    assert.deepEqual(uses('SELECT upper(p) FROM customers AS c(i, p)'), { ...none, computed: ['p'], renamed: true });
+    assert.deepEqual(uses('WITH x(a) AS (SELECT password FROM customers) SELECT a FROM x'), { ...none, computed: ['password'], renamed: true });
+  });
+
   test('DEALLOCATE ALL and CLOSE ALL name nothing (they drop every prepared statement or cursor)', () => {
     const [dealloc, close] = extractSqlFacts('DEALLOCATE ALL; CLOSE ALL');
     assert.equal(dealloc?.statement, 'DeallocateStmt');
