@@ -227,6 +227,7 @@ class MaskerImpl implements Masker {
   readonly #plansByArray = new WeakMap<readonly ColumnRef[], ColumnPlan>();
   readonly #keyKinds = new Map<string, number>();
   readonly #fieldRules = new Map<string, ColumnRule | null>();
+  readonly #protects = new Map<string, boolean>();
 
   constructor(c: Compiled) {
     this.#c = c;
@@ -243,16 +244,29 @@ class MaskerImpl implements Masker {
   }
 
   protectsColumn(column: string, tables: readonly string[]): boolean {
-    // As a result row would be planned (Plan): the first matching rule decides, else the name.
+    // On the path of every statement: the answer per (column, tables) is cached, bounded.
+    const key = tables.length === 0 ? column : `${column}\u0000${tables.join('\u0000')}`;
+    let hit = this.#protects.get(key);
+    if (hit === undefined) {
+      hit = this.#protectsUncached(column, tables);
+      if (this.#protects.size >= 4096) this.#protects.clear();
+      this.#protects.set(key, hit);
+    }
+    return hit;
+  }
+
+  /** As a result row would be planned (Plan): the first matching rule decides, else the name. */
+  #protectedIn(forms: readonly string[], byName: boolean): boolean {
+    const rule = this.ruleFor(forms);
+    return rule !== undefined ? rule.style !== 'keep' : byName;
+  }
+
+  #protectsUncached(column: string, tables: readonly string[]): boolean {
     const byName = this.active && this.keyKind(column) !== KEY_NONE;
-    const protectedIn = (forms: readonly string[]): boolean => {
-      const rule = this.ruleFor(forms);
-      return rule !== undefined ? rule.style !== 'keep' : byName;
-    };
-    if (tables.length === 0) return protectedIn([column]);
+    if (tables.length === 0) return this.#protectedIn([column], byName);
     for (const t of tables) {
       const qualified = t.includes('.') ? [`${t}.${column}`, `${t.slice(t.lastIndexOf('.') + 1)}.${column}`] : [`public.${t}.${column}`, `${t}.${column}`];
-      if (protectedIn([...qualified, column])) return true;
+      if (this.#protectedIn([...qualified, column], byName)) return true;
     }
     return false;
   }

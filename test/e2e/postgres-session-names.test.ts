@@ -181,6 +181,37 @@ describe('prepared statement and portal names shared by the protocol and SQL', (
     assert.ok(refused.every((r) => r.outcome === 'denied' || r.decision?.effect === 'deny'));
   });
 
+  it('stays in step when the client sends the rest of a failed batch after the error came back (pipeline mode with Flush)', async () => {
+    const c = await rawConnect(port, 'analyst', 'appdb', analyst);
+    try {
+      const failed = await c.exchange([msg.parse('', 'SELECT 1'), msg.bind('', ''), msg.execute(''), msg.parse('', 'DELETE FROM orders'), msg.bind('', ''), msg.execute(''), msg.flush()], 0, (m) => m.some((x) => x.type === 'E'));
+      assert.match(errorFields(failed.find((m) => m.type === 'E') as RawMessage).M ?? '', /analyst-reads-only/);
+      // The upstream now ignores everything up to the Sync; only the Sync is answered.
+      const rest = await c.exchange([msg.parse('', 'SELECT 2'), msg.bind('', ''), msg.execute(''), msg.sync()]);
+      assert.equal(types(rest), 'Z');
+      // Later results are still matched to their statements: a secret-like column is masked by name.
+      const after = await c.exchange([msg.query('SELECT password FROM customers ORDER BY id')]);
+      assert.deepEqual(after.filter((m) => m.type === 'D').map((m) => dataRow(m)[0]), ['[REDACTED:password]', '[REDACTED:password]'], types(after));
+    } finally {
+      c.close();
+    }
+  });
+
+  it('masks by column name for a client that sends Execute without Describe: Sluice describes the portal itself, unseen', async () => {
+    const c = await rawConnect(port, 'analyst', 'appdb', analyst);
+    try {
+      const ext = await c.exchange([msg.parse('', 'SELECT id, password FROM customers ORDER BY id'), msg.bind('', ''), msg.execute(''), msg.sync()]);
+      assert.equal(types(ext), '1 2 D D C Z', 'no RowDescription the client did not ask for');
+      assert.deepEqual(ext.filter((m) => m.type === 'D').map((m) => dataRow(m)), [['1', '[REDACTED:password]'], ['2', '[REDACTED:password]']]);
+      // A statement without result columns: the upstream's NoData to Sluice's Describe stays Sluice's too.
+      const none = await c.exchange([msg.parse('', 'BEGIN'), msg.bind('', ''), msg.execute(''), msg.sync()]);
+      assert.equal(types(none), '1 2 C Z');
+      await c.exchange([msg.query('ROLLBACK')]);
+    } finally {
+      c.close();
+    }
+  });
+
   it('a refused Parse in a pipeline gives one error and one record, as before', async () => {
     const c = await rawConnect(port, 'analyst', 'appdb', analyst);
     try {

@@ -13,8 +13,8 @@ export interface RawMessage {
 }
 
 export interface RawClient {
-  /** Send the frames, then collect replies through the `readyCount`-th ReadyForQuery. */
-  exchange(frames: readonly Buffer[], readyCount?: number): Promise<RawMessage[]>;
+  /** Send the frames, then collect replies through the `readyCount`-th ReadyForQuery (or until `done` says so). */
+  exchange(frames: readonly Buffer[], readyCount?: number, done?: (received: readonly RawMessage[]) => boolean): Promise<RawMessage[]>;
   close(): void;
 }
 
@@ -24,6 +24,7 @@ export const msg = {
   bind: (portal: string, statement: string, values: string[] = []): Buffer => serialize.bind({ portal, statement, values }),
   execute: (portal: string): Buffer => serialize.execute({ portal, rows: 0 }),
   sync: (): Buffer => serialize.sync(),
+  flush: (): Buffer => serialize.flush(),
 };
 
 /** Connect and authenticate with a cleartext password (the gateway's token). */
@@ -53,11 +54,11 @@ export async function rawConnect(port: number, user: string, database: string, p
     failure ??= new Error('connection closed');
     wake?.();
   });
-  const until = async (readyCount: number): Promise<RawMessage[]> => {
+  const until = async (readyCount: number, done?: (received: readonly RawMessage[]) => boolean): Promise<RawMessage[]> => {
     const deadline = Date.now() + 10_000;
     for (;;) {
       const ready = inbox.filter((m) => m.type === 'Z').length;
-      if (ready >= readyCount) {
+      if (done !== undefined ? done(inbox) : ready >= readyCount) {
         const out = inbox;
         inbox = [];
         return out;
@@ -73,9 +74,9 @@ export async function rawConnect(port: number, user: string, database: string, p
   socket.write(serialize.startup({ user, database }));
   await until(1);
   return {
-    async exchange(frames, readyCount = 1) {
+    async exchange(frames, readyCount = 1, done) {
       socket.write(Buffer.concat(frames));
-      return until(readyCount);
+      return until(readyCount, done);
     },
     close: () => socket.end(serialize.end()),
   };

@@ -21,9 +21,6 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   const path = defaultConfigPath(values.config, io.env);
   const config = loadConfigFile(path, { env: io.env });
   const gw = await startGateway(config, { log: (line) => io.stderr.write(line + '\n') });
-  const a = gw.addresses;
-  if (a.postgres !== undefined) io.stdout.write(`sluice: postgres listener on ${a.postgres.host}:${a.postgres.port}\n`);
-  if (a.http !== undefined) io.stdout.write(`sluice: http listener on http://${a.http.host}:${a.http.port}\n`);
   const reload = (): void => {
     gw.reload(() => loadConfigFile(path, { env: io.env })).then(
       (r) => io.stderr.write(`sluice: ${r.message}\n`),
@@ -40,6 +37,11 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     process.on('SIGHUP', reload);
+    // Announced only once the signals are handled: a supervisor that reloads as soon as it reads
+    // this line must not hit SIGHUP's default action (exit).
+    const a = gw.addresses;
+    if (a.postgres !== undefined) io.stdout.write(`sluice: postgres listener on ${a.postgres.host}:${a.postgres.port}\n`);
+    if (a.http !== undefined) io.stdout.write(`sluice: http listener on http://${a.http.host}:${a.http.port}\n`);
   });
   io.stdout.write('sluice: shutting down\n');
   await gw.close();

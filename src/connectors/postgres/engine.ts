@@ -22,7 +22,7 @@ import {
   Backend,
   backendKeyData,
   cancelRequest,
-  describeStatementMessage,
+  describeMessage,
   errorResponse,
   Field,
   Frontend,
@@ -73,8 +73,29 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
   }
   let server: Server | undefined;
 
-  /** Look up schema/table names for RowDescription table OIDs, once per (connection, oid, attnum). */
-  const fetchColumns = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, missing: readonly FieldDescription[]): Promise<void> => {
+  /** The lookup chain per connection: one query at a time on its metadata client. */
+  const fetching = new Map<string, Promise<void>>();
+
+  /**
+   * Look up schema/table names for RowDescription table OIDs, once per (connection, oid, attnum).
+   * Lookups queue per connection, and each looks up only what the ones before it left missing,
+   * so sessions starting together share the work.
+   */
+  const fetchColumns = (connection: Extract<ResolvedConnection, { type: 'postgres' }>, missing: readonly FieldDescription[]): Promise<void> => {
+    const name = connection.name;
+    const next = (fetching.get(name) ?? Promise.resolve()).then(() => {
+      const still = missing.filter((f) => !columnCache.has(`${name}:${f.tableOid}:${f.attnum}`));
+      return still.length === 0 ? undefined : lookupColumns(connection, still);
+    });
+    const tail = next.catch(() => undefined);
+    fetching.set(name, tail);
+    void tail.then(() => {
+      if (fetching.get(name) === tail) fetching.delete(name);
+    });
+    return next;
+  };
+
+  const lookupColumns = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, missing: readonly FieldDescription[]): Promise<void> => {
     let client = metaClients.get(connection.name);
     if (client === undefined) {
       const c = new pg.Client(sideClientConfig(connection.upstream, 'sluice-metadata'));
@@ -164,7 +185,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         // connectUpstream hands the socket over paused, as the proxy wants it.
         socket.resume();
         if (up.leftover.length > 0) onData(up.leftover);
-        socket.write(Buffer.concat([parseMessage('', sql), describeStatementMessage(''), SYNC]));
+        socket.write(Buffer.concat([parseMessage('', sql), describeMessage('S', ''), SYNC]));
       });
     } finally {
       socket.end(TERMINATE);

@@ -163,9 +163,9 @@ export function parseMessage(name: string, sql: string): Buffer {
 }
 
 /** Frontend Execute of `portal` with no row limit. */
-/** Describe of a prepared statement (`S`) by name. */
-export function describeStatementMessage(name: string): Buffer {
-  return frame(Frontend.Describe, Buffer.concat([Buffer.from('S'), cstring(name)]));
+/** Describe of a prepared statement (`S`) or a portal (`P`) by name. */
+export function describeMessage(target: 'S' | 'P', name: string): Buffer {
+  return frame(Frontend.Describe, Buffer.concat([Buffer.from(target), cstring(name)]));
 }
 
 export const SYNC = frame(Frontend.Sync, Buffer.alloc(0));

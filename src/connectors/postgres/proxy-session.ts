@@ -20,6 +20,7 @@ import {
   Backend,
   buildFieldsMessage,
   errorResponse,
+  describeMessage,
   executeMessage,
   Field,
   frame,
@@ -181,7 +182,7 @@ type Op =
   | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision; gate?: AuditGate; lazy?: boolean; begun?: boolean; copies?: CopyOutMasker[] }
   | { readonly k: 'parse'; readonly denied?: SluiceError; readonly name: string }
   | { readonly k: 'bind' }
-  | { readonly k: 'describe'; readonly target: 'S' | 'P'; readonly name: string }
+  | { readonly k: 'describe'; readonly target: 'S' | 'P'; readonly name: string; readonly internal?: Extract<Op, { k: 'execute' }> }
   | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError; gate?: AuditGate; lazy?: boolean; begun?: boolean; copies?: CopyOutMasker[] }
   | { readonly k: 'close' }
   | { readonly k: 'sync' }
@@ -233,6 +234,12 @@ export class ProxySession {
   private closed = false;
   private txStatus: number;
   private copyOutMasking = false;
+  private unplacedLogged = false;
+  /**
+   * After an error in an extended-protocol batch, the upstream ignores every message until the
+   * next Sync. Set when that Sync was not yet sent: the messages that come before it get no op.
+   */
+  private skippingToSync = false;
   /** The running COPY TO STDOUT's per-column masker (undefined: detectors on each line). */
   private copyOut: CopyOutMasker | undefined;
   /** Set when a COPY's rows could not be masked: its data is dropped and it ends in an error. */
@@ -328,13 +335,13 @@ export class ProxySession {
       case Frontend.Bind:
         this.onBind(r.body());
         this.forward(r.frame());
-        this.ops.push({ k: 'bind' });
+        this.pushOp({ k: 'bind' });
         return undefined;
       case Frontend.Describe: {
         const b = new BodyReader(r.body());
         const target = b.byte();
         if (target !== 0x53 && target !== 0x50) throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'invalid Describe target');
-        this.ops.push({ k: 'describe', target: target === 0x53 ? 'S' : 'P', name: b.cstring() });
+        this.pushOp({ k: 'describe', target: target === 0x53 ? 'S' : 'P', name: b.cstring() });
         this.forward(r.frame());
         return undefined;
       }
@@ -347,12 +354,12 @@ export class ProxySession {
         if (target === 0x53) this.statements.delete(name);
         else if (target === 0x50) this.portals.delete(name);
         else throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'invalid Close target');
-        this.ops.push({ k: 'close' });
+        this.pushOp({ k: 'close' });
         this.forward(r.frame());
         return undefined;
       }
       case Frontend.Sync:
-        this.ops.push({ k: 'sync' });
+        this.pushOp({ k: 'sync' });
         this.forward(r.frame());
         return undefined;
       case Frontend.Flush:
@@ -370,7 +377,7 @@ export class ProxySession {
         const denied = new SluiceError('SLUICE_POLICY_DENIED', 'the fast-path FunctionCall protocol is not allowed through Sluice; call the function from SQL');
         this.denied += 1;
         this.recordLazyNow();
-        this.ops.push({ k: 'denied-call', denied });
+        this.pushOp({ k: 'denied-call', denied });
         this.forward(queryMessage(DENIED_SQL));
         return this.o.pipeline
           .record({ type: 'command', session: this.o.session, command: { text: '<fast-path function call>', kind: 'call' }, decision: { effect: 'deny', rule: 'function-call-protocol', reason: denied.message }, outcome: 'denied' })
@@ -397,6 +404,15 @@ export class ProxySession {
     return new SluiceError(code, `sluice: statement ${what} by rule "${d.decision.rule}"`, {
       detail: `${d.decision.reason} (role ${this.o.session.role}, connection ${this.o.session.connection})`,
     });
+  }
+
+  /** Queue what the upstream will answer, in order; nothing while it discards messages until Sync. */
+  private pushOp(op: Op): void {
+    if (this.skippingToSync) {
+      if (op.k !== 'sync') return;
+      this.skippingToSync = false;
+    }
+    this.ops.push(op);
   }
 
   /**
@@ -519,7 +535,7 @@ export class ProxySession {
       // A pure read changes nothing upstream: run it before its record is written, and hold its
       // result until the record is durable (fail closed on the data, not on a no-op).
       this.commands += 1;
-      this.ops.push({ k: 'query', sql, started, out, decision, lazy: true });
+      this.pushOp({ k: 'query', sql, started, out, decision, lazy: true });
       this.forward(frameBytes);
       return;
     }
@@ -539,12 +555,12 @@ export class ProxySession {
     if (denied === undefined) {
       this.commands += 1;
       const copies = planned.copies?.map((c) => new CopyOutMasker(c.format, c.rows));
-      this.ops.push({ k: 'query', sql, started, out, decision, ...(copies !== undefined ? { copies } : {}) });
+      this.pushOp({ k: 'query', sql, started, out, decision, ...(copies !== undefined ? { copies } : {}) });
       this.forward(frameBytes);
       return;
     }
     this.denied += 1;
-    this.ops.push({ k: 'query', sql, denied, started, out, decision });
+    this.pushOp({ k: 'query', sql, denied, started, out, decision });
     this.forward(queryMessage(DENIED_SQL));
   }
 
@@ -622,7 +638,7 @@ export class ProxySession {
       this.refusedParses.delete(name);
       this.statements.set(name, { sql, decision, ...(copies !== undefined ? { copies } : {}) });
       if (!isPureRead(decision)) this.protocolNames.add('S', name);
-      this.ops.push({ k: 'parse', name });
+      this.pushOp({ k: 'parse', name });
       this.forward(frameBytes);
       return;
     }
@@ -636,7 +652,7 @@ export class ProxySession {
     this.refusedParses.add(name);
     this.denied += 1;
     await this.recordDecision(sql, decision);
-    this.ops.push({ k: 'parse', name, denied });
+    this.pushOp({ k: 'parse', name, denied });
     this.forward(parseMessage(name, DENIED_SQL));
   }
 
@@ -702,9 +718,16 @@ export class ProxySession {
         this.denied += 1;
         await this.recordDecision(`-- protocol Execute of portal "${portalName}"`, d, undefined, denied);
       }
-      this.ops.push({ ...op, denied });
+      this.pushOp({ ...op, denied });
       this.forward(executeMessage(DENIED_PORTAL));
       return;
+    }
+    // No Describe seen for this portal or its statement: ask the upstream for its columns before
+    // the rows come (a client that skips Describe must not skip the column rules). The reply is
+    // Sluice's own and never reaches the client.
+    if (portal?.fields === undefined && statement.fields === undefined && !this.o.masker.inert) {
+      this.pushOp({ k: 'describe', target: 'P', name: portalName, internal: op });
+      this.forward(describeMessage('P', portalName));
     }
     if (isPureRead(statement.decision)) {
       this.commands += 1;
@@ -714,7 +737,7 @@ export class ProxySession {
         const planning = this.planRows(op, fields, portal?.fields !== undefined ? undefined : portal?.resultFormats);
         if (planning !== undefined) await planning;
       }
-      this.ops.push(op);
+      this.pushOp(op);
       this.forward(frameBytes);
       return;
     }
@@ -732,7 +755,7 @@ export class ProxySession {
       // Execute a portal that cannot exist: the upstream fails it (34000) and skips to Sync,
       // exactly as for any failed Execute, and Sluice swaps in its own error.
       this.denied += 1;
-      this.ops.push({ ...op, denied });
+      this.pushOp({ ...op, denied });
       this.forward(executeMessage(DENIED_PORTAL));
       return;
     }
@@ -743,7 +766,7 @@ export class ProxySession {
       const planning = this.planRows(op, fields, formats);
       if (planning !== undefined) await planning;
     }
-    this.ops.push(op);
+    this.pushOp(op);
     this.forward(frameBytes);
   }
 
@@ -903,7 +926,14 @@ export class ProxySession {
     const head = this.ops[0];
     switch (type) {
       case Backend.DataRow: {
-        if (head === undefined || (head.k !== 'query' && head.k !== 'execute')) return undefined;
+        if (head === undefined || (head.k !== 'query' && head.k !== 'execute')) {
+          // A row Sluice cannot place is never sent as it came: every value gets the detectors.
+          if (!this.unplacedLogged) this.o.log(`postgres: session ${this.o.session.id}: a result row arrived with no command to place it under; masking it with the detectors`);
+          this.unplacedLogged = true;
+          const frameBytes = reader.frame();
+          const sent = maskDataRow(frameBytes, this.unplacedRows(reader.buffer.readInt16BE(reader.start + 5)), this.masked);
+          return sent === frameBytes ? undefined : sent;
+        }
         head.out.rows += 1;
         head.out.bytes += reader.end - reader.start;
         if (head.rows === undefined && head.k === 'execute') this.planUnknownRows(head, reader.buffer.readInt16BE(reader.start + 5));
@@ -916,6 +946,13 @@ export class ProxySession {
       }
       case Backend.RowDescription: {
         const fields = parseRowDescription(reader.body());
+        if (head?.k === 'describe' && head.internal !== undefined) {
+          // Sluice's own Describe for an Execute that came without one: plan it, tell no one.
+          this.ops.shift();
+          const target = head.internal;
+          const planning = target.rows === undefined ? this.planRows(target, fields, undefined) : undefined;
+          return planning === undefined ? null : planning;
+        }
         if (head?.k === 'describe') {
           this.ops.shift();
           let st: PreparedInfo | undefined;
@@ -980,7 +1017,10 @@ export class ProxySession {
       case Backend.BindComplete:
       case Backend.CloseComplete:
       case Backend.NoData:
-        if (head !== undefined && head.k !== 'query' && head.k !== 'execute' && head.k !== 'sync') this.ops.shift();
+        if (head !== undefined && head.k !== 'query' && head.k !== 'execute' && head.k !== 'sync') {
+          this.ops.shift();
+          if (head.k === 'describe' && head.internal !== undefined) return null;
+        }
         return undefined;
       case Backend.ParameterDescription:
         return undefined;
@@ -1095,6 +1135,13 @@ export class ProxySession {
     return undefined;
   }
 
+  /** Detectors on every column, for rows that arrive with no command to place them under. */
+  private unplacedRows(columnCount: number): RowMaskPlan {
+    const fields: FieldDescription[] = [];
+    for (let i = 0; i < columnCount; i++) fields.push({ name: '', tableOid: 0, attnum: 0, typeOid: 0, format: 0 });
+    return buildRowMaskPlan(fields, this.o.masker.planColumns(fields.map(() => ({ column: '' }))), []);
+  }
+
   /** Extended protocol without a Describe: plan from the first DataRow, detectors only, formats from Bind. */
   private planUnknownRows(head: Extract<Op, { k: 'execute' }>, columnCount: number): void {
     const fields: FieldDescription[] = [];
@@ -1148,6 +1195,8 @@ export class ProxySession {
         this.finishCommand(head);
       }
       while (this.ops.length > 0 && this.ops[0]?.k !== 'sync') this.ops.shift();
+      // The batch's Sync is still to come: what the client sends until then is ignored upstream too.
+      if (this.ops.length === 0) this.skippingToSync = true;
     }
     if (denied !== undefined) {
       return errorResponse({ code: denied.sqlstate, message: denied.message, ...(denied.detail !== undefined ? { detail: denied.detail } : {}) });

@@ -132,7 +132,7 @@ function analyzeUncached(sql: string): SqlAnalysis {
   const statements: StatementFacts[] = [];
   const texts = statementTexts(sql, parsed.stmts);
   try {
-    parsed.stmts.forEach((raw, i) => statements.push(factsForRaw(raw, texts[i] ?? sql)));
+    for (let i = 0; i < parsed.stmts.length; i++) statements.push(factsForRaw(parsed.stmts[i], texts[i] ?? sql));
   } catch (err) {
     const why = err instanceof TooDeep || err instanceof RangeError ? 'statement is nested too deeply to analyse' : 'statement could not be analysed';
     return failed(sql, why);
@@ -198,8 +198,8 @@ interface Scope {
   readonly write: boolean;
   /** False under a plain EXPLAIN: the explained statement is planned, not run. */
   readonly executed: boolean;
-  /** The SELECT being visited is the statement's result: its plain columns reach the client described. */
-  readonly output?: boolean;
+  /** Set under CREATE TABLE AS: its SELECT is not the statement's result, its rows go into a table. */
+  readonly notResult?: true;
 }
 
 class Collector {
@@ -334,7 +334,7 @@ function visitStatement(type: string, body: Obj, scope: Scope, c: Collector, dep
   switch (type) {
     case 'SelectStmt':
       x.hasWhere = body.whereClause !== undefined;
-      visitSelect(body, { ...scope, output: scope.output ?? true }, c, depth);
+      visitSelect(body, scope, c, depth, scope.notResult !== true);
       return;
     case 'InsertStmt':
     case 'UpdateStmt':
@@ -366,7 +366,7 @@ function visitStatement(type: string, body: Obj, scope: Scope, c: Collector, dep
       return;
     case 'CreateTableAsStmt':
       visit(body.into, { ...scope, write: true }, c, depth + 1);
-      visitInner(body.query, { ...scope, write: false, output: false }, c, depth, 'CREATE TABLE AS runs');
+      visitInner(body.query, { ...scope, write: false, notResult: true }, c, depth, 'CREATE TABLE AS runs');
       return;
     case 'CopyStmt':
       visitCopy(body, scope, c, depth, x);
@@ -450,10 +450,10 @@ function markExecute(body: Obj, scope: Scope, c: Collector, depth: number): void
   visit(body.params, scope, c, depth + 1);
 }
 
-function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number): void {
-  // Only the result's own plain columns keep their description; everything nested is computed.
-  const output = scope.output === true && (body.op === undefined || body.op === 'SETOP_NONE') && body.intoClause === undefined;
-  let s = scope.write || scope.output === true ? { ...scope, write: false, output: false } : scope;
+/** `result`: this SELECT is the statement's result; only its own plain columns keep their description. */
+function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, result = false): void {
+  const output = result && (body.op === undefined || body.op === 'SETOP_NONE') && body.intoClause === undefined;
+  let s = scope.write ? { ...scope, write: false } : scope;
   if (body.withClause !== undefined) s = visitWith(body.withClause, s, c, depth);
   if (!output || !Array.isArray(body.targetList)) {
     visitFields(body, s, c, depth + 1, 'withClause', undefined);
@@ -716,7 +716,7 @@ function visitFields(obj: Obj, scope: Scope, c: Collector, depth: number, skipA:
       case 'SelectStmt':
       case 'larg':
       case 'rarg':
-        visitSelect(child as Obj, scope.output === undefined ? scope : { ...scope, output: false }, c, depth + 1);
+        visitSelect(child as Obj, scope, c, depth + 1);
         break;
       case 'ColumnRef':
         columnRef(child as Obj, c, false);
