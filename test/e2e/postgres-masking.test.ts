@@ -43,7 +43,7 @@ policies:
   - role: analyst
     connection: appdb
     rules:
-      - allow: [select, insert, copy, show, transaction]
+      - allow: [select, insert, copy, show, transaction, listen]
 `;
 }
 
@@ -248,6 +248,20 @@ describe('inline masking through the PostgreSQL gateway', () => {
       assert.equal(renamed.rows[0].p, '[REDACTED]');
       const ok = await c.query('SELECT id, upper(name) AS n FROM customers WHERE id = 1 ORDER BY name');
       assert.equal(ok.rows[0].n, 'ADA LOVELACE', 'computing on unmasked columns is fine');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('masks the payloads LISTEN delivers from other sessions', async () => {
+    const c = await client();
+    try {
+      const got = new Promise<pg.Notification>((resolve) => c.once('notification', resolve));
+      await c.query('LISTEN billing');
+      await f.pg.query("NOTIFY billing, 'charged 4111 1111 1111 1111 for ada@example.com'", 'app');
+      const n = await got;
+      assert.equal(n.channel, 'billing');
+      assert.equal(n.payload, 'charged 4111 **** **** 1111 for a***@example.com');
     } finally {
       await c.end();
     }

@@ -1085,6 +1085,8 @@ export class ProxySession {
         return this.copyFailed !== undefined ? null : undefined;
       case Backend.NoticeResponse:
         return this.maskFields(Backend.NoticeResponse, parseErrorFields(reader.body()));
+      case Backend.NotificationResponse:
+        return this.maskNotification(reader.body());
       case Backend.BackendKeyData:
         // Only valid during startup; a later one would leak the real key.
         return null;
@@ -1202,6 +1204,22 @@ export class ProxySession {
       return errorResponse({ code: denied.sqlstate, message: denied.message, ...(denied.detail !== undefined ? { detail: denied.detail } : {}) });
     }
     return this.maskFields(Backend.ErrorResponse, fields);
+  }
+
+  /**
+   * LISTEN delivers what other sessions NOTIFY (pid, channel, payload): payloads are free text
+   * from anywhere in the database, masked like any other text before they cross.
+   */
+  private maskNotification(body: Buffer): Buffer | undefined {
+    const r = new BodyReader(body);
+    const pid = r.int32();
+    const channel = r.cstring();
+    const payload = r.cstring();
+    const masked = this.o.masker.maskText(payload, this.masked);
+    if (masked === payload) return undefined;
+    const head = Buffer.alloc(4);
+    head.writeInt32BE(pid, 0);
+    return frame(Backend.NotificationResponse, Buffer.concat([head, Buffer.from(channel + '\0' + masked + '\0', 'utf8')]));
   }
 
   /** Error and notice text can echo data (a duplicate key's value): mask before it crosses. */
