@@ -3,8 +3,10 @@
  * are forwarded. The two must mean the same thing to Sluice and to the upstream, so anything an
  * upstream might resolve differently from the policy is refused instead of guessed at:
  * dot segments (`/a/../admin`, also percent-encoded), encoded `/` or `\` (`%2F`, `%5C`),
- * empty segments (`//`, which some servers merge), backslashes, control characters and bad
- * percent-encoding. RFC 3986 §5.2.4 (remove_dot_segments) is exactly what a lenient upstream
+ * empty segments (`//`, which some servers merge), path parameters (`/admin;x`, which Java
+ * servers strip: `/allowed/..;/admin` is `/admin` to Tomcat), dots written as other characters
+ * that Unicode normalisation turns into `.` (`．．`), backslashes, control characters (also
+ * percent-encoded) and bad percent-encoding. RFC 3986 §5.2.4 (remove_dot_segments) is exactly what a lenient upstream
  * would apply after the policy had looked.
  */
 import { SluiceError } from '../../errors.js';
@@ -23,6 +25,8 @@ export interface RequestTarget {
 const FORBIDDEN_ESCAPES = /%(?:2f|5c|00)/i;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f\\]/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_DECODED = /[\u0000-\u001f\u007f]/;
 const MAX_TARGET = 16 * 1024;
 
 function bad(message: string): never {
@@ -52,6 +56,10 @@ export function parseRequestTarget(target: string): RequestTarget {
       bad('request path contains invalid percent-encoding');
     }
     if (d === '.' || d === '..') bad('request path contains a "." or ".." segment');
+    if (d.includes(';')) bad('request path contains ";", a path parameter some servers strip before routing (/admin;x is /admin to them)');
+    if (CONTROL_DECODED.test(d)) bad('request path contains a percent-encoded control character');
+    const n = d.normalize('NFKC');
+    if (n !== d && (n === '.' || n === '..' || n.includes('/') || n.includes('\\'))) bad('request path contains a segment that Unicode normalisation turns into a dot segment or a separator');
     decoded.push(d);
   }
   return { path: `/${decoded.join('/')}`, rawPath, rawQuery, query: parseQuery(rawQuery) };
