@@ -509,7 +509,7 @@ export class ProxySession {
     const masker = this.o.masker;
     if (d.decision.effect === 'deny' || masker.inert) return d;
     for (const st of d.statements) {
-      const f = st.facts as SqlFacts & Partial<Pick<StatementFacts, 'computedColumns' | 'wholeRowValues' | 'renamedColumns'>>;
+      const f = st.facts as SqlFacts & Partial<Pick<StatementFacts, 'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation'>>;
       const computed = f.computedColumns ?? [];
       let reason: string | undefined;
       const tables = [...f.tablesRead, ...f.tablesWritten];
@@ -518,6 +518,8 @@ export class ProxySession {
         reason = `column "${column}" is masked, and it is used where masking cannot follow it (an expression, a filter, a subquery, a set operation or a write); select it as a plain column of the query, where it is masked`;
       } else if (f.wholeRowValues === true) {
         reason = 'a whole row used as a value carries every column past column masking; select the columns, or use row_to_json()';
+      } else if (f.starInSetOperation === true) {
+        reason = 'SELECT * in a UNION, INTERSECT or EXCEPT outputs every column under the first branch\'s names, where masking cannot follow them; list the columns';
       } else if (f.renamedColumns === true && computed.length > 0) {
         reason = 'a column alias list (AS t(a, b)) renames columns that the statement then computes on, where masking cannot follow them';
       }

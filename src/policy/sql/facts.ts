@@ -50,6 +50,8 @@ export interface StatementFacts extends SqlFacts {
   readonly wholeRowValues?: boolean;
   /** A column alias list (`AS t(a, b)`, `WITH x(a) AS`) renames columns. */
   readonly renamedColumns?: boolean;
+  /** `SELECT *` in a UNION/INTERSECT/EXCEPT branch: every column under the first branch's names, with no origin. */
+  readonly starInSetOperation?: boolean;
 }
 
 export interface CopyFormat {
@@ -215,6 +217,7 @@ class Collector {
   readonly singles = new Set<string>();
   readonly relations = new Set<string>();
   starInExpression = false;
+  starInSetOperation = false;
   renamed = false;
   dynamic = false;
 
@@ -316,6 +319,7 @@ function factsForRaw(raw: unknown, text: string): StatementFacts {
     ...(c.computed.size > 0 ? { computedColumns: Object.freeze([...c.computed]) } : {}),
     ...(c.starInExpression || [...c.singles].some((n) => c.relations.has(n)) ? { wholeRowValues: true } : {}),
     ...(c.renamed ? { renamedColumns: true } : {}),
+    ...(c.starInSetOperation ? { starInSetOperation: true } : {}),
   });
 }
 
@@ -334,7 +338,7 @@ function visitStatement(type: string, body: Obj, scope: Scope, c: Collector, dep
   switch (type) {
     case 'SelectStmt':
       x.hasWhere = body.whereClause !== undefined;
-      visitSelect(body, scope, c, depth, scope.notResult !== true);
+      visitSelect(body, scope, c, depth, scope.notResult === true ? 'nested' : 'result');
       return;
     case 'InsertStmt':
     case 'UpdateStmt':
@@ -450,25 +454,51 @@ function markExecute(body: Obj, scope: Scope, c: Collector, depth: number): void
   visit(body.params, scope, c, depth + 1);
 }
 
-/** `result`: this SELECT is the statement's result; only its own plain columns keep their description. */
-function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, result = false): void {
-  const output = result && (body.op === undefined || body.op === 'SETOP_NONE') && body.intoClause === undefined;
+/**
+ * How a SELECT's own target list reaches the client, for masking (which follows a column only
+ * where a result still names its table and column):
+ * - `result`: the statement's result: plain columns keep their description;
+ * - `relay`: a subquery in FROM or a CTE: plain columns reach the outer query with their origin
+ *   and their name (an alias would rename them, so an aliased column counts as computed);
+ * - `setop`: a UNION/INTERSECT/EXCEPT branch: the output takes the first branch's names and no
+ *   origin, so every column is computed, and `*` would carry every column unnamed;
+ * - `nested`: anything else (a scalar or EXISTS subquery, INSERT … SELECT, SELECT INTO): computed.
+ */
+type SelectMode = 'result' | 'relay' | 'setop' | 'nested';
+
+/** A subquery in FROM or a CTE body: a SELECT there relays its columns; anything else is visited as usual. */
+function visitRelayed(node: unknown, scope: Scope, c: Collector, depth: number): void {
+  const select = asObject(asObject(node)?.SelectStmt);
+  if (select !== undefined) visitSelect(select, scope, c, depth + 1, 'relay');
+  else visit(node, scope, c, depth);
+}
+
+function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode: SelectMode = 'nested'): void {
+  if (body.intoClause !== undefined && mode === 'result') mode = 'nested';
   let s = scope.write ? { ...scope, write: false } : scope;
   if (body.withClause !== undefined) s = visitWith(body.withClause, s, c, depth);
-  if (!output || !Array.isArray(body.targetList)) {
-    visitFields(body, s, c, depth + 1, 'withClause', undefined);
-    return;
-  }
-  for (const t of body.targetList) {
-    const ref = asObject(asObject(asObject(asObject(t)?.ResTarget)?.val)?.ColumnRef);
-    if (ref === undefined) {
-      visit(t, s, c, depth + 1);
-      continue;
+  if (Array.isArray(body.targetList)) {
+    for (const t of body.targetList) {
+      const rt = asObject(asObject(t)?.ResTarget);
+      const ref = asObject(asObject(rt?.val)?.ColumnRef);
+      if (ref === undefined) {
+        visit(t, s, c, depth + 1);
+        continue;
+      }
+      const fields = Array.isArray(ref.fields) ? ref.fields : [];
+      const last = asObject(fields[fields.length - 1]);
+      if (last?.A_Star !== undefined) {
+        if (mode === 'setop') c.starInSetOperation = true;
+        continue;
+      }
+      const name = asObject(last?.String)?.sval;
+      if (typeof name !== 'string') continue;
+      // A one-part name may be a whole row (`SELECT t FROM t`).
+      if (fields.length === 1) c.singles.add(name);
+      if (mode === 'result') continue;
+      if (mode === 'relay' && (rt?.name === undefined || rt.name === name)) continue;
+      c.computed.add(name);
     }
-    // A plain output column: masked by the column it comes from. A one-part name may be a whole row.
-    const fields = Array.isArray(ref.fields) ? ref.fields : [];
-    const only = fields.length === 1 ? asObject(asObject(fields[0])?.String)?.sval : undefined;
-    if (typeof only === 'string') c.singles.add(only);
   }
   visitFields(body, s, c, depth + 1, 'withClause', 'targetList');
 }
@@ -540,7 +570,7 @@ function visitWith(withClause: unknown, scope: Scope, c: Collector, depth: numbe
     if (body === undefined) continue;
     if (Array.isArray(body.aliascolnames) && body.aliascolnames.length > 0) c.renamed = true;
     const cteScope: Scope = { ...scope, ctes: recursive ? all : new Set(visible) };
-    visit(body.ctequery, cteScope, c, depth + 2);
+    visitRelayed(body.ctequery, cteScope, c, depth + 2);
     if (typeof body.ctename === 'string') visible.add(body.ctename);
   }
   return { ...scope, ctes: all };
@@ -714,9 +744,15 @@ function visitFields(obj: Obj, scope: Scope, c: Collector, depth: number, skipA:
         visitFuncCall(child as Obj, scope, c, depth);
         break;
       case 'SelectStmt':
+        visitSelect(child as Obj, scope, c, depth + 1);
+        break;
       case 'larg':
       case 'rarg':
-        visitSelect(child as Obj, scope, c, depth + 1);
+        visitSelect(child as Obj, scope, c, depth + 1, 'setop');
+        break;
+      case 'subquery':
+        // A subquery in FROM (RangeSubselect); a sublink's query is `subselect` and stays nested.
+        visitRelayed(child, scope, c, depth + 1);
         break;
       case 'ColumnRef':
         columnRef(child as Obj, c, false);

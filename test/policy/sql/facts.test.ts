@@ -233,9 +233,9 @@ describe('extractSqlFacts', () => {
   test('column uses masking cannot follow: computed columns, whole rows as values, renamed columns', () => {
     const uses = (sql: string): unknown => {
       const f = extractSqlFacts(sql)[0];
-      return { computed: [...(f?.computedColumns ?? [])].sort(), whole: f?.wholeRowValues ?? false, renamed: f?.renamedColumns ?? false };
+      return { computed: [...(f?.computedColumns ?? [])].sort(), whole: f?.wholeRowValues ?? false, renamed: f?.renamedColumns ?? false, star: f?.starInSetOperation ?? false };
     };
-    const none = { computed: [], whole: false, renamed: false };
+    const none = { computed: [], whole: false, renamed: false, star: false };
     // Plain output columns of the statement's own SELECT list keep their description.
     assert.deepEqual(uses('SELECT password, p.ssn AS s, * FROM customers p'), none);
     assert.deepEqual(uses('SELECT count(*) FROM customers'), none);
@@ -244,8 +244,13 @@ describe('extractSqlFacts', () => {
     // Everything else is computed.
     assert.deepEqual(uses('SELECT upper(password) FROM customers WHERE id = 1 ORDER BY name'), { ...none, computed: ['id', 'name', 'password'] });
     assert.deepEqual(uses('SELECT name FROM customers UNION SELECT password FROM customers'), { ...none, computed: ['name', 'password'] });
+    // A subquery in FROM or a CTE relays its plain columns with their origin and name; an alias renames.
+    assert.deepEqual(uses('SELECT * FROM (SELECT password FROM customers) s'), none);
+    assert.deepEqual(uses('WITH x AS (SELECT * FROM customers) SELECT password FROM x'), none);
     assert.deepEqual(uses('SELECT * FROM (SELECT password AS p FROM customers) s'), { ...none, computed: ['password'] });
-    assert.deepEqual(uses('WITH x AS (SELECT password FROM customers) SELECT * FROM x'), { ...none, computed: ['password'] });
+    assert.deepEqual(uses('WITH x AS (SELECT password AS p FROM customers) SELECT upper(p) FROM x'), { ...none, computed: ['p', 'password'] });
+    assert.deepEqual(uses('SELECT id FROM t WHERE EXISTS (SELECT * FROM customers)'), none);
+    assert.deepEqual(uses('SELECT * FROM t UNION SELECT * FROM customers'), { ...none, star: true });
     assert.deepEqual(uses('SELECT (SELECT password FROM customers LIMIT 1)'), { ...none, computed: ['password'] });
     assert.deepEqual(uses('INSERT INTO t SELECT password FROM customers'), { ...none, computed: ['password'] });
     assert.deepEqual(uses('CREATE TABLE t AS SELECT password FROM customers'), { ...none, computed: ['password'] });
@@ -258,7 +263,7 @@ describe('extractSqlFacts', () => {
     assert.deepEqual(uses('SELECT row_to_json(c), to_jsonb(c.*) FROM customers c'), { ...none, computed: ['c'] });
     // Column alias lists rename.
     assert.deepEqual(uses('SELECT upper(p) FROM customers AS c(i, p)'), { ...none, computed: ['p'], renamed: true });
-    assert.deepEqual(uses('WITH x(a) AS (SELECT password FROM customers) SELECT a FROM x'), { ...none, computed: ['password'], renamed: true });
+    assert.deepEqual(uses('WITH x(a) AS (SELECT password FROM customers) SELECT a FROM x'), { ...none, renamed: true });
   });
 
   test('DEALLOCATE ALL and CLOSE ALL name nothing (they drop every prepared statement or cursor)', () => {
