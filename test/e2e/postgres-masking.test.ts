@@ -124,6 +124,14 @@ describe('inline masking through the PostgreSQL gateway', () => {
     const copy = await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-c', 'COPY (SELECT name, card, api_key FROM customers WHERE id <= 2 ORDER BY id) TO STDOUT WITH (FORMAT csv)'], { env });
     assert.ok(!copy.stdout.includes('4111 1111 1111 1111') && !copy.stdout.includes('ghp_'), copy.stdout);
     assert.match(copy.stdout, /4111 \*\*\*\* \*\*\*\* 1111/);
+    // Column rules apply to COPY too (described upstream first); a source that cannot be described is refused.
+    const byColumn = await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-c', 'COPY customers (id, password, ssn) TO STDOUT'], { env });
+    assert.equal(byColumn.stdout.split('\n')[0], '1\t[REDACTED]\t***-**-6789', byColumn.stdout);
+    await assert.rejects(run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-c', 'COPY (SELECT * FROM no_such_table) TO STDOUT'], { env }), (err: Error & { stderr?: string }) => {
+      assert.match(err.stderr ?? '', /sql-copy-unmaskable/);
+      assert.match(err.stderr ?? '', /no_such_table/);
+      return true;
+    });
   });
 
   it('masks values echoed in error details', async () => {
