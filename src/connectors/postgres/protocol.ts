@@ -162,7 +162,6 @@ export function parseMessage(name: string, sql: string): Buffer {
   return frame(Frontend.Parse, Buffer.concat([cstring(name), cstring(sql), Buffer.from([0, 0])]));
 }
 
-/** Frontend Execute of `portal` with no row limit. */
 /** Describe of a prepared statement (`S`) or a portal (`P`) by name. */
 export function describeMessage(target: 'S' | 'P', name: string): Buffer {
   return frame(Frontend.Describe, Buffer.concat([Buffer.from(target), cstring(name)]));
@@ -170,6 +169,7 @@ export function describeMessage(target: 'S' | 'P', name: string): Buffer {
 
 export const SYNC = frame(Frontend.Sync, Buffer.alloc(0));
 
+/** Frontend Execute of `portal` with no row limit. */
 export function executeMessage(portal: string): Buffer {
   return frame(Frontend.Execute, Buffer.concat([cstring(portal), Buffer.from([0, 0, 0, 0])]));
 }

@@ -6,8 +6,8 @@
  * empty segments (`//`, which some servers merge), path parameters (`/admin;x`, which Java
  * servers strip: `/allowed/..;/admin` is `/admin` to Tomcat), dots written as other characters
  * that Unicode normalisation turns into `.` (`．．`), backslashes, control characters (also
- * percent-encoded) and bad percent-encoding. RFC 3986 §5.2.4 (remove_dot_segments) is exactly what a lenient upstream
- * would apply after the policy had looked.
+ * percent-encoded) and bad percent-encoding. RFC 3986 §5.2.4 (remove_dot_segments) is exactly
+ * what a lenient upstream would apply after the policy had looked.
  */
 import { SluiceError } from '../../errors.js';
 
