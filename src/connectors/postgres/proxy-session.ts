@@ -1139,18 +1139,19 @@ export class ProxySession {
     return undefined;
   }
 
-  /** Detectors on every column, for rows that arrive with no command to place them under. */
-  private unplacedRows(columnCount: number): RowMaskPlan {
+  /**
+   * Detectors on every column, names unknown: for rows that arrive with no command to place them
+   * under, and (with Bind's formats) for an Execute whose columns were never described.
+   */
+  private unplacedRows(columnCount: number, formats: readonly number[] = []): RowMaskPlan {
     const fields: FieldDescription[] = [];
     for (let i = 0; i < columnCount; i++) fields.push({ name: '', tableOid: 0, attnum: 0, typeOid: 0, format: 0 });
-    return buildRowMaskPlan(fields, this.o.masker.planColumns(fields.map(() => ({ column: '' }))), []);
+    return buildRowMaskPlan(fields, this.o.masker.planColumns(fields.map(() => ({ column: '' }))), formats);
   }
 
   /** Extended protocol without a Describe: plan from the first DataRow, detectors only, formats from Bind. */
   private planUnknownRows(head: Extract<Op, { k: 'execute' }>, columnCount: number): void {
-    const fields: FieldDescription[] = [];
-    for (let i = 0; i < columnCount; i++) fields.push({ name: '', tableOid: 0, attnum: 0, typeOid: 0, format: 0 });
-    head.rows = buildRowMaskPlan(fields, this.o.masker.planColumns(fields.map(() => ({ column: '' }))), head.portal?.resultFormats ?? []);
+    head.rows = this.unplacedRows(columnCount, head.portal?.resultFormats ?? []);
   }
 
   /** Keep a row as the client received it; binary non-text values are shown as a placeholder. */
