@@ -241,3 +241,31 @@ describe('prepared statement and portal names shared by the protocol and SQL', (
     }
   });
 });
+
+describe('column names lookup', () => {
+  it('a lookup the upstream refuses (its connection limit) leaves the names results give, and the session goes on', async () => {
+    const f = await createFixture();
+    let gw: Gateway | undefined;
+    try {
+      await f.pg.query(`CREATE ROLE app_one LOGIN PASSWORD '${f.upstreamPassword}' CONNECTION LIMIT 1; GRANT SELECT ON ALL TABLES IN SCHEMA public TO app_one`, 'app');
+      const yaml = config(f).replace('user: app_rw', 'user: app_one');
+      const lines: string[] = [];
+      gw = await startGateway(loadConfigFile(f.writeConfig(yaml)), { log: (l) => lines.push(l) });
+      const token = await mintLocalToken(loadConfigFile(f.configPath), { role: 'analyst', subject: 'limited@acme', ttlMs: 600_000 });
+      const c = await rawConnect(gw.addresses.postgres?.port as number, 'analyst', 'appdb', token);
+      try {
+        const out = await c.exchange([msg.query('SELECT email, password FROM customers ORDER BY id')]);
+        assert.deepEqual(out.filter((m) => m.type === 'D').map((m) => dataRow(m)), [
+          ['a***@example.com', '[REDACTED:password]'],
+          ['a***@example.org', '[REDACTED:password]'],
+        ], types(out));
+      } finally {
+        c.close();
+      }
+      assert.ok(lines.some((l) => /column names for appdb could not be looked up/.test(l)), lines.join('\n'));
+    } finally {
+      await gw?.close();
+      await f.cleanup();
+    }
+  });
+});

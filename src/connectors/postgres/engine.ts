@@ -200,7 +200,14 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       });
     const missing = fields.filter((f) => f.tableOid !== 0 && !columnCache.has(`${connection.name}:${f.tableOid}:${f.attnum}`));
     if (missing.length === 0) return fromCache();
-    return fetchColumns(connection, missing).then(fromCache);
+    // Column rules need the lookup: failing it fails the session (closed). Without them the
+    // lookup only refines secret-like names, and a failed one (the upstream at its connection
+    // limit, say) leaves the names the result gave, as the detectors still run on every value.
+    if (Object.keys(connection.mask?.columns ?? {}).length > 0) return fetchColumns(connection, missing).then(fromCache);
+    return fetchColumns(connection, missing).then(fromCache, (err: unknown) => {
+      log(`postgres: column names for ${connection.name} could not be looked up (${err instanceof Error ? err.message : String(err)}); masking by the names results give`);
+      return fromCache();
+    });
   };
 
   const handle = (rawSocket: Socket): void => {
