@@ -47,7 +47,7 @@ export class CopyOutMasker {
 
   #text(row: string, stats?: MaskStats): Buffer | undefined {
     const delim = this.#f.delimiter;
-    const eol = row.endsWith('\r\n') ? 2 : row.endsWith('\n') || row.endsWith('\r') ? 1 : 0;
+    const eol = lineEndLength(row);
     const line = row.slice(0, row.length - eol);
     const raw: string[] = [];
     let start = 0;
@@ -76,7 +76,7 @@ export class CopyOutMasker {
 
   #csv(row: string, stats?: MaskStats): Buffer | undefined {
     const { delimiter, quote, escape } = this.#f;
-    const eol = row.endsWith('\r\n') ? 2 : row.endsWith('\n') || row.endsWith('\r') ? 1 : 0;
+    const eol = lineEndLength(row);
     const line = row.slice(0, row.length - eol);
     const fields: { value: string; quoted: boolean; raw: string }[] = [];
     let i = 0;
@@ -185,6 +185,11 @@ export class CopyOutMasker {
     parts.push(body.subarray(copiedTo));
     return Buffer.concat(parts);
   }
+}
+
+/** The length of a row's line ending (`\r\n`, `\n` or `\r`), which masking leaves as it came. */
+function lineEndLength(row: string): number {
+  return row.endsWith('\r\n') ? 2 : row.endsWith('\n') || row.endsWith('\r') ? 1 : 0;
 }
 
 /** COPY text format escapes (https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2). */

@@ -484,7 +484,7 @@ export class ProxySession {
       else {
         try {
           const fields = await this.o.describeColumns(f.copySource);
-          const cols = this.o.needsTableNames && fields.some((x) => x.tableOid !== 0) ? await this.o.resolveColumns(fields) : fields.map((x) => ({ column: x.name }));
+          const cols = await this.columnsOf(fields);
           const binary = f.copyFormat.format === 'binary';
           (copies ??= []).push({ format: f.copyFormat, rows: buildRowMaskPlan(fields, this.o.masker.planColumns(cols), binary ? [1] : [0]) });
         } catch (err) {
@@ -512,7 +512,7 @@ export class ProxySession {
       const f = st.facts as SqlFacts & Partial<Pick<StatementFacts, 'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation'>>;
       const computed = f.computedColumns ?? [];
       let reason: string | undefined;
-      const tables = [...f.tablesRead, ...f.tablesWritten];
+      const tables = computed.length === 0 ? [] : [...f.tablesRead, ...f.tablesWritten];
       const column = computed.find((name) => masker.protectsColumn(name, tables));
       if (column !== undefined) {
         reason = `column "${column}" is masked, and it is used where masking cannot follow it (an expression, a filter, a subquery, a set operation or a write); select it as a plain column of the query, where it is masked`;
@@ -1129,14 +1129,16 @@ export class ProxySession {
       return null;
     };
     if (this.o.previewRows > 0) head.out.preview = { columns: fields.map((f) => f.name), rows: [] };
-    if (this.o.needsTableNames && fields.some((f) => f.tableOid !== 0)) {
-      const cols = this.o.resolveColumns(fields);
-      if (cols instanceof Promise) return cols.then(plan);
-      plan(cols);
-      return undefined;
-    }
-    plan(fields.map((f) => ({ column: f.name })));
+    const cols = this.columnsOf(fields);
+    if (cols instanceof Promise) return cols.then(plan);
+    plan(cols);
     return undefined;
+  }
+
+  /** The columns masking plans by: their table columns (looked up when needed), else the names the result gives. */
+  private columnsOf(fields: readonly FieldDescription[]): ColumnRef[] | Promise<ColumnRef[]> {
+    if (this.o.needsTableNames && fields.some((f) => f.tableOid !== 0)) return this.o.resolveColumns(fields);
+    return fields.map((f) => ({ column: f.name }));
   }
 
   /**
