@@ -7,7 +7,9 @@
  * `SELECT nextval('s')`, and `deny: [delete]` catches both a DELETE and a MERGE that deletes.
  *
  * Before any rule: unparseable or unrecognised SQL is denied (no rule, not even `'*'`, can allow
- * it), and read-only roles are held to their read-only session (read-only-guard.ts).
+ * it), so is a setting that would make the server read SQL differently from the parser
+ * (sql/parser-safety.ts), and read-only roles are held to their read-only session
+ * (read-only-guard.ts).
  */
 import { createHash } from 'node:crypto';
 import type { SluiceConfig } from '../config/index.js';
@@ -16,6 +18,7 @@ import { SluiceError, type SluiceErrorCode } from '../errors.js';
 import { compileCondition, toCelValue, type Condition } from '../pipeline/cel.js';
 import type { Action, Decision, Effect, Identity, SqlFacts } from '../pipeline/types.js';
 import { readOnlyViolation } from './read-only-guard.js';
+import { parserSafetyViolation } from './sql/parser-safety.js';
 import { analyzeSql, type StatementFacts } from './sql/facts.js';
 import { expandRuleList, READ_ONLY_VERBS, type VerbList } from './vocabulary.js';
 import { compilePathPattern, type PathPattern } from './http/path-pattern.js';
@@ -28,8 +31,10 @@ export const BUILTIN_RULES = {
   unparseable: 'sql-unparseable',
   unknownStatement: 'sql-unknown-statement',
   readOnlyGuard: 'read-only-guard',
+  /** Settings that would make the server read statement text differently from Sluice's parser. */
+  parserSafety: 'sql-parser-safety',
   emptyQuery: 'empty-query',
-  /** Allows transaction control and DEALLOCATE that no rule names (see `sessionControl`). */
+  /** Allows transaction control, DEALLOCATE and session resets that no rule names (see `isSessionControl`). */
   sessionControl: 'session-control',
   /** PostgreSQL connector: SQL EXECUTE/FETCH/MOVE of a protocol statement or portal that is not a pure read. */
   protocolStatement: 'sql-protocol-statement',
@@ -45,7 +50,7 @@ export const BUILTIN_RULES = {
  * Bumped whenever matching semantics change (verbs, aliases, the read-only function list), so the
  * recorded policy version changes with them even when the config file does not.
  */
-const POLICY_SEMANTICS = 3;
+const POLICY_SEMANTICS = 4;
 
 /** Most (role, connection) pairs whose rule lists are memoised; both come from config, so this is generous. */
 const MAX_MEMO = 4096;
@@ -173,6 +178,8 @@ export function createPolicyEngine(config: PolicyConfig): PolicyEngine {
         reason: `statement ${facts.statement} is not recognised; unrecognised statements are always denied`,
       };
     }
+    const unsafe = parserSafetyViolation(facts);
+    if (unsafe !== undefined) return { effect: 'deny', rule: BUILTIN_RULES.parserSafety, reason: unsafe };
     const set = ruleSet(role, action.connection);
     if (set.readOnly) {
       const why = readOnlyViolation(facts);
@@ -292,15 +299,27 @@ const TWO_PHASE = /^(prepare transaction|commit prepared|rollback prepared)\b/;
 
 /**
  * Statements that only steer the client's own session and can neither read nor change data:
- * transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, …; not two-phase commit) and
- * DEALLOCATE. Drivers send them on their own (psycopg's BEGIN and its DEALLOCATE ALL after a
- * rollback), so a rule list written for the data (`allow: [select]`, then `deny: '*'`) must not
- * break the driver. A rule that names `transaction` or `prepare` explicitly still decides them;
- * `'*'` lists and default deny do not. The read-only guard still applies first.
+ * transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, …; not two-phase commit), DEALLOCATE,
+ * CLOSE, UNLISTEN, and the resets RESET ALL and DISCARD (which return every setting to the value
+ * the session started with, where Sluice put its own). Drivers send them on their own
+ * (psycopg's BEGIN and its DEALLOCATE ALL after a rollback; asyncpg's pool reset `CLOSE ALL;
+ * UNLISTEN *; RESET ALL`; PgBouncer-style `DISCARD ALL`), so a rule list written for the data
+ * (`allow: [select]`, then `deny: '*'`) must not break the driver. A rule that names their verb
+ * (`transaction`, `prepare`, `select`, `listen`, `set`) explicitly still decides them; `'*'` lists
+ * and default deny do not. The parser-safety and read-only guards still apply first.
  */
 function isSessionControl(facts: SqlFacts): boolean {
-  if (facts.statement === 'DeallocateStmt') return true;
-  return facts.statement === 'TransactionStmt' && !TWO_PHASE.test(facts.transaction ?? '');
+  switch (facts.statement) {
+    case 'DeallocateStmt':
+    case 'ClosePortalStmt':
+    case 'UnlistenStmt':
+    case 'DiscardStmt':
+      return true;
+    case 'VariableSetStmt':
+      return facts.setting === 'all';
+    default:
+      return facts.statement === 'TransactionStmt' && !TWO_PHASE.test(facts.transaction ?? '');
+  }
 }
 
 function decideVerbs(set: RuleSet, identity: Identity, role: string, action: Action, verbs: readonly string[], facts: SqlFacts | undefined, sessionControl = false): Decision {

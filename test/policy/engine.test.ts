@@ -351,16 +351,16 @@ describe('read-only roles', () => {
 
   const UNDO = [
     'SET default_transaction_read_only = off',
-    'SET SESSION default_transaction_read_only TO DEFAULT',
     'SET LOCAL "DEFAULT_TRANSACTION_READ_ONLY" = false',
-    'RESET default_transaction_read_only',
+    'SET default_transaction_read_only = 0',
+    "SET default_transaction_read_only = 'of'",
+    'SET default_transaction_read_only = on, off',
     'SET transaction_read_only = off',
+    'SET transaction_read_only TO no',
     'SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE',
     'SET TRANSACTION READ WRITE',
     'BEGIN READ WRITE',
     'START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ WRITE',
-    'RESET ALL',
-    'DISCARD ALL',
     'SET ROLE postgres',
     'RESET ROLE',
     'SET SESSION AUTHORIZATION postgres',
@@ -386,6 +386,15 @@ describe('read-only roles', () => {
     assert.ok(facts);
     assert.match(readOnlyViolation(facts) ?? '', /set_config\(\) can change session settings/);
     assert.equal(readOnlyViolation(extractSqlFacts("SELECT current_setting('x')")[0] as SqlFacts), undefined);
+  });
+
+  test('resets pass for a read-only role: they return to the startup value, which Sluice set to on', () => {
+    // Checked against PostgreSQL in test/e2e/postgres-parser-safety.test.ts: after RESET ALL or
+    // DISCARD ALL the read-only session is still read-only.
+    for (const sql of ['RESET ALL', 'DISCARD ALL', 'RESET default_transaction_read_only', 'SET SESSION default_transaction_read_only TO DEFAULT', 'SET default_transaction_read_only = on', "SET transaction_read_only = 'true'", 'SET default_transaction_read_only TO 1']) {
+      const d = decideSql(guarded, sql, 'ro');
+      assert.equal(d.effect, 'allow', `${sql}: ${d.reason}`);
+    }
   });
 
   test('harmless SET and read-only transactions still pass for a read-only role', () => {
@@ -455,7 +464,6 @@ const ATTACKS: readonly string[] = [
   'LOCK TABLE t',
   'LISTEN ch',
   "NOTIFY ch, 'x'",
-  'UNLISTEN *',
   'VACUUM FULL t',
   'ANALYZE t',
   'CHECKPOINT',
@@ -492,10 +500,16 @@ const ATTACKS: readonly string[] = [
   'SET default_transaction_read_only = off',
   'SET ROLE postgres',
   'SET SESSION AUTHORIZATION postgres',
-  'RESET ALL',
   'BEGIN READ WRITE',
   'SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE',
-  'DISCARD ALL',
+  // settings that make the server read SQL differently from the parser (sql/parser-safety.ts)
+  'SET standard_conforming_strings = off',
+  "SET standard_conforming_strings TO 'false'",
+  "SET NAMES 'SJIS'",
+  'SET client_encoding TO big5',
+  "SELECT set_config('standard_conforming_strings', 'off', false)",
+  "SELECT set_config('Client_Encoding', 'GBK', true)",
+  "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'",
   'SHOW ALL; DELETE FROM t',
   'SELECT 1; DROP TABLE x',
   'SELECT 1; DELETE FROM t; --',
@@ -538,9 +552,26 @@ describe('session control', () => {
     assert.deepEqual([decideSql(e, 'DEALLOCATE ALL').effect, decideSql(e, 'DEALLOCATE ALL').rule], ['review', 'prep']);
   });
 
+  test("drivers' connection resets are session control: CLOSE, UNLISTEN, RESET ALL, DISCARD (asyncpg, PgBouncer)", () => {
+    for (const policies of [READ_ONLY, [{ role: 'ci', connection: 'appdb', rules: [{ allow: ['select'] }, { deny: '*' as const }] }]] satisfies Policies[]) {
+      const e = engine(policies);
+      for (const sql of ['CLOSE ALL', 'CLOSE c', 'UNLISTEN *', 'UNLISTEN chan', 'RESET ALL', 'DISCARD ALL', 'DISCARD PLANS', 'DISCARD TEMP']) {
+        assert.equal(decideSql(e, sql).effect, 'allow', sql);
+      }
+      // asyncpg's whole reset, as one query.
+      const all = e.decideAll(ID, 'ci', 'appdb', 'SELECT pg_advisory_unlock_all();\nCLOSE ALL;\nUNLISTEN *;\nRESET ALL;');
+      assert.equal(all.decision.effect, 'allow', all.decision.reason);
+    }
+    const named = engine([{ role: 'ci', connection: 'appdb', rules: [{ allow: ['select'] }, { deny: ['set'], name: 'no-set' }, { deny: ['listen'], name: 'no-listen' }] }]);
+    assert.equal(decideSql(named, 'RESET ALL').rule, 'no-set');
+    assert.equal(decideSql(named, 'DISCARD ALL').rule, 'no-set');
+    assert.equal(decideSql(named, 'UNLISTEN *').rule, 'no-listen');
+    assert.equal(decideSql(engine(READ_ONLY), 'LISTEN chan').effect, 'deny');
+  });
+
   test('two-phase commit, SET TRANSACTION and anything else are not session control', () => {
     const e = engine(READ_ONLY);
-    for (const sql of ["PREPARE TRANSACTION 't'", "COMMIT PREPARED 't'", "ROLLBACK PREPARED 't'", 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', 'DISCARD ALL', 'PREPARE p AS SELECT 1', 'EXECUTE p', 'BEGIN; DELETE FROM t; COMMIT']) {
+    for (const sql of ["PREPARE TRANSACTION 't'", "COMMIT PREPARED 't'", "ROLLBACK PREPARED 't'", 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', 'RESET search_path', 'PREPARE p AS SELECT 1', 'EXECUTE p', 'BEGIN; DELETE FROM t; COMMIT']) {
       const d = decideSql(e, sql);
       assert.notEqual(d.effect, 'allow', sql);
     }
@@ -632,7 +663,7 @@ describe('properties', () => {
         assert.equal(all.statements.length, stmts.length);
         for (const s of all.statements) {
           assert.ok(EFFECTS.has(s.decision.effect));
-          if (s.decision.effect === 'allow' && s.decision.rule === BUILTIN_RULES.sessionControl) assert.equal(s.facts.statement, 'TransactionStmt', s.text);
+          if (s.decision.effect === 'allow' && s.decision.rule === BUILTIN_RULES.sessionControl) assert.ok(['TransactionStmt', 'DeallocateStmt', 'ClosePortalStmt', 'UnlistenStmt', 'DiscardStmt'].includes(s.facts.statement), s.text);
           else if (s.decision.effect === 'allow') assert.deepEqual(s.facts.verbs, ['select'], s.text);
           if (s.facts.verbs.includes('ddl')) assert.equal(s.decision.effect, 'deny', s.text);
         }

@@ -14,6 +14,7 @@ import type { SessionSummary } from '../../pipeline/pipeline.js';
 import { splitHostPort, type Engine, type EngineContext } from '../engine.js';
 import type { ColumnRef } from '../../masking/index.js';
 import { AUDIT_DEFAULTS } from '../../audit/index.js';
+import { isAsciiSafeEncoding, unsafeServerSetting } from '../../policy/index.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
@@ -283,6 +284,13 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       if (params.has('replication')) {
         throw new SluiceError('SLUICE_POLICY_DENIED', 'replication connections are not allowed through Sluice');
       }
+      for (const [k, v] of params) {
+        if (k.toLowerCase() === 'client_encoding' && !isAsciiSafeEncoding(v)) {
+          throw new SluiceError('SLUICE_BAD_REQUEST', `client_encoding ${v} is not supported through Sluice`, {
+            detail: 'its multi-byte characters can contain quote and backslash bytes, so the server would read statements differently from Sluice; use UTF8 (or another server encoding)',
+          });
+        }
+      }
       assertTokenTransport({ tls, remoteAddress: rawSocket.remoteAddress, allowInsecureRemote: config.allowInsecureRemote });
       if (live.size >= config.limits.maxConnections) {
         throw new SluiceError('SLUICE_TOO_MANY_CONNECTIONS', `the gateway is at its limit of ${config.limits.maxConnections} connections`);
@@ -322,6 +330,15 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         await pipeline.record({ type: 'upstream.error', session, error: { code: e.code, message: e.message }, outcome: 'failure' }).catch(() => undefined);
         await pipeline.endSession(session, { reason: 'upstream unavailable' }).catch(() => undefined);
         throw e;
+      }
+      // The server parses with the session's settings, Sluice with standard_conforming_strings on
+      // and an ASCII-safe encoding: a database or role default that differs ends the session here.
+      const unsafe = [...upstream.parameters].map(([k, v]) => unsafeServerSetting(k, v)).find((why) => why !== undefined);
+      if (unsafe !== undefined) {
+        upstream.socket.destroy();
+        await pipeline.record({ type: 'upstream.error', session, error: { code: 'SLUICE_POLICY_DENIED', message: unsafe }, outcome: 'failure' }).catch(() => undefined);
+        await pipeline.endSession(session, { reason: 'unsafe upstream settings' }).catch(() => undefined);
+        throw new SluiceError('SLUICE_POLICY_DENIED', `the upstream session cannot be proxied safely: ${unsafe}`);
       }
       clearTimeout(timer);
       const cancelTarget: CancelTarget = { pid: upstream.pid, secret: upstream.secret, upstream: connection.upstream };

@@ -13,7 +13,7 @@ import type { SessionInfo } from '../../pipeline/session.js';
 import type { SqlFacts } from '../../pipeline/types.js';
 import { createHash } from 'node:crypto';
 import { MaskStats, type ColumnRef, type Masker } from '../../masking/index.js';
-import { BUILTIN_RULES, fingerprintSql, type CopyFormat, type StatementFacts } from '../../policy/index.js';
+import { BUILTIN_RULES, fingerprintSql, unsafeServerSetting, type CopyFormat, type StatementFacts } from '../../policy/index.js';
 import type { ApprovalsLike } from '../engine.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
@@ -1092,9 +1092,27 @@ export class ProxySession {
       case Backend.BackendKeyData:
         // Only valid during startup; a later one would leak the real key.
         return null;
+      case Backend.ParameterStatus:
+        return this.onParameterStatus(reader.body());
       default:
         return undefined;
     }
+  }
+
+  /**
+   * The guard refuses every statement that changes how the server reads SQL (parser-safety), but a
+   * function or procedure can still call set_config() inside it. The server reports both settings
+   * as they change: if one no longer matches Sluice's parser, the session ends (fail closed)
+   * before Sluice decides another statement from this client on a parse the server would not share.
+   */
+  private onParameterStatus(body: Buffer): undefined {
+    const r = new BodyReader(body);
+    const why = unsafeServerSetting(r.cstring(), r.cstring());
+    if (why !== undefined) {
+      this.o.log(`postgres session ${this.o.session.id}: ${why}; ending the session`);
+      throw new SluiceError('SLUICE_POLICY_DENIED', `the session changed how the server reads SQL and was ended (${BUILTIN_RULES.parserSafety})`, { detail: why });
+    }
+    return undefined;
   }
 
   private copyError(why: string): SluiceError {
@@ -1282,7 +1300,7 @@ export class ProxySession {
     if (this.closed) return;
     const e = toSluiceError(err);
     if (e.code === 'SLUICE_INTERNAL') this.o.log(`postgres session ${this.o.session.id}: ${String((err as Error)?.stack ?? err)}`);
-    if (this.o.client.writable) this.o.client.write(errorResponse({ severity: 'FATAL', code: e.sqlstate, message: `sluice: ${e.message}` }));
+    if (this.o.client.writable) this.o.client.write(errorResponse({ severity: 'FATAL', code: e.sqlstate, message: `sluice: ${e.message}`, ...(e.detail !== undefined ? { detail: e.detail } : {}) }));
     this.shutdown(`error ${e.code}`);
   }
 

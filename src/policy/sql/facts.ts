@@ -48,10 +48,21 @@ export interface StatementFacts extends SqlFacts {
   readonly computedColumns?: readonly string[];
   /** A whole row used as a value (`t`, `t.*` in an expression, `SELECT t`), except as the argument of a JSON function. */
   readonly wholeRowValues?: boolean;
-  /** A column alias list (`AS t(a, b)`, `WITH x(a) AS`) renames columns. */
+  /**
+   * A column alias list (`AS t(a, b)`, `WITH x(a) AS`) renames columns that cannot be followed: a
+   * table's, a join's, or a subquery's that selects `*`. A subquery or CTE whose columns are
+   * listed reports each plain column it renames in `computedColumns` instead.
+   */
   readonly renamedColumns?: boolean;
   /** `SELECT *` in a UNION/INTERSECT/EXCEPT branch: every column under the first branch's names, with no origin. */
   readonly starInSetOperation?: boolean;
+  /**
+   * `SET name TO value[, …]`: each value as written (`on`, `'SJIS'`, `1`). Absent for `RESET`,
+   * `SET … TO DEFAULT` and `SET … FROM CURRENT`, which return to or keep a value already in force.
+   */
+  readonly settingValues?: readonly string[];
+  /** Settings `set_config()` changes, lower-cased; `?` where the name is not a constant. */
+  readonly configNames?: readonly string[];
 }
 
 export interface CopyFormat {
@@ -211,6 +222,7 @@ class Collector {
   readonly verbs = new Set<SqlVerb>();
   readonly reasons: string[] = [];
   readonly executes = new Set<string>();
+  readonly configNames = new Set<string>();
   /** Column names used in computed positions (see StatementFacts.computedColumns). */
   readonly computed = new Set<string>();
   /** One-part column references (which may name a whole row) and relation names/aliases in scope. */
@@ -257,6 +269,7 @@ const TRANSACTION_VERBS: Readonly<Record<string, string>> = {
 interface TopExtras {
   hasWhere?: boolean;
   setting?: string;
+  settingValues?: readonly string[];
   copyDirection?: 'to' | 'from';
   copyFileOrProgram?: boolean;
   transaction?: string;
@@ -307,6 +320,8 @@ function factsForRaw(raw: unknown, text: string): StatementFacts {
     dynamic: c.dynamic,
     verbs,
     ...(extras.setting !== undefined ? { setting: extras.setting } : {}),
+    ...(extras.settingValues !== undefined ? { settingValues: Object.freeze(extras.settingValues) } : {}),
+    ...(c.configNames.size > 0 ? { configNames: Object.freeze([...c.configNames]) } : {}),
     ...(extras.copyDirection !== undefined ? { copyDirection: extras.copyDirection } : {}),
     ...(extras.copyFileOrProgram !== undefined ? { copyFileOrProgram: extras.copyFileOrProgram } : {}),
     ...(extras.transaction !== undefined ? { transaction: extras.transaction } : {}),
@@ -519,11 +534,42 @@ function columnRef(ref: Obj, c: Collector, jsonArgument: boolean): void {
 /** Functions whose output names every field of a row, so masking by field name still applies to a whole row given to them. */
 const JSON_ROW_FUNCTIONS: ReadonlySet<string> = new Set(['row_to_json', 'to_json', 'to_jsonb', 'json_agg', 'jsonb_agg']);
 
-function noteAlias(alias: unknown, c: Collector): void {
+/** A relation alias; `source` is the SELECT of a subquery it names (undefined for a table or a join). */
+function noteAlias(alias: unknown, c: Collector, source?: Obj): void {
   const a = asObject(alias);
   if (a === undefined) return;
   if (typeof a.aliasname === 'string') c.relations.add(a.aliasname);
-  if (Array.isArray(a.colnames) && a.colnames.length > 0) c.renamed = true;
+  noteColumnAliases(a.colnames, source, c);
+}
+
+/**
+ * A column alias list renames its source's columns by position. Where the source is a SELECT
+ * listing its columns, each plain column renamed counts as computed under its own name (as
+ * `password AS x` in a subquery does). Where the positions cannot be followed — a table's or a
+ * join's columns, or a list with `*` — the statement is marked as renaming columns. A set
+ * operation's columns and a VALUES list's are computed already, so renaming them changes nothing.
+ */
+function noteColumnAliases(colnames: unknown, source: Obj | undefined, c: Collector): void {
+  if (!Array.isArray(colnames) || colnames.length === 0) return;
+  if (source === undefined) {
+    c.renamed = true;
+    return;
+  }
+  if (source.larg !== undefined || source.valuesLists !== undefined) return;
+  const targets = Array.isArray(source.targetList) ? source.targetList : [];
+  for (let i = 0; i < targets.length && i < colnames.length; i++) {
+    const rt = asObject(asObject(targets[i])?.ResTarget);
+    const fields = asObject(asObject(rt?.val)?.ColumnRef)?.fields;
+    if (!Array.isArray(fields)) continue;
+    const last = asObject(fields[fields.length - 1]);
+    if (last?.A_Star !== undefined) {
+      c.renamed = true;
+      return;
+    }
+    const name = asObject(last?.String)?.sval;
+    const alias = asObject(asObject(colnames[i])?.String)?.sval;
+    if (typeof name === 'string' && alias !== name) c.computed.add(name);
+  }
 }
 
 function visitDml(body: Obj, scope: Scope, c: Collector, depth: number): void {
@@ -568,7 +614,7 @@ function visitWith(withClause: unknown, scope: Scope, c: Collector, depth: numbe
   for (const cte of ctes) {
     const body = asObject(asObject(cte)?.CommonTableExpr);
     if (body === undefined) continue;
-    if (Array.isArray(body.aliascolnames) && body.aliascolnames.length > 0) c.renamed = true;
+    noteColumnAliases(body.aliascolnames, asObject(asObject(body.ctequery)?.SelectStmt), c);
     const cteScope: Scope = { ...scope, ctes: recursive ? all : new Set(visible) };
     visitRelayed(body.ctequery, cteScope, c, depth + 2);
     if (typeof body.ctename === 'string') visible.add(body.ctename);
@@ -640,6 +686,7 @@ function visitSet(body: Obj, c: Collector, x: TopExtras): void {
   // GUC names are case-insensitive in PostgreSQL, even when quoted.
   const name = typeof body.name === 'string' ? body.name.toLowerCase() : '';
   x.setting = name;
+  if (body.kind === 'VAR_SET_VALUE') x.settingValues = Array.isArray(body.args) ? body.args.map(constText) : [];
   if (body.kind === 'VAR_SET_MULTI') {
     const modes = transactionModes(body.args);
     if (modes.length > 0) x.transactionModes = modes;
@@ -701,6 +748,21 @@ function transactionModes(options: unknown): string[] {
   return out;
 }
 
+/** A SET argument as written: `off`, `SJIS`, `1`, `1.5`; `?` for anything but a constant. */
+function constText(arg: unknown): string {
+  const k = asObject(asObject(arg)?.A_Const);
+  if (k === undefined) return '?';
+  const sval = asObject(k.sval)?.sval;
+  if (typeof sval === 'string') return sval;
+  const ival = asObject(k.ival);
+  if (ival !== undefined) return String(typeof ival.ival === 'number' ? ival.ival : 0);
+  const fval = asObject(k.fval)?.fval;
+  if (typeof fval === 'string') return fval;
+  const boolval = asObject(k.boolval);
+  if (boolval !== undefined) return boolval.boolval === true ? 'true' : 'false';
+  return '?';
+}
+
 function constInt(k: Obj | undefined): number | undefined {
   if (k === undefined) return undefined;
   const ival = asObject(k.ival);
@@ -759,7 +821,7 @@ function visitFields(obj: Obj, scope: Scope, c: Collector, depth: number, skipA:
         break;
       case 'alias':
         // A function's alias names its output column too (`generate_series(1, 3) g`): not a row.
-        if (obj.functions === undefined && obj.docexpr === undefined) noteAlias(child, c);
+        if (obj.functions === undefined && obj.docexpr === undefined) noteAlias(child, c, asObject(asObject(obj.subquery)?.SelectStmt));
         break;
       case 'InsertStmt':
       case 'UpdateStmt':
@@ -801,6 +863,10 @@ function visitFuncCall(call: Obj, scope: Scope, c: Collector, depth: number): vo
   c.functions.add(name);
   if (!isSafeFunction(parts)) c.effect('side-effect', `calls ${name}(), which is not on the read-only function list`);
   const last = (parts[parts.length - 1] ?? '').toLowerCase();
+  if (last === 'set_config') {
+    const first = Array.isArray(call.args) ? constText(call.args[0]) : '?';
+    c.configNames.add(first === '?' ? '?' : first.trim().toLowerCase());
+  }
   if (JSON_ROW_FUNCTIONS.has(last) && Array.isArray(call.args)) {
     for (const arg of call.args) {
       const ref = asObject(asObject(arg)?.ColumnRef);

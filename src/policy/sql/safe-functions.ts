@@ -13,6 +13,8 @@
  * `ts_stat`/`ts_rewrite`/`*_to_xml*`/`query_to_xml` (execute SQL text given as a string),
  * `pg_read_file`/`pg_ls_dir`/`pg_stat_file` (server filesystem), `pg_advisory_lock*`,
  * `pg_notify`, `currval`/`lastval` (harmless, but only useful next to `nextval`).
+ * `pg_advisory_unlock_all` is listed: it only releases locks this session holds, and drivers
+ * send it when they reset a pooled connection (asyncpg).
  */
 const SAFE = new Set<string>([
   // aggregates
@@ -80,7 +82,7 @@ const SAFE = new Set<string>([
   // session and catalog information (read-only)
   'current_database', 'current_catalog', 'current_schema', 'current_schemas', 'current_user',
   'current_role', 'session_user', 'user', 'current_setting', 'version', 'pg_backend_pid',
-  'inet_client_addr', 'inet_client_port', 'inet_server_addr', 'inet_server_port',
+  'inet_client_addr', 'inet_client_port', 'inet_server_addr', 'inet_server_port', 'pg_advisory_unlock_all',
   'pg_postmaster_start_time', 'pg_conf_load_time', 'pg_is_in_recovery', 'pg_typeof',
   'pg_column_size', 'pg_column_compression', 'pg_relation_size', 'pg_total_relation_size',
   'pg_table_size', 'pg_indexes_size', 'pg_database_size', 'pg_size_pretty', 'pg_size_bytes',

@@ -1,0 +1,164 @@
+/**
+ * Parser differentials, end to end with psql and a real PostgreSQL. Sluice decides on SQL as
+ * libpg-query reads it (UTF-8, standard_conforming_strings on); a session that made the server
+ * read the same bytes otherwise could run a DELETE that Sluice saw as a SELECT literal, past the
+ * approval its role requires. Each test here ran that DELETE before the guard existed.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { loadConfigFile } from '../../src/config/index.js';
+import { mintLocalToken } from '../../src/identity/index.js';
+import { startGateway, type Gateway } from '../../src/server/gateway.js';
+import { createFixture, type Fixture } from '../helpers/gateway.js';
+
+const run = promisify(execFile);
+
+function config(f: Fixture): string {
+  return `
+listen:
+  postgres: 127.0.0.1:0
+dataDir: ${f.dir}/data
+store: { sqlite: ${f.dir}/data/sluice.db }
+identity:
+  issuers:
+    - local: true
+  roles:
+    - name: agent
+    - name: reader
+connections:
+  - name: appdb
+    type: postgres
+    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_rw, password: file:${f.dir}/upstream-password }
+  - name: appdb-ro
+    type: postgres
+    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_ro, password: file:${f.dir}/upstream-password }
+policies:
+  - role: agent
+    connection: appdb
+    rules:
+      - allow: [select, show, set, insert, side-effect]
+      - review: [delete]
+        name: deletes-need-approval
+      - deny: '*'
+  - role: reader
+    connection: appdb-ro
+    rules:
+      - allow: [select, show, set]
+`;
+}
+
+describe('statements the server would read differently from Sluice', () => {
+  let f: Fixture;
+  let gw: Gateway;
+  let port: number;
+  let agent: string;
+  let reader: string;
+
+  const psql = async (user: string, token: string, db: string, commands: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> => {
+    const args = ['-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', db, '-At', ...commands.flatMap((c) => ['-c', c])];
+    try {
+      const r = await run('psql', args, { env: { ...process.env, PGPASSWORD: token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10', ...env }, timeout: 30_000 });
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+  const orders = async (): Promise<number> => Number((await f.pg.query('SELECT count(*)::int AS n FROM orders', 'app')).rows[0]?.n);
+
+  before(async () => {
+    f = await createFixture();
+    gw = await startGateway(loadConfigFile(f.writeConfig(config(f))), { log: () => undefined });
+    port = gw.addresses.postgres?.port as number;
+    agent = await mintLocalToken(gw.config, { role: 'agent', subject: 'agent@acme' });
+    reader = await mintLocalToken(gw.config, { role: 'reader', subject: 'reader@acme' });
+  });
+
+  after(async () => {
+    await gw?.close();
+    await f?.cleanup();
+  });
+
+  it('the DELETE needs approval as written plainly (the baseline the attacks try to dodge)', async () => {
+    const r = await psql('agent', agent, 'appdb', ['DELETE FROM orders']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /requires approval by rule "deletes-need-approval"/);
+    assert.equal(await orders(), 50);
+  });
+
+  it('refuses standard_conforming_strings = off, so a backslash-quoted literal stays one literal', async () => {
+    const r = await psql('agent', agent, 'appdb', ['SET standard_conforming_strings = off', "SELECT 'x\\''; DELETE FROM orders; --'", 'SELECT count(*) FROM orders']);
+    assert.match(r.stderr, /denied by rule "sql-parser-safety"/);
+    assert.match(r.stderr, /standard_conforming_strings must stay on/);
+    // With the setting refused, the server reads the second command as Sluice does: one literal.
+    assert.match(r.stdout, /x\\'; DELETE FROM orders; --/);
+    assert.equal(await orders(), 50);
+  });
+
+  it('refuses set_config() and pg_settings writes of those settings, even for a role allowed side effects', async () => {
+    const r = await psql('agent', agent, 'appdb', [
+      "SELECT set_config('standard_conforming_strings', 'off', false)",
+      "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'",
+      "SET NAMES 'SJIS'",
+      'SHOW standard_conforming_strings',
+      'SHOW client_encoding',
+    ]);
+    assert.equal(r.stderr.match(/denied by rule "sql-parser-safety"/g)?.length, 3, r.stderr);
+    assert.equal(r.stdout.trim(), 'on\nUTF8');
+  });
+
+  it('refuses a client-only encoding at startup (SJIS hides a backslash inside a character), and serves an ASCII-safe one', async () => {
+    const sjis = await psql('agent', agent, 'appdb', ['SELECT 1'], { PGCLIENTENCODING: 'SJIS' });
+    assert.notEqual(sjis.code, 0);
+    assert.match(sjis.stderr, /client_encoding SJIS is not supported through Sluice/);
+    const big5 = await psql('agent', agent, 'appdb', ['SELECT 1'], { PGCLIENTENCODING: 'BIG5' });
+    assert.match(big5.stderr, /client_encoding BIG5 is not supported/);
+    const latin1 = await psql('agent', agent, 'appdb', ['SELECT name FROM customers ORDER BY id', 'SHOW client_encoding'], { PGCLIENTENCODING: 'LATIN1' });
+    assert.equal(latin1.code, 0, latin1.stderr);
+    assert.equal(latin1.stdout.trim(), 'Ada Lovelace\nAlan Turing\nLATIN1');
+  });
+
+  it('ends the session when the server reports a setting changed by other means (a function calling set_config)', async () => {
+    await f.pg.query("CREATE FUNCTION lax() RETURNS text LANGUAGE sql AS $$ SELECT set_config('standard_conforming_strings', 'off', false) $$", 'app');
+    try {
+      const r = await psql('agent', agent, 'appdb', ['SELECT lax()', "SELECT 'x\\''; DELETE FROM orders; --'"]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /FATAL: +sluice: the session changed how the server reads SQL and was ended \(sql-parser-safety\)/);
+      assert.match(r.stderr, /standard_conforming_strings = off/);
+      assert.equal(await orders(), 50);
+    } finally {
+      await f.pg.query('DROP FUNCTION lax()', 'app');
+    }
+  });
+
+  it("refuses a session whose upstream starts with such a setting (a role's or database's default)", async () => {
+    await f.pg.query('ALTER ROLE app_rw SET standard_conforming_strings = off');
+    try {
+      const r = await psql('agent', agent, 'appdb', ['SELECT 1']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /upstream session cannot be proxied safely: the server reports standard_conforming_strings = off/);
+    } finally {
+      await f.pg.query('ALTER ROLE app_rw RESET standard_conforming_strings');
+    }
+    const ok = await psql('agent', agent, 'appdb', ['SELECT 1']);
+    assert.equal(ok.stdout.trim(), '1');
+  });
+
+  it("lets drivers reset a read-only session (RESET ALL, DISCARD ALL), which stays read-only", async () => {
+    const r = await psql('reader', reader, 'appdb-ro', [
+      'SELECT pg_advisory_unlock_all()',
+      'CLOSE ALL',
+      'UNLISTEN *',
+      'RESET ALL',
+      'DISCARD ALL',
+      'RESET default_transaction_read_only',
+      'SHOW default_transaction_read_only',
+      'SET default_transaction_read_only = off',
+    ]);
+    assert.equal(r.stdout.trim().split('\n').at(-1), 'on', r.stdout + r.stderr);
+    assert.match(r.stderr, /denied by rule "read-only-guard"/);
+    assert.equal(r.stderr.match(/ERROR/g)?.length, 1, r.stderr);
+  });
+});

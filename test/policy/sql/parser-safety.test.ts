@@ -1,0 +1,158 @@
+/**
+ * The parser-safety guard: settings that would make the server read SQL differently from
+ * libpg-query are refused for every role, whatever its rules (the end-to-end bypasses they stop
+ * are in test/e2e/postgres-parser-safety.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import type { Identity } from '../../../src/pipeline/types.js';
+import {
+  BUILTIN_RULES,
+  createPolicyEngine,
+  extractSqlFacts,
+  initSqlParser,
+  isAsciiSafeEncoding,
+  parserSafetyViolation,
+  unsafeServerSetting,
+} from '../../../src/policy/index.js';
+import { isTrueSetting } from '../../../src/policy/sql/parser-safety.js';
+
+before(async () => {
+  await initSqlParser();
+});
+
+const ID: Identity = { issuer: 'https://issuer.example', subject: 'agent', claims: {}, roles: ['ci'], expiresAt: 2_000_000_000 };
+
+// PostgreSQL's client-only encodings, in spellings it accepts (src/common/encnames.c).
+const CLIENT_ONLY = ['SJIS', 'sjis', 'Shift_JIS', 'SHIFT_JIS_2004', 'MSKANJI', 'win932', 'Windows-932', 'BIG5', 'big-5', 'WIN950', 'GBK', 'cp936', 'WIN936', 'UHC', 'win949', 'GB18030', 'JOHAB'];
+const SERVER = ['UTF8', 'utf-8', 'Unicode', 'SQL_ASCII', 'LATIN1', 'latin-9', 'ISO-8859-5', 'WIN1252', 'windows-1251', 'KOI8-R', 'EUC_JP', 'euc-kr', 'EUC_JIS_2004', 'MULE_INTERNAL', 'WIN866', 'TCVN'];
+
+describe('encodings and booleans', () => {
+  test('client-only encodings (multi-byte characters with ASCII bytes) are unsafe in every spelling', () => {
+    for (const e of CLIENT_ONLY) assert.equal(isAsciiSafeEncoding(e), false, e);
+    for (const e of SERVER) assert.equal(isAsciiSafeEncoding(e), true, e);
+    for (const e of ['', 'auto', 'DEFAULT', 'utf16', 'ebcdic', '?']) assert.equal(isAsciiSafeEncoding(e), false, e);
+  });
+
+  test("PostgreSQL's spellings of true, and nothing else", () => {
+    for (const v of ['on', 'ON', 't', 'tr', 'true', 'y', 'yes', '1', ' on ']) assert.equal(isTrueSetting(v), true, v);
+    for (const v of ['off', 'of', 'o', 'f', 'false', 'n', 'no', '0', '', '2', 'onn', 'truee', '?']) assert.equal(isTrueSetting(v), false, v);
+  });
+
+  test('server-reported settings', () => {
+    assert.equal(unsafeServerSetting('standard_conforming_strings', 'on'), undefined);
+    assert.match(unsafeServerSetting('standard_conforming_strings', 'off') ?? '', /standard_conforming_strings = off/);
+    assert.equal(unsafeServerSetting('client_encoding', 'UTF8'), undefined);
+    assert.match(unsafeServerSetting('client_encoding', 'SJIS') ?? '', /client_encoding = SJIS/);
+    assert.equal(unsafeServerSetting('DateStyle', 'ISO, MDY'), undefined);
+    assert.equal(unsafeServerSetting('application_name', 'SJIS'), undefined);
+  });
+});
+
+describe('statements', () => {
+  const violation = (sql: string): string | undefined => {
+    const [facts] = extractSqlFacts(sql);
+    assert.ok(facts, sql);
+    return parserSafetyViolation(facts);
+  };
+
+  test('refused: turning standard_conforming_strings off, a client-only encoding, set_config of either, writes to pg_settings', () => {
+    for (const sql of [
+      'SET standard_conforming_strings = off',
+      'SET SESSION standard_conforming_strings TO false',
+      'SET LOCAL "Standard_Conforming_Strings" = 0',
+      "SET standard_conforming_strings = 'of'",
+      'SET standard_conforming_strings = on, off',
+      "SET client_encoding = 'SJIS'",
+      "SET NAMES 'big5'",
+      'SET client_encoding TO gbk',
+      "SET client_encoding = 'UTF8', 'SJIS'",
+      "SELECT set_config('standard_conforming_strings', 'off', false)",
+      "SELECT pg_catalog.set_config('CLIENT_ENCODING', 'UTF8', true)",
+      "SELECT set_config(name, 'x', false) FROM settings",
+      "SELECT set_config($1, $2, false)",
+      "SELECT 1 WHERE set_config('standard_conforming_strings', 'off', false) IS NOT NULL",
+      "WITH x AS (SELECT set_config('client_encoding', 'SJIS', false)) SELECT * FROM x",
+      "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'",
+      "UPDATE pg_catalog.pg_settings SET setting = 'x'",
+    ]) {
+      assert.ok(violation(sql), sql);
+    }
+  });
+
+  test('allowed: keeping the settings, resets, other settings, other set_config names', () => {
+    for (const sql of [
+      'SET standard_conforming_strings = on',
+      "SET standard_conforming_strings TO 'true'",
+      'RESET standard_conforming_strings',
+      'SET standard_conforming_strings TO DEFAULT',
+      "SET client_encoding = 'UTF8'",
+      "SET NAMES 'LATIN1'",
+      'SET client_encoding TO DEFAULT',
+      'RESET client_encoding',
+      'RESET ALL',
+      'DISCARD ALL',
+      "SET application_name = 'SJIS'",
+      "SELECT set_config('app.tenant', $1, true)",
+      "SELECT current_setting('standard_conforming_strings')",
+      'SELECT * FROM pg_settings',
+    ]) {
+      assert.equal(violation(sql), undefined, sql);
+    }
+  });
+
+  test('the guard holds for every role, before any rule, even allow: *', () => {
+    const e = createPolicyEngine({ policies: [{ role: 'ci', connection: 'appdb', rules: [{ allow: '*' }] }] });
+    for (const sql of ['SET standard_conforming_strings = off', "SET NAMES 'SJIS'", "SELECT set_config('standard_conforming_strings', 'off', false)", "UPDATE pg_settings SET setting = 'off'"]) {
+      const d = e.decideAll(ID, 'ci', 'appdb', sql).decision;
+      assert.deepEqual([d.effect, d.rule], ['deny', BUILTIN_RULES.parserSafety], sql);
+    }
+    assert.equal(e.decideAll(ID, 'ci', 'appdb', "SET client_encoding = 'UTF8'").decision.effect, 'allow');
+  });
+
+  test('property: any SET of standard_conforming_strings is allowed exactly when its value is true', () => {
+    const value = fc.oneof(
+      fc.constantFrom('on', 'off', 'true', 'false', 'yes', 'no', '1', '0', 't', 'f', 'of', 'DEFAULT'),
+      fc.stringMatching(/^[a-z0-9]{1,6}$/),
+    );
+    fc.assert(
+      fc.property(value, fc.constantFrom('', 'SESSION ', 'LOCAL '), fc.boolean(), (v, scope, quoted) => {
+        const sql = `SET ${scope}standard_conforming_strings TO ${v === 'DEFAULT' ? v : quoted ? `'${v}'` : /^[0-9]+$/.test(v) ? v : `'${v}'`}`;
+        const [facts] = extractSqlFacts(sql);
+        assert.ok(facts);
+        const refused = parserSafetyViolation(facts) !== undefined;
+        assert.equal(refused, v !== 'DEFAULT' && !isTrueSetting(v), sql);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('column alias lists (asyncpg introspection)', () => {
+  const facts = (sql: string) => {
+    const [f] = extractSqlFacts(sql);
+    assert.ok(f, sql);
+    return f;
+  };
+
+  test('a listed subquery or CTE reports each renamed plain column as computed, not the whole statement as renamed', () => {
+    const f = facts('WITH t(x) AS (SELECT c.password FROM customers c) SELECT upper(x) FROM t');
+    assert.equal(f.renamedColumns, undefined);
+    assert.ok(f.computedColumns?.includes('password'));
+    const same = facts('SELECT upper(name) FROM (SELECT name FROM customers) s(name)');
+    assert.equal(same.renamedColumns, undefined);
+    assert.ok(!(same.computedColumns ?? []).includes('password'));
+    // A recursive CTE's columns come from a set operation: computed already.
+    const rec = facts('WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) SELECT n * 2 FROM t');
+    assert.equal(rec.renamedColumns, undefined);
+  });
+
+  test('positions that cannot be followed still mark the statement: a table, a join, a list with *', () => {
+    assert.equal(facts('SELECT upper(a) FROM customers c(a)').renamedColumns, true);
+    assert.equal(facts('SELECT upper(a) FROM (SELECT * FROM customers) s(a)').renamedColumns, true);
+    assert.equal(facts('SELECT upper(x) FROM (customers JOIN orders USING (id)) j(x)').renamedColumns, true);
+    // A function's output has no table origin: its alias list renames nothing masking follows.
+    assert.equal(facts('SELECT upper(x) FROM unnest(ARRAY[1]) u(x)').renamedColumns, undefined);
+  });
+});
