@@ -109,15 +109,23 @@ describe('statements the server would read differently from Sluice', () => {
     assert.equal(r.stdout.trim(), 'on\nUTF8');
   });
 
-  it('refuses a client-only encoding at startup (SJIS hides a backslash inside a character), and serves an ASCII-safe one', async () => {
-    const sjis = await psql('agent', agent, 'appdb', ['SELECT 1'], { PGCLIENTENCODING: 'SJIS' });
-    assert.notEqual(sjis.code, 0);
-    assert.match(sjis.stderr, /client_encoding SJIS is not supported through Sluice/);
-    const big5 = await psql('agent', agent, 'appdb', ['SELECT 1'], { PGCLIENTENCODING: 'BIG5' });
-    assert.match(big5.stderr, /client_encoding BIG5 is not supported/);
-    const latin1 = await psql('agent', agent, 'appdb', ['SELECT name FROM customers ORDER BY id', 'SHOW client_encoding'], { PGCLIENTENCODING: 'LATIN1' });
-    assert.equal(latin1.code, 0, latin1.stderr);
-    assert.equal(latin1.stdout.trim(), 'Ada Lovelace\nAlan Turing\nLATIN1');
+  it('refuses every client encoding but UTF8 at startup: SJIS hides a backslash in a character, LATIN1 changes dollar-quote tags', async () => {
+    for (const encoding of ['SJIS', 'BIG5', 'LATIN1', 'WIN1252']) {
+      const r = await psql('agent', agent, 'appdb', ['SELECT 1'], { PGCLIENTENCODING: encoding });
+      assert.notEqual(r.code, 0, encoding);
+      assert.match(r.stderr, new RegExp(`client_encoding ${encoding} is not supported through Sluice; use UTF8`));
+    }
+    // What LATIN1 allowed (it ran the DELETE before): the LATIN1 bytes of $ä$ and $å$ both decode
+    // to $\uFFFD$ as UTF-8, so Sluice ended the literal at $å$ and saw `' $ä$ ; DELETE …'` as a
+    // second literal, while the server read on to the second $ä$ and ran the DELETE. Sent as
+    // UTF-8, Sluice reads the tags as the server does and holds the DELETE.
+    const utf8 = await psql('agent', agent, 'appdb', ["SELECT $ä$ x $å$, ' $ä$ ; DELETE FROM orders; -- '", 'SHOW client_encoding'], { PGCLIENTENCODING: 'UTF8' });
+    assert.match(utf8.stderr, /statement 2 of 2: rule deletes-need-approval requires approval: delete/);
+    assert.equal(utf8.stdout.trim(), 'UTF8');
+    // psql in the C locale asks for SQL_ASCII: served over this UTF8 database, which checks the bytes.
+    const ascii = await psql('agent', agent, 'appdb', ['SELECT name FROM customers ORDER BY id'], { PGCLIENTENCODING: 'SQL_ASCII' });
+    assert.equal(ascii.stdout.trim(), 'Ada Lovelace\nAlan Turing', ascii.stderr);
+    assert.equal(await orders(), 50);
   });
 
   it('ends the session when the server reports a setting changed by other means (a function calling set_config)', async () => {

@@ -14,7 +14,7 @@ import type { SessionSummary } from '../../pipeline/pipeline.js';
 import { splitHostPort, type Engine, type EngineContext } from '../engine.js';
 import type { ColumnRef } from '../../masking/index.js';
 import { AUDIT_DEFAULTS } from '../../audit/index.js';
-import { isAsciiSafeEncoding, unsafeServerSetting } from '../../policy/index.js';
+import { isSupportedClientEncoding, unsafeServerSetting } from '../../policy/index.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
@@ -285,9 +285,9 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         throw new SluiceError('SLUICE_POLICY_DENIED', 'replication connections are not allowed through Sluice');
       }
       for (const [k, v] of params) {
-        if (k.toLowerCase() === 'client_encoding' && !isAsciiSafeEncoding(v)) {
-          throw new SluiceError('SLUICE_BAD_REQUEST', `client_encoding ${v} is not supported through Sluice`, {
-            detail: 'its multi-byte characters can contain quote and backslash bytes, so the server would read statements differently from Sluice; use UTF8 (or another server encoding)',
+        if (k.toLowerCase() === 'client_encoding' && !isSupportedClientEncoding(v)) {
+          throw new SluiceError('SLUICE_BAD_REQUEST', `client_encoding ${v} is not supported through Sluice; use UTF8`, {
+            detail: 'Sluice reads statements as UTF-8; in another encoding the server could read the same bytes differently (a quote hidden in a multi-byte character, dollar-quote tags that differ)',
           });
         }
       }
@@ -333,7 +333,8 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       }
       // The server parses with the session's settings, Sluice with standard_conforming_strings on
       // and an ASCII-safe encoding: a database or role default that differs ends the session here.
-      const unsafe = [...upstream.parameters].map(([k, v]) => unsafeServerSetting(k, v)).find((why) => why !== undefined);
+      const serverEncoding = upstream.parameters.get('server_encoding') ?? '';
+      const unsafe = [...upstream.parameters].map(([k, v]) => unsafeServerSetting(k, v, serverEncoding)).find((why) => why !== undefined);
       if (unsafe !== undefined) {
         upstream.socket.destroy();
         await pipeline.record({ type: 'upstream.error', session, error: { code: 'SLUICE_POLICY_DENIED', message: unsafe }, outcome: 'failure' }).catch(() => undefined);
@@ -363,6 +364,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         // Column rules and secret-like names apply to the column a value comes from, not the
         // name the query gave it (`SELECT password AS x`): resolve origins whenever masking is on.
         needsTableNames: !masker.inert,
+        serverEncoding,
         maxMessageBytes: config.limits.maxMessageBytes,
         resolveColumns: (fields) => resolveColumns(connection, fields),
         describeColumns: (sql) => describeColumns(connection, sql),

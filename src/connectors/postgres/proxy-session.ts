@@ -208,6 +208,8 @@ export interface ProxySessionOptions {
   readonly estimateRows?: (sql: string) => Promise<number | undefined>;
   /** Column rules need schema/table names, looked up from the table OIDs in RowDescription. */
   readonly needsTableNames: boolean;
+  /** The upstream database's encoding (its startup `server_encoding`), for the client_encoding check. */
+  readonly serverEncoding: string;
   readonly maxMessageBytes: number;
   /** Resolves table/schema names for RowDescription table OIDs (cached by the engine). */
   readonly resolveColumns: (fields: readonly FieldDescription[]) => ColumnRef[] | Promise<ColumnRef[]>;
@@ -1107,7 +1109,7 @@ export class ProxySession {
    */
   private onParameterStatus(body: Buffer): undefined {
     const r = new BodyReader(body);
-    const why = unsafeServerSetting(r.cstring(), r.cstring());
+    const why = unsafeServerSetting(r.cstring(), r.cstring(), this.o.serverEncoding);
     if (why !== undefined) {
       this.o.log(`postgres session ${this.o.session.id}: ${why}; ending the session`);
       throw new SluiceError('SLUICE_POLICY_DENIED', `the session changed how the server reads SQL and was ended (${BUILTIN_RULES.parserSafety})`, { detail: why });

@@ -7,39 +7,40 @@
  * - `standard_conforming_strings = off` makes `\` an escape in ordinary literals:
  *   `SELECT 'x\''; DELETE FROM t; --'` is one literal to the parser, a SELECT and a DELETE to the server;
  * - a client encoding whose multi-byte characters can contain ASCII bytes (SJIS, BIG5, GBK, UHC,
- *   GB18030, JOHAB: PostgreSQL's client-only encodings) hides a `\` inside a character:
- *   `E'<0x95 0x5C>' ; DELETE …` (CVE-2006-2314 is the same class of bug).
+ *   GB18030, JOHAB) hides a `\` inside a character: `E'<0x95 0x5C>' ; DELETE …`
+ *   (CVE-2006-2314 is the same class of bug);
+ * - any other encoding that is not UTF-8 (LATIN1, WIN1252, EUC_JP, …) changes dollar-quote tags:
+ *   decoded as UTF-8, the LATIN1 bytes of `$ä$` and `$å$` both become `$\uFFFD$`, so Sluice closes
+ *   a `$ä$` string at `$å$` while the server reads on, past a `;` Sluice saw inside a literal.
  *
- * Every server-side encoding is ASCII-safe (no byte below 0x80 inside a multi-byte character), so
- * quotes, backslashes and semicolons are where the parser sees them. These checks hold for every
- * role, before any rule; the PostgreSQL connector also refuses such a client encoding at startup
- * and ends a session whose server reports either setting changed anyway (ParameterStatus).
- * https://www.postgresql.org/docs/current/multibyte.html#MULTIBYTE-CHARSET-SUPPORTED
+ * So the only client encodings served are UTF8, and SQL_ASCII over a UTF8 database (the server
+ * then checks that the bytes are valid UTF-8: what `psql` sends in the C locale). These checks
+ * hold for every role, before any rule; the PostgreSQL connector also refuses other encodings at
+ * startup and ends a session whose server reports either setting changed anyway (ParameterStatus).
+ * https://www.postgresql.org/docs/current/multibyte.html#MULTIBYTE-AUTOMATIC-CONVERSION
  */
 import type { SqlFacts } from '../../pipeline/types.js';
 
-/**
- * Client encodings whose bytes below 0x80 are always ASCII (PostgreSQL's server encodings), by
- * PostgreSQL's own names and aliases, normalised as it does (lower case, letters and digits only).
- */
-const ASCII_SAFE_ENCODINGS: ReadonlySet<string> = new Set([
-  'utf8', 'unicode', 'sqlascii', 'muleinternal',
-  'euccn', 'eucjp', 'eucjis2004', 'euckr', 'euctw',
-  'latin1', 'latin2', 'latin3', 'latin4', 'latin5', 'latin6', 'latin7', 'latin8', 'latin9', 'latin10',
-  'iso88591', 'iso88592', 'iso88593', 'iso88594', 'iso88595', 'iso88596', 'iso88597', 'iso88598', 'iso88599',
-  'iso885910', 'iso885913', 'iso885914', 'iso885915', 'iso885916',
-  'koi8', 'koi8r', 'koi8u', 'alt', 'win', 'abc', 'tcvn', 'tcvn5712', 'vscii',
-  'win866', 'win874', 'win1250', 'win1251', 'win1252', 'win1253', 'win1254', 'win1255', 'win1256', 'win1257', 'win1258',
-  'windows866', 'windows874', 'windows1250', 'windows1251', 'windows1252', 'windows1253', 'windows1254',
-  'windows1255', 'windows1256', 'windows1257', 'windows1258',
-]);
+/** An encoding name as PostgreSQL compares them: lower case, letters and digits only (`UTF-8` = `utf8`). */
+function normaliseEncoding(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+const UTF8_NAMES: ReadonlySet<string> = new Set(['utf8', 'unicode']);
 
 /** Settings that change how the server reads statement text. */
 const LEXICAL_SETTINGS: ReadonlySet<string> = new Set(['standard_conforming_strings', 'client_encoding']);
 
-/** True for a client encoding name (any spelling PostgreSQL accepts) whose multi-byte characters never contain ASCII bytes. */
-export function isAsciiSafeEncoding(name: string): boolean {
-  return ASCII_SAFE_ENCODINGS.has(name.toLowerCase().replace(/[^a-z0-9]/g, ''));
+/**
+ * True for a client encoding (any spelling PostgreSQL accepts) under which the server reads a
+ * statement's bytes as Sluice does: UTF8, or SQL_ASCII when the database is UTF8 (pass its
+ * `server_encoding`; without it SQL_ASCII is accepted provisionally, as at startup, and checked
+ * again once the server has reported its encoding).
+ */
+export function isSupportedClientEncoding(name: string, serverEncoding?: string): boolean {
+  const n = normaliseEncoding(name);
+  if (UTF8_NAMES.has(n)) return true;
+  return n === 'sqlascii' && (serverEncoding === undefined || UTF8_NAMES.has(normaliseEncoding(serverEncoding)));
 }
 
 /** PostgreSQL's boolean spellings for true: `on`, `1`, and prefixes of `true` and `yes`. */
@@ -50,15 +51,15 @@ export function isTrueSetting(value: string): boolean {
 
 /**
  * Why a server-reported setting (startup or ParameterStatus) means statements would no longer be
- * parsed as Sluice parses them; undefined when it is safe.
+ * parsed as Sluice parses them; undefined when it is safe. `serverEncoding` is the database's.
  */
-export function unsafeServerSetting(name: string, value: string): string | undefined {
+export function unsafeServerSetting(name: string, value: string, serverEncoding: string): string | undefined {
   const n = name.toLowerCase();
   if (n === 'standard_conforming_strings' && !isTrueSetting(value)) {
     return `the server reports standard_conforming_strings = ${value}; Sluice parses SQL with it on`;
   }
-  if (n === 'client_encoding' && !isAsciiSafeEncoding(value)) {
-    return `the server reports client_encoding = ${value}, an encoding whose characters can contain ASCII bytes; use UTF8`;
+  if (n === 'client_encoding' && !isSupportedClientEncoding(value, serverEncoding)) {
+    return `the server reports client_encoding = ${value} (database encoding ${serverEncoding}); Sluice reads statements as UTF-8, so use UTF8`;
   }
   return undefined;
 }
@@ -72,8 +73,8 @@ export function parserSafetyViolation(facts: Facts): string | undefined {
     if (facts.setting === 'standard_conforming_strings' && !(values.length === 1 && isTrueSetting(values[0] as string))) {
       return 'standard_conforming_strings must stay on: with it off the server would read backslashes in string literals differently from Sluice';
     }
-    if (facts.setting === 'client_encoding' && !(values.length === 1 && isAsciiSafeEncoding(values[0] as string))) {
-      return `client encoding ${values.join(', ')} can hide quote or backslash bytes inside characters; use UTF8 or another server encoding`;
+    if (facts.setting === 'client_encoding' && !(values.length === 1 && UTF8_NAMES.has(normaliseEncoding(values[0] as string)))) {
+      return `client encoding ${values.join(', ')} would make the server read statement bytes differently from Sluice, which reads them as UTF-8; use UTF8`;
     }
   }
   for (const name of facts.configNames ?? []) {

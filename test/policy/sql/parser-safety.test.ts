@@ -12,7 +12,7 @@ import {
   createPolicyEngine,
   extractSqlFacts,
   initSqlParser,
-  isAsciiSafeEncoding,
+  isSupportedClientEncoding,
   parserSafetyViolation,
   unsafeServerSetting,
 } from '../../../src/policy/index.js';
@@ -24,15 +24,21 @@ before(async () => {
 
 const ID: Identity = { issuer: 'https://issuer.example', subject: 'agent', claims: {}, roles: ['ci'], expiresAt: 2_000_000_000 };
 
-// PostgreSQL's client-only encodings, in spellings it accepts (src/common/encnames.c).
+// PostgreSQL's client-only encodings (a multi-byte character can contain ASCII bytes), in spellings it accepts (src/common/encnames.c).
 const CLIENT_ONLY = ['SJIS', 'sjis', 'Shift_JIS', 'SHIFT_JIS_2004', 'MSKANJI', 'win932', 'Windows-932', 'BIG5', 'big-5', 'WIN950', 'GBK', 'cp936', 'WIN936', 'UHC', 'win949', 'GB18030', 'JOHAB'];
-const SERVER = ['UTF8', 'utf-8', 'Unicode', 'SQL_ASCII', 'LATIN1', 'latin-9', 'ISO-8859-5', 'WIN1252', 'windows-1251', 'KOI8-R', 'EUC_JP', 'euc-kr', 'EUC_JIS_2004', 'MULE_INTERNAL', 'WIN866', 'TCVN'];
+// Server encodings other than UTF8: ASCII-safe, but their bytes decoded as UTF-8 collapse (dollar-quote tags).
+const OTHER_SERVER = ['LATIN1', 'latin-9', 'ISO-8859-5', 'WIN1252', 'windows-1251', 'KOI8-R', 'EUC_JP', 'euc-kr', 'EUC_JIS_2004', 'MULE_INTERNAL', 'WIN866', 'TCVN'];
 
 describe('encodings and booleans', () => {
-  test('client-only encodings (multi-byte characters with ASCII bytes) are unsafe in every spelling', () => {
-    for (const e of CLIENT_ONLY) assert.equal(isAsciiSafeEncoding(e), false, e);
-    for (const e of SERVER) assert.equal(isAsciiSafeEncoding(e), true, e);
-    for (const e of ['', 'auto', 'DEFAULT', 'utf16', 'ebcdic', '?']) assert.equal(isAsciiSafeEncoding(e), false, e);
+  test('only UTF8 (any spelling) is served, and SQL_ASCII over a UTF8 database', () => {
+    for (const e of ['UTF8', 'utf-8', 'Unicode', 'UTF_8']) {
+      assert.equal(isSupportedClientEncoding(e), true, e);
+      assert.equal(isSupportedClientEncoding(e, 'LATIN1'), true, e);
+    }
+    for (const e of [...CLIENT_ONLY, ...OTHER_SERVER, '', 'auto', 'DEFAULT', 'utf16', 'ebcdic', '?']) assert.equal(isSupportedClientEncoding(e, 'UTF8'), false, e);
+    assert.equal(isSupportedClientEncoding('SQL_ASCII', 'UTF8'), true);
+    assert.equal(isSupportedClientEncoding('sql-ascii'), true, 'provisionally, before the server reports its encoding');
+    assert.equal(isSupportedClientEncoding('SQL_ASCII', 'LATIN1'), false, 'raw LATIN1 bytes, unchecked by the server');
   });
 
   test("PostgreSQL's spellings of true, and nothing else", () => {
@@ -41,12 +47,15 @@ describe('encodings and booleans', () => {
   });
 
   test('server-reported settings', () => {
-    assert.equal(unsafeServerSetting('standard_conforming_strings', 'on'), undefined);
-    assert.match(unsafeServerSetting('standard_conforming_strings', 'off') ?? '', /standard_conforming_strings = off/);
-    assert.equal(unsafeServerSetting('client_encoding', 'UTF8'), undefined);
-    assert.match(unsafeServerSetting('client_encoding', 'SJIS') ?? '', /client_encoding = SJIS/);
-    assert.equal(unsafeServerSetting('DateStyle', 'ISO, MDY'), undefined);
-    assert.equal(unsafeServerSetting('application_name', 'SJIS'), undefined);
+    assert.equal(unsafeServerSetting('standard_conforming_strings', 'on', 'UTF8'), undefined);
+    assert.match(unsafeServerSetting('standard_conforming_strings', 'off', 'UTF8') ?? '', /standard_conforming_strings = off/);
+    assert.equal(unsafeServerSetting('client_encoding', 'UTF8', 'LATIN1'), undefined);
+    assert.equal(unsafeServerSetting('client_encoding', 'SQL_ASCII', 'UTF8'), undefined);
+    assert.match(unsafeServerSetting('client_encoding', 'SQL_ASCII', 'LATIN1') ?? '', /client_encoding = SQL_ASCII \(database encoding LATIN1\)/);
+    assert.match(unsafeServerSetting('client_encoding', 'SJIS', 'UTF8') ?? '', /client_encoding = SJIS/);
+    assert.match(unsafeServerSetting('client_encoding', 'LATIN1', 'UTF8') ?? '', /client_encoding = LATIN1/);
+    assert.equal(unsafeServerSetting('DateStyle', 'ISO, MDY', 'UTF8'), undefined);
+    assert.equal(unsafeServerSetting('application_name', 'SJIS', 'UTF8'), undefined);
   });
 });
 
@@ -68,6 +77,8 @@ describe('statements', () => {
       "SET NAMES 'big5'",
       'SET client_encoding TO gbk',
       "SET client_encoding = 'UTF8', 'SJIS'",
+      "SET NAMES 'LATIN1'",
+      "SET client_encoding = 'SQL_ASCII'",
       "SELECT set_config('standard_conforming_strings', 'off', false)",
       "SELECT pg_catalog.set_config('CLIENT_ENCODING', 'UTF8', true)",
       "SELECT set_config(name, 'x', false) FROM settings",
@@ -88,7 +99,7 @@ describe('statements', () => {
       'RESET standard_conforming_strings',
       'SET standard_conforming_strings TO DEFAULT',
       "SET client_encoding = 'UTF8'",
-      "SET NAMES 'LATIN1'",
+      "SET NAMES 'utf-8'",
       'SET client_encoding TO DEFAULT',
       'RESET client_encoding',
       'RESET ALL',
