@@ -298,10 +298,27 @@ function verbsOf(facts: SqlFacts): readonly string[] {
 const TWO_PHASE = /^(prepare transaction|commit prepared|rollback prepared)\b/;
 
 /**
+ * Settings drivers and frameworks set on their own that only shape the session's transactions and
+ * output formats: transaction modes (JDBC's setReadOnly/setTransactionIsolation, psycopg2's
+ * set_session), time zone and date styles (Django, Rails), float digits, message level.
+ * Deliberately absent: search_path (would let a schema shadow built-in functions the read-only
+ * list trusts), role and session_authorization, application_name (Sluice sets it upstream to name
+ * the agent), timeouts (limits a DBA may rely on), bytea_output and everything else.
+ * standard_conforming_strings and client_encoding can only keep their values (parser safety).
+ */
+const SESSION_SETTINGS: ReadonlySet<string> = new Set([
+  'transaction', 'session characteristics', 'transaction_isolation', 'transaction_read_only', 'transaction_deferrable',
+  'default_transaction_isolation', 'default_transaction_read_only', 'default_transaction_deferrable',
+  'timezone', 'datestyle', 'intervalstyle', 'extra_float_digits', 'client_min_messages',
+  'standard_conforming_strings', 'client_encoding',
+]);
+
+/**
  * Statements that only steer the client's own session and can neither read nor change data:
  * transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, …; not two-phase commit), DEALLOCATE,
- * CLOSE, UNLISTEN, and the resets RESET ALL and DISCARD (which return every setting to the value
- * the session started with, where Sluice put its own). Drivers send them on their own
+ * CLOSE, UNLISTEN, the resets RESET ALL and DISCARD (which return every setting to the value
+ * the session started with, where Sluice put its own), and SET/RESET of SESSION_SETTINGS.
+ * Drivers send them on their own
  * (psycopg's BEGIN and its DEALLOCATE ALL after a rollback; asyncpg's pool reset `CLOSE ALL;
  * UNLISTEN *; RESET ALL`; PgBouncer-style `DISCARD ALL`), so a rule list written for the data
  * (`allow: [select]`, then `deny: '*'`) must not break the driver. A rule that names their verb
@@ -316,7 +333,7 @@ function isSessionControl(facts: SqlFacts): boolean {
     case 'DiscardStmt':
       return true;
     case 'VariableSetStmt':
-      return facts.setting === 'all';
+      return facts.setting !== undefined && (facts.setting === 'all' || SESSION_SETTINGS.has(facts.setting));
     default:
       return facts.statement === 'TransactionStmt' && !TWO_PHASE.test(facts.transaction ?? '');
   }

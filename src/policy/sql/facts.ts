@@ -423,6 +423,11 @@ function visitStatement(type: string, body: Obj, scope: Scope, c: Collector, dep
       if (modes.length > 0) x.transactionModes = modes;
       return;
     }
+    case 'RenameStmt':
+      // A renamed column leaves the column rules that name it: count it as used (masked-column-use).
+      if (body.renameType === 'OBJECT_COLUMN' && typeof body.subname === 'string') c.computed.add(body.subname);
+      visit(body, scope, c, depth + 1);
+      return;
     case 'TruncateStmt':
       c.effect('delete', 'TRUNCATE deletes every row');
       visit(body.relations, { ...scope, write: true }, c, depth + 1);

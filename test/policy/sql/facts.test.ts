@@ -264,6 +264,9 @@ describe('extractSqlFacts', () => {
     // Column alias lists rename.
     assert.deepEqual(uses('SELECT upper(p) FROM customers AS c(i, p)'), { ...none, computed: ['p'], renamed: true });
     assert.deepEqual(uses('WITH x(a) AS (SELECT password FROM customers) SELECT a FROM x'), { ...none, computed: ['password'] });
+    // A column renamed by DDL leaves the column rules that name it.
+    assert.deepEqual(uses('ALTER TABLE customers RENAME COLUMN password TO pw'), { ...none, computed: ['password'] });
+    assert.deepEqual(uses('ALTER TABLE customers RENAME TO clients'), none);
   });
 
   test('DEALLOCATE ALL and CLOSE ALL name nothing (they drop every prepared statement or cursor)', () => {
