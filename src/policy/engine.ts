@@ -300,16 +300,18 @@ const TWO_PHASE = /^(prepare transaction|commit prepared|rollback prepared)\b/;
 /**
  * Settings drivers and frameworks set on their own that only shape the session's transactions and
  * output formats: transaction modes (JDBC's setReadOnly/setTransactionIsolation, psycopg2's
- * set_session), time zone and date styles (Django, Rails), float digits, message level.
+ * set_session), time zone and date styles (Django, Rails), float digits and application_name
+ * (pgjdbc sends both on connect), message level. A client's application_name replaces the
+ * `sluice:<subject>` label Sluice gives the upstream session; the audit log still names the agent.
  * Deliberately absent: search_path (would let a schema shadow built-in functions the read-only
- * list trusts), role and session_authorization, application_name (Sluice sets it upstream to name
- * the agent), timeouts (limits a DBA may rely on), bytea_output and everything else.
- * standard_conforming_strings and client_encoding can only keep their values (parser safety).
+ * list trusts), role and session_authorization, timeouts (limits a DBA may rely on), bytea_output
+ * and everything else. standard_conforming_strings and client_encoding can only keep their values
+ * (parser safety).
  */
 const SESSION_SETTINGS: ReadonlySet<string> = new Set([
   'transaction', 'session characteristics', 'transaction_isolation', 'transaction_read_only', 'transaction_deferrable',
   'default_transaction_isolation', 'default_transaction_read_only', 'default_transaction_deferrable',
-  'timezone', 'datestyle', 'intervalstyle', 'extra_float_digits', 'client_min_messages',
+  'timezone', 'datestyle', 'intervalstyle', 'extra_float_digits', 'client_min_messages', 'application_name',
   'standard_conforming_strings', 'client_encoding',
 ]);
 

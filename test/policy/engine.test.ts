@@ -561,7 +561,7 @@ describe('session control', () => {
         'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', 'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
         'SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ', "SET default_transaction_isolation TO 'read committed'",
         "SET TIME ZONE 'UTC'", "SET SESSION timezone TO 'UTC'", 'SET DateStyle = ISO', 'SET intervalstyle = iso_8601',
-        'SET extra_float_digits = 3', "SET client_min_messages TO 'warning'", 'SET standard_conforming_strings = on', "SET client_encoding = 'UTF8'", 'RESET timezone',
+        'SET extra_float_digits = 3', "SET application_name = 'PostgreSQL JDBC Driver'", "SET client_min_messages TO 'warning'", 'SET standard_conforming_strings = on', "SET client_encoding = 'UTF8'", 'RESET timezone',
       ]) {
         assert.equal(decideSql(e, sql).effect, 'allow', sql);
       }
@@ -578,7 +578,7 @@ describe('session control', () => {
 
   test('two-phase commit, SET TRANSACTION and anything else are not session control', () => {
     const e = engine(READ_ONLY);
-    for (const sql of ["PREPARE TRANSACTION 't'", "COMMIT PREPARED 't'", "ROLLBACK PREPARED 't'", 'RESET search_path', "SET search_path = evil, pg_catalog", 'SET statement_timeout = 0', "SET application_name = 'x'", 'SET ROLE postgres', "SET bytea_output = 'escape'", 'PREPARE p AS SELECT 1', 'EXECUTE p', 'BEGIN; DELETE FROM t; COMMIT']) {
+    for (const sql of ["PREPARE TRANSACTION 't'", "COMMIT PREPARED 't'", "ROLLBACK PREPARED 't'", 'RESET search_path', "SET search_path = evil, pg_catalog", 'SET statement_timeout = 0', 'SET ROLE postgres', "SET bytea_output = 'escape'", 'PREPARE p AS SELECT 1', 'EXECUTE p', 'BEGIN; DELETE FROM t; COMMIT']) {
       const d = decideSql(e, sql);
       assert.notEqual(d.effect, 'allow', sql);
     }
