@@ -10,7 +10,7 @@
  * Masked `data` values stay valid base64 (of `[REDACTED]`), so typed clients (`kubectl describe`)
  * still decode the object.
  */
-import type { Masker, MaskStats } from '../../masking/index.js';
+import { spliceJson, type Masker, type MaskStats } from '../../masking/index.js';
 
 export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 export const SECRET_MARK = '[REDACTED]';
@@ -117,5 +117,5 @@ function maskLastApplied(raw: string, o: K8sMaskOptions, stats: MaskStats, secre
     return SECRET_MARK;
   }
   const masked = walk(parsed, { ...o, secretsRequest: o.secretsRequest || secret }, stats, 1, '');
-  return masked === parsed ? raw : `${JSON.stringify(masked)}\n`;
+  return spliceJson(raw, parsed, masked);
 }

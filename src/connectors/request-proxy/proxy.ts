@@ -14,7 +14,7 @@ import { SluiceError, toSluiceError } from '../../errors.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
-import { MaskStats } from '../../masking/index.js';
+import { MaskStats, spliceJson } from '../../masking/index.js';
 import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
 import type { ApprovalHolder } from './approval-hold.js';
 import { byteLimit, maskLines } from './body-streams.js';
@@ -371,8 +371,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
             ok = false;
           }
           if (ok) {
-            const m = plan.mask(parsed, stats);
-            masked = m === parsed ? text : JSON.stringify(m);
+            masked = spliceJson(text, parsed, plan.mask(parsed, stats));
           } else {
             masked = plan.text(text, stats);
           }
@@ -405,8 +404,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
           } catch {
             return scrubText(plan.text(line, stats));
           }
-          const m = plan.mask(parsed, stats);
-          return scrubText(m === parsed ? line : JSON.stringify(m));
+          return scrubText(spliceJson(line, parsed, plan.mask(parsed, stats)));
         };
         return streamLines(upRes, res, status, outHeaders, encoding, maskLine, true, tap(onResponseBytes));
       }

@@ -31,7 +31,7 @@ policies:
       - deny: [delete]
         paths: ['/v1/orders/**']
       - allow: [read]
-        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events']
+        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup']
       - allow: [post]
         paths: ['/v1/orders']
         when: http.headers["content-type"] == "application/json"
@@ -62,6 +62,18 @@ describe('HTTP connector', () => {
         const payload = JSON.stringify({ id: 1, email: 'ada@example.com', card: '4111 1111 1111 1111', profile: { password: 'hunter2', note: 'ssn 123-45-6789' } });
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
         res.end(payload);
+        return;
+      }
+      if (url === '/ids') {
+        // As a Go or Java service writes int64s: beyond 2^53, which JSON.parse rounds.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"id": 1234567890123456789, "total": 10.50, "owner": {"email": "ada@example.com"}, "tags": [1.0, 2e3]}');
+        return;
+      }
+      if (url === '/dup') {
+        // A duplicate key: JSON.parse keeps the last value, the first was never looked at.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"note": "AKIAIOSFODNN7EXAMPLE", "note": "fine"}\n');
         return;
       }
       if (url === '/text') {
@@ -188,6 +200,19 @@ describe('HTTP connector', () => {
     assert.ok((result?.mask ?? []).length > 0);
     assert.equal(typeof result?.durationMs, 'number');
     assert.equal(result?.bytes, r.body.length);
+  });
+
+  test('masked JSON keeps the upstream\'s text wherever nothing was masked: int64 IDs, 10.50, layout', async () => {
+    const r = await send(gw.port, 'GET', '/http/api/ids', auth);
+    assert.equal(r.text, '{"id": 1234567890123456789, "total": 10.50, "owner": {"email": "a***@example.com"}, "tags": [1.0, 2e3]}');
+    assert.equal(Number(r.headers['content-length']), r.body.length);
+  });
+
+  test('a duplicate JSON key cannot carry a value past masking', async () => {
+    const r = await send(gw.port, 'GET', '/http/api/dup', auth);
+    assert.equal(r.status, 200);
+    assert.ok(!r.text.includes('AKIA'), r.text);
+    assert.deepEqual(r.json(), { note: 'fine' });
   });
 
   test('masks text; passes binary byte for byte', async () => {

@@ -1,0 +1,70 @@
+/**
+ * spliceJson: masked JSON keeps the upstream's own text wherever nothing was masked, and a
+ * duplicate key never carries an unmasked value out.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { defaultMasker, spliceJson } from '../../src/masking/index.js';
+
+const masker = defaultMasker();
+const mask = (text: string): string => {
+  const parsed: unknown = JSON.parse(text);
+  return spliceJson(text, parsed, masker.maskJson(parsed));
+};
+
+describe('spliceJson', () => {
+  test('nothing masked: the same text, numbers JSON.parse would round or reformat included', () => {
+    for (const text of ['{"id": 12345678901234567890, "x": 1.0, "y": -0, "z": 1e400}', '[ 1.50 ,\n  2E+3 ]', '"plain"', '  null  ', '{}', '[]', '{"a":{"b":[{}, [], ""]}}']) {
+      assert.equal(mask(text), text);
+    }
+  });
+
+  test('only the masked values change; everything around them is copied', () => {
+    assert.equal(
+      mask('{ "id" : 1234567890123456789,\n  "email" : "ada@example.com", "n": 1.0 }'),
+      '{ "id" : 1234567890123456789,\n  "email" : "a***@example.com", "n": 1.0 }',
+    );
+    assert.equal(mask('[9007199254740993, {"password": "hunter2"}, 0.10]'), '[9007199254740993, {"password": "[REDACTED:password]"}, 0.10]');
+    // Keys written with escapes are the keys they decode to.
+    assert.equal(mask('{"pass\\u0077ord": "hunter2", "k": 1.0}'), '{"pass\\u0077ord": "[REDACTED:password]", "k": 1.0}');
+  });
+
+  test('a duplicate key anywhere, masked or not, sends the parsed value instead of the text', () => {
+    for (const text of [
+      '{"note": "AKIAIOSFODNN7EXAMPLE", "note": "fine"}',
+      '{"a": {"k": "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "k": 1}, "email": "ada@example.com"}',
+      '[{"x": 1}, {"s": "4111 1111 1111 1111", "\\u0073": "ok"}]',
+    ]) {
+      const out = mask(text);
+      assert.ok(!/AKIA|ghp_|4111 1111/.test(out), out);
+      assert.deepEqual(JSON.parse(out), masker.maskJson(JSON.parse(text)));
+    }
+  });
+
+  test('a masked value of another shape (a subtree past the depth limit) replaces the whole subtree', () => {
+    const deep = `${'['.repeat(600)}"ada@example.com"${']'.repeat(600)}`;
+    const out = mask(deep);
+    assert.ok(!out.includes('ada@example.com'));
+    assert.deepEqual(JSON.parse(out), masker.maskJson(JSON.parse(deep)));
+  });
+
+  test('property: the result always parses to the masked value, and equals the text when nothing changed', () => {
+    const value = fc.jsonValue({ maxDepth: 4 }).map((v) => (typeof v === 'object' && v !== null ? v : { v }));
+    const secret = fc.constantFrom('ada@example.com', '4111 1111 1111 1111', 'AKIAIOSFODNN7EXAMPLE', 'hunter2', '123-45-6789', 'x');
+    const key = fc.constantFrom('password', 'email', 'note', 'id', 'a');
+    fc.assert(
+      fc.property(value, secret, key, fc.constantFrom(0, 1, 2), fc.boolean(), (v, s, k, indent, dup) => {
+        let text = JSON.stringify({ ...(v as object), [k]: s }, null, indent);
+        if (dup) text = text.replace(/^\{/, `{"${k}": ${JSON.stringify(s)},`);
+        const parsed: unknown = JSON.parse(text);
+        const masked = masker.maskJson(parsed);
+        const out = spliceJson(text, parsed, masked);
+        assert.deepEqual(JSON.parse(out), JSON.parse(JSON.stringify(masked)));
+        if (masked === parsed && !dup) assert.equal(out, text);
+        if (s !== 'x' && s !== 'hunter2') assert.ok(!out.includes(s), out);
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
