@@ -12,7 +12,9 @@ import type { AuditEventInput } from '../audit/index.js';
 /** What an engine reports when a session ends. */
 export interface SessionSummary {
   readonly reason: string;
+  /** Commands the client sent, denied ones included (as `sluice sessions list` counts `command` records). */
   readonly commands?: number;
+  /** Of those, how many were refused. */
   readonly denied?: number;
   readonly bytes?: number;
   readonly mask?: readonly { readonly detector: string; readonly column?: string; readonly count: number }[];

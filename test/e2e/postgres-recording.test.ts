@@ -66,6 +66,7 @@ describe('PostgreSQL statement records', () => {
       await c.query('SELECT $1::int AS n', [7]); // extended protocol
       await c.query('INSERT INTO orders (customer_id, total) VALUES (1, 1)');
       await assert.rejects(c.query('SELECT 1/0'), /division by zero/);
+      await assert.rejects(c.query('DROP TABLE orders'), /denied/);
     } finally {
       await c.end();
     }
@@ -76,6 +77,7 @@ describe('PostgreSQL statement records', () => {
       'command insert pending',
       'command.result insert success',
       'command select failure',
+      'command ddl denied',
     ]);
     const [first, second] = events.filter((e) => e.type === 'command');
     assert.equal(first?.rows, 2);
@@ -87,8 +89,12 @@ describe('PostgreSQL statement records', () => {
     assert.equal(failed?.error?.code, '22012');
     // Counted once each, and the failure counts as an error.
     const [summary] = await listSessions(gw.audit.store, { subject: 'one-record@acme' });
-    assert.equal(summary?.commands, 4);
+    assert.equal(summary?.commands, 5);
+    assert.equal(summary?.denied, 1);
     assert.equal(summary?.errors, 1);
+    // The session's own end record counts the same way.
+    const end = events.find((e) => e.type === 'session.end');
+    assert.deepEqual([end?.details?.commands, end?.details?.denied], [5, 1]);
   });
 
   it('records the decision before the first rows of a result longer than one chunk, and the result after', async () => {

@@ -1323,7 +1323,7 @@ export class ProxySession {
       this.o.client.destroy();
       this.o.upstream.destroy();
     }, 1000).unref();
-    this.o.onClose({ reason, commands: this.commands, denied: this.denied, bytes: this.bytesOut, mask: this.masked.toJSON() });
+    this.o.onClose({ reason, commands: this.commands + this.denied, denied: this.denied, bytes: this.bytesOut, mask: this.masked.toJSON() });
   }
 
   /** Graceful stop requested by the gateway: tell the client, like PostgreSQL's admin shutdown. */
