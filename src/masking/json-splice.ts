@@ -13,7 +13,10 @@
  * that needs token positions no library exposes in Node 20 (`JSON.parse` source access is newer).
  */
 
-/** Past this depth a changed subtree is serialised whole and an unchanged one copied unscanned. */
+/**
+ * Past this depth (masking replaces anything below 256 levels) the body is serialised instead:
+ * the scanner recurses, and an unscanned subtree could hide a duplicate key.
+ */
 const MAX_SCAN_DEPTH = 512;
 
 /** The text cannot be spliced (a duplicate key, a masked value of another shape): serialise instead. */
@@ -59,11 +62,7 @@ class Splicer {
       if (mask !== orig) this.replace(start, this.pos, mask);
       return;
     }
-    if (depth >= MAX_SCAN_DEPTH) {
-      this.skipNested();
-      if (mask !== orig) this.replace(start, this.pos, mask);
-      return;
-    }
+    if (depth >= MAX_SCAN_DEPTH) throw new Fallback();
     // A changed container of the same shape is walked member by member; anything else (a scalar
     // or another shape in its place) is scanned for duplicate keys, then replaced whole.
     const sameShape = mask === orig || (mask !== null && typeof mask === 'object' && Array.isArray(mask) === (c === 0x5b) && Array.isArray(orig) === (c === 0x5b));
@@ -181,21 +180,5 @@ class Splicer {
       else break;
     }
     this.pos = p;
-  }
-
-  /** An array or object, without recursion (past MAX_SCAN_DEPTH). */
-  private skipNested(): void {
-    let depth = 0;
-    const t = this.text;
-    for (;;) {
-      const c = t.charCodeAt(this.pos);
-      if (c === 0x22) {
-        this.skipString();
-        continue;
-      }
-      this.pos++;
-      if (c === 0x7b || c === 0x5b) depth++;
-      else if ((c === 0x7d || c === 0x5d) && --depth === 0) return;
-    }
   }
 }

@@ -332,7 +332,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         throw e;
       }
       // The server parses with the session's settings, Sluice with standard_conforming_strings on
-      // and an ASCII-safe encoding: a database or role default that differs ends the session here.
+      // and UTF-8 text: a database or role default that differs ends the session here.
       const serverEncoding = upstream.parameters.get('server_encoding') ?? '';
       const unsafe = [...upstream.parameters].map(([k, v]) => unsafeServerSetting(k, v, serverEncoding)).find((why) => why !== undefined);
       if (unsafe !== undefined) {
