@@ -192,6 +192,25 @@ describe('PostgreSQL gateway end to end', () => {
     assert.match((denied as { stderr: string }).stderr, /denied by rule "reader-no-writes"/);
   });
 
+  it("runs psql's describe commands for a read-only role (catalog queries with catalog functions)", async () => {
+    const env = { ...process.env, PGPASSWORD: readerToken, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' };
+    const META = [
+      '\\dt', '\\d customers', '\\d+ customers', '\\dS+ pg_class', '\\l+', '\\dn+', '\\df+ now', '\\du', '\\dv', '\\di+', '\\dx+', '\\dp',
+      '\\sf now', '\\dT+', '\\dconfig work_mem', '\\drds', '\\dRp+', '\\dRs', '\\dL', '\\dD', '\\dc', '\\dC', '\\dd', '\\des', '\\det',
+      '\\deu', '\\dew', '\\dF+', '\\dFd+', '\\dFp', '\\dFt', '\\dl', '\\do', '\\dO', '\\dP', '\\dy', '\\dA', '\\db', '\\dX',
+      '\\sv pg_stat_activity', '\\ddp', '\\dE', '\\dm', '\\ds+', '\\dAc', '\\dAf', '\\dAo', '\\dAp',
+    ];
+    const failed: string[] = [];
+    for (const m of META) {
+      const r = await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'reader', '-d', 'appdb', '-X', '-c', m], { env }).catch((e: { stderr: string }) => ({ stdout: '', stderr: e.stderr }));
+      if (/ERROR/.test(r.stderr)) failed.push(`${m}: ${r.stderr.trim().split('\n').slice(0, 2).join(' ')}`);
+    }
+    assert.deepEqual(failed, []);
+    // …and the table description shows the table, not an error.
+    const d = await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'reader', '-d', 'appdb', '-X', '-c', '\\d customers'], { env });
+    assert.match(d.stdout, /Table "public.customers"[\s\S]*api_key/);
+  });
+
   it('cancels only the sender\'s own query through the mapped BackendKeyData', async () => {
     const c = client('writer', writerToken, 'appdb-rw');
     await c.connect();
