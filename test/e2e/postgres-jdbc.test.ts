@@ -52,7 +52,7 @@ describe('pgjdbc through the gateway', () => {
     assert.equal(out.get('after denied'), '[[50]]');
   });
 
-  it('setReadOnly, setTransactionIsolation, a transaction with a fetch size, rollback, metadata', () => {
+  it('setReadOnly, setTransactionIsolation, a transaction with a fetch size, rollback, DatabaseMetaData', () => {
     assert.equal(out.get('setReadOnly'), 'ok');
     assert.equal(out.get('setTransactionIsolation'), 'ok');
     assert.equal(out.get('transaction'), '[[***-**-6789], [***-**-1120]]');
@@ -60,6 +60,7 @@ describe('pgjdbc through the gateway', () => {
     assert.equal(out.get('rollback'), 'ok');
     assert.equal(out.get('metadata tables'), '[customers, orders]');
     assert.equal(out.get('metadata columns'), '[id, name, email, card, ssn, api_key, password]');
+    assert.equal(out.get('metadata keys'), '[pk:id, index:orders_pkey, fk:customer_id->customers, best:id]');
   });
 
   it('batched inserts and INSERT … RETURNING', () => {

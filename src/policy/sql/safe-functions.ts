@@ -125,5 +125,17 @@ const SAFE = new Set<string>([
 export function isSafeFunction(parts: readonly string[]): boolean {
   if (parts.length === 1) return SAFE.has(parts[0] as string);
   if (parts.length === 2 && parts[0] === 'pg_catalog') return SAFE.has(parts[1] as string);
+  if (parts.length === 2 && parts[0] === 'information_schema') return INFORMATION_SCHEMA_SAFE.has(parts[1] as string);
   return false;
 }
+
+/**
+ * The information schema's own helper functions (plain SQL over the catalogs), which JDBC's
+ * DatabaseMetaData calls (`getPrimaryKeys`, `getIndexInfo`): safe only schema-qualified, since
+ * `information_schema` belongs to the bootstrap superuser and no one else can add to it.
+ */
+const INFORMATION_SCHEMA_SAFE = new Set<string>([
+  '_pg_expandarray', '_pg_index_position', '_pg_truetypid', '_pg_truetypmod', '_pg_char_max_length',
+  '_pg_char_octet_length', '_pg_numeric_precision', '_pg_numeric_precision_radix', '_pg_numeric_scale',
+  '_pg_datetime_precision', '_pg_interval_type',
+]);
