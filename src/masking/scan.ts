@@ -92,9 +92,13 @@ export const KEY_AWS_SECRET = 3;
 const PASSWORD_KEY = /(?<![a-z])pass(?:word|wd|phrase)?(?![a-z])|passw(?:or)?d|pwd|secret/;
 const GENERIC_KEY =
   /token|api[_.-]?key|access[_.-]?key|private[_.-]?key|secret[_.-]?key|signing[_.-]?key|client[_.-]?key|session[_.-]?key|^auth$|auth[_.-]?token|authorization|credential|bearer|cookie/;
-/** Keys that mention a secret but hold metadata about it (`max_tokens`, `password_expires_at`). */
+/**
+ * Keys that mention a secret but hold metadata about it (`max_tokens`, `password_expires_at`), and
+ * PostgreSQL catalog columns that only look like one (`pg_ts_parser.prstoken` is a function,
+ * information_schema's `authorization_identifier` a role name).
+ */
 const NOT_SECRET_KEY =
-  /tokens$|token_?count|_at$|expir|count$|type$|_?url$|_?uri$|length$|_len$|ttl$|hint$|polic|_id$|_name$|_path$|_file$|required|enabled|strength|rotat|changed|updated|created|mode$|format$|prefix$|_ref$|usage|header$|_field$|_param$/;
+  /tokens$|token_?count|_at$|expir|count$|type$|_?url$|_?uri$|length$|_len$|ttl$|hint$|polic|_id$|_name$|_path$|_file$|required|enabled|strength|rotat|changed|updated|created|mode$|format$|prefix$|_ref$|usage|header$|_field$|_param$|_identifier$|^prstoken$/;
 
 /** Every secret-like key contains one of these; most keys fail this one test. */
 const SECRET_WORD = /pass|pwd|secret|token|key|auth|cred|bearer|cookie/i;

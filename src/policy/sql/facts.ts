@@ -61,8 +61,13 @@ export interface StatementFacts extends SqlFacts {
    * `SET … TO DEFAULT` and `SET … FROM CURRENT`, which return to or keep a value already in force.
    */
   readonly settingValues?: readonly string[];
-  /** Settings `set_config()` changes, lower-cased; `?` where the name is not a constant. */
-  readonly configNames?: readonly string[];
+  /** `set_config(name, value, …)` calls: the setting (lower-cased) and value, `?` where either is not a constant. */
+  readonly configCalls?: readonly ConfigCall[];
+}
+
+export interface ConfigCall {
+  readonly name: string;
+  readonly value: string;
 }
 
 export interface CopyFormat {
@@ -222,7 +227,7 @@ class Collector {
   readonly verbs = new Set<SqlVerb>();
   readonly reasons: string[] = [];
   readonly executes = new Set<string>();
-  readonly configNames = new Set<string>();
+  readonly configCalls: ConfigCall[] = [];
   /** Column names used in computed positions (see StatementFacts.computedColumns). */
   readonly computed = new Set<string>();
   /** One-part column references (which may name a whole row) and relation names/aliases in scope. */
@@ -321,7 +326,7 @@ function factsForRaw(raw: unknown, text: string): StatementFacts {
     verbs,
     ...(extras.setting !== undefined ? { setting: extras.setting } : {}),
     ...(extras.settingValues !== undefined ? { settingValues: Object.freeze(extras.settingValues) } : {}),
-    ...(c.configNames.size > 0 ? { configNames: Object.freeze([...c.configNames]) } : {}),
+    ...(c.configCalls.length > 0 ? { configCalls: Object.freeze(c.configCalls) } : {}),
     ...(extras.copyDirection !== undefined ? { copyDirection: extras.copyDirection } : {}),
     ...(extras.copyFileOrProgram !== undefined ? { copyFileOrProgram: extras.copyFileOrProgram } : {}),
     ...(extras.transaction !== undefined ? { transaction: extras.transaction } : {}),
@@ -869,8 +874,9 @@ function visitFuncCall(call: Obj, scope: Scope, c: Collector, depth: number): vo
   if (!isSafeFunction(parts)) c.effect('side-effect', `calls ${name}(), which is not on the read-only function list`);
   const last = (parts[parts.length - 1] ?? '').toLowerCase();
   if (last === 'set_config') {
-    const first = Array.isArray(call.args) ? constText(call.args[0]) : '?';
-    c.configNames.add(first === '?' ? '?' : first.trim().toLowerCase());
+    const args = Array.isArray(call.args) ? call.args : [];
+    const name = constText(args[0]);
+    c.configCalls.push(Object.freeze({ name: name === '?' ? '?' : name.trim().toLowerCase(), value: constText(args[1]) }));
   }
   if (JSON_ROW_FUNCTIONS.has(last) && Array.isArray(call.args)) {
     for (const arg of call.args) {

@@ -20,6 +20,7 @@
  * https://www.postgresql.org/docs/current/multibyte.html#MULTIBYTE-AUTOMATIC-CONVERSION
  */
 import type { SqlFacts } from '../../pipeline/types.js';
+import type { ConfigCall } from './facts.js';
 
 /** An encoding name as PostgreSQL compares them: lower case, letters and digits only (`UTF-8` = `utf8`). */
 function normaliseEncoding(name: string): string {
@@ -28,8 +29,34 @@ function normaliseEncoding(name: string): string {
 
 const UTF8_NAMES: ReadonlySet<string> = new Set(['utf8', 'unicode']);
 
-/** Settings that change how the server reads statement text. */
-const LEXICAL_SETTINGS: ReadonlySet<string> = new Set(['standard_conforming_strings', 'client_encoding']);
+/** Every encoding name and alias PostgreSQL accepts, normalised (src/common/encnames.c). */
+const ENCODING_NAMES: ReadonlySet<string> = new Set([
+  'abc', 'alt', 'big5', 'euccn', 'eucjis2004', 'eucjp', 'euckr', 'euctw', 'gb18030', 'gbk', 'iso88591',
+  'iso885910', 'iso885913', 'iso885914', 'iso885915', 'iso885916', 'iso88592', 'iso88593', 'iso88594',
+  'iso88595', 'iso88596', 'iso88597', 'iso88598', 'iso88599', 'johab', 'koi8', 'koi8r', 'koi8u', 'latin1',
+  'latin10', 'latin2', 'latin3', 'latin4', 'latin5', 'latin6', 'latin7', 'latin8', 'latin9', 'mskanji',
+  'muleinternal', 'shiftjis', 'shiftjis2004', 'sjis', 'sqlascii', 'tcvn', 'tcvn5712', 'uhc', 'unicode', 'utf8',
+  'vscii', 'win', 'win1250', 'win1251', 'win1252', 'win1253', 'win1254', 'win1255', 'win1256', 'win1257',
+  'win1258', 'win866', 'win874', 'win932', 'win936', 'win949', 'win950', 'windows1250', 'windows1251',
+  'windows1252', 'windows1253', 'windows1254', 'windows1255', 'windows1256', 'windows1257', 'windows1258',
+  'windows866', 'windows874', 'windows932', 'windows936', 'windows949', 'windows950',
+]);
+
+/**
+ * Whether `set_config(name, value)` could make the server read SQL differently: by its name when
+ * that is a constant, else by its value, which would have to turn standard_conforming_strings
+ * off (a false boolean) or name another client encoding. pg_dump, for one, picks its setting by a
+ * query (`set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE …`).
+ */
+function unsafeConfigCall(name: string, value: string): string | undefined {
+  if (name === 'standard_conforming_strings' && !isTrueSetting(value)) return `set_config('${name}', '${value}') would turn off standard_conforming_strings`;
+  if (name === 'client_encoding' && !UTF8_NAMES.has(normaliseEncoding(value))) return `set_config('${name}', '${value}') would change the client encoding`;
+  if (name !== '?') return undefined;
+  if (value === '?' || isFalseSetting(value) || (ENCODING_NAMES.has(normaliseEncoding(value)) && !UTF8_NAMES.has(normaliseEncoding(value)))) {
+    return 'set_config() with a setting name that is not a constant, and a value that could turn off standard_conforming_strings or change the client encoding';
+  }
+  return undefined;
+}
 
 /**
  * True for a client encoding (any spelling PostgreSQL accepts) under which the server reads a
@@ -49,6 +76,12 @@ export function isTrueSetting(value: string): boolean {
   return v === 'on' || v === '1' || (v.length > 0 && ('true'.startsWith(v) || 'yes'.startsWith(v)));
 }
 
+/** PostgreSQL's boolean spellings for false: `off` (and `of`), `0`, and prefixes of `false` and `no`. */
+function isFalseSetting(value: string): boolean {
+  const v = value.trim().toLowerCase();
+  return v === 'off' || v === 'of' || v === '0' || (v.length > 0 && ('false'.startsWith(v) || 'no'.startsWith(v)));
+}
+
 /**
  * Why a server-reported setting (startup or ParameterStatus) means statements would no longer be
  * parsed as Sluice parses them; undefined when it is safe. `serverEncoding` is the database's.
@@ -64,7 +97,7 @@ export function unsafeServerSetting(name: string, value: string, serverEncoding:
   return undefined;
 }
 
-type Facts = SqlFacts & { readonly settingValues?: readonly string[]; readonly configNames?: readonly string[] };
+type Facts = SqlFacts & { readonly settingValues?: readonly string[]; readonly configCalls?: readonly ConfigCall[] };
 
 /** Why `facts` would make the server parse later statements differently from Sluice, or undefined. */
 export function parserSafetyViolation(facts: Facts): string | undefined {
@@ -77,9 +110,9 @@ export function parserSafetyViolation(facts: Facts): string | undefined {
       return `client encoding ${values.join(', ')} would make the server read statement bytes differently from Sluice, which reads them as UTF-8; use UTF8`;
     }
   }
-  for (const name of facts.configNames ?? []) {
-    if (name === '?') return 'set_config() with a setting name that is not a constant could change how the server reads statements';
-    if (LEXICAL_SETTINGS.has(name)) return `set_config('${name}', …) would change how the server reads statements; Sluice parses them with the session's settings fixed`;
+  for (const call of facts.configCalls ?? []) {
+    const why = unsafeConfigCall(call.name, call.value);
+    if (why !== undefined) return `${why}; Sluice parses statements with the session's settings fixed`;
   }
   for (const table of facts.tablesWritten) {
     if (table === 'pg_settings' || table === 'pg_catalog.pg_settings') return 'writing pg_settings changes session settings, including how the server reads statements';

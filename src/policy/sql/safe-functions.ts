@@ -101,6 +101,10 @@ const SAFE = new Set<string>([
   'pg_settings_get_flags', 'pg_available_extensions', 'pg_available_extension_versions',
   'pg_opfamily_is_visible', 'pg_ts_dict_is_visible', 'pg_ts_parser_is_visible', 'pg_ts_template_is_visible',
   'ts_token_type', 'ts_parse', 'ts_debug', 'getdatabaseencoding', 'pg_client_encoding',
+  // what pg_dump reads the catalogs with
+  'acldefault', 'aclexplode', 'makeaclitem', 'pg_current_snapshot', 'txid_current_snapshot',
+  'pg_snapshot_xmin', 'pg_snapshot_xmax', 'pg_snapshot_xip', 'txid_snapshot_xmin', 'txid_snapshot_xmax',
+  'txid_snapshot_xip',
   'pg_get_keywords', 'pg_get_replica_identity_index', 'pg_my_temp_schema', 'pg_is_other_temp_schema',
   'pg_current_xact_id_if_assigned', 'pg_has_role', 'has_table_privilege', 'has_column_privilege',
   'has_any_column_privilege', 'has_database_privilege', 'has_schema_privilege',

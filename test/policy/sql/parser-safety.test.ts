@@ -66,7 +66,7 @@ describe('statements', () => {
     return parserSafetyViolation(facts);
   };
 
-  test('refused: turning standard_conforming_strings off, a client-only encoding, set_config of either, writes to pg_settings', () => {
+  test('refused: turning standard_conforming_strings off, another client encoding, set_config() that could do either, writes to pg_settings', () => {
     for (const sql of [
       'SET standard_conforming_strings = off',
       'SET SESSION standard_conforming_strings TO false',
@@ -80,9 +80,13 @@ describe('statements', () => {
       "SET NAMES 'LATIN1'",
       "SET client_encoding = 'SQL_ASCII'",
       "SELECT set_config('standard_conforming_strings', 'off', false)",
-      "SELECT pg_catalog.set_config('CLIENT_ENCODING', 'UTF8', true)",
-      "SELECT set_config(name, 'x', false) FROM settings",
+      "SELECT pg_catalog.set_config('CLIENT_ENCODING', 'SJIS', true)",
+      "SELECT set_config('client_encoding', $1, true)",
+      "SELECT set_config(name, 'off', false) FROM pg_settings WHERE name = 'standard_conforming_strings'",
+      "SELECT set_config(name, 'no', false) FROM pg_settings",
+      "SELECT set_config(name, 'Latin-1', false) FROM pg_settings",
       "SELECT set_config($1, $2, false)",
+      "SELECT set_config('application_name', 'x', false), set_config(n, '0', false) FROM t",
       "SELECT 1 WHERE set_config('standard_conforming_strings', 'off', false) IS NOT NULL",
       "WITH x AS (SELECT set_config('client_encoding', 'SJIS', false)) SELECT * FROM x",
       "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'",
@@ -106,6 +110,11 @@ describe('statements', () => {
       'DISCARD ALL',
       "SET application_name = 'SJIS'",
       "SELECT set_config('app.tenant', $1, true)",
+      "SELECT pg_catalog.set_config('CLIENT_ENCODING', 'UTF8', true)",
+      "SELECT set_config('standard_conforming_strings', 'on', false)",
+      // pg_dump picks a setting by a query; its value could set neither setting unsafely.
+      "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'",
+      "SELECT pg_catalog.set_config('search_path', '', false)",
       "SELECT current_setting('standard_conforming_strings')",
       'SELECT * FROM pg_settings',
     ]) {
