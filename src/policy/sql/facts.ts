@@ -876,7 +876,14 @@ function visitFuncCall(call: Obj, scope: Scope, c: Collector, depth: number): vo
   if (last === 'set_config') {
     const args = Array.isArray(call.args) ? call.args : [];
     const name = constText(args[0]);
-    c.configCalls.push(Object.freeze({ name: name === '?' ? '?' : name.trim().toLowerCase(), value: constText(args[1]) }));
+    const config = Object.freeze({ name: name === '?' ? '?' : name.trim().toLowerCase(), value: constText(args[1]) });
+    c.configCalls.push(config);
+    // As SET ROLE: the upstream session would act with another role's privileges. A setting chosen
+    // at run time counts too, unless its value is a constant (pg_dump's `set_config(name, 'view,
+    // foreign-table', false) FROM pg_settings WHERE …`).
+    if (config.name === 'role' || config.name === 'session_authorization' || (config.name === '?' && config.value === '?')) {
+      c.effect('dcl', `set_config(${config.name === '?' ? 'a setting chosen at run time' : `'${config.name}'`}) can change the privileges of the upstream session`);
+    }
   }
   if (JSON_ROW_FUNCTIONS.has(last) && Array.isArray(call.args)) {
     for (const arg of call.args) {

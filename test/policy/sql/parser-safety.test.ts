@@ -151,6 +151,20 @@ describe('statements', () => {
   });
 });
 
+describe('set_config() of the role', () => {
+  test('is a dcl statement, like SET ROLE, so a rule allowing side-effect functions does not pass it', () => {
+    const e = createPolicyEngine({ policies: [{ role: 'ci', connection: 'appdb', rules: [{ allow: ['select', 'side-effect'] }] }] });
+    for (const sql of ["SELECT set_config('role', 'postgres', false)", "SELECT pg_catalog.set_config('SESSION_AUTHORIZATION', 'postgres', false)", 'SELECT set_config($1, $2, false)', 'SELECT set_config(n, v, false) FROM t']) {
+      const [facts] = extractSqlFacts(sql);
+      assert.ok(facts?.verbs.includes('dcl'), sql);
+      assert.equal(e.decideAll(ID, 'ci', 'appdb', sql).decision.effect, 'deny', sql);
+    }
+    for (const sql of ["SELECT set_config('app.tenant', $1, true)", "SELECT set_config('search_path', '', false)", "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings"]) {
+      assert.equal(e.decideAll(ID, 'ci', 'appdb', sql).decision.effect, 'allow', sql);
+    }
+  });
+});
+
 describe('column alias lists (asyncpg introspection)', () => {
   const facts = (sql: string) => {
     const [f] = extractSqlFacts(sql);
