@@ -319,7 +319,8 @@ const SESSION_SETTINGS: ReadonlySet<string> = new Set([
  * Statements that only steer the client's own session and can neither read nor change data:
  * transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, …; not two-phase commit), DEALLOCATE,
  * CLOSE, UNLISTEN, the resets RESET ALL and DISCARD (which return every setting to the value
- * the session started with, where Sluice put its own), and SET/RESET of SESSION_SETTINGS.
+ * the session started with, where Sluice put its own), SET/RESET of SESSION_SETTINGS, and SHOW of
+ * one setting.
  * Drivers send them on their own
  * (psycopg's BEGIN and its DEALLOCATE ALL after a rollback; asyncpg's pool reset `CLOSE ALL;
  * UNLISTEN *; RESET ALL`; PgBouncer-style `DISCARD ALL`), so a rule list written for the data
@@ -336,6 +337,10 @@ function isSessionControl(facts: SqlFacts): boolean {
       return true;
     case 'VariableSetStmt':
       return facts.setting !== undefined && (facts.setting === 'all' || SESSION_SETTINGS.has(facts.setting));
+    case 'VariableShowStmt':
+      // SHOW of one setting (SQLAlchemy asks for the isolation level and standard_conforming_strings
+      // on connect); the server itself hides settings the upstream account may not read. Not SHOW ALL.
+      return facts.setting !== undefined && facts.setting !== 'all';
     default:
       return facts.statement === 'TransactionStmt' && !TWO_PHASE.test(facts.transaction ?? '');
   }

@@ -1,9 +1,10 @@
 /**
- * Two more real clients: asyncpg (its own implementation of the protocol, binary formats, named
+ * More real clients: asyncpg (its own implementation of the protocol, binary formats, named
  * statements, type introspection with a recursive CTE, a pool that resets connections with
  * `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) and psycopg2 (libpq,
- * client-side parameters, `set_session` that SETs read-only and isolation defaults). Debian's
- * python3-asyncpg and python3-psycopg2, which `.ci/run` installs.
+ * client-side parameters, `set_session` that SETs read-only and isolation defaults), and SQLAlchemy
+ * over both (connect-time SHOWs, table reflection; LangChain's SQL agents use it). Debian's
+ * python3-asyncpg, python3-psycopg2 and python3-sqlalchemy, which `.ci/run` installs.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,15 +17,16 @@ const run = promisify(execFile);
 const PYTHON = process.env.SLUICE_TEST_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = new URL('./fixtures/python_drivers.py', import.meta.url).pathname;
 
-describe('asyncpg and psycopg2 through the gateway', () => {
+describe('asyncpg, psycopg2 and SQLAlchemy through the gateway', () => {
   let s: StandardGateway;
   let out: Record<string, unknown>;
 
   before(async () => {
-    s = await startStandardGateway();
+    s = await startStandardGateway({ roles: ['strict'], policies: "  - role: strict\n    connection: appdb\n    rules:\n      - allow: [select]\n      - deny: '*'\n" });
     const reader = await mintLocalToken(s.config, { role: 'reader', subject: 'py-reader@acme' });
     const writer = await mintLocalToken(s.config, { role: 'writer', subject: 'py-writer@acme' });
-    const { stdout } = await run(PYTHON, [SCRIPT, JSON.stringify({ port: s.port, reader, writer })], { timeout: 90_000 });
+    const strict = await mintLocalToken(s.config, { role: 'strict', subject: 'py-strict@acme' });
+    const { stdout } = await run(PYTHON, [SCRIPT, JSON.stringify({ port: s.port, reader, writer, strict })], { timeout: 90_000 });
     out = JSON.parse(stdout) as Record<string, unknown>;
   });
 
@@ -81,6 +83,12 @@ describe('asyncpg and psycopg2 through the gateway', () => {
 
   it('psycopg2: set_session(readonly=True) on a read-only role is allowed (it only confirms read-only)', () => {
     assert.deepEqual(out['p.set_session'], [['on'], ['serializable']]);
+  });
+
+  it("SQLAlchemy over psycopg2 and asyncpg, for a role allowed only select: connect-time SHOWs, reflection, masked rows", () => {
+    assert.deepEqual(out['s.psycopg2'], ['id', 'name', 'email', 'card', 'ssn', 'api_key', 'password', [['Ada Lovelace', CARDS[0]], ['Alan Turing', CARDS[1]]]]);
+    denied(out['s.denied']);
+    assert.deepEqual(out['s.asyncpg'], [['a***@example.org']]);
   });
 
   it('psycopg2: INSERT … RETURNING, execute_values, copy_from and copy_expert out (masked)', () => {

@@ -55,8 +55,11 @@ export async function createFixture(): Promise<Fixture> {
   };
 }
 
-/** A config with a read-only role, a writer role and a reviewer-gated delete. */
-export function standardConfig(f: Fixture, extra = ''): string {
+/**
+ * A config with a read-only role, a writer role and a reviewer-gated delete; `extra` appends to
+ * the policies, `roles` declares the roles it names.
+ */
+export function standardConfig(f: Fixture, extra = '', roles: readonly string[] = []): string {
   return `
 listen:
   postgres: 127.0.0.1:0
@@ -68,7 +71,7 @@ identity:
   roles:
     - name: reader
     - name: writer
-connections:
+${roles.map((r) => `    - name: ${r}\n`).join('')}connections:
   - name: appdb
     type: postgres
     upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_ro, password: file:${f.dir}/upstream-password }
@@ -104,11 +107,11 @@ export interface StandardGateway {
   close(): Promise<void>;
 }
 
-/** A fresh fixture and a gateway on `standardConfig` (silent log). */
-export async function startStandardGateway(): Promise<StandardGateway> {
+/** A fresh fixture and a gateway on `standardConfig` (silent log), with extra policies and their roles. */
+export async function startStandardGateway(extra?: { readonly policies: string; readonly roles: readonly string[] }): Promise<StandardGateway> {
   const f = await createFixture();
   try {
-    const config = loadConfigFile(f.writeConfig(standardConfig(f)));
+    const config = loadConfigFile(f.writeConfig(standardConfig(f, extra?.policies, extra?.roles)));
     const gw = await startGateway(config, { log: () => undefined });
     return {
       f,

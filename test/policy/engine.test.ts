@@ -561,7 +561,9 @@ describe('session control', () => {
         'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', 'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
         'SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ', "SET default_transaction_isolation TO 'read committed'",
         "SET TIME ZONE 'UTC'", "SET SESSION timezone TO 'UTC'", 'SET DateStyle = ISO', 'SET intervalstyle = iso_8601',
-        'SET extra_float_digits = 3', "SET application_name = 'PostgreSQL JDBC Driver'", "SET client_min_messages TO 'warning'", 'SET standard_conforming_strings = on', "SET client_encoding = 'UTF8'", 'RESET timezone',
+        'SET extra_float_digits = 3', "SET application_name = 'PostgreSQL JDBC Driver'", "SET client_min_messages TO 'warning'",
+        // SQLAlchemy asks on connect
+        'SHOW transaction isolation level', 'show standard_conforming_strings', 'SHOW search_path', 'SHOW server_version', 'SET standard_conforming_strings = on', "SET client_encoding = 'UTF8'", 'RESET timezone',
       ]) {
         assert.equal(decideSql(e, sql).effect, 'allow', sql);
       }
@@ -578,7 +580,7 @@ describe('session control', () => {
 
   test('two-phase commit, SET TRANSACTION and anything else are not session control', () => {
     const e = engine(READ_ONLY);
-    for (const sql of ["PREPARE TRANSACTION 't'", "COMMIT PREPARED 't'", "ROLLBACK PREPARED 't'", 'RESET search_path', "SET search_path = evil, pg_catalog", 'SET statement_timeout = 0', 'SET ROLE postgres', "SET bytea_output = 'escape'", 'PREPARE p AS SELECT 1', 'EXECUTE p', 'BEGIN; DELETE FROM t; COMMIT']) {
+    for (const sql of ["PREPARE TRANSACTION 't'", "COMMIT PREPARED 't'", "ROLLBACK PREPARED 't'", 'RESET search_path', 'SHOW ALL', "SET search_path = evil, pg_catalog", 'SET statement_timeout = 0', 'SET ROLE postgres', "SET bytea_output = 'escape'", 'PREPARE p AS SELECT 1', 'EXECUTE p', 'BEGIN; DELETE FROM t; COMMIT']) {
       const d = decideSql(e, sql);
       assert.notEqual(d.effect, 'allow', sql);
     }
@@ -670,7 +672,7 @@ describe('properties', () => {
         assert.equal(all.statements.length, stmts.length);
         for (const s of all.statements) {
           assert.ok(EFFECTS.has(s.decision.effect));
-          if (s.decision.effect === 'allow' && s.decision.rule === BUILTIN_RULES.sessionControl) assert.ok(['TransactionStmt', 'DeallocateStmt', 'ClosePortalStmt', 'UnlistenStmt', 'DiscardStmt'].includes(s.facts.statement), s.text);
+          if (s.decision.effect === 'allow' && s.decision.rule === BUILTIN_RULES.sessionControl) assert.ok(['TransactionStmt', 'DeallocateStmt', 'ClosePortalStmt', 'UnlistenStmt', 'DiscardStmt', 'VariableShowStmt'].includes(s.facts.statement), s.text);
           else if (s.decision.effect === 'allow') assert.deepEqual(s.facts.verbs, ['select'], s.text);
           if (s.facts.verbs.includes('ddl')) assert.equal(s.decision.effect, 'deny', s.text);
         }
