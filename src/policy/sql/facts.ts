@@ -875,8 +875,8 @@ function visitFuncCall(call: Obj, scope: Scope, c: Collector, depth: number): vo
   const last = (parts[parts.length - 1] ?? '').toLowerCase();
   if (last === 'set_config') {
     const args = Array.isArray(call.args) ? call.args : [];
-    const name = constText(args[0]);
-    const config = Object.freeze({ name: name === '?' ? '?' : name.trim().toLowerCase(), value: constText(args[1]) });
+    const setting = constText(args[0]);
+    const config = Object.freeze({ name: setting === '?' ? '?' : setting.trim().toLowerCase(), value: constText(args[1]) });
     c.configCalls.push(config);
     // As SET ROLE: the upstream session would act with another role's privileges. A setting chosen
     // at run time counts too, unless its value is a constant (pg_dump's `set_config(name, 'view,
