@@ -106,6 +106,19 @@ describe('sluice policy check', () => {
     assert.deepEqual(r.json().approval, { approvers: ['dba'] });
   });
 
+  test("applies the connection's masking as the gateway does: computing on a masked column is denied (masked-column-use)", async () => {
+    const r = await check('ci-readonly', "SELECT id FROM customers WHERE password LIKE 'h%'");
+    assert.equal(r.code, EXIT_DENY);
+    assert.deepEqual([r.json().effect, r.json().rule], ['deny', 'masked-column-use']);
+    assert.match(String(r.json().reason), /column "password" is masked/);
+    const multi = await check('ci-readonly', 'SELECT 1; SELECT upper(api_key) FROM customers');
+    assert.equal(multi.code, EXIT_DENY);
+    assert.match(String(multi.json().reason), /^statement 2 of 2: column "api_key" is masked/);
+    assert.deepEqual((multi.json().statements as { rule: string }[]).map((s) => s.rule), ['ci-readonly/appdb#0', 'masked-column-use']);
+    // The plain column stays allowed: the gateway masks it in the result.
+    assert.equal((await check('ci-readonly', 'SELECT password FROM customers')).code, 0);
+  });
+
   test('a hidden write under a read is not allowed', async () => {
     const r = await check('ci-readonly', "SELECT nextval('s')");
     assert.equal(r.code, EXIT_DENY);

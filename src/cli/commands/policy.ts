@@ -5,8 +5,9 @@
  */
 import { defaultConfigPath, loadConfigFile } from '../../config/index.js';
 import { SluiceError } from '../../errors.js';
-import type { Identity } from '../../pipeline/types.js';
-import { createPolicyEngine, initSqlParser, REVEAL_PROFILE, type PolicyEngine } from '../../policy/index.js';
+import { createMasker, defaultMasker, type Masker } from '../../masking/index.js';
+import type { Decision, Identity } from '../../pipeline/types.js';
+import { BUILTIN_RULES, createPolicyEngine, initSqlParser, maskedColumnViolation, REVEAL_PROFILE, type PolicyEngine, type SqlDecisions } from '../../policy/index.js';
 import { httpAction, httpFacts, parseRequestTarget } from '../../policy/http/index.js';
 import { k8sAction, k8sFacts, parseRequestInfo } from '../../policy/k8s/index.js';
 import { parseFlags, runSubcommand, UsageError, writeJson, type CliIo } from '../io.js';
@@ -34,6 +35,12 @@ with the facts CEL sees: http.method/path/query/headers/host, or for Kubernetes 
 attributes the API server derives (k8s.verb, resource, subresource, namespace, name, …)
 and "reveal" when the deciding rule shows Secret values. --header adds a request header
 (repeatable); credentials (authorization, cookie) never become facts.
+
+For a PostgreSQL connection the check also applies the connection's masking as the gateway
+does: a statement that computes on a masked column (upper(password), a filter, a set
+operation, a whole row as a value) is denied by "masked-column-use". The decisions that need a
+live session (sql-protocol-statement, sql-untracked-statement, sql-copy-unmaskable) are not
+shown.
 
 Rule lists name SQL kinds: select insert update delete merge ddl dcl copy call do set
 transaction explain prepare execute listen lock utility, plus show, side-effect, the
@@ -106,7 +113,7 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
   };
   if (values.request !== undefined) return checkRequest(io, engine, identity, role, connection, conn.type === 'kubernetes', values.request, values.header ?? []);
   const sql = values.sql === '-' ? await readStdin(io) : (values.sql as string);
-  const result = engine.decideAll(identity, role, connection, sql);
+  const result = withMaskedColumns(engine.decideAll(identity, role, connection, sql), conn.mask === undefined ? defaultMasker() : createMasker(conn.mask, { secret: config.secret, where: `connections.${conn.name}.mask` }));
   const single = result.statements.length === 1 ? result.statements[0] : undefined;
   writeJson(io, {
     effect: result.decision.effect,
@@ -129,6 +136,22 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
       : {}),
   });
   return exitFor(result.decision.effect);
+}
+
+/** The gateway's masked-column-use refusal, over the rules' decision (per statement, then overall). */
+function withMaskedColumns(result: SqlDecisions, masker: Masker): SqlDecisions {
+  if (masker.inert || result.decision.effect === 'deny') return result;
+  let refused: Decision | undefined;
+  const n = result.statements.length;
+  const statements = result.statements.map((s, i) => {
+    if (s.decision.effect === 'deny') return s;
+    const reason = maskedColumnViolation(s.facts, (column, tables) => masker.protectsColumn(column, tables));
+    if (reason === undefined) return s;
+    const decision: Decision = { effect: 'deny', rule: BUILTIN_RULES.maskedColumnUse, reason };
+    refused ??= n > 1 ? { ...decision, reason: `statement ${i + 1} of ${n}: ${reason}` } : decision;
+    return { ...s, decision };
+  });
+  return refused === undefined ? result : { ...result, decision: refused, statements };
 }
 
 function exitFor(effect: 'allow' | 'deny' | 'review'): number {

@@ -13,7 +13,7 @@ import type { SessionInfo } from '../../pipeline/session.js';
 import type { SqlFacts } from '../../pipeline/types.js';
 import { createHash } from 'node:crypto';
 import { MaskStats, type ColumnRef, type Masker } from '../../masking/index.js';
-import { BUILTIN_RULES, fingerprintSql, unsafeServerSetting, type CopyFormat, type StatementFacts } from '../../policy/index.js';
+import { BUILTIN_RULES, fingerprintSql, maskedColumnViolation, unsafeServerSetting, type CopyFormat, type StatementFacts } from '../../policy/index.js';
 import type { ApprovalsLike } from '../engine.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
@@ -500,31 +500,12 @@ export class ProxySession {
     return copies === undefined ? { decision: d } : { decision: d, copies };
   }
 
-  /**
-   * Masking follows a column only where a result describes it (RowDescription names its table and
-   * column). A masked column computed on — `upper(password)`, a filter, a subquery, a set
-   * operation, a write — would leave unmasked, as would a whole row turned into a value
-   * (`t::text`) or renamed columns computed on. Such statements are refused
-   * (`masked-column-use`) while masking is on; the column as a plain output column stays allowed.
-   */
+  /** The statements masking could not follow are refused (`masked-column-use`; policy/sql/masked-columns.ts). */
   private checkMaskedColumns(d: SqlDecision): SqlDecision {
     const masker = this.o.masker;
     if (d.decision.effect === 'deny' || masker.inert) return d;
     for (const st of d.statements) {
-      const f = st.facts as SqlFacts & Partial<Pick<StatementFacts, 'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation'>>;
-      const computed = f.computedColumns ?? [];
-      let reason: string | undefined;
-      const tables = computed.length === 0 ? [] : [...f.tablesRead, ...f.tablesWritten];
-      const column = computed.find((name) => masker.protectsColumn(name, tables));
-      if (column !== undefined) {
-        reason = `column "${column}" is masked, and it is used where masking cannot follow it (an expression, a filter, a subquery, a set operation or a write); select it as a plain column of the query, where it is masked`;
-      } else if (f.wholeRowValues === true) {
-        reason = 'a whole row used as a value carries every column past column masking; select the columns, or use row_to_json()';
-      } else if (f.starInSetOperation === true) {
-        reason = 'SELECT * in a UNION, INTERSECT or EXCEPT outputs every column under the first branch\'s names, where masking cannot follow them; list the columns';
-      } else if (f.renamedColumns === true && computed.length > 0) {
-        reason = 'a column alias list (AS t(a, b)) renames columns that the statement then computes on, where masking cannot follow them';
-      }
+      const reason = maskedColumnViolation(st.facts as StatementFacts, (column, tables) => masker.protectsColumn(column, tables));
       if (reason !== undefined) return { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.maskedColumnUse, reason } };
     }
     return d;
