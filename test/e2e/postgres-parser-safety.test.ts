@@ -12,6 +12,7 @@ import { loadConfigFile } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { createFixture, type Fixture } from '../helpers/gateway.js';
+import { rawConnect } from '../helpers/raw-pg.js';
 
 const run = promisify(execFile);
 
@@ -152,6 +153,23 @@ describe('statements the server would read differently from Sluice', () => {
     }
     const ok = await psql('agent', agent, 'appdb', ['SELECT 1']);
     assert.equal(ok.stdout.trim(), '1');
+  });
+
+  it('refuses a search_path that puts a schema before pg_catalog, where a lower() of its own would run as a read', async () => {
+    await f.pg.query("CREATE SCHEMA evil; CREATE FUNCTION evil.lower(text) RETURNS text LANGUAGE sql AS $$ DELETE FROM public.orders; SELECT $1 $$; GRANT USAGE ON SCHEMA evil TO app_rw; GRANT EXECUTE ON FUNCTION evil.lower(text) TO app_rw", 'app');
+    try {
+      const r = await psql('agent', agent, 'appdb', ['SET search_path = evil, pg_catalog', "SELECT lower('X')", "SELECT set_config('search_path', 'evil, pg_catalog', false)"]);
+      assert.equal(r.stderr.match(/denied by rule "sql-parser-safety"/g)?.length, 2, r.stderr);
+      assert.match(r.stderr, /lists pg_catalog after another schema/);
+      assert.equal(r.stdout.trim(), 'x');
+      assert.equal(await orders(), 50);
+      // As a startup parameter (JDBC's currentSchema sends one) it is refused before authentication.
+      await assert.rejects(rawConnect(port, 'agent', 'appdb', agent, { search_path: 'evil,pg_catalog' }), /search_path evil,pg_catalog lists pg_catalog after another schema|connection closed/);
+      const ok = await rawConnect(port, 'agent', 'appdb', agent, { search_path: 'public' });
+      ok.close();
+    } finally {
+      await f.pg.query('DROP SCHEMA evil CASCADE', 'app');
+    }
   });
 
   it("lets drivers reset a read-only session (RESET ALL, DISCARD ALL), which stays read-only", async () => {

@@ -27,8 +27,8 @@ export const msg = {
   flush: (): Buffer => serialize.flush(),
 };
 
-/** Connect and authenticate with a cleartext password (the gateway's token). */
-export async function rawConnect(port: number, user: string, database: string, password: string): Promise<RawClient> {
+/** Connect and authenticate with a cleartext password (the gateway's token); `params` adds startup parameters. */
+export async function rawConnect(port: number, user: string, database: string, password: string, params: Record<string, string> = {}): Promise<RawClient> {
   const socket: Socket = connect(port, '127.0.0.1');
   let buf = Buffer.alloc(0);
   let inbox: RawMessage[] = [];
@@ -71,7 +71,7 @@ export async function rawConnect(port: number, user: string, database: string, p
       });
     }
   };
-  socket.write(serialize.startup({ user, database }));
+  socket.write(serialize.startup({ ...params, user, database }));
   await until(1);
   return {
     async exchange(frames, readyCount = 1, done) {

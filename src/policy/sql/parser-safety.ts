@@ -13,6 +13,10 @@
  *   decoded as UTF-8, the LATIN1 bytes of `$ä$` and `$å$` both become `$\uFFFD$`, so Sluice closes
  *   a `$ä$` string at `$å$` while the server reads on, past a `;` Sluice saw inside a literal.
  *
+ * - a search_path that names pg_catalog after another schema lets that schema's `lower()` or
+ *   `count()` shadow the built-in, and the read-only function list trusts unqualified built-in
+ *   names (PostgreSQL searches pg_catalog first unless the path lists it later).
+ *
  * So the only client encodings served are UTF8, and SQL_ASCII over a UTF8 database (the server
  * then checks that the bytes are valid UTF-8: what `psql` sends in the C locale). These checks
  * hold for every role, before any rule; the PostgreSQL connector also refuses other encodings at
@@ -43,6 +47,49 @@ const ENCODING_NAMES: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Whether a search_path lists pg_catalog after another schema. `names` are schema names as SET
+ * gives them (one per argument); a string is split as PostgreSQL splits the setting's text
+ * (commas, double-quoted names kept as written, others lower-cased).
+ */
+export function shadowsCatalog(path: readonly string[] | string): boolean {
+  const names = typeof path === 'string' ? splitIdentifiers(path) : path;
+  return names.indexOf('pg_catalog') > 0;
+}
+
+function splitIdentifiers(text: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i <= text.length) {
+    while (i < text.length && /\s/.test(text[i] as string)) i++;
+    let name = '';
+    if (text[i] === '"') {
+      i++;
+      while (i < text.length) {
+        if (text[i] === '"') {
+          if (text[i + 1] === '"') {
+            name += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        name += text[i];
+        i++;
+      }
+      while (i < text.length && text[i] !== ',') i++;
+    } else {
+      const end = text.indexOf(',', i);
+      name = text.slice(i, end < 0 ? text.length : end).trim().toLowerCase();
+      i = end < 0 ? text.length : end;
+    }
+    out.push(name);
+    i++; // the comma
+  }
+  return out;
+}
+
+/**
  * Whether `set_config(name, value)` could make the server read SQL differently: by its name when
  * that is a constant, else by its value, which would have to turn standard_conforming_strings
  * off (a false boolean) or name another client encoding. pg_dump, for one, picks its setting by a
@@ -51,9 +98,10 @@ const ENCODING_NAMES: ReadonlySet<string> = new Set([
 function unsafeConfigCall(name: string, value: string): string | undefined {
   if (name === 'standard_conforming_strings' && !isTrueSetting(value)) return `set_config('${name}', '${value}') would turn off standard_conforming_strings`;
   if (name === 'client_encoding' && !UTF8_NAMES.has(normaliseEncoding(value))) return `set_config('${name}', '${value}') would change the client encoding`;
+  if (name === 'search_path' && (value === '?' || shadowsCatalog(value))) return `set_config('${name}', '${value}') could put a schema before pg_catalog`;
   if (name !== '?') return undefined;
-  if (value === '?' || isFalseSetting(value) || (ENCODING_NAMES.has(normaliseEncoding(value)) && !UTF8_NAMES.has(normaliseEncoding(value)))) {
-    return 'set_config() with a setting name that is not a constant, and a value that could turn off standard_conforming_strings or change the client encoding';
+  if (value === '?' || isFalseSetting(value) || (ENCODING_NAMES.has(normaliseEncoding(value)) && !UTF8_NAMES.has(normaliseEncoding(value))) || shadowsCatalog(value)) {
+    return 'set_config() with a setting name that is not a constant, and a value that could turn off standard_conforming_strings, change the client encoding or put a schema before pg_catalog';
   }
   return undefined;
 }
@@ -105,6 +153,9 @@ export function parserSafetyViolation(facts: Facts): string | undefined {
     const values = facts.settingValues;
     if (facts.setting === 'standard_conforming_strings' && !(values.length === 1 && isTrueSetting(values[0] as string))) {
       return 'standard_conforming_strings must stay on: with it off the server would read backslashes in string literals differently from Sluice';
+    }
+    if (facts.setting === 'search_path' && shadowsCatalog(values)) {
+      return 'a search_path that lists pg_catalog after another schema lets that schema shadow built-in functions Sluice trusts by name; list pg_catalog first, or leave it out (PostgreSQL then searches it first)';
     }
     if (facts.setting === 'client_encoding' && !(values.length === 1 && UTF8_NAMES.has(normaliseEncoding(values[0] as string)))) {
       return `client encoding ${values.join(', ')} would make the server read statement bytes differently from Sluice, which reads them as UTF-8; use UTF8`;

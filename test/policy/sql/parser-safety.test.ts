@@ -14,6 +14,7 @@ import {
   initSqlParser,
   isSupportedClientEncoding,
   parserSafetyViolation,
+  shadowsCatalog,
   unsafeServerSetting,
 } from '../../../src/policy/index.js';
 import { isTrueSetting } from '../../../src/policy/sql/parser-safety.js';
@@ -91,6 +92,13 @@ describe('statements', () => {
       "WITH x AS (SELECT set_config('client_encoding', 'SJIS', false)) SELECT * FROM x",
       "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'",
       "UPDATE pg_catalog.pg_settings SET setting = 'x'",
+      // a schema before pg_catalog would shadow the built-ins the read-only list trusts by name
+      'SET search_path = evil, pg_catalog',
+      'SET search_path = "$user", PG_CATALOG',
+      "SELECT set_config('search_path', 'evil, pg_catalog', false)",
+      "SELECT set_config('search_path', 'x,\"pg_catalog\"', false)",
+      "SELECT set_config('search_path', $1, false)",
+      "SELECT set_config(name, 'evil,pg_catalog', false) FROM pg_settings",
     ]) {
       assert.ok(violation(sql), sql);
     }
@@ -115,6 +123,12 @@ describe('statements', () => {
       // pg_dump picks a setting by a query; its value could set neither setting unsafely.
       "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'",
       "SELECT pg_catalog.set_config('search_path', '', false)",
+      'SET search_path = pg_catalog, evil',
+      'SET search_path = app, public',
+      // one argument is one schema name, commas and all
+      "SET search_path TO 'evil,pg_catalog'",
+      'SET search_path = evil, "PG_CATALOG"',
+      "SELECT set_config('search_path', 'public', false)",
       "SELECT current_setting('standard_conforming_strings')",
       'SELECT * FROM pg_settings',
     ]) {
@@ -148,6 +162,22 @@ describe('statements', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('search_path', () => {
+  test('a setting text is split as PostgreSQL splits it', () => {
+    assert.equal(shadowsCatalog('evil, pg_catalog'), true);
+    assert.equal(shadowsCatalog('evil,  PG_Catalog '), true);
+    assert.equal(shadowsCatalog('"evil", "pg_catalog"'), true);
+    assert.equal(shadowsCatalog('"a,b", pg_catalog'), true);
+    assert.equal(shadowsCatalog('pg_catalog, evil'), false);
+    assert.equal(shadowsCatalog('"$user", public'), false);
+    assert.equal(shadowsCatalog('evil, "PG_CATALOG"'), false);
+    assert.equal(shadowsCatalog('"evil,pg_catalog"'), false);
+    assert.equal(shadowsCatalog(''), false);
+    assert.equal(shadowsCatalog(['evil', 'pg_catalog']), true);
+    assert.equal(shadowsCatalog(['evil,pg_catalog']), false);
   });
 });
 
