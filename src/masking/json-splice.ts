@@ -22,13 +22,20 @@ const MAX_SCAN_DEPTH = 512;
 /** The text cannot be spliced (a duplicate key, a masked value of another shape): serialise instead. */
 class Fallback extends Error {}
 
+/** Integers of more digits than this may not survive a double (2^53 has 16). */
+const MAX_EXACT_DIGITS = 15;
+
 /**
  * The text to send for a JSON body: `text` itself when `masked === parsed` and it holds no
  * duplicate key, else `text` with each changed value replaced. `parsed` must be `JSON.parse(text)`
  * and `masked` what masking made of it (unchanged branches the same objects).
+ *
+ * `maskNumber` sees the written digits of every integer too long for a double (a 19-digit card
+ * number, which `JSON.parse` rounds so that its checksum fails and masking passes it): what it
+ * returns in their place, when different, is sent as a string.
  */
-export function spliceJson(text: string, parsed: unknown, masked: unknown): string {
-  const s = new Splicer(text);
+export function spliceJson(text: string, parsed: unknown, masked: unknown, maskNumber?: (digits: string) => string): string {
+  const s = new Splicer(text, maskNumber);
   try {
     s.value(parsed, masked, 0);
   } catch (err) {
@@ -43,7 +50,10 @@ class Splicer {
   private copied = 0;
   private readonly parts: string[] = [];
 
-  constructor(private readonly text: string) {}
+  constructor(
+    private readonly text: string,
+    private readonly maskNumber: ((digits: string) => string) | undefined,
+  ) {}
 
   finish(): string {
     if (this.parts.length === 0) return this.text;
@@ -59,7 +69,15 @@ class Splicer {
     const container = c === 0x7b /* { */ || c === 0x5b; /* [ */
     if (!container) {
       this.skipScalar();
-      if (mask !== orig) this.replace(start, this.pos, mask);
+      if (mask !== orig) {
+        this.replace(start, this.pos, mask);
+      } else if (this.maskNumber !== undefined && this.pos - start > MAX_EXACT_DIGITS && (c === 0x2d || (c >= 0x30 && c <= 0x39))) {
+        const digits = this.text.slice(start, this.pos);
+        if (/^-?[0-9]+$/.test(digits)) {
+          const out = this.maskNumber(digits);
+          if (out !== digits) this.replace(start, this.pos, out);
+        }
+      }
       return;
     }
     if (depth >= MAX_SCAN_DEPTH) throw new Fallback();

@@ -10,7 +10,7 @@ import { defaultMasker, spliceJson } from '../../src/masking/index.js';
 const masker = defaultMasker();
 const mask = (text: string): string => {
   const parsed: unknown = JSON.parse(text);
-  return spliceJson(text, parsed, masker.maskJson(parsed));
+  return spliceJson(text, parsed, masker.maskJson(parsed), (digits) => masker.maskText(digits));
 };
 
 describe('spliceJson', () => {
@@ -28,6 +28,16 @@ describe('spliceJson', () => {
     assert.equal(mask('[9007199254740993, {"password": "hunter2"}, 0.10]'), '[9007199254740993, {"password": "[REDACTED:password]"}, 0.10]');
     // Keys written with escapes are the keys they decode to.
     assert.equal(mask('{"pass\\u0077ord": "hunter2", "k": 1.0}'), '{"pass\\u0077ord": "[REDACTED:password]", "k": 1.0}');
+  });
+
+  test('an integer too long for a double is masked by its written digits (a 19-digit card number JSON.parse rounds)', () => {
+    // 6212345678901234569 passes the Luhn check; JSON.parse makes it 6212345678901235000, which does not.
+    const parsed: unknown = JSON.parse('{"n": 6212345678901234569}');
+    assert.equal(masker.maskJson(parsed), parsed, 'the parsed value alone passes');
+    assert.equal(
+      mask('{"n": 6212345678901234569, "id": 12345678901234567890, "neg": -6212345678901234569}'),
+      '{"n": "6212***********4569", "id": 12345678901234567890, "neg": "-6212***********4569"}',
+    );
   });
 
   test('a duplicate key anywhere, masked or not, sends the parsed value instead of the text', () => {

@@ -117,5 +117,5 @@ function maskLastApplied(raw: string, o: K8sMaskOptions, stats: MaskStats, secre
     return SECRET_MARK;
   }
   const masked = walk(parsed, { ...o, secretsRequest: o.secretsRequest || secret }, stats, 1, '');
-  return spliceJson(raw, parsed, masked);
+  return spliceJson(raw, parsed, masked, (digits) => o.masker.maskText(digits, stats));
 }

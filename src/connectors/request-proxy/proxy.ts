@@ -371,7 +371,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
             ok = false;
           }
           if (ok) {
-            masked = spliceJson(text, parsed, plan.mask(parsed, stats));
+            masked = spliceJson(text, parsed, plan.mask(parsed, stats), (digits) => plan.text(digits, stats));
           } else {
             masked = plan.text(text, stats);
           }
@@ -404,7 +404,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
           } catch {
             return scrubText(plan.text(line, stats));
           }
-          return scrubText(spliceJson(line, parsed, plan.mask(parsed, stats)));
+          return scrubText(spliceJson(line, parsed, plan.mask(parsed, stats), (digits) => plan.text(digits, stats)));
         };
         return streamLines(upRes, res, status, outHeaders, encoding, maskLine, true, tap(onResponseBytes));
       }

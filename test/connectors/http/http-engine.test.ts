@@ -67,7 +67,7 @@ describe('HTTP connector', () => {
       if (url === '/ids') {
         // As a Go or Java service writes int64s: beyond 2^53, which JSON.parse rounds.
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{"id": 1234567890123456789, "total": 10.50, "owner": {"email": "ada@example.com"}, "tags": [1.0, 2e3]}');
+        res.end('{"id": 1234567890123456789, "total": 10.50, "owner": {"email": "ada@example.com"}, "tags": [1.0, 2e3], "unionpay": 6212345678901234569}');
         return;
       }
       if (url === '/dup') {
@@ -204,7 +204,8 @@ describe('HTTP connector', () => {
 
   test('masked JSON keeps the upstream\'s text wherever nothing was masked: int64 IDs, 10.50, layout', async () => {
     const r = await send(gw.port, 'GET', '/http/api/ids', auth);
-    assert.equal(r.text, '{"id": 1234567890123456789, "total": 10.50, "owner": {"email": "a***@example.com"}, "tags": [1.0, 2e3]}');
+    // …and a 19-digit card number written as a number, which JSON.parse rounds past its checksum, is still found.
+    assert.equal(r.text, '{"id": 1234567890123456789, "total": 10.50, "owner": {"email": "a***@example.com"}, "tags": [1.0, 2e3], "unionpay": "6212***********4569"}');
     assert.equal(Number(r.headers['content-length']), r.body.length);
   });
 
