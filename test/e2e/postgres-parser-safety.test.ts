@@ -164,7 +164,7 @@ describe('statements the server would read differently from Sluice', () => {
       assert.equal(r.stdout.trim(), 'x');
       assert.equal(await orders(), 50);
       // As a startup parameter (JDBC's currentSchema sends one) it is refused before authentication.
-      await assert.rejects(rawConnect(port, 'agent', 'appdb', agent, { search_path: 'evil,pg_catalog' }), /search_path evil,pg_catalog lists pg_catalog after another schema|connection closed/);
+      await assert.rejects(rawConnect(port, 'agent', 'appdb', agent, { search_path: 'evil,pg_catalog' }), /E\(sluice: search_path evil,pg_catalog lists pg_catalog after another schema\)/);
       const ok = await rawConnect(port, 'agent', 'appdb', agent, { search_path: 'public' });
       ok.close();
     } finally {

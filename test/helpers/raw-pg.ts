@@ -63,7 +63,7 @@ export async function rawConnect(port: number, user: string, database: string, p
         inbox = [];
         return out;
       }
-      if (failure !== undefined) throw new Error(`${failure.message}; got ${inbox.map((m) => m.type).join(' ')}`);
+      if (failure !== undefined) throw new Error(`${failure.message}; got ${inbox.map((m) => (m.type === 'E' ? `E(${errorFields(m).M ?? ''})` : m.type)).join(' ')}`);
       if (Date.now() > deadline) throw new Error(`timed out; got ${inbox.map((m) => m.type).join(' ')}`);
       await new Promise<void>((resolve) => {
         wake = resolve;
