@@ -43,7 +43,7 @@ policies:
   - role: analyst
     connection: appdb
     rules:
-      - allow: [select, insert, copy, show, transaction, listen]
+      - allow: [select, insert, update, copy, show, transaction, listen]
 `;
 }
 
@@ -145,6 +145,27 @@ describe('inline masking through the PostgreSQL gateway', () => {
       });
     } finally {
       await c.end();
+    }
+  });
+
+  it('withholds stored values that constraint errors echo: a failing row, a masked key', async () => {
+    await f.pg.query('CREATE UNIQUE INDEX IF NOT EXISTS customers_password ON customers (password)', 'app');
+    const c = await client();
+    try {
+      // NOT NULL violation: PostgreSQL lists the whole stored row, password included.
+      await assert.rejects(c.query('UPDATE customers SET name = NULL WHERE id = 1'), (err: Error & { detail?: string; code?: string }) => {
+        assert.equal(err.code, '23502');
+        assert.equal(err.detail, 'Failing row contains (values withheld by Sluice: a row can hold masked columns).');
+        return true;
+      });
+      await assert.rejects(c.query("INSERT INTO customers (name, password) VALUES ('Dup', 'hunter2')"), (err: Error & { detail?: string; code?: string }) => {
+        assert.equal(err.code, '23505');
+        assert.equal(err.detail, 'Key (password)=(values withheld by Sluice: masked column) already exists.');
+        return true;
+      });
+    } finally {
+      await c.end();
+      await f.pg.query('DROP INDEX customers_password', 'app');
     }
   });
 

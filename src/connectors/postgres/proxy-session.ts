@@ -1231,6 +1231,15 @@ export class ProxySession {
   /** Error and notice text can echo data (a duplicate key's value): mask before it crosses. */
   private maskFields(type: number, fields: Map<number, string>): Buffer | undefined {
     let changed = false;
+    const detail = fields.get(Field.Detail);
+    if (detail !== undefined && !this.o.masker.inert) {
+      const withheld = withholdRowValues(detail, fields, this.o.masker);
+      if (withheld !== detail) {
+        fields.set(Field.Detail, withheld);
+        this.masked.add('constraint_detail', fields.get(Field.Table));
+        changed = true;
+      }
+    }
     for (const code of [Field.Message, Field.Detail, Field.Hint, Field.Where, Field.InternalQuery]) {
       const v = fields.get(code);
       if (v === undefined) continue;
@@ -1320,4 +1329,23 @@ export class ProxySession {
   get inCopy(): boolean {
     return this.copyIn;
   }
+}
+
+/**
+ * Constraint errors echo stored values that column masking never sees: a NOT NULL or CHECK
+ * violation lists the whole failing row (`Failing row contains (1, null, …, hunter2)`), and a key
+ * violation the key's values (`Key (api_key)=(…) already exists`). While masking is on, the failing
+ * row is withheld (its values cannot be told apart: PostgreSQL joins them with ", " unquoted), and
+ * a key's values are withheld when one of its columns is masked. Detectors still run on the rest.
+ */
+function withholdRowValues(detail: string, fields: ReadonlyMap<number, string>, masker: Masker): string {
+  if (detail.startsWith('Failing row contains ')) return 'Failing row contains (values withheld by Sluice: a row can hold masked columns).';
+  const key = /^Key \((.*?)\)=\(/s.exec(detail);
+  if (key === null) return detail;
+  const table = fields.get(Field.Table);
+  const schema = fields.get(Field.Schema);
+  const tables = table === undefined ? [] : schema === undefined ? [table] : [table, `${schema}.${table}`];
+  const columns = (key[1] as string).split(',').map((c) => c.trim().replace(/^"(.*)"$/s, '$1'));
+  if (!columns.some((c) => masker.protectsColumn(c, tables))) return detail;
+  return `Key (${key[1] as string})=(values withheld by Sluice: masked column)${/ already exists\.$/.test(detail) ? ' already exists.' : '.'}`;
 }
