@@ -406,6 +406,27 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
       ws.close(1000);
     };
     const cmd = argv.join(' ');
+    if (cmd === 'cat') {
+      // Interactive: echoes stdin, so it answers only after the client has sent something.
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        if (b64 && !isBinary) {
+          const text = data.toString('latin1');
+          if (text[0] === '0') out(1, Buffer.from(text.slice(1), 'base64').toString());
+          return;
+        }
+        const ch = data[0];
+        if (ch === 0) out(1, data.subarray(1).toString());
+        if (ch === 255 && data[1] === 0) exit();
+      });
+      return;
+    }
+    // A real container process starts milliseconds after the upgrade (apiserver → kubelet → CRI).
+    // kubectl 1.32's WebSocket executor drops frames that arrive before it has created its streams
+    // ("Unknown stream id 1, discarding message"), so an instant reply would race it.
+    setTimeout(() => runCommand(argv, cmd, out, exit, ws), 20);
+  };
+
+  const runCommand = (argv: string[], cmd: string, out: (ch: number, text: string | Buffer) => void, exit: () => void, ws: WebSocket): void => {
     if (argv[0] === 'tar' && argv[1] === 'cf' && argv[2] === '-') {
       // `kubectl cp POD:PATH …` reads this archive from stdout; sent in 1 KiB frames like a real stream.
       const body = POD_FILES[argv[3] ?? ''];
@@ -418,19 +439,6 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
       const tar = ustar((argv[3] as string).replace(/^\/+/, ''), Buffer.from(body));
       for (let i = 0; i < tar.length; i += 1024) ws.send(Buffer.concat([Buffer.from([1]), tar.subarray(i, i + 1024)]));
       exit();
-      return;
-    }
-    if (cmd === 'cat') {
-      ws.on('message', (data: Buffer, isBinary: boolean) => {
-        if (b64 && !isBinary) {
-          const text = data.toString('latin1');
-          if (text[0] === '0') out(1, Buffer.from(text.slice(1), 'base64').toString());
-          return;
-        }
-        const ch = data[0];
-        if (ch === 0) out(1, data.subarray(1).toString());
-        if (ch === 255 && data[1] === 0) exit();
-      });
       return;
     }
     if (argv[0] === 'cat' && argv.length === 2) {
