@@ -119,6 +119,20 @@ describe('sluice policy check', () => {
     assert.equal((await check('ci-readonly', 'SELECT password FROM customers')).code, 0);
   });
 
+  test("uses the connection's own column rules; a hash key that is not set does not stop the check", async () => {
+    const masked = join(dir, 'masked.yaml');
+    writeFileSync(
+      masked,
+      CONFIG.replace(
+        'password: env:APPDB_PASSWORD_NOT_SET }',
+        'password: env:APPDB_PASSWORD_NOT_SET }\n    mask: { columns: { "*.email": hash }, hashKey: env:MASK_KEY_NOT_SET }',
+      ),
+    );
+    const r = await cli(['check', '--config', masked, '--role', 'ci-readonly', '--connection', 'appdb', '--sql', 'SELECT lower(email) FROM customers']);
+    assert.equal(r.code, EXIT_DENY, r.stderr);
+    assert.match(String(r.json().reason), /column "email" is masked/);
+  });
+
   test('a hidden write under a read is not allowed', async () => {
     const r = await check('ci-readonly', "SELECT nextval('s')");
     assert.equal(r.code, EXIT_DENY);

@@ -3,7 +3,7 @@
  * policies without a server, the same way the gateway would (the same parser, the same request
  * facts), and print the decision with those facts as JSON.
  */
-import { defaultConfigPath, loadConfigFile } from '../../config/index.js';
+import { defaultConfigPath, loadConfigFile, Secret, type RawMask } from '../../config/index.js';
 import { SluiceError } from '../../errors.js';
 import { createMasker, defaultMasker, type Masker } from '../../masking/index.js';
 import type { Decision, Identity } from '../../pipeline/types.js';
@@ -113,7 +113,7 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
   };
   if (values.request !== undefined) return checkRequest(io, engine, identity, role, connection, conn.type === 'kubernetes', values.request, values.header ?? []);
   const sql = values.sql === '-' ? await readStdin(io) : (values.sql as string);
-  const result = withMaskedColumns(engine.decideAll(identity, role, connection, sql), conn.mask === undefined ? defaultMasker() : createMasker(conn.mask, { secret: config.secret, where: `connections.${conn.name}.mask` }));
+  const result = withMaskedColumns(engine.decideAll(identity, role, connection, sql), checkMasker(conn.mask, conn.name));
   const single = result.statements.length === 1 ? result.statements[0] : undefined;
   writeJson(io, {
     effect: result.decision.effect,
@@ -136,6 +136,15 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
       : {}),
   });
   return exitFor(result.decision.effect);
+}
+
+/**
+ * The connection's masker, for which columns it masks. Its hash key only shapes masked values,
+ * which a check never produces, so a key that is not set here (`env:` unset) is stood in for.
+ */
+function checkMasker(mask: RawMask | undefined, name: string): Masker {
+  if (mask === undefined) return defaultMasker();
+  return createMasker(mask, { secret: () => new Secret('policy-check-stand-in-key', 'policy check'), where: `connections.${name}.mask` });
 }
 
 /** The gateway's masked-column-use refusal, over the rules' decision (per statement, then overall). */

@@ -11,8 +11,7 @@
  *   (CVE-2006-2314 is the same class of bug);
  * - any other encoding that is not UTF-8 (LATIN1, WIN1252, EUC_JP, …) changes dollar-quote tags:
  *   decoded as UTF-8, the LATIN1 bytes of `$ä$` and `$å$` both become `$\uFFFD$`, so Sluice closes
- *   a `$ä$` string at `$å$` while the server reads on, past a `;` Sluice saw inside a literal.
- *
+ *   a `$ä$` string at `$å$` while the server reads on, past a `;` Sluice saw inside a literal;
  * - a search_path that names pg_catalog after another schema lets that schema's `lower()` or
  *   `count()` shadow the built-in, and the read-only function list trusts unqualified built-in
  *   names (PostgreSQL searches pg_catalog first unless the path lists it later).
@@ -92,13 +91,15 @@ function splitIdentifiers(text: string): string[] {
 /**
  * Whether `set_config(name, value)` could make the server read SQL differently: by its name when
  * that is a constant, else by its value, which would have to turn standard_conforming_strings
- * off (a false boolean) or name another client encoding. pg_dump, for one, picks its setting by a
- * query (`set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE …`).
+ * off (a false boolean), name another client encoding or put a schema before pg_catalog.
+ * pg_dump, for one, picks its setting by a query
+ * (`set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE …`).
  */
 function unsafeConfigCall(name: string, value: string): string | undefined {
-  if (name === 'standard_conforming_strings' && !isTrueSetting(value)) return `set_config('${name}', '${value}') would turn off standard_conforming_strings`;
-  if (name === 'client_encoding' && !UTF8_NAMES.has(normaliseEncoding(value))) return `set_config('${name}', '${value}') would change the client encoding`;
-  if (name === 'search_path' && (value === '?' || shadowsCatalog(value))) return `set_config('${name}', '${value}') could put a schema before pg_catalog`;
+  const shown = value.length > 64 ? `${value.slice(0, 64)}…` : value;
+  if (name === 'standard_conforming_strings' && !isTrueSetting(value)) return `set_config('${name}', '${shown}') would turn off standard_conforming_strings`;
+  if (name === 'client_encoding' && !UTF8_NAMES.has(normaliseEncoding(value))) return `set_config('${name}', '${shown}') would change the client encoding`;
+  if (name === 'search_path' && (value === '?' || shadowsCatalog(value))) return `set_config('${name}', '${shown}') could put a schema before pg_catalog`;
   if (name !== '?') return undefined;
   if (value === '?' || isFalseSetting(value) || (ENCODING_NAMES.has(normaliseEncoding(value)) && !UTF8_NAMES.has(normaliseEncoding(value))) || shadowsCatalog(value)) {
     return 'set_config() with a setting name that is not a constant, and a value that could turn off standard_conforming_strings, change the client encoding or put a schema before pg_catalog';
@@ -158,7 +159,7 @@ export function parserSafetyViolation(facts: Facts): string | undefined {
       return 'a search_path that lists pg_catalog after another schema lets that schema shadow built-in functions Sluice trusts by name; list pg_catalog first, or leave it out (PostgreSQL then searches it first)';
     }
     if (facts.setting === 'client_encoding' && !(values.length === 1 && UTF8_NAMES.has(normaliseEncoding(values[0] as string)))) {
-      return `client encoding ${values.join(', ')} would make the server read statement bytes differently from Sluice, which reads them as UTF-8; use UTF8`;
+      return `client encoding ${values.join(', ').slice(0, 64)} would make the server read statement bytes differently from Sluice, which reads them as UTF-8; use UTF8`;
     }
   }
   for (const call of facts.configCalls ?? []) {
