@@ -285,13 +285,14 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         throw new SluiceError('SLUICE_POLICY_DENIED', 'replication connections are not allowed through Sluice');
       }
       for (const [k, v] of params) {
+        const shown = v.length > 64 ? `${v.slice(0, 64)}…` : v;
         if (k.toLowerCase() === 'search_path' && shadowsCatalog(v)) {
-          throw new SluiceError('SLUICE_BAD_REQUEST', `search_path ${v} lists pg_catalog after another schema`, {
+          throw new SluiceError('SLUICE_BAD_REQUEST', `search_path ${shown} lists pg_catalog after another schema`, {
             detail: 'a schema before pg_catalog could shadow built-in functions Sluice trusts by name; list pg_catalog first, or leave it out',
           });
         }
         if (k.toLowerCase() === 'client_encoding' && !isSupportedClientEncoding(v)) {
-          throw new SluiceError('SLUICE_BAD_REQUEST', `client_encoding ${v} is not supported through Sluice; use UTF8`, {
+          throw new SluiceError('SLUICE_BAD_REQUEST', `client_encoding ${shown} is not supported through Sluice; use UTF8`, {
             detail: 'Sluice reads statements as UTF-8; in another encoding the server could read the same bytes differently (a quote hidden in a multi-byte character, dollar-quote tags that differ)',
           });
         }
