@@ -59,6 +59,39 @@ describe('spliceJson', () => {
     assert.deepEqual(JSON.parse(out), masker.maskJson(JSON.parse(deep)));
   });
 
+  test('property: any layout and escaping of the same JSON (whitespace, \\u escapes, exponents) splices to the masked value', () => {
+    // A serializer of its own: random whitespace between tokens, some characters of strings and
+    // keys written as \u escapes, some integers as exponents, as other JSON writers produce them.
+    const write = (v: unknown, rnd: () => number): string => {
+      const ws = (): string => [' ', '', '\n  ', '\t', '\r\n'][Math.floor(rnd() * 5)] as string;
+      const str = (t: string): string =>
+        `"${[...t].map((ch) => (rnd() < 0.3 ? `\\u${(ch.codePointAt(0) as number).toString(16).padStart(4, '0').slice(-4)}` : JSON.stringify(ch).slice(1, -1))).join('')}"`;
+      if (typeof v === 'string') return str(v);
+      if (typeof v === 'number') return Number.isInteger(v) && v !== 0 && Math.abs(v) < 1e6 && rnd() < 0.3 ? `${v / 10}e1` : JSON.stringify(v);
+      if (Array.isArray(v)) return `[${ws()}${v.map((x) => write(x, rnd)).join(`${ws()},${ws()}`)}${ws()}]`;
+      if (v !== null && typeof v === 'object') return `{${ws()}${Object.entries(v).map(([k, x]) => `${str(k)}${ws()}:${ws()}${write(x, rnd)}`).join(`,${ws()}`)}${ws()}}`;
+      return JSON.stringify(v);
+    };
+    const ascii = fc.string({ unit: fc.constantFrom(...'abcdefghij @.-_0123456789'.split('')), maxLength: 20 });
+    const leaf = fc.oneof(ascii, fc.constantFrom('ada@example.com', '4111 1111 1111 1111', 'AKIAIOSFODNN7EXAMPLE'), fc.integer({ min: -1e6, max: 1e6 }), fc.boolean(), fc.constant(null));
+    const { tree } = fc.letrec((tie) => ({
+      tree: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('tree'), { maxLength: 4 }), fc.dictionary(fc.constantFrom('password', 'email', 'note', 'id', 'a', 'token'), tie('tree'), { maxKeys: 4 })),
+    }));
+    fc.assert(
+      fc.property(tree, fc.integer(), (v, seed) => {
+        let x = seed | 0;
+        const rnd = (): number => ((x = (Math.imul(x ^ (x >>> 15), 2246822507) + 0x9e3779b9) | 0) >>> 0) / 2 ** 32;
+        const text = write(v, rnd);
+        const parsed: unknown = JSON.parse(text);
+        const masked = masker.maskJson(parsed);
+        const out = spliceJson(text, parsed, masked);
+        assert.deepEqual(JSON.parse(out), JSON.parse(JSON.stringify(masked)), text);
+        if (masked === parsed) assert.equal(out, text);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   test('property: the result always parses to the masked value, and equals the text when nothing changed', () => {
     const value = fc.jsonValue({ maxDepth: 4 }).map((v) => (typeof v === 'object' && v !== null ? v : { v }));
     const secret = fc.constantFrom('ada@example.com', '4111 1111 1111 1111', 'AKIAIOSFODNN7EXAMPLE', 'hunter2', '123-45-6789', 'x');
