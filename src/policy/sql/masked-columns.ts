@@ -14,8 +14,17 @@ export type ProtectsColumn = (column: string, tables: readonly string[]) => bool
 type Facts = Pick<StatementFacts, 'tablesRead' | 'tablesWritten'> &
   Partial<Pick<StatementFacts, 'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation'>>;
 
+/**
+ * Catalogs that hold sample values of every analysed column: `pg_stats.most_common_vals` and
+ * `histogram_bounds` list a masked column's most frequent values (`{hunter2}`) under the view's
+ * own column names, where no column rule applies.
+ */
+const STATISTICS_VIEWS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data']);
+
 /** Why masking could not follow this statement's use of columns, or undefined. */
 export function maskedColumnViolation(f: Facts, protectsColumn: ProtectsColumn): string | undefined {
+  const stats = f.tablesRead.find((t) => STATISTICS_VIEWS.has(t.slice(t.lastIndexOf('.') + 1)));
+  if (stats !== undefined) return `${stats} holds sample values of table columns (most common values, histogram bounds), masked ones included, where masking cannot follow them`;
   const computed = f.computedColumns ?? [];
   const tables = computed.length === 0 ? [] : [...f.tablesRead, ...f.tablesWritten];
   const column = computed.find((name) => protectsColumn(name, tables));
