@@ -255,6 +255,9 @@ describe('inline masking through the PostgreSQL gateway', () => {
       'SELECT * FROM customers WHERE id = 1 UNION SELECT * FROM customers',
       "SELECT id FROM customers WHERE password LIKE 'h%'",
       'SELECT id FROM customers ORDER BY ssn',
+      // …also by position or by output name
+      'SELECT id, password FROM customers ORDER BY 2',
+      'SELECT password AS p, count(*) FROM customers GROUP BY p',
       'SELECT c::text FROM customers c',
       'SELECT c FROM customers c',
       'SELECT array_agg(c.*)::text FROM customers c',
@@ -281,7 +284,7 @@ describe('inline masking through the PostgreSQL gateway', () => {
       assert.ok(!String(plain.rows[0].j).includes('hunter2'), plain.rows[0].j);
       const renamed = await c.query('SELECT p FROM customers AS c(i, n, e, ca, s, a, p) LIMIT 1');
       assert.equal(renamed.rows[0].p, '[REDACTED]');
-      const relayed = await c.query('WITH x AS (SELECT * FROM customers) SELECT s.password FROM (SELECT password FROM x) s ORDER BY 1 LIMIT 1');
+      const relayed = await c.query('WITH x AS (SELECT * FROM customers) SELECT s.password FROM (SELECT id, password FROM x) s ORDER BY s.id LIMIT 1');
       assert.equal(relayed.rows[0].password, '[REDACTED]', 'a subquery or CTE keeps the column it relays');
       const ok = await c.query('SELECT id, upper(name) AS n FROM customers WHERE id = 1 ORDER BY name');
       assert.equal(ok.rows[0].n, 'ADA LOVELACE', 'computing on unmasked columns is fine');

@@ -502,10 +502,15 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
   if (body.intoClause !== undefined && mode === 'result') mode = 'nested';
   let s = scope.write ? { ...scope, write: false } : scope;
   if (body.withClause !== undefined) s = visitWith(body.withClause, s, c, depth);
+  /** Per output position, the column a plain target selects (undefined for an expression or `*`). */
+  const outputs: (string | undefined)[] = [];
+  /** Output names (aliases) of plain targets, to the column they select. */
+  const aliases = new Map<string, string>();
   if (Array.isArray(body.targetList)) {
     for (const t of body.targetList) {
       const rt = asObject(asObject(t)?.ResTarget);
       const ref = asObject(asObject(rt?.val)?.ColumnRef);
+      outputs.push(undefined);
       if (ref === undefined) {
         visit(t, s, c, depth + 1);
         continue;
@@ -518,6 +523,8 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
       }
       const name = asObject(last?.String)?.sval;
       if (typeof name !== 'string') continue;
+      outputs[outputs.length - 1] = name;
+      if (typeof rt?.name === 'string') aliases.set(rt.name, name);
       // A one-part name may be a whole row (`SELECT t FROM t`).
       if (fields.length === 1) c.singles.add(name);
       if (mode === 'result') continue;
@@ -525,7 +532,26 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
       c.computed.add(name);
     }
   }
+  // ORDER BY, GROUP BY and DISTINCT ON may name an output column by position (`ORDER BY 2`) or by
+  // its alias (`ORDER BY p`): sorting or grouping by a masked column that way is still an oracle.
+  for (const item of [...listOf(body.sortClause), ...listOf(body.groupClause), ...listOf(body.distinctClause)]) {
+    const node = asObject(asObject(item)?.SortBy)?.node ?? item;
+    const position = asObject(asObject(asObject(node)?.A_Const)?.ival);
+    if (position !== undefined) {
+      const column = outputs[(typeof position.ival === 'number' ? position.ival : 0) - 1];
+      if (column !== undefined) c.computed.add(column);
+      continue;
+    }
+    const fields = asObject(asObject(node)?.ColumnRef)?.fields;
+    const alias = Array.isArray(fields) && fields.length === 1 ? asObject(asObject(fields[0])?.String)?.sval : undefined;
+    const column = typeof alias === 'string' ? aliases.get(alias) : undefined;
+    if (column !== undefined) c.computed.add(column);
+  }
   visitFields(body, s, c, depth + 1, 'withClause', 'targetList');
+}
+
+function listOf(v: unknown): readonly unknown[] {
+  return Array.isArray(v) ? v : [];
 }
 
 /** A column reference in a computed position (see StatementFacts.computedColumns). */

@@ -25,6 +25,13 @@ describe('maskedColumnViolation', () => {
     assert.match(violation('SELECT upper(p) FROM customers AS c(i, p)') ?? '', /alias list/);
   });
 
+  test('ORDER BY, GROUP BY and DISTINCT ON a masked column by position or by its output name', () => {
+    for (const sql of ['SELECT id, password FROM customers ORDER BY 2', 'SELECT password, count(*) FROM customers GROUP BY 1', 'SELECT id, password AS p FROM customers ORDER BY p DESC', 'SELECT DISTINCT ON (1) ssn, id FROM customers']) {
+      assert.match(violation(sql) ?? '', /is masked/, sql);
+    }
+    assert.equal(violation('SELECT id, password FROM customers ORDER BY 1'), undefined);
+  });
+
   test('column statistics are refused whatever is selected from them: they hold sample values of masked columns', () => {
     for (const sql of ["SELECT most_common_vals FROM pg_stats WHERE attname = 'password'", 'SELECT * FROM pg_catalog.pg_stats_ext_exprs', 'SELECT 1 FROM pg_statistic']) {
       assert.match(violation(sql) ?? '', /holds sample values of table columns/, sql);
