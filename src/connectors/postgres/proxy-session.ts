@@ -128,6 +128,11 @@ interface Outcome {
   preview?: { columns: string[]; rows: (string | null)[][] };
 }
 
+/** A simple Query whose every statement has ended (or which failed): only ReadyForQuery is to come. */
+function awaitsOnlyReady(op: Extract<Op, { k: 'query' }>): boolean {
+  return op.out.error !== undefined || op.out.tags.length >= Math.max(1, op.decision.statements.length);
+}
+
 function isLazy(op: Op): boolean {
   return (op.k === 'query' || op.k === 'execute') && op.lazy === true;
 }
@@ -862,6 +867,13 @@ export class ProxySession {
         if (this.holding !== undefined && !this.closed) {
           const head = this.ops[0];
           if (head !== undefined && (head.k === 'query' || head.k === 'execute') && head.lazy === true && head.begun === true) {
+            if (head.k === 'query' && awaitsOnlyReady(head)) {
+              // Its result is complete and only ReadyForQuery is to come (PostgreSQL flushes an
+              // error at once and ReadyForQuery after it): keep holding, copied out of the
+              // reader's buffer, so the read stays one record whatever the chunking.
+              this.holding.parts.splice(0, this.holding.parts.length, ...this.holding.parts.map((b) => Buffer.from(b)));
+              continue;
+            }
             // Its result goes on past this chunk (held views die at the next feed): record the
             // decision now, send what is held once it is durable, stream the rest as it comes.
             head.lazy = false;
