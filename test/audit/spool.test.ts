@@ -4,7 +4,7 @@
  * appends past the backlog limit).
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { fdatasync, fstatSync, mkdirSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -89,7 +89,10 @@ test('recovery ingests what a dead writer acknowledged, drops its torn last line
   }
 });
 
-async function committerFor(t: ReturnType<typeof tempConfig>, extra: { write?: (fd: number, b: Buffer, o: number, l: number, p: number) => number; maxBacklog?: number; softBacklog?: number; segmentBytes?: number; log?: (line: string) => void; synchronous?: 'normal' | 'full' } = {}) {
+async function committerFor(
+  t: ReturnType<typeof tempConfig>,
+  extra: { write?: (fd: number, b: Buffer, o: number, l: number, p: number) => number; fdatasync?: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void; maxBacklog?: number; softBacklog?: number; segmentBytes?: number; log?: (line: string) => void; synchronous?: 'normal' | 'full' } = {},
+) {
   // openAuditLog creates the schema, the key and the origin; the committer is then driven directly.
   const log = await openAuditLog(t.config, { mask: testMask });
   await log.close();
@@ -209,6 +212,41 @@ test('segments rotate under load, fdatasync groups at synchronous=full, and inge
     const report = await verifyConfiguredLog(t.config);
     assert.equal(report.ok, true);
     assert.equal(report.records, 120);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a segment rotated while its fdatasync is in flight stays open until that call returns (it failed with EBADF under load)', async () => {
+  const t = tempConfig();
+  try {
+    // A slow disk: every fdatasync takes 30 ms, so commits rotate segments under one in flight.
+    // The call must still reach the file it was asked for: a descriptor closed meanwhile fails
+    // (EBADF), and one reused by the next segment would sync the wrong file.
+    const slow = (fd: number, done: (err: NodeJS.ErrnoException | null) => void): void => {
+      const file = fstatSync(fd).ino;
+      setTimeout(() => {
+        let now = -1;
+        try {
+          now = fstatSync(fd).ino;
+        } catch {
+          // closed
+        }
+        if (now === file) fdatasync(fd, done);
+        else done(Object.assign(new Error('EBADF: descriptor closed or reused under fdatasync'), { code: 'EBADF' }));
+      }, 30);
+    };
+    const c = await committerFor(t, { segmentBytes: 1024, synchronous: 'full', fdatasync: slow });
+    let next = 1;
+    const commits: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      commits.push(c.commit([rec(next++), rec(next++)], { now: 0, force: false }));
+      await new Promise((r) => setImmediate(r));
+    }
+    const settled = await Promise.allSettled(commits);
+    assert.deepEqual(settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
+    await c.close();
+    assert.equal((await verifyConfiguredLog(t.config)).records, 80);
   } finally {
     t.cleanup();
   }

@@ -64,12 +64,15 @@ export interface SpoolCommitterOptions extends WriterThreadData {
   readonly log?: (line: string) => void;
   /** Test seam: the write call (default `fs.writeSync`). */
   readonly write?: (fd: number, buf: Buffer, offset: number, length: number, position: number) => number;
+  /** Test seam: the grouped fdatasync at `synchronous: full` (default `fs.fdatasync`). */
+  readonly fdatasync?: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
 }
 
 class SpoolCommitter implements Committer {
   readonly maxInFlight = Number.POSITIVE_INFINITY;
   readonly #o: SpoolCommitterOptions;
   readonly #write: NonNullable<SpoolCommitterOptions['write']>;
+  readonly #fdatasync: NonNullable<SpoolCommitterOptions['fdatasync']>;
   readonly #replies = new Map<number, Reply>();
   readonly #visibleWaiters: VisibleWaiter[] = [];
   #seg: SegmentFile;
@@ -86,11 +89,19 @@ class SpoolCommitter implements Committer {
   #lastError: string | undefined;
   // synchronous: full — one fdatasync at a time; writes made meanwhile wait for the next one.
   #syncing = false;
+  /**
+   * The segment the fdatasync in flight is on. A rotation meanwhile syncs and would close it: its
+   * descriptor stays open until that fdatasync returns (closed under it, the call failed with
+   * EBADF and refused the commands it covered, or could have synced a reused descriptor).
+   */
+  #syncSeg: SegmentFile | undefined;
+  #closeAfterSync: SegmentFile[] = [];
   #syncWaiters: { readonly resolve: () => void; readonly reject: (e: SluiceError) => void }[] = [];
 
   constructor(o: SpoolCommitterOptions, worker: Worker) {
     this.#o = o;
     this.#write = o.write ?? writeSync;
+    this.#fdatasync = o.fdatasync ?? fdatasync;
     this.#nextSeq = o.nextSeq;
     this.#visibleSeq = o.nextSeq - 1;
     this.#seg = openSegment(o.dir, o.nextSeq, o.synchronous === 'full');
@@ -279,7 +290,8 @@ class SpoolCommitter implements Committer {
         // the next fdatasync on the new segment reports the device's state
       }
     }
-    closeSegment(old);
+    if (this.#syncing && this.#syncSeg === old) this.#closeAfterSync.push(old);
+    else closeSegment(old);
   }
 
   #durable(): Promise<void> {
@@ -292,11 +304,15 @@ class SpoolCommitter implements Committer {
   #startSync(): void {
     this.#syncing = true;
     const group = this.#syncWaiters.splice(0);
-    fdatasync(this.#seg.fd, (err) => {
+    const seg = this.#seg;
+    this.#syncSeg = seg;
+    this.#fdatasync(seg.fd, (err) => {
       this.#syncing = false;
+      this.#syncSeg = undefined;
+      for (const old of this.#closeAfterSync.splice(0)) closeSegment(old);
       for (const w of group) {
         if (err === null) w.resolve();
-        else w.reject(unavailable(`audit spool ${this.#seg.path} could not be synced (${err.code ?? err.message})`));
+        else w.reject(unavailable(`audit spool ${seg.path} could not be synced (${err.code ?? err.message})`));
       }
       if (this.#syncWaiters.length > 0) this.#startSync();
     });
@@ -348,6 +364,7 @@ class SpoolCommitter implements Committer {
       }
     } finally {
       closeSegment(this.#seg);
+      for (const old of this.#closeAfterSync.splice(0)) closeSegment(old);
       this.#o.lock.release();
     }
   }
