@@ -318,15 +318,14 @@ const SESSION_SETTINGS: ReadonlySet<string> = new Set([
 /**
  * Statements that only steer the client's own session and can neither read nor change data:
  * transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, …; not two-phase commit), DEALLOCATE,
- * CLOSE, UNLISTEN, the resets RESET ALL and DISCARD (which return every setting to the value
- * the session started with, where Sluice put its own), SET/RESET of SESSION_SETTINGS, and SHOW of
- * one setting.
- * Drivers send them on their own
- * (psycopg's BEGIN and its DEALLOCATE ALL after a rollback; asyncpg's pool reset `CLOSE ALL;
- * UNLISTEN *; RESET ALL`; PgBouncer-style `DISCARD ALL`), so a rule list written for the data
- * (`allow: [select]`, then `deny: '*'`) must not break the driver. A rule that names their verb
- * (`transaction`, `prepare`, `select`, `listen`, `set`) explicitly still decides them; `'*'` lists
- * and default deny do not. The parser-safety and read-only guards still apply first.
+ * CLOSE, UNLISTEN, the resets RESET ALL and DISCARD (which return every setting to the value the
+ * session started with, where Sluice put its own), SET/RESET of SESSION_SETTINGS, and SHOW of one
+ * setting. Drivers send them on their own (psycopg's BEGIN and its DEALLOCATE ALL after a
+ * rollback; asyncpg's pool reset `CLOSE ALL; UNLISTEN *; RESET ALL`; PgBouncer-style `DISCARD
+ * ALL`; SQLAlchemy's SHOWs on connect), so a rule list written for the data (`allow: [select]`,
+ * then `deny: '*'`) must not break the driver. A rule that names their verb (`transaction`,
+ * `prepare`, `select`, `listen`, `set`, `show`) explicitly still decides them; `'*'` lists and
+ * default deny do not. The parser-safety and read-only guards still apply first.
  */
 function isSessionControl(facts: SqlFacts): boolean {
   switch (facts.statement) {
