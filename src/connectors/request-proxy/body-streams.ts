@@ -3,8 +3,23 @@
  * arrives (NDJSON, Kubernetes watch events, `kubectl logs -f`), so a stream is masked without
  * being buffered and each event reaches the agent as soon as it is complete.
  */
+import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 import { SluiceError } from '../../errors.js';
+
+/**
+ * Mask text bytes, returning `bytes` itself when nothing changed. UTF-8 is masked as UTF-8. Bytes
+ * that are not UTF-8 (a Latin-1 or Windows-1252 page, a log with stray bytes) are read one byte
+ * per character, so ASCII secrets in them are still found and every other byte is written back
+ * as it came; decoding them as UTF-8 would miss nothing ASCII but would turn each stray byte into
+ * U+FFFD in any line that changed.
+ */
+export function maskTextBytes(bytes: Buffer, mask: (text: string) => string): Buffer {
+  const encoding = isUtf8(bytes) ? 'utf8' : 'latin1';
+  const text = bytes.toString(encoding);
+  const out = mask(text);
+  return out === text ? bytes : Buffer.from(out, encoding);
+}
 
 /** Fails the stream with SLUICE_MESSAGE_TOO_LARGE once more than `limit` bytes passed. */
 export function byteLimit(limit: number, what: string, onBytes?: (n: number) => void): Transform {
@@ -31,9 +46,8 @@ export function maskLines(mask: (line: string) => string, maxLine: number, stric
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   const emit = (self: Transform, line: Buffer, newline: boolean): void => {
-    const text = line.toString('utf8');
-    const out = mask(text);
-    self.push(out === text ? (newline ? Buffer.concat([line, NL]) : line) : Buffer.from(newline ? `${out}\n` : out));
+    const out = maskTextBytes(line, mask);
+    self.push(newline ? Buffer.concat([out, NL]) : out);
   };
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {

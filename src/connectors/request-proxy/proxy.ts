@@ -17,7 +17,7 @@ import type { Action, Decision } from '../../pipeline/types.js';
 import { MaskStats, spliceJson } from '../../masking/index.js';
 import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
 import type { ApprovalHolder } from './approval-hold.js';
-import { byteLimit, maskLines } from './body-streams.js';
+import { byteLimit, maskLines, maskTextBytes } from './body-streams.js';
 import { stripHopByHop } from './hop-by-hop.js';
 import type { Scrubber } from './scrub.js';
 import type { SessionCache } from './session-cache.js';
@@ -377,15 +377,16 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
           }
           masked = scrubText(masked);
           if (masked !== text) out = Buffer.from(masked);
-        } else if (isUtf8(raw)) {
-          const text = raw.toString('utf8');
-          const masked = scrubText(plan.text(text, stats));
-          if (masked !== text) out = Buffer.from(masked);
-        } else if (o.scrubber.active) {
-          out = Buffer.from(raw);
-          for (const s of o.upstream.secrets) {
-            const n = Buffer.from(s);
-            for (let i = out.indexOf(n); i >= 0; i = out.indexOf(n, i + n.length)) out.fill(0x2a, i, i + n.length);
+        } else {
+          out = maskTextBytes(raw, (text) => scrubText(plan.text(text, stats)));
+          if (!isUtf8(raw) && o.scrubber.active) {
+            // Read as Latin-1, a credential with non-ASCII characters is not found as text: look
+            // for its UTF-8 bytes too.
+            if (out === raw) out = Buffer.from(raw);
+            for (const s of o.upstream.secrets) {
+              const n = Buffer.from(s);
+              for (let i = out.indexOf(n); i >= 0; i = out.indexOf(n, i + n.length)) out.fill(0x2a, i, i + n.length);
+            }
           }
         }
         delete outHeaders['content-encoding'];

@@ -31,7 +31,7 @@ policies:
       - deny: [delete]
         paths: ['/v1/orders/**']
       - allow: [read]
-        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup']
+        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream']
       - allow: [post]
         paths: ['/v1/orders']
         when: http.headers["content-type"] == "application/json"
@@ -74,6 +74,13 @@ describe('HTTP connector', () => {
         // A duplicate key: JSON.parse keeps the last value, the first was never looked at.
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('{"note": "AKIAIOSFODNN7EXAMPLE", "note": "fine"}\n');
+        return;
+      }
+      if (url === '/latin1' || url === '/latin1-stream') {
+        // A Latin-1 page (not UTF-8): its ASCII secret is found, its other bytes come back as sent.
+        const bytes = Buffer.from('Café menu\nkey AKIAIOSFODNN7EXAMPLE für Zoë\n', 'latin1');
+        res.writeHead(200, { 'content-type': 'text/plain; charset=iso-8859-1', ...(url === '/latin1' ? { 'content-length': bytes.length } : {}) });
+        res.end(bytes);
         return;
       }
       if (url === '/text') {
@@ -214,6 +221,15 @@ describe('HTTP connector', () => {
     assert.equal(r.status, 200);
     assert.ok(!r.text.includes('AKIA'), r.text);
     assert.deepEqual(r.json(), { note: 'fine' });
+  });
+
+  test('masks text that is not UTF-8 (Latin-1), buffered and streamed, keeping its other bytes as sent', async () => {
+    const want = Buffer.from('Café menu\nkey [REDACTED:aws_access_key] für Zoë\n', 'latin1');
+    for (const path of ['/http/api/latin1', '/http/api/latin1-stream']) {
+      const r = await send(gw.port, 'GET', path, auth);
+      assert.equal(r.status, 200, path);
+      assert.deepEqual(r.body, want, `${path}: ${r.body.toString('latin1')}`);
+    }
   });
 
   test('masks text; passes binary byte for byte', async () => {
