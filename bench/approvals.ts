@@ -4,38 +4,28 @@
  *
  *   npx tsx bench/approvals.ts [--n 30]
  */
-import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { loadConfigFile } from '../src/config/index.js';
 import { mintLocalToken } from '../src/identity/index.js';
 import { startGateway } from '../src/server/gateway.js';
-import { createFixture } from '../test/helpers/gateway.js';
+import { createFixture, fixtureConfig } from '../test/helpers/gateway.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '30' } } });
 const n = Number(values.n);
 const f = await createFixture();
-f.writeConfig('');
-writeFileSync(
-  f.configPath,
-  `
-listen: { postgres: 127.0.0.1:0, http: 127.0.0.1:0 }
-dataDir: ${f.dir}/data
-store: { sqlite: ${f.dir}/data/sluice.db }
-identity:
-  issuers: [ { local: true } ]
-  roles: [ { name: migrator }, { name: dba, approver: true } ]
-connections:
-  - name: appdb
-    type: postgres
-    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_rw, password: file:${f.dir}/upstream-password }
-policies:
-  - role: migrator
+f.writeConfig(
+  fixtureConfig(f, {
+    http: true,
+    roles: ['migrator', { name: 'dba', approver: true }],
+    connections: { appdb: { user: 'app_rw' } },
+    policies: `  - role: migrator
     connection: appdb
     rules:
       - review: [delete]
         approval: { approvers: [dba] }
 `,
+  }),
 );
 const config = loadConfigFile(f.configPath);
 const gw = await startGateway(config, { log: () => undefined });

@@ -11,30 +11,14 @@ import { loadConfigFile, type SluiceConfig } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { cancelRequest } from '../../src/connectors/postgres/protocol.js';
-import { createFixture, type Fixture } from '../helpers/gateway.js';
+import { createFixture, fixtureConfig, type Fixture } from '../helpers/gateway.js';
 
 function approvalsConfig(f: Fixture): string {
-  return `
-listen:
-  postgres: 127.0.0.1:0
-  http: 127.0.0.1:0
-dataDir: ${f.dir}/data
-store: { sqlite: ${f.dir}/data/sluice.db }
-identity:
-  issuers:
-    - local: true
-  roles:
-    - name: migrator
-    - name: dba
-      approver: true
-    - name: lead
-      approver: true
-connections:
-  - name: appdb
-    type: postgres
-    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_rw, password: file:${f.dir}/upstream-password }
-policies:
-  - role: migrator
+  return fixtureConfig(f, {
+    http: true,
+    roles: ['migrator', { name: 'dba', approver: true }, { name: 'lead', approver: true }],
+    connections: { appdb: { user: 'app_rw' } },
+    policies: `  - role: migrator
     connection: appdb
     rules:
       - allow: [select, show, transaction, insert]
@@ -51,7 +35,8 @@ policies:
     connection: appdb
     rules:
       - allow: [select]
-`;
+`,
+  });
 }
 
 describe('approvals through the PostgreSQL gateway', () => {

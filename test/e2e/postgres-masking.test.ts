@@ -13,38 +13,32 @@ import pg from 'pg';
 import { loadConfigFile } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
-import { createFixture, type Fixture } from '../helpers/gateway.js';
+import { createFixture, fixtureConfig, type Fixture } from '../helpers/gateway.js';
 
 const run = promisify(execFile);
 
 function maskingConfig(f: Fixture): string {
-  return `
-listen:
-  postgres: 127.0.0.1:0
-dataDir: ${f.dir}/data
-store: { sqlite: ${f.dir}/data/sluice.db }
-identity:
-  issuers:
-    - local: true
-  roles:
-    - name: analyst
-connections:
-  - name: appdb
-    type: postgres
-    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_rw, password: file:${f.dir}/upstream-password }
-    mask:
+  return fixtureConfig(f, {
+    roles: ['analyst'],
+    connections: {
+      appdb: {
+        user: 'app_rw',
+        extra: `    mask:
       columns:
         "*.password*": redact
         "public.customers.email": hash
         "*.ssn": partial
       hashKey: 0123456789abcdef0123456789abcdef
       detectors: [default]
-policies:
-  - role: analyst
+`,
+      },
+    },
+    policies: `  - role: analyst
     connection: appdb
     rules:
       - allow: [select, insert, update, copy, show, transaction, listen]
-`;
+`,
+  });
 }
 
 describe('inline masking through the PostgreSQL gateway', () => {

@@ -11,32 +11,16 @@ import { promisify } from 'node:util';
 import { loadConfigFile } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
-import { createFixture, type Fixture } from '../helpers/gateway.js';
+import { createFixture, fixtureConfig, type Fixture } from '../helpers/gateway.js';
 import { rawConnect } from '../helpers/raw-pg.js';
 
 const run = promisify(execFile);
 
 function config(f: Fixture): string {
-  return `
-listen:
-  postgres: 127.0.0.1:0
-dataDir: ${f.dir}/data
-store: { sqlite: ${f.dir}/data/sluice.db }
-identity:
-  issuers:
-    - local: true
-  roles:
-    - name: agent
-    - name: reader
-connections:
-  - name: appdb
-    type: postgres
-    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_rw, password: file:${f.dir}/upstream-password }
-  - name: appdb-ro
-    type: postgres
-    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_ro, password: file:${f.dir}/upstream-password }
-policies:
-  - role: agent
+  return fixtureConfig(f, {
+    roles: ['agent', 'reader'],
+    connections: { appdb: { user: 'app_rw' }, 'appdb-ro': { user: 'app_ro' } },
+    policies: `  - role: agent
     connection: appdb
     rules:
       - allow: [select, show, set, insert, side-effect]
@@ -47,7 +31,8 @@ policies:
     connection: appdb-ro
     rules:
       - allow: [select, show, set]
-`;
+`,
+  });
 }
 
 describe('statements the server would read differently from Sluice', () => {

@@ -13,29 +13,16 @@ import { promisify } from 'node:util';
 import { loadConfigFile } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
-import { createFixture, type Fixture } from '../helpers/gateway.js';
+import { createFixture, fixtureConfig, type Fixture } from '../helpers/gateway.js';
 import { findPgBin } from '../helpers/postgres.js';
 
 const run = promisify(execFile);
 
 function config(f: Fixture): string {
-  return `
-listen:
-  postgres: 127.0.0.1:0
-dataDir: ${f.dir}/data
-store: { sqlite: ${f.dir}/data/sluice.db }
-identity:
-  issuers:
-    - local: true
-  roles:
-    - name: dumper
-    - name: reader
-connections:
-  - name: appdb
-    type: postgres
-    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_ro, password: file:${f.dir}/upstream-password }
-policies:
-  - role: dumper
+  return fixtureConfig(f, {
+    roles: ['dumper', 'reader'],
+    connections: { appdb: { user: 'app_ro' } },
+    policies: `  - role: dumper
     connection: appdb
     rules:
       - allow: [select, show, set, transaction, lock, prepare, execute, copy]
@@ -46,7 +33,8 @@ policies:
     connection: appdb
     rules:
       - allow: [select, show]
-`;
+`,
+  });
 }
 
 describe('pg_dump through the gateway', () => {

@@ -12,23 +12,15 @@ import type { AuditRecord } from '../../src/audit/index.js';
 import { loadConfigFile } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
-import { createFixture, endedSessionRecords, type Fixture } from '../helpers/gateway.js';
+import { createFixture, endedSessionRecords, fixtureConfig, type Fixture } from '../helpers/gateway.js';
 import { dataRow, errorFields, msg, rawConnect, type RawClient, type RawMessage } from '../helpers/raw-pg.js';
 
 function config(f: Fixture): string {
-  return `
-listen: { postgres: 127.0.0.1:0, http: 127.0.0.1:0 }
-dataDir: ${f.dir}/data
-store: { sqlite: ${f.dir}/data/sluice.db }
-identity:
-  issuers: [ { local: true } ]
-  roles: [ { name: migrator }, { name: analyst }, { name: operator }, { name: dba, approver: true } ]
-connections:
-  - name: appdb
-    type: postgres
-    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_rw, password: file:${f.dir}/upstream-password }
-policies:
-  - role: migrator
+  return fixtureConfig(f, {
+    http: true,
+    roles: ['migrator', 'analyst', 'operator', { name: 'dba', approver: true }],
+    connections: { appdb: { user: 'app_rw' } },
+    policies: `  - role: migrator
     connection: appdb
     rules:
       - allow: [select, show, insert, prepare, transaction]
@@ -48,7 +40,8 @@ policies:
         name: operator-deletes-need-a-dba
         approval: { approvers: [dba], timeout: 1s }
       - allow: '*'
-`;
+`,
+  });
 }
 
 const types = (ms: readonly RawMessage[]): string => ms.map((m) => m.type).join(' ');

@@ -55,31 +55,55 @@ export async function createFixture(): Promise<Fixture> {
   };
 }
 
+/** What an e2e config declares beyond the parts every one of them shares (see fixtureConfig). */
+export interface FixtureConfigParts {
+  /** Roles to declare, by name; `approver` marks reviewers. */
+  readonly roles: readonly (string | { readonly name: string; readonly approver: true })[];
+  /**
+   * Connections to the fixture's `app` database, by name: the upstream account (`app_ro` reads,
+   * `app_rw` owns the tables) and any YAML to add under the connection, indented by four spaces
+   * (a `mask:` block).
+   */
+  readonly connections: Readonly<Record<string, { readonly user: 'app_ro' | 'app_rw'; readonly extra?: string }>>;
+  /** The `policies:` list items, indented by two spaces. */
+  readonly policies: string;
+  /** Also listen for HTTP (the approvals API). */
+  readonly http?: boolean;
+}
+
 /**
- * A config with a read-only role, a writer role and a reviewer-gated delete; `extra` appends to
- * the policies, `roles` declares the roles it names.
+ * A gateway config on a fixture: PostgreSQL (and HTTP) listeners on free loopback ports, the
+ * fixture's data dir and SQLite store, the local issuer, and connections that use the upstream
+ * password the fixture writes.
  */
-export function standardConfig(f: Fixture, extra = '', roles: readonly string[] = []): string {
+export function fixtureConfig(f: Fixture, o: FixtureConfigParts): string {
+  const roles = o.roles.map((r) => (typeof r === 'string' ? `    - name: ${r}\n` : `    - name: ${r.name}\n      approver: true\n`)).join('');
+  const connections = Object.entries(o.connections)
+    .map(([name, c]) => `  - name: ${name}\n    type: postgres\n    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: ${c.user}, password: file:${f.dir}/upstream-password }\n${c.extra ?? ''}`)
+    .join('');
   return `
 listen:
   postgres: 127.0.0.1:0
-dataDir: ${f.dir}/data
+${o.http === true ? '  http: 127.0.0.1:0\n' : ''}dataDir: ${f.dir}/data
 store: { sqlite: ${f.dir}/data/sluice.db }
 identity:
   issuers:
     - local: true
   roles:
-    - name: reader
-    - name: writer
-${roles.map((r) => `    - name: ${r}\n`).join('')}connections:
-  - name: appdb
-    type: postgres
-    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_ro, password: file:${f.dir}/upstream-password }
-  - name: appdb-rw
-    type: postgres
-    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: app_rw, password: file:${f.dir}/upstream-password }
-policies:
-  - role: reader
+${roles}connections:
+${connections}policies:
+${o.policies}`;
+}
+
+/**
+ * A config with a read-only role, a writer role and a reviewer-gated delete; `extra` appends to
+ * the policies, `roles` declares the roles it names.
+ */
+export function standardConfig(f: Fixture, extra = '', roles: readonly string[] = []): string {
+  return fixtureConfig(f, {
+    roles: ['reader', 'writer', ...roles],
+    connections: { appdb: { user: 'app_ro' }, 'appdb-rw': { user: 'app_rw' } },
+    policies: `  - role: reader
     connection: appdb
     rules:
       - allow: [select, explain, show, set, transaction]
@@ -94,7 +118,8 @@ policies:
         when: 'sql.functions.all(f, f == "pg_sleep")'
       - review: [delete]
       - deny: [ddl, dcl]
-${extra}`;
+${extra}`,
+  });
 }
 
 export interface StandardGateway {
