@@ -14,7 +14,7 @@ import type { SessionSummary } from '../../pipeline/pipeline.js';
 import { splitHostPort, type Engine, type EngineContext } from '../engine.js';
 import type { ColumnRef } from '../../masking/index.js';
 import { AUDIT_DEFAULTS } from '../../audit/index.js';
-import { isSupportedClientEncoding, shadowsCatalog, unsafeServerSetting } from '../../policy/index.js';
+import { clip, isSupportedClientEncoding, shadowsCatalog, unsafeServerSetting } from '../../policy/index.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
@@ -285,14 +285,13 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         throw new SluiceError('SLUICE_POLICY_DENIED', 'replication connections are not allowed through Sluice');
       }
       for (const [k, v] of params) {
-        const shown = v.length > 64 ? `${v.slice(0, 64)}…` : v;
         if (k.toLowerCase() === 'search_path' && shadowsCatalog(v)) {
-          throw new SluiceError('SLUICE_BAD_REQUEST', `search_path ${shown} lists pg_catalog after another schema`, {
+          throw new SluiceError('SLUICE_BAD_REQUEST', `search_path ${clip(v)} lists pg_catalog after another schema`, {
             detail: 'a schema before pg_catalog could shadow built-in functions Sluice trusts by name; list pg_catalog first, or leave it out',
           });
         }
         if (k.toLowerCase() === 'client_encoding' && !isSupportedClientEncoding(v)) {
-          throw new SluiceError('SLUICE_BAD_REQUEST', `client_encoding ${shown} is not supported through Sluice; use UTF8`, {
+          throw new SluiceError('SLUICE_BAD_REQUEST', `client_encoding ${clip(v)} is not supported through Sluice; use UTF8`, {
             detail: 'Sluice reads statements as UTF-8; in another encoding the server could read the same bytes differently (a quote hidden in a multi-byte character, dollar-quote tags that differ)',
           });
         }

@@ -383,10 +383,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
             // Read as Latin-1, a credential with non-ASCII characters is not found as text: look
             // for its UTF-8 bytes too.
             if (out === raw) out = Buffer.from(raw);
-            for (const s of o.upstream.secrets) {
-              const n = Buffer.from(s);
-              for (let i = out.indexOf(n); i >= 0; i = out.indexOf(n, i + n.length)) out.fill(0x2a, i, i + n.length);
-            }
+            o.scrubber.overwrite(out);
           }
         }
         delete outHeaders['content-encoding'];

@@ -14,6 +14,8 @@ export interface Scrubber {
   readonly active: boolean;
   /** `text` with every credential replaced; the same string when none occurs. */
   text(text: string, onHit?: () => void): string;
+  /** Overwrite every credential in `buf` with `*`, in place (length preserved). */
+  overwrite(buf: Buffer, onHit?: () => void): void;
   /** A byte stream transform that overwrites credentials in place (length preserved). */
   bytes(onHit?: () => void): Transform;
 }
@@ -33,23 +35,16 @@ export function createScrubber(secrets: readonly string[]): Scrubber {
       }
       return out;
     },
+    overwrite(buf, onHit) {
+      overwrite(needles, buf, onHit);
+    },
     bytes(onHit) {
       let tail: Buffer = Buffer.alloc(0);
       const keep = Math.max(0, longest - 1);
-      const overwrite = (buf: Buffer): void => {
-        for (const n of needles) {
-          let i = buf.indexOf(n);
-          while (i >= 0) {
-            buf.fill(0x2a /* * */, i, i + n.length);
-            onHit?.();
-            i = buf.indexOf(n, i + n.length);
-          }
-        }
-      };
       return new Transform({
         transform(chunk: Buffer, _enc, cb: TransformCallback) {
           const buf = tail.length === 0 ? Buffer.from(chunk) : Buffer.concat([tail, chunk]);
-          overwrite(buf);
+          overwrite(needles, buf, onHit);
           // Hold back what could be the start of a credential split across chunks.
           const cut = Math.max(0, buf.length - keep);
           tail = buf.subarray(cut);
@@ -61,4 +56,15 @@ export function createScrubber(secrets: readonly string[]): Scrubber {
       });
     },
   };
+}
+
+function overwrite(needles: readonly Buffer[], buf: Buffer, onHit: (() => void) | undefined): void {
+  for (const n of needles) {
+    let i = buf.indexOf(n);
+    while (i >= 0) {
+      buf.fill(0x2a /* * */, i, i + n.length);
+      onHit?.();
+      i = buf.indexOf(n, i + n.length);
+    }
+  }
 }

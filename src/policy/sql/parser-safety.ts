@@ -96,7 +96,7 @@ function splitIdentifiers(text: string): string[] {
  * (`set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE …`).
  */
 function unsafeConfigCall(name: string, value: string): string | undefined {
-  const shown = value.length > 64 ? `${value.slice(0, 64)}…` : value;
+  const shown = clip(value);
   if (name === 'standard_conforming_strings' && !isTrueSetting(value)) return `set_config('${name}', '${shown}') would turn off standard_conforming_strings`;
   if (name === 'client_encoding' && !UTF8_NAMES.has(normaliseEncoding(value))) return `set_config('${name}', '${shown}') would change the client encoding`;
   if (name === 'search_path' && (value === '?' || shadowsCatalog(value))) return `set_config('${name}', '${shown}') could put a schema before pg_catalog`;
@@ -117,6 +117,11 @@ export function isSupportedClientEncoding(name: string, serverEncoding?: string)
   const n = normaliseEncoding(name);
   if (UTF8_NAMES.has(n)) return true;
   return n === 'sqlascii' && (serverEncoding === undefined || UTF8_NAMES.has(normaliseEncoding(serverEncoding)));
+}
+
+/** A client's value as a refusal quotes it: at most 64 characters. */
+export function clip(value: string): string {
+  return value.length > 64 ? `${value.slice(0, 64)}…` : value;
 }
 
 /** PostgreSQL's boolean spellings for true: `on`, `1`, and prefixes of `true` and `yes`. */
@@ -159,7 +164,7 @@ export function parserSafetyViolation(facts: Facts): string | undefined {
       return 'a search_path that lists pg_catalog after another schema lets that schema shadow built-in functions Sluice trusts by name; list pg_catalog first, or leave it out (PostgreSQL then searches it first)';
     }
     if (facts.setting === 'client_encoding' && !(values.length === 1 && UTF8_NAMES.has(normaliseEncoding(values[0] as string)))) {
-      return `client encoding ${values.join(', ').slice(0, 64)} would make the server read statement bytes differently from Sluice, which reads them as UTF-8; use UTF8`;
+      return `client encoding ${clip(values.join(', '))} would make the server read statement bytes differently from Sluice, which reads them as UTF-8; use UTF8`;
     }
   }
   for (const call of facts.configCalls ?? []) {
