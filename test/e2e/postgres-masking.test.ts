@@ -252,6 +252,17 @@ describe('inline masking through the PostgreSQL gateway', () => {
       // …also by position or by output name
       'SELECT id, password FROM customers ORDER BY 2',
       'SELECT password AS p, count(*) FROM customers GROUP BY p',
+      // …by a position that falls in * (the upstream describes the result first), or DISTINCT over it
+      'SELECT * FROM customers ORDER BY 7',
+      'TABLE customers ORDER BY 5 DESC',
+      'SELECT c.* FROM customers c GROUP BY 1, 2, 3, 4, 5, 6, 7',
+      'SELECT DISTINCT * FROM customers',
+      'SELECT DISTINCT password FROM customers',
+      'SELECT count(*) FROM (SELECT * FROM customers ORDER BY 7 LIMIT 1) s',
+      // …or by joining on it: USING and NATURAL JOIN compare columns too
+      "SELECT id FROM customers JOIN (VALUES ('hunter2')) v(password) USING (password)",
+      "SELECT * FROM customers NATURAL JOIN (SELECT 'hunter2' AS password) g",
+      'SELECT * FROM customers NATURAL JOIN customers',
       'SELECT c::text FROM customers c',
       'SELECT c FROM customers c',
       'SELECT array_agg(c.*)::text FROM customers c',
@@ -282,6 +293,18 @@ describe('inline masking through the PostgreSQL gateway', () => {
       assert.equal(relayed.rows[0].password, '[REDACTED]', 'a subquery or CTE keeps the column it relays');
       const ok = await c.query('SELECT id, upper(name) AS n FROM customers WHERE id = 1 ORDER BY name');
       assert.equal(ok.rows[0].n, 'ADA LOVELACE', 'computing on unmasked columns is fine');
+      // A position in * that is not a masked column, and DISTINCT * over a table without one, run.
+      const byPosition = await c.query('SELECT * FROM customers ORDER BY 2, 1 LIMIT 1');
+      assert.equal(byPosition.rows[0].name, 'Ada Lovelace');
+      assert.equal(byPosition.rows[0].password, '[REDACTED]');
+      const distinct = await c.query('SELECT DISTINCT * FROM orders ORDER BY 1 LIMIT 1');
+      assert.ok(distinct.rowCount !== null && distinct.rowCount <= 1);
+      const joined = await c.query('SELECT count(*)::int AS n FROM customers NATURAL JOIN (SELECT 1 AS id) one');
+      assert.equal(joined.rows[0].n, 1);
+      // The extended protocol is described the same way.
+      await assert.rejects(c.query('SELECT * FROM customers WHERE id > $1 ORDER BY 7', [0]), /masked-column-use/);
+      const bound = await c.query('SELECT * FROM customers WHERE id = $1 ORDER BY 2', [1]);
+      assert.equal(bound.rows[0].name, 'Ada Lovelace');
     } finally {
       await c.end();
       await f.pg.query("DELETE FROM customers WHERE name LIKE 'dup%'", 'app');

@@ -39,7 +39,8 @@ and "reveal" when the deciding rule shows Secret values. --header adds a request
 For a PostgreSQL connection the check also applies the connection's masking as the gateway
 does: a statement that computes on a masked column (upper(password), a filter, a set
 operation, a whole row as a value) is denied by "masked-column-use". The decisions that need a
-live session (sql-protocol-statement, sql-untracked-statement, sql-copy-unmaskable) are not
+live session (sql-protocol-statement, sql-untracked-statement, sql-copy-unmaskable, and
+masked-column-use for a sort by position over SELECT *, which the upstream describes) are not
 shown.
 
 Rule lists name SQL kinds: select insert update delete merge ddl dcl copy call do set

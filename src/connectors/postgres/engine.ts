@@ -147,7 +147,8 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
   /**
    * The output columns of a SELECT, from PostgreSQL's own Describe on a short-lived connection of
    * the gateway's (Parse, Describe, Sync: nothing is executed). For COPY … TO STDOUT, whose rows
-   * carry no column names: a COPY is rare and heavy, so a connection per COPY costs nothing that matters.
+   * carry no column names, and for a result sorted or grouped by columns of `*` (`ORDER BY 3`):
+   * both are rare, so a connection per such statement costs nothing that matters.
    */
   const describeColumns = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, sql: string): Promise<FieldDescription[]> => {
     const up = await connectUpstream({ upstream: connection.upstream, params: { application_name: 'sluice-describe' }, connectionName: connection.name });
@@ -157,7 +158,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         const reader = new FrameReader(MAX_DESCRIBE_REPLY, 'upstream');
         let fields: FieldDescription[] | undefined;
         let error: string | undefined;
-        const timer = setTimeout(() => reject(new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', 'the upstream did not describe the COPY source within 3 s')), 3000);
+        const timer = setTimeout(() => reject(new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', 'the upstream did not describe the statement within 3 s')), 3000);
         const onData = (chunk: Buffer): void => {
           try {
             reader.feed(chunk);

@@ -13,7 +13,7 @@ import type { SessionInfo } from '../../pipeline/session.js';
 import type { SqlFacts } from '../../pipeline/types.js';
 import { createHash } from 'node:crypto';
 import { MaskStats, type ColumnRef, type Masker } from '../../masking/index.js';
-import { BUILTIN_RULES, fingerprintSql, maskedColumnViolation, unsafeServerSetting, type CopyFormat, type StatementFacts } from '../../policy/index.js';
+import { BUILTIN_RULES, fingerprintSql, maskedColumnViolation, starOrderingViolation, unsafeServerSetting, type CopyFormat, type StatementFacts } from '../../policy/index.js';
 import type { ApprovalsLike } from '../engine.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
@@ -55,6 +55,11 @@ const MAX_MARKED_NAMES = 10_000;
 
 /** Verbs that read data and change nothing: such statements may run while their record commits. */
 const PURE_READ_VERBS: ReadonlySet<string> = new Set(['select', 'explain', 'show']);
+
+/** Whether a statement sorts or groups by columns of `*` (ProxySession.checkStarOrdering). */
+function hasStarOrdering(d: SqlDecision): boolean {
+  return d.decision.effect !== 'deny' && d.statements.some((st) => (st.facts as Partial<StatementFacts>).starOrdering !== undefined);
+}
 
 function isPureRead(d: SqlDecision): boolean {
   if (d.decision.effect !== 'allow' || d.statements.length === 0) return false;
@@ -519,6 +524,7 @@ export class ProxySession {
   private async onQuery(sql: string): Promise<void> {
     const frameBytes = Buffer.from(this.clientReader.frame());
     let decision = this.checkMaskedColumns(this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql)));
+    if (hasStarOrdering(decision)) decision = await this.checkStarOrdering(decision);
     const started = Date.now();
     const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskStats() };
     if (isPureRead(decision)) {
@@ -552,6 +558,35 @@ export class ProxySession {
     this.denied += 1;
     this.pushOp({ k: 'query', sql, denied, started, out, decision });
     this.forward(queryMessage(DENIED_SQL));
+  }
+
+  /**
+   * A result sorted, grouped or deduplicated by columns of `*` (`SELECT * FROM t ORDER BY 3`): the
+   * upstream describes the statement (nothing runs) and the column at each such position is
+   * checked as a named one is (`masked-column-use`). The description comes before the statement
+   * runs, so an oracle over a masked column never executes; if it cannot be had, the statement is
+   * refused.
+   */
+  private async checkStarOrdering(d: SqlDecision): Promise<SqlDecision> {
+    const masker = this.o.masker;
+    if (d.decision.effect === 'deny' || masker.inert) return d;
+    for (const st of d.statements) {
+      const ordering = (st.facts as Partial<StatementFacts>).starOrdering;
+      if (ordering === undefined) continue;
+      let reason: string | undefined;
+      if (this.o.describeColumns === undefined) reason = 'it sorts or groups by columns of *, which could not be described here; list the columns';
+      else {
+        try {
+          const cols = await this.columnsOf(await this.o.describeColumns(st.text));
+          const described = cols.map((c) => ({ column: c.column, ...(c.table !== undefined ? { table: c.schema !== undefined ? `${c.schema}.${c.table}` : c.table } : {}) }));
+          reason = starOrderingViolation(ordering, described, (column, tables) => masker.protectsColumn(column, tables));
+        } catch (err) {
+          reason = `it sorts or groups by columns of *, and the upstream could not describe them (${(err as Error).message}); list the columns`;
+        }
+      }
+      if (reason !== undefined) return { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.maskedColumnUse, reason } };
+    }
+    return d;
   }
 
   /**
@@ -620,6 +655,7 @@ export class ProxySession {
     const name = b.cstring();
     const sql = b.cstring();
     let decision = this.checkMaskedColumns(this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql)));
+    if (hasStarOrdering(decision)) decision = await this.checkStarOrdering(decision);
     let copies: readonly CopyPlan[] | undefined;
     if (!isPureRead(decision)) ({ decision, copies } = await this.withCopyPlans(decision));
     const effect = decision.decision.effect;

@@ -57,6 +57,17 @@ export interface StatementFacts extends SqlFacts {
   /** `SELECT *` in a UNION/INTERSECT/EXCEPT branch: every column under the first branch's names, with no origin. */
   readonly starInSetOperation?: boolean;
   /**
+   * The statement's result SELECT sorts, groups or deduplicates by columns that `*` expands to:
+   * `ORDER BY 3` or `GROUP BY 3` where position 3 falls in or after a `*` (`positions`), or plain
+   * `DISTINCT` over a `*` (`distinct`: every output column). Which table columns those are is known
+   * only once the upstream describes the result.
+   */
+  readonly starOrdering?: { readonly positions: readonly number[]; readonly distinct: boolean };
+  /** As starOrdering, in a nested SELECT (a subquery, a CTE), whose columns the result does not show. */
+  readonly nestedStarOrdering?: boolean;
+  /** A NATURAL JOIN neither side of which lists its columns (tables, CTEs, joins): which columns it compares is unknown. */
+  readonly naturalJoinUnseen?: boolean;
+  /**
    * `SET name TO value[, …]`: each value as written (`on`, `'SJIS'`, `1`). Absent for `RESET`,
    * `SET … TO DEFAULT` and `SET … FROM CURRENT`, which return to or keep a value already in force.
    */
@@ -235,6 +246,11 @@ class Collector {
   readonly relations = new Set<string>();
   starInExpression = false;
   starInSetOperation = false;
+  /** Positions the result SELECT sorts or groups by that fall in `*` (see StatementFacts.starOrdering). */
+  readonly starPositions = new Set<number>();
+  starDistinct = false;
+  nestedStarOrdering = false;
+  naturalJoinUnseen = false;
   renamed = false;
   dynamic = false;
 
@@ -339,6 +355,9 @@ function factsForRaw(raw: unknown, text: string): StatementFacts {
     ...(c.computed.size > 0 ? { computedColumns: Object.freeze([...c.computed]) } : {}),
     ...(c.starInExpression || [...c.singles].some((n) => c.relations.has(n)) ? { wholeRowValues: true } : {}),
     ...(c.renamed ? { renamedColumns: true } : {}),
+    ...(c.starPositions.size > 0 || c.starDistinct ? { starOrdering: Object.freeze({ positions: Object.freeze([...c.starPositions]), distinct: c.starDistinct }) } : {}),
+    ...(c.nestedStarOrdering ? { nestedStarOrdering: true } : {}),
+    ...(c.naturalJoinUnseen ? { naturalJoinUnseen: true } : {}),
     ...(c.starInSetOperation ? { starInSetOperation: true } : {}),
   });
 }
@@ -506,6 +525,8 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
   const outputs: (string | undefined)[] = [];
   /** Output names (aliases) of plain targets, to the column they select. */
   const aliases = new Map<string, string>();
+  /** Indexes into `outputs` of `*` targets (each expands to columns known only upstream). */
+  const stars: number[] = [];
   if (Array.isArray(body.targetList)) {
     for (const t of body.targetList) {
       const rt = asObject(asObject(t)?.ResTarget);
@@ -519,6 +540,7 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
       const last = asObject(fields[fields.length - 1]);
       if (last?.A_Star !== undefined) {
         if (mode === 'setop') c.starInSetOperation = true;
+        stars.push(outputs.length - 1);
         continue;
       }
       const name = asObject(last?.String)?.sval;
@@ -534,11 +556,31 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
   }
   // ORDER BY, GROUP BY and DISTINCT ON may name an output column by position (`ORDER BY 2`) or by
   // its alias (`ORDER BY p`): sorting or grouping by a masked column that way is still an oracle.
-  for (const item of [...listOf(body.sortClause), ...listOf(body.groupClause), ...listOf(body.distinctClause)]) {
+  // Plain DISTINCT groups by every output column. Where a position falls in `*`, the column is
+  // known only from the upstream's description of the result (StatementFacts.starOrdering).
+  const firstStar = stars.length > 0 ? (stars[0] as number) : Number.POSITIVE_INFINITY;
+  const overStar = (position: number): void => {
+    if (mode === 'result') c.starPositions.add(position);
+    else c.nestedStarOrdering = true;
+  };
+  const distinct = listOf(body.distinctClause);
+  if (distinct.length === 1 && Object.keys(asObject(distinct[0]) ?? {}).length === 0) {
+    for (const column of outputs) if (column !== undefined) c.computed.add(column);
+    if (stars.length > 0) {
+      if (mode === 'result') c.starDistinct = true;
+      else c.nestedStarOrdering = true;
+    }
+  }
+  for (const item of [...listOf(body.sortClause), ...listOf(body.groupClause), ...distinct]) {
     const node = asObject(asObject(item)?.SortBy)?.node ?? item;
     const position = asObject(asObject(asObject(node)?.A_Const)?.ival);
     if (position !== undefined) {
-      const column = outputs[(typeof position.ival === 'number' ? position.ival : 0) - 1];
+      const p = typeof position.ival === 'number' ? position.ival : 0;
+      if (p - 1 >= firstStar) {
+        overStar(p);
+        continue;
+      }
+      const column = outputs[p - 1];
       if (column !== undefined) c.computed.add(column);
       continue;
     }
@@ -569,6 +611,57 @@ function columnRef(ref: Obj, c: Collector, jsonArgument: boolean): void {
 
 /** Functions whose output names every field of a row, so masking by field name still applies to a whole row given to them. */
 const JSON_ROW_FUNCTIONS: ReadonlySet<string> = new Set(['row_to_json', 'to_json', 'to_jsonb', 'json_agg', 'jsonb_agg']);
+
+/**
+ * A join compares columns: `USING (password)` compares the named ones, and NATURAL JOIN every
+ * column the two sides share. Where a side lists its columns (a subquery or VALUES), the shared
+ * ones are among them; where neither does (tables, CTEs, functions, joins), they are unknown.
+ */
+function noteJoin(join: Obj, c: Collector): void {
+  for (const name of listOf(join.usingClause)) {
+    const column = asObject(asObject(name)?.String)?.sval;
+    if (typeof column === 'string') c.computed.add(column);
+  }
+  if (join.isNatural !== true) return;
+  const left = sideColumns(join.larg);
+  const right = sideColumns(join.rarg);
+  if (left === undefined && right === undefined) {
+    c.naturalJoinUnseen = true;
+    return;
+  }
+  for (const column of left ?? right ?? []) if (left === undefined || right === undefined || right.includes(column)) c.computed.add(column);
+}
+
+/** The column names a join side outputs, where the side lists them; undefined for a table, a CTE, a function, a join or `*`. */
+function sideColumns(side: unknown): readonly string[] | undefined {
+  const node = asObject(side);
+  // A function's columns are unknown: an alias list may name only the first of them.
+  const sub = asObject(node?.RangeSubselect);
+  const select = asObject(asObject(sub?.subquery)?.SelectStmt);
+  if (sub === undefined || select === undefined || select.larg !== undefined) return undefined;
+  const names: (string | undefined)[] = [];
+  const values = listOf(select.valuesLists);
+  if (values.length > 0) {
+    const width = listOf(asObject(asObject(values[0])?.List)?.items).length;
+    for (let i = 0; i < width; i++) names.push(`column${i + 1}`);
+  }
+  for (const t of listOf(select.targetList)) {
+    const rt = asObject(asObject(t)?.ResTarget);
+    const fields = listOf(asObject(asObject(rt?.val)?.ColumnRef)?.fields);
+    const last = asObject(fields[fields.length - 1]);
+    if (last?.A_Star !== undefined) return undefined;
+    const name = typeof rt?.name === 'string' ? rt.name : asObject(last?.String)?.sval;
+    // An expression's output name is made up by PostgreSQL: known only if the alias list names it.
+    names.push(typeof name === 'string' ? name : undefined);
+  }
+  // An alias list renames the first columns by position.
+  listOf(asObject(sub.alias)?.colnames).forEach((n, i) => {
+    const name = asObject(asObject(n)?.String)?.sval;
+    if (typeof name === 'string') names[i] = name;
+  });
+  if (names.length === 0 || names.some((n) => n === undefined)) return undefined;
+  return names as string[];
+}
 
 /** A relation alias; `source` is the SELECT of a subquery it names (undefined for a table or a join). */
 function noteAlias(alias: unknown, c: Collector, source?: Obj): void {
@@ -877,6 +970,10 @@ function visitFields(obj: Obj, scope: Scope, c: Collector, depth: number, skipA:
         break;
       case 'lockingClause':
         c.effect('lock', 'SELECT … FOR UPDATE/SHARE locks rows');
+        visit(child, scope, c, depth + 1);
+        break;
+      case 'JoinExpr':
+        noteJoin(child as Obj, c);
         visit(child, scope, c, depth + 1);
         break;
       case 'RangeTableSample': {

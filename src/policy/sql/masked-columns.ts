@@ -12,7 +12,7 @@ import type { StatementFacts } from './facts.js';
 export type ProtectsColumn = (column: string, tables: readonly string[]) => boolean;
 
 type Facts = Pick<StatementFacts, 'tablesRead' | 'tablesWritten'> &
-  Partial<Pick<StatementFacts, 'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation'>>;
+  Partial<Pick<StatementFacts, 'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation' | 'nestedStarOrdering' | 'naturalJoinUnseen'>>;
 
 /**
  * Catalogs that hold sample values of every analysed column: `pg_stats.most_common_vals` and
@@ -21,7 +21,11 @@ type Facts = Pick<StatementFacts, 'tablesRead' | 'tablesWritten'> &
  */
 const STATISTICS_VIEWS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data']);
 
-/** Why masking could not follow this statement's use of columns, or undefined. */
+/**
+ * Why masking could not follow this statement's use of columns, or undefined. A result that sorts
+ * or groups by columns of `*` (StatementFacts.starOrdering) is checked by starOrderingViolation
+ * once the upstream has described it.
+ */
 export function maskedColumnViolation(f: Facts, protectsColumn: ProtectsColumn): string | undefined {
   const stats = f.tablesRead.find((t) => STATISTICS_VIEWS.has(t.slice(t.lastIndexOf('.') + 1)));
   if (stats !== undefined) return `${stats} holds sample values of table columns (most common values, histogram bounds), masked ones included, where masking cannot follow them`;
@@ -33,6 +37,34 @@ export function maskedColumnViolation(f: Facts, protectsColumn: ProtectsColumn):
   }
   if (f.wholeRowValues === true) return 'a whole row used as a value carries every column past column masking; select the columns, or use row_to_json()';
   if (f.starInSetOperation === true) return "SELECT * in a UNION, INTERSECT or EXCEPT outputs every column under the first branch's names, where masking cannot follow them; list the columns";
+  if (f.naturalJoinUnseen === true) return 'NATURAL JOIN compares every column its two sides share, which cannot be seen here and may be masked; name the join columns with USING (…) or ON';
+  if (f.nestedStarOrdering === true) return 'a subquery sorts, groups or deduplicates by columns of * (by position, or DISTINCT), which may be masked; list the columns';
   if (f.renamedColumns === true && computed.length > 0) return 'a column alias list (AS t(a, b)) renames columns that the statement then computes on, where masking cannot follow them';
+  return undefined;
+}
+
+/** A described result column: the table column it comes from, where the upstream says. */
+export interface DescribedColumn {
+  readonly column: string;
+  /** `schema.table` or `table`, when the column comes from a table. */
+  readonly table?: string;
+}
+
+/**
+ * For a statement whose result sorts, groups or deduplicates by columns of `*`: the masked column
+ * among them, as a refusal, or undefined. `columns` is the result as the upstream described it.
+ */
+export function starOrderingViolation(
+  ordering: NonNullable<StatementFacts['starOrdering']>,
+  columns: readonly DescribedColumn[],
+  protectsColumn: ProtectsColumn,
+): string | undefined {
+  const positions = ordering.distinct ? columns.map((_, i) => i + 1) : ordering.positions;
+  for (const p of positions) {
+    const col = columns[p - 1];
+    if (col === undefined || !protectsColumn(col.column, col.table !== undefined ? [col.table] : [])) continue;
+    const how = ordering.distinct && !ordering.positions.includes(p) ? 'SELECT DISTINCT deduplicates by' : `position ${p} sorts or groups by`;
+    return `${how} column "${col.column}", which is masked, where masking cannot follow it; list the columns and leave the masked one out of ORDER BY, GROUP BY and DISTINCT`;
+  }
   return undefined;
 }

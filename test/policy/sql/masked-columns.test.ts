@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { extractSqlFacts, initSqlParser, maskedColumnViolation } from '../../../src/policy/index.js';
+import { extractSqlFacts, initSqlParser, maskedColumnViolation, starOrderingViolation } from '../../../src/policy/index.js';
 
 before(async () => {
   await initSqlParser();
@@ -30,6 +30,58 @@ describe('maskedColumnViolation', () => {
       assert.match(violation(sql) ?? '', /is masked/, sql);
     }
     assert.equal(violation('SELECT id, password FROM customers ORDER BY 1'), undefined);
+  });
+
+  test('joins compare columns: USING names them, NATURAL JOIN compares every shared one', () => {
+    for (const sql of [
+      "SELECT id FROM customers JOIN (VALUES ('x')) v(password) USING (password)",
+      "SELECT * FROM customers NATURAL JOIN (SELECT 'x' AS password) g",
+      "SELECT * FROM customers NATURAL JOIN (VALUES ('x')) v(ssn)",
+      'SELECT * FROM (SELECT id, password FROM customers) c NATURAL JOIN orders',
+    ]) {
+      assert.match(violation(sql) ?? '', /column "(password|ssn)" is masked/, sql);
+    }
+    // Neither side lists its columns: tables, a CTE, a function, a join.
+    for (const sql of [
+      'SELECT * FROM customers NATURAL JOIN orders',
+      "WITH g AS (SELECT 'x' AS password) SELECT * FROM customers NATURAL JOIN g",
+      'SELECT * FROM customers NATURAL JOIN generate_series(1, 2) g(id)',
+      'SELECT * FROM customers NATURAL JOIN (orders JOIN items USING (id))',
+      "SELECT * FROM customers NATURAL JOIN (SELECT lower('x')) l",
+      'SELECT * FROM customers NATURAL JOIN (SELECT * FROM orders) o',
+    ]) {
+      assert.match(violation(sql) ?? '', /NATURAL JOIN compares every column/, sql);
+    }
+    for (const sql of ['SELECT * FROM customers NATURAL JOIN (SELECT 1 AS id) one', "SELECT * FROM customers NATURAL JOIN (VALUES ('x')) v", 'SELECT * FROM customers JOIN orders USING (id)']) {
+      assert.equal(violation(sql), undefined, sql);
+    }
+  });
+
+  test('DISTINCT deduplicates by every output column', () => {
+    assert.match(violation('SELECT DISTINCT id, password FROM customers') ?? '', /column "password" is masked/);
+    assert.equal(violation('SELECT DISTINCT id, name FROM customers'), undefined);
+  });
+
+  test('positions and DISTINCT over *: left to the described result at the top, refused in a subquery', () => {
+    const ordering = (sql: string): unknown => extractSqlFacts(sql)[0]?.starOrdering;
+    assert.deepEqual(ordering('SELECT * FROM customers ORDER BY 3, 1'), { positions: [3, 1], distinct: false });
+    assert.deepEqual(ordering('SELECT id, * FROM customers ORDER BY 1, 2'), { positions: [2], distinct: false });
+    assert.deepEqual(ordering('SELECT c.* FROM customers c GROUP BY 4'), { positions: [4], distinct: false });
+    assert.deepEqual(ordering('TABLE customers ORDER BY 2'), { positions: [2], distinct: false });
+    assert.deepEqual(ordering('SELECT DISTINCT * FROM customers'), { positions: [], distinct: true });
+    assert.equal(ordering('SELECT * FROM customers ORDER BY id'), undefined);
+    assert.equal(ordering('SELECT id, * FROM customers ORDER BY 1'), undefined);
+    for (const sql of ['SELECT count(*) FROM (SELECT * FROM customers ORDER BY 7 LIMIT 1) s', 'WITH x AS (SELECT DISTINCT * FROM customers) SELECT count(*) FROM x']) {
+      assert.match(violation(sql) ?? '', /columns of \*/, sql);
+    }
+    // At the top the statement's own facts pass; the described columns decide.
+    assert.equal(violation('SELECT * FROM customers ORDER BY 3'), undefined);
+    const described = [{ column: 'id', table: 'public.customers' }, { column: 'name', table: 'public.customers' }, { column: 'password', table: 'public.customers' }, { column: '?column?' }];
+    const byName = (column: string): boolean => protects(column);
+    assert.match(starOrderingViolation({ positions: [3], distinct: false }, described, byName) ?? '', /position 3 sorts or groups by column "password"/);
+    assert.equal(starOrderingViolation({ positions: [1, 2, 9], distinct: false }, described, byName), undefined);
+    assert.match(starOrderingViolation({ positions: [], distinct: true }, described, byName) ?? '', /SELECT DISTINCT deduplicates by column "password"/);
+    assert.equal(starOrderingViolation({ positions: [], distinct: true }, described.slice(0, 2), byName), undefined);
   });
 
   test('column statistics are refused whatever is selected from them: they hold sample values of masked columns', () => {
