@@ -49,6 +49,12 @@ export interface Masker {
    * name (password, token, …) while detectors run. Used to refuse computing on such a column.
    */
   protectsColumn(column: string, tables: readonly string[]): boolean;
+  /**
+   * Whether a column rule other than `keep` names one of `tables` (as a statement names them):
+   * `public.customers.email`, `customers.*`, `billing.*.iban`. JSON of a whole row
+   * (`row_to_json(c)`) names its fields without their table, so only rules on bare names reach it.
+   */
+  hasTableRules(tables: readonly string[]): boolean;
   /** Free text (statements, error messages, logs, COPY lines): the same string when nothing matched. */
   maskText(text: string, stats?: MaskStats): string;
   /**
@@ -253,6 +259,19 @@ class MaskerImpl implements Masker {
       this.#protects.set(key, hit);
     }
     return hit;
+  }
+
+  hasTableRules(tables: readonly string[]): boolean {
+    const forms: string[] = [];
+    for (const t of tables) forms.push(...(t.includes('.') ? [t, t.slice(t.lastIndexOf('.') + 1)] : [`public.${t}`, t]));
+    return this.#c.rules.some((r) => {
+      if (r.style === 'keep') return false;
+      const source = r.glob.source;
+      // A bare name (`password`, `*.ssn`) applies to JSON fields of that name as well.
+      if (!(source.startsWith('*.') ? source.slice(2) : source).includes('.')) return false;
+      // Rare (a whole row as JSON), so compiled per call: does the part before the column match a table?
+      return compileGlob(source.slice(0, source.lastIndexOf('.'))).test(forms);
+    });
   }
 
   /** As a result row would be planned (Plan): the first matching rule decides, else the name. */

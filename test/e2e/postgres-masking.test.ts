@@ -263,6 +263,14 @@ describe('inline masking through the PostgreSQL gateway', () => {
       "SELECT id FROM customers JOIN (VALUES ('hunter2')) v(password) USING (password)",
       "SELECT * FROM customers NATURAL JOIN (SELECT 'hunter2' AS password) g",
       'SELECT * FROM customers NATURAL JOIN customers',
+      // …or by computing on a whole row's JSON, whose field-name masking only its output gets
+      "SELECT to_jsonb(c)->>'password' FROM customers c",
+      "SELECT j.value FROM customers c, json_each_text(row_to_json(c)) j WHERE j.key = 'password'",
+      "SELECT id FROM customers c WHERE row_to_json(c)->>'password' = 'hunter2'",
+      "SELECT x.j->>'password' FROM (SELECT row_to_json(c) AS j FROM customers c) x",
+      // …and a whole row as JSON where a column rule names the table (public.customers.email):
+      // JSON fields carry no table, so that rule could not apply
+      'SELECT row_to_json(c) FROM customers c',
       'SELECT c::text FROM customers c',
       'SELECT c FROM customers c',
       'SELECT array_agg(c.*)::text FROM customers c',
@@ -284,9 +292,13 @@ describe('inline masking through the PostgreSQL gateway', () => {
         });
       }
       // The plain forms stay allowed and masked, by the column a value comes from, not its alias.
-      const plain = await c.query('SELECT password AS x, row_to_json(c)::text AS j FROM customers c ORDER BY id LIMIT 1');
+      const plain = await c.query('SELECT password AS x FROM customers c ORDER BY id LIMIT 1');
       assert.equal(plain.rows[0].x, '[REDACTED]');
-      assert.ok(!String(plain.rows[0].j).includes('hunter2'), plain.rows[0].j);
+      // A whole row as JSON, masked by field name, where no rule names a table read.
+      const json = await c.query("SELECT row_to_json(x)::text AS j FROM (SELECT 1 AS id, 'hunter2' AS password, 'ada@example.com' AS contact) x");
+      assert.ok(!String(json.rows[0].j).includes('hunter2'), json.rows[0].j);
+      assert.ok(!String(json.rows[0].j).includes('ada@example.com'), json.rows[0].j);
+      assert.match(String(json.rows[0].j), /"password":"\[REDACTED/);
       const renamed = await c.query('SELECT p FROM customers AS c(i, n, e, ca, s, a, p) LIMIT 1');
       assert.equal(renamed.rows[0].p, '[REDACTED]');
       const relayed = await c.query('WITH x AS (SELECT * FROM customers) SELECT s.password FROM (SELECT id, password FROM x) s ORDER BY s.id LIMIT 1');

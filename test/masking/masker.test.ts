@@ -233,3 +233,15 @@ test('protectsColumn: column rules by table as a statement names it, secret-like
   assert.equal(rulesOnly.protectsColumn('ssn', ['t']), true);
   assert.equal(rulesOnly.protectsColumn('password', ['t']), false);
 });
+
+test('hasTableRules: rules that name a table (which JSON of a whole row cannot follow), not bare names or keep', () => {
+  const m = createMasker({ columns: { 'customers.ssn': 'partial', '*.card': 'redact', 'public.users.note': 'null', 'billing.*.iban': 'mask', 'audit.secret': 'keep', password: 'redact' } });
+  assert.equal(m.hasTableRules(['customers']), true);
+  assert.equal(m.hasTableRules(['public.customers']), true, 'schema-qualified');
+  assert.equal(m.hasTableRules(['users']), true, 'an unqualified table is looked up in public');
+  assert.equal(m.hasTableRules(['billing.invoices']), true, 'a glob over tables');
+  assert.equal(m.hasTableRules(['orders']), false, '*.card and password are bare names');
+  assert.equal(m.hasTableRules(['audit']), false, 'keep masks nothing');
+  assert.equal(m.hasTableRules(['orders', 'customers']), true);
+  assert.equal(createMasker({}).hasTableRules(['customers']), false, 'no column rules');
+});

@@ -155,7 +155,7 @@ function withMaskedColumns(result: SqlDecisions, masker: Masker): SqlDecisions {
   const n = result.statements.length;
   const statements = result.statements.map((s, i) => {
     if (s.decision.effect === 'deny') return s;
-    const reason = maskedColumnViolation(s.facts, (column, tables) => masker.protectsColumn(column, tables));
+    const reason = maskedColumnViolation(s.facts, (column, tables) => masker.protectsColumn(column, tables), (tables) => masker.hasTableRules(tables));
     if (reason === undefined) return s;
     const decision: Decision = { effect: 'deny', rule: BUILTIN_RULES.maskedColumnUse, reason };
     refused ??= n > 1 ? { ...decision, reason: `statement ${i + 1} of ${n}: ${reason}` } : decision;

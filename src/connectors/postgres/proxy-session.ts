@@ -515,7 +515,7 @@ export class ProxySession {
     const masker = this.o.masker;
     if (d.decision.effect === 'deny' || masker.inert) return d;
     for (const st of d.statements) {
-      const reason = maskedColumnViolation(st.facts as StatementFacts, (column, tables) => masker.protectsColumn(column, tables));
+      const reason = maskedColumnViolation(st.facts as StatementFacts, (column, tables) => masker.protectsColumn(column, tables), (tables) => masker.hasTableRules(tables));
       if (reason !== undefined) return { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.maskedColumnUse, reason } };
     }
     return d;

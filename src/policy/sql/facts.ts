@@ -67,6 +67,8 @@ export interface StatementFacts extends SqlFacts {
   readonly nestedStarOrdering?: boolean;
   /** A NATURAL JOIN neither side of which lists its columns (tables, CTEs, joins): which columns it compares is unknown. */
   readonly naturalJoinUnseen?: boolean;
+  /** A whole row given to a JSON function as a column of the result (`SELECT row_to_json(c)`): masked by field name only. */
+  readonly jsonRowOutput?: boolean;
   /**
    * `SET name TO value[, …]`: each value as written (`on`, `'SJIS'`, `1`). Absent for `RESET`,
    * `SET … TO DEFAULT` and `SET … FROM CURRENT`, which return to or keep a value already in force.
@@ -246,6 +248,9 @@ class Collector {
   readonly relations = new Set<string>();
   starInExpression = false;
   starInSetOperation = false;
+  /** JSON function calls that are direct columns of the result (noteJsonOutput). */
+  readonly jsonOutputs = new Set<Obj>();
+  jsonRowOutput = false;
   /** Positions the result SELECT sorts or groups by that fall in `*` (see StatementFacts.starOrdering). */
   readonly starPositions = new Set<number>();
   starDistinct = false;
@@ -358,6 +363,7 @@ function factsForRaw(raw: unknown, text: string): StatementFacts {
     ...(c.starPositions.size > 0 || c.starDistinct ? { starOrdering: Object.freeze({ positions: Object.freeze([...c.starPositions]), distinct: c.starDistinct }) } : {}),
     ...(c.nestedStarOrdering ? { nestedStarOrdering: true } : {}),
     ...(c.naturalJoinUnseen ? { naturalJoinUnseen: true } : {}),
+    ...(c.jsonRowOutput ? { jsonRowOutput: true } : {}),
     ...(c.starInSetOperation ? { starInSetOperation: true } : {}),
   });
 }
@@ -533,6 +539,7 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
       const ref = asObject(asObject(rt?.val)?.ColumnRef);
       outputs.push(undefined);
       if (ref === undefined) {
+        if (mode === 'result') noteJsonOutput(rt?.val, c);
         visit(t, s, c, depth + 1);
         continue;
       }
@@ -611,6 +618,27 @@ function columnRef(ref: Obj, c: Collector, jsonArgument: boolean): void {
 
 /** Functions whose output names every field of a row, so masking by field name still applies to a whole row given to them. */
 const JSON_ROW_FUNCTIONS: ReadonlySet<string> = new Set(['row_to_json', 'to_json', 'to_jsonb', 'json_agg', 'jsonb_agg']);
+/** Casts that keep JSON as JSON text, which the masker still reads by field name. */
+const JSON_TEXT_TYPES: ReadonlySet<string> = new Set(['json', 'jsonb', 'text', 'varchar']);
+
+/**
+ * A whole row given to a JSON function is masked by field name only where the JSON is itself a
+ * column of the result (`SELECT row_to_json(c)`, or cast to text): computed on anywhere else
+ * (`to_jsonb(c)->>'password'`, a filter, a sort, a subquery's column, json_each_text), it would
+ * carry the masked values out as plain text. Only such direct outputs are exempt.
+ */
+function noteJsonOutput(value: unknown, c: Collector): void {
+  let v = asObject(value);
+  const cast = asObject(v?.TypeCast);
+  if (cast !== undefined) {
+    const names = listOf(asObject(cast.typeName)?.names);
+    const type = asObject(asObject(names[names.length - 1])?.String)?.sval;
+    if (typeof type !== 'string' || !JSON_TEXT_TYPES.has(type)) return;
+    v = asObject(cast.arg);
+  }
+  const call = asObject(v?.FuncCall);
+  if (call !== undefined) c.jsonOutputs.add(call);
+}
 
 /**
  * A join compares columns: `USING (password)` compares the named ones, and NATURAL JOIN every
@@ -1008,10 +1036,14 @@ function visitFuncCall(call: Obj, scope: Scope, c: Collector, depth: number): vo
       c.effect('dcl', `set_config(${config.name === '?' ? 'a setting chosen at run time' : `'${config.name}'`}) can change the privileges of the upstream session`);
     }
   }
-  if (JSON_ROW_FUNCTIONS.has(last) && Array.isArray(call.args)) {
+  if (JSON_ROW_FUNCTIONS.has(last) && Array.isArray(call.args) && c.jsonOutputs.has(call)) {
     for (const arg of call.args) {
       const ref = asObject(asObject(arg)?.ColumnRef);
-      if (ref !== undefined) columnRef(ref, c, true);
+      if (ref !== undefined) {
+        columnRef(ref, c, true);
+        const fields = listOf(ref.fields);
+        if (fields.length === 1 || asObject(fields[fields.length - 1])?.A_Star !== undefined) c.jsonRowOutput = true;
+      }
       else visit(arg, scope, c, depth + 1);
     }
     visitFields(call, scope, c, depth + 1, 'funcname', 'args');

@@ -12,7 +12,13 @@ import type { StatementFacts } from './facts.js';
 export type ProtectsColumn = (column: string, tables: readonly string[]) => boolean;
 
 type Facts = Pick<StatementFacts, 'tablesRead' | 'tablesWritten'> &
-  Partial<Pick<StatementFacts, 'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation' | 'nestedStarOrdering' | 'naturalJoinUnseen'>>;
+  Partial<Pick<StatementFacts, 'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation' | 'nestedStarOrdering' | 'naturalJoinUnseen' | 'jsonRowOutput'>>;
+
+/**
+ * Whether a column rule names one of `tables` (`public.customers.email`, `billing.*.iban`): JSON
+ * made of a whole row names its fields without their table, so such a rule cannot apply to it.
+ */
+export type HasTableRules = (tables: readonly string[]) => boolean;
 
 /**
  * Catalogs that hold sample values of every analysed column: `pg_stats.most_common_vals` and
@@ -26,7 +32,7 @@ const STATISTICS_VIEWS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats_ext
  * or groups by columns of `*` (StatementFacts.starOrdering) is checked by starOrderingViolation
  * once the upstream has described it.
  */
-export function maskedColumnViolation(f: Facts, protectsColumn: ProtectsColumn): string | undefined {
+export function maskedColumnViolation(f: Facts, protectsColumn: ProtectsColumn, hasTableRules?: HasTableRules): string | undefined {
   const stats = f.tablesRead.find((t) => STATISTICS_VIEWS.has(t.slice(t.lastIndexOf('.') + 1)));
   if (stats !== undefined) return `${stats} holds sample values of table columns (most common values, histogram bounds), masked ones included, where masking cannot follow them`;
   const computed = f.computedColumns ?? [];
@@ -37,6 +43,9 @@ export function maskedColumnViolation(f: Facts, protectsColumn: ProtectsColumn):
   }
   if (f.wholeRowValues === true) return 'a whole row used as a value carries every column past column masking; select the columns, or use row_to_json()';
   if (f.starInSetOperation === true) return "SELECT * in a UNION, INTERSECT or EXCEPT outputs every column under the first branch's names, where masking cannot follow them; list the columns";
+  if (f.jsonRowOutput === true && hasTableRules?.(f.tablesRead) === true) {
+    return `a whole row as JSON names its fields without their table, so the column rules for ${f.tablesRead.join(', ')} cannot apply to it; select the columns`;
+  }
   if (f.naturalJoinUnseen === true) return 'NATURAL JOIN compares every column its two sides share, which cannot be seen here and may be masked; name the join columns with USING (…) or ON';
   if (f.nestedStarOrdering === true) return 'a subquery sorts, groups or deduplicates by columns of * (by position, or DISTINCT), which may be masked; list the columns';
   if (f.renamedColumns === true && computed.length > 0) return 'a column alias list (AS t(a, b)) renames columns that the statement then computes on, where masking cannot follow them';

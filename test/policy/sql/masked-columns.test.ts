@@ -57,6 +57,28 @@ describe('maskedColumnViolation', () => {
     }
   });
 
+  test('a whole row as JSON is masked by field name only as a column of the result, and only where no rule names its table', () => {
+    for (const sql of [
+      "SELECT to_jsonb(c)->>'password' FROM customers c",
+      "SELECT id FROM customers c WHERE row_to_json(c)->>'password' = 'x'",
+      'SELECT j.value FROM customers c, json_each_text(row_to_json(c)) j',
+      'SELECT md5(row_to_json(c)::text) FROM customers c',
+      "SELECT x.j->>'password' FROM (SELECT row_to_json(c) AS j FROM customers c) x",
+      'SELECT row_to_json(c) FROM customers c ORDER BY row_to_json(c)::text',
+      'SELECT row_to_json(c)::bytea FROM customers c',
+    ]) {
+      assert.match(violation(sql) ?? '', /whole row/, sql);
+    }
+    const tableRules = (tables: readonly string[]): boolean => tables.includes('customers');
+    for (const sql of ['SELECT row_to_json(c) FROM customers c', 'SELECT row_to_json(c)::text FROM customers c', 'SELECT json_agg(c) FROM customers c', 'SELECT to_jsonb(c.*)::jsonb FROM customers c']) {
+      assert.equal(violation(sql), undefined, sql);
+      const [facts] = extractSqlFacts(sql);
+      assert.match(maskedColumnViolation(facts!, protects, tableRules) ?? '', /column rules for customers cannot apply/, sql);
+    }
+    const [orders] = extractSqlFacts('SELECT row_to_json(o) FROM orders o');
+    assert.equal(maskedColumnViolation(orders!, protects, tableRules), undefined);
+  });
+
   test('DISTINCT deduplicates by every output column', () => {
     assert.match(violation('SELECT DISTINCT id, password FROM customers') ?? '', /column "password" is masked/);
     assert.equal(violation('SELECT DISTINCT id, name FROM customers'), undefined);
