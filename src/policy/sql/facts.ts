@@ -1004,6 +1004,22 @@ function visitFields(obj: Obj, scope: Scope, c: Collector, depth: number, skipA:
         noteJoin(child as Obj, c);
         visit(child, scope, c, depth + 1);
         break;
+      case 'A_Expr':
+        if (OPERATOR_EXPR_KINDS.has(String((child as Obj).kind))) noteOperator((child as Obj).name, c);
+        visit(child, scope, c, depth + 1);
+        break;
+      case 'SubLink':
+        noteOperator((child as Obj).operName, c);
+        visit(child, scope, c, depth + 1);
+        break;
+      case 'SortBy':
+        noteOperator((child as Obj).useOp, c);
+        visit(child, scope, c, depth + 1);
+        break;
+      case 'TypeCast':
+        noteCast((child as Obj).typeName, c);
+        visit(child, scope, c, depth + 1);
+        break;
       case 'RangeTableSample': {
         const method = functionName((child as Obj).method);
         const name = `tablesample:${method.join('.')}`;
@@ -1050,6 +1066,57 @@ function visitFuncCall(call: Obj, scope: Scope, c: Collector, depth: number): vo
     return;
   }
   visitFields(call, scope, c, depth + 1, 'funcname', undefined);
+}
+
+/** A_Expr kinds that name an operator (BETWEEN's name is its keyword; its comparisons are `<=`/`>=`). */
+const OPERATOR_EXPR_KINDS: ReadonlySet<string> = new Set([
+  'AEXPR_OP',
+  'AEXPR_OP_ANY',
+  'AEXPR_OP_ALL',
+  'AEXPR_DISTINCT',
+  'AEXPR_NOT_DISTINCT',
+  'AEXPR_NULLIF',
+  'AEXPR_IN',
+  'AEXPR_LIKE',
+  'AEXPR_ILIKE',
+  'AEXPR_SIMILAR',
+]);
+
+/** PostgreSQL 15's own operator names (`pg_operator` in `pg_catalog`); `!=` parses as `<>`. */
+const BUILTIN_OPERATORS: ReadonlySet<string> = new Set([
+  '!!', '!~', '!~*', '!~~', '!~~*', '##', '#', '#-', '#>', '#>>', '%', '&&', '&', '&<', '&<|', '&>', '*', '*<', '*<=', '*<>', '*=',
+  '*>', '*>=', '+', '-', '->', '->>', '-|-', '/', '<', '<->', '<<', '<<=', '<<|', '<=', '<>', '<@', '<^', '=', '>', '>=', '>>', '>>=',
+  '>^', '?#', '?&', '?', '?-', '?-|', '?|', '?||', '@', '@-@', '@>', '@?', '@@', '@@@', '^', '^@', '|&>', '|', '|/', '|>>', '||', '||/',
+  '~', '~*', '~<=~', '~<~', '~=', '~>=~', '~>~', '~~', '~~*',
+]);
+
+/**
+ * An operator is a function: one outside pg_catalog (`OPERATOR(public.===)`, or a name
+ * PostgreSQL does not define) runs its owner's code, so it counts as a function off the
+ * read-only list. A built-in name can still resolve to a user's operator that matches the
+ * argument types better, as functions can (CVE-2018-1058, docs/postgres.md).
+ */
+function noteOperator(name: unknown, c: Collector): void {
+  const parts = functionName(name);
+  if (parts.length === 0) return;
+  const op = parts[parts.length - 1] as string;
+  const schema = parts.length > 1 ? (parts[0] as string).toLowerCase() : undefined;
+  if ((schema === undefined || schema === 'pg_catalog') && BUILTIN_OPERATORS.has(op)) return;
+  const label = `operator ${parts.join('.')}`;
+  c.functions.add(label);
+  c.effect('side-effect', `uses ${label}, which is not a built-in operator: it runs its owner's function`);
+}
+
+/** Schemas of PostgreSQL's own types (information_schema's domains, such as `sql_identifier`, are built in). */
+const BUILTIN_TYPE_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema']);
+
+/** A cast to a type outside PostgreSQL's own schemas can run its owner's cast function or domain check. */
+function noteCast(typeName: unknown, c: Collector): void {
+  const parts = functionName(asObject(typeName)?.names);
+  if (parts.length < 2 || BUILTIN_TYPE_SCHEMAS.has((parts[0] as string).toLowerCase())) return;
+  const label = `cast to ${parts.join('.')}`;
+  c.functions.add(label);
+  c.effect('side-effect', `${label}, a type outside PostgreSQL's own schemas, may run its owner's cast function or domain check`);
 }
 
 function addRelation(rv: Obj, scope: Scope, c: Collector): void {

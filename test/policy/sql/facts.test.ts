@@ -69,6 +69,17 @@ const CASES: ReadonlyArray<readonly [string, Expect]> = [
   ['SELECT * FROM t TABLESAMPLE my_method (10)', { verbs: ['select', 'side-effect'] }],
   ['SELECT data->>\'k\', jsonb_array_length(data) FROM docs WHERE data @> \'{}\'', { functions: ['jsonb_array_length'], sideEffects: false }],
   ['VALUES (1), (2)', { kind: 'select', verbs: ['select'] }],
+  // Operators are functions: one outside pg_catalog, or a name PostgreSQL does not define, runs its owner's code
+  ["SELECT 1 OPERATOR(pg_catalog.+) 1, a !~~* 'x', b <> ALL (SELECT 1), c IS DISTINCT FROM d, e IN (1, 2), f LIKE 'g%' FROM t ORDER BY 1 USING <", { functions: [], verbs: ['select'], sideEffects: false }],
+  ['SELECT 1 OPERATOR(public.+) 1', { functions: ['operator public.+'], verbs: ['select', 'side-effect'] }],
+  ['SELECT * FROM t WHERE a === b', { functions: ['operator ==='], verbs: ['select', 'side-effect'] }],
+  ['SELECT a = ANY (SELECT 1) FROM t', { verbs: ['select'], sideEffects: false }],
+  ['SELECT a OPERATOR(evil.=) ANY (SELECT 1) FROM t', { functions: ['operator evil.='], verbs: ['select', 'side-effect'] }],
+  ['SELECT * FROM t ORDER BY a USING OPERATOR(evil.<)', { functions: ['operator evil.<'], verbs: ['select', 'side-effect'] }],
+  // …and so may a cast to a type outside PostgreSQL's own schemas (its cast function, a domain's check)
+  ["SELECT '1'::evil.t", { functions: ['cast to evil.t'], verbs: ['select', 'side-effect'] }],
+  ["SELECT CAST(a AS public.dom) FROM t", { functions: ['cast to public.dom'], verbs: ['select', 'side-effect'] }],
+  ["SELECT 'x'::pg_catalog.text, 'y'::information_schema.sql_identifier, 'z'::regclass", { functions: [], verbs: ['select'], sideEffects: false }],
   ['SELECT $1::int', { kind: 'select', verbs: ['select'] }],
   // Comment, quoting and case games
   ['/* DROP TABLE x */ SELECT 1 -- ; DELETE FROM y', { kind: 'select', tablesRead: [], tablesWritten: [], verbs: ['select'] }],
