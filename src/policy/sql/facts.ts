@@ -533,13 +533,19 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
   const aliases = new Map<string, string>();
   /** Indexes into `outputs` of `*` targets (each expands to columns known only upstream). */
   const stars: number[] = [];
+  /** Positions (1-based) and output names of JSON made of whole rows (noteJsonOutput). */
+  const jsonAt = new Set<number>();
+  const jsonAliases = new Set<string>();
   if (Array.isArray(body.targetList)) {
     for (const t of body.targetList) {
       const rt = asObject(asObject(t)?.ResTarget);
       const ref = asObject(asObject(rt?.val)?.ColumnRef);
       outputs.push(undefined);
       if (ref === undefined) {
-        if (mode === 'result') noteJsonOutput(rt?.val, c);
+        if (mode === 'result' && noteJsonOutput(rt?.val, c)) {
+          jsonAt.add(outputs.length);
+          if (typeof rt?.name === 'string') jsonAliases.add(rt.name);
+        }
         visit(t, s, c, depth + 1);
         continue;
       }
@@ -570,9 +576,11 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
     if (mode === 'result') c.starPositions.add(position);
     else c.nestedStarOrdering = true;
   };
+  // Sorting or grouping by JSON made of a whole row sorts by its masked fields: as a whole row.
   const distinct = listOf(body.distinctClause);
   if (distinct.length === 1 && Object.keys(asObject(distinct[0]) ?? {}).length === 0) {
     for (const column of outputs) if (column !== undefined) c.computed.add(column);
+    if (jsonAt.size > 0) c.starInExpression = true;
     if (stars.length > 0) {
       if (mode === 'result') c.starDistinct = true;
       else c.nestedStarOrdering = true;
@@ -583,6 +591,7 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
     const position = asObject(asObject(asObject(node)?.A_Const)?.ival);
     if (position !== undefined) {
       const p = typeof position.ival === 'number' ? position.ival : 0;
+      if (jsonAt.has(p)) c.starInExpression = true;
       if (p - 1 >= firstStar) {
         overStar(p);
         continue;
@@ -593,6 +602,7 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
     }
     const fields = asObject(asObject(node)?.ColumnRef)?.fields;
     const alias = Array.isArray(fields) && fields.length === 1 ? asObject(asObject(fields[0])?.String)?.sval : undefined;
+    if (typeof alias === 'string' && jsonAliases.has(alias)) c.starInExpression = true;
     const column = typeof alias === 'string' ? aliases.get(alias) : undefined;
     if (column !== undefined) c.computed.add(column);
   }
@@ -627,17 +637,19 @@ const JSON_TEXT_TYPES: ReadonlySet<string> = new Set(['json', 'jsonb', 'text', '
  * (`to_jsonb(c)->>'password'`, a filter, a sort, a subquery's column, json_each_text), it would
  * carry the masked values out as plain text. Only such direct outputs are exempt.
  */
-function noteJsonOutput(value: unknown, c: Collector): void {
+function noteJsonOutput(value: unknown, c: Collector): boolean {
   let v = asObject(value);
   const cast = asObject(v?.TypeCast);
   if (cast !== undefined) {
     const names = listOf(asObject(cast.typeName)?.names);
     const type = asObject(asObject(names[names.length - 1])?.String)?.sval;
-    if (typeof type !== 'string' || !JSON_TEXT_TYPES.has(type)) return;
+    if (typeof type !== 'string' || !JSON_TEXT_TYPES.has(type)) return false;
     v = asObject(cast.arg);
   }
   const call = asObject(v?.FuncCall);
-  if (call !== undefined) c.jsonOutputs.add(call);
+  if (call === undefined || !JSON_ROW_FUNCTIONS.has((functionName(call.funcname).pop() ?? '').toLowerCase())) return false;
+  c.jsonOutputs.add(call);
+  return true;
 }
 
 /**

@@ -66,6 +66,11 @@ describe('maskedColumnViolation', () => {
       "SELECT x.j->>'password' FROM (SELECT row_to_json(c) AS j FROM customers c) x",
       'SELECT row_to_json(c) FROM customers c ORDER BY row_to_json(c)::text',
       'SELECT row_to_json(c)::bytea FROM customers c',
+      // Sorting, grouping or deduplicating by the JSON sorts by its fields (the first one here is the password).
+      'SELECT row_to_json(x) FROM (SELECT password, id FROM customers) x ORDER BY 1',
+      'SELECT row_to_json(x) AS j FROM (SELECT password, id FROM customers) x ORDER BY j',
+      'SELECT DISTINCT row_to_json(x)::text FROM (SELECT password FROM customers) x',
+      'SELECT to_jsonb(c) FROM customers c GROUP BY 1',
     ]) {
       assert.match(violation(sql) ?? '', /whole row/, sql);
     }
