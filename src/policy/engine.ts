@@ -254,6 +254,11 @@ function requestVerbs(action: Action): readonly string[] {
     const verbs = action.k8s?.verbs;
     if (Array.isArray(verbs) && verbs.length > 0 && verbs.every((v): v is string => typeof v === 'string')) return verbs.map((v) => v.toLowerCase());
   }
+  if (action.kind === 'http') {
+    const overrides = action.http?.methodOverrides;
+    // A method override names what the upstream may run instead: the request is decided as each.
+    if (Array.isArray(overrides) && overrides.length > 0) return [action.verb.toLowerCase(), ...overrides.map((m) => String(m).toLowerCase())];
+  }
   return [action.verb.toLowerCase()];
 }
 

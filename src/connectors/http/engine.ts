@@ -10,7 +10,7 @@ import type { ResolvedConnection } from '../../config/index.js';
 import { SluiceError } from '../../errors.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
-import { httpAction, httpFacts } from '../../policy/http/index.js';
+import { httpAction, httpFacts, METHOD_PARAMETER } from '../../policy/http/index.js';
 import type { Engine, EngineContext } from '../engine.js';
 import {
   contentKind,
@@ -80,10 +80,15 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
     const prefix = (c.pathPrefix ?? defaultPrefix('http', c.name)).replace(/\/+$/, '');
     const protocol: ProxyProtocol<HttpDescribed> = {
       protocol: 'http',
-      describe(req, target) {
+      // Rails, Laravel and Symfony take a POSTed form's `_method` field as the method: such a
+      // body is read before deciding, and decided as each method it names.
+      needsBody: (req) => req.method === 'POST' && isForm(req.headers['content-type']),
+      describe(req, target, body) {
         const method = (req.method ?? 'GET').toUpperCase();
-        const facts = httpFacts(method, target, req.headers);
-        return { action: httpAction(c.name, facts, target.rawQuery), fingerprint: `${method} ${target.path}`, method };
+        const formMethods = body !== undefined && isForm(req.headers['content-type']) ? new URLSearchParams(body.toString('latin1')).getAll(METHOD_PARAMETER) : [];
+        const facts = httpFacts(method, target, req.headers, formMethods);
+        // A grant window for POST must not cover a POST that asks to be run as DELETE.
+        return { action: httpAction(c.name, facts, target.rawQuery), fingerprint: `${[method, ...facts.methodOverrides].join('+')} ${target.path}`, method };
       },
       planBody(upRes): BodyPlan {
         const kind = contentKind(upRes.headers['content-type']);
@@ -178,6 +183,10 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
       return proxies.reduce((n, p) => n + p.inFlight, 0);
     },
   };
+}
+
+function isForm(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.split(';')[0]?.trim().toLowerCase() === 'application/x-www-form-urlencoded';
 }
 
 function refuseUpgrade(_req: IncomingMessage, socket: import('node:net').Socket): void {

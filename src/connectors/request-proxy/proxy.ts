@@ -40,7 +40,10 @@ export type BodyPlan =
 
 export interface ProxyProtocol<D extends Described> {
   readonly protocol: 'http' | 'kubernetes';
-  describe(req: IncomingMessage, target: RequestTarget): D;
+  /** `body`: the request body, read before deciding where `needsBody` says so. */
+  describe(req: IncomingMessage, target: RequestTarget, body?: Buffer): D;
+  /** Whether the decision depends on the request body (read first, up to maxRequestBytes). */
+  needsBody?(req: IncomingMessage): boolean;
   /** Adjust forwarded request headers; throw a SluiceError to refuse the request. */
   prepareHeaders?(headers: OutgoingHttpHeaders, described: D): void;
   planBody(upstream: IncomingMessage, described: D, decision: Decision): BodyPlan;
@@ -81,6 +84,8 @@ export interface Admitted<D> {
   readonly described: D;
   readonly decision: Decision;
   readonly target: RequestTarget;
+  /** The request body, when it was read to decide (ProxyProtocol.needsBody). */
+  readonly body?: Buffer;
 }
 
 /** Request headers never forwarded: the agent's token, Sluice's own controls, and framing Node sets itself. */
@@ -123,9 +128,10 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     const session = await o.sessions.get({ token, role, connection: o.connection, source: sourceOf(req), ...(typeof ua === 'string' ? { client: ua.slice(0, 200) } : {}) });
     const query = (req.url ?? '/').indexOf('?');
     const target = parseRequestTarget(relativeTarget(path + (query < 0 ? '' : (req.url ?? '').slice(query)), o.prefix));
-    const described = o.protocol.describe(req, target);
+    const body = o.protocol.needsBody?.(req) === true ? await readLimited(req, o.maxRequestBytes) : undefined;
+    const described = o.protocol.describe(req, target, body);
     const decision = o.decide(session, described.action);
-    return { session, described, decision, target };
+    return { session, described, decision, target, ...(body !== undefined ? { body } : {}) };
   };
 
   const commandOf = (d: Described): { text: string; kind: string; verb: string; objects: readonly string[] } => ({ text: d.action.text, kind: d.action.kind, verb: d.action.verb, objects: d.action.objects });
@@ -163,7 +169,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
       o.protocol.sendError(res, err, approvalId);
     };
 
-    let body: Buffer | undefined;
+    let body: Buffer | undefined = a.body;
     let approvalId: string | undefined;
     switch (decision.effect) {
       case 'deny':
@@ -172,13 +178,13 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
       case 'review': {
         // The approval binds the exact request, body included, so the body is read before holding.
         try {
-          body = await readLimited(req, o.maxRequestBytes);
+          body ??= await readLimited(req, o.maxRequestBytes);
         } catch (err) {
           await fail(toSluiceError(err), 'failure');
           return;
         }
         const statementHash = createHash('sha256')
-          .update(`${described.action.verb}\u0000${target.rawPath}\u0000${target.rawQuery}\u0000`)
+          .update(`${described.action.verb}\u0000${target.rawPath}\u0000${target.rawQuery}\u0000${described.action.text}\u0000`)
           .update(createHash('sha256').update(body).digest())
           .digest('hex');
         const clientGone = new Promise<void>((resolve) => res.once('close', () => resolve()));

@@ -35,6 +35,8 @@ policies:
       - allow: [post]
         paths: ['/v1/orders']
         when: http.headers["content-type"] == "application/json"
+      - allow: [post]
+        paths: ['/echo/form']
   - role: admin
     connection: api
     rules:
@@ -168,6 +170,31 @@ describe('HTTP connector', () => {
     assert.equal((await send(gw.port, 'POST', '/http/api/v1/orders', { ...auth, 'content-type': 'text/plain' }, 'a')).status, 403);
     const denied = gw.events.filter((e) => e.type === 'command' && e.outcome === 'denied');
     assert.ok(denied.some((e) => e.command?.text === 'DELETE /v1/orders/7' && e.decision?.effect === 'deny'));
+  });
+
+  test('a method override is decided as the method it names: header, query parameter or form field', async () => {
+    const json = { ...auth, 'content-type': 'application/json' };
+    for (const [target, headers] of [
+      ['/http/api/v1/orders', { ...json, 'x-http-method-override': 'DELETE' }],
+      ['/http/api/v1/orders', { ...json, 'X-HTTP-Method': 'delete' }],
+      ['/http/api/v1/orders', { ...json, 'x-method-override': 'PUT' }],
+      ['/http/api/v1/orders?_method=DELETE', json],
+    ] as const) {
+      const r = await send(gw.port, 'POST', target, headers, '{"a":1}');
+      assert.equal(r.status, 403, `${target} ${JSON.stringify(headers)}`);
+    }
+    const form = { ...auth, 'content-type': 'application/x-www-form-urlencoded' };
+    const refused = await send(gw.port, 'POST', '/http/api/echo/form', form, 'a=1&_method=DELETE');
+    assert.equal(refused.status, 403);
+    assert.match((refused.json() as { detail: string }).detail, /delete/i);
+    assert.equal((await send(gw.port, 'POST', '/http/api/echo/form', form, 'a=1&%5Fmethod=PATCH')).status, 403, 'the field name percent-encoded');
+    // A form without one is read to decide and forwarded byte for byte.
+    const ok = await send(gw.port, 'POST', '/http/api/echo/form', form, 'a=1&b=%C3%A9+x');
+    assert.equal(ok.status, 200);
+    assert.equal((ok.json() as { body: string }).body, 'a=1&b=%C3%A9+x');
+    // An override of the request's own method changes nothing.
+    assert.equal((await send(gw.port, 'POST', '/http/api/v1/orders', { ...json, 'x-http-method-override': 'POST' }, '{"a":1}')).status, 201);
+    assert.ok(gw.events.some((e) => e.type === 'command' && e.outcome === 'denied' && e.command?.text === 'POST /echo/form (method override: DELETE)'));
   });
 
   test('paths that an upstream could resolve differently are refused', async () => {

@@ -73,3 +73,24 @@ describe('policy over HTTP requests', () => {
     assert.throws(() => engine([{ allow: ['get'], paths: [] }]), /at least one path/);
   });
 });
+
+describe('method overrides', () => {
+  test('a request is decided as its method and every method an override names', () => {
+    const e = engine([{ deny: ['DELETE'] }, { review: ['PATCH'] }, { allow: ['GET', 'POST'] }] as never);
+    const override = (method: string, target: string, headers: Record<string, string> = {}, form: string[] = []) => {
+      const t = parseRequestTarget(target);
+      return httpAction('api', httpFacts(method, t, headers, form), t.rawQuery);
+    };
+    assert.equal(e.decide(ID, 'ci', override('POST', '/x')).effect, 'allow');
+    assert.equal(e.decide(ID, 'ci', override('POST', '/x', { 'x-http-method-override': 'DELETE' })).effect, 'deny');
+    assert.equal(e.decide(ID, 'ci', override('POST', '/x', { 'x-http-method': 'patch' })).effect, 'review');
+    assert.equal(e.decide(ID, 'ci', override('POST', '/x', { 'x-method-override': 'GET, DELETE' })).effect, 'deny');
+    assert.equal(e.decide(ID, 'ci', override('POST', '/x?_method=PUT')).effect, 'deny', 'an allow rule must list every method');
+    assert.equal(e.decide(ID, 'ci', override('POST', '/x', {}, ['DELETE'])).effect, 'deny');
+    assert.equal(e.decide(ID, 'ci', override('POST', '/x', { 'x-http-method-override': 'GET' })).effect, 'allow');
+    assert.equal(e.decide(ID, 'ci', override('GET', '/x', { 'x-http-method-override': 'get' })).effect, 'allow');
+    const a = override('POST', '/x?_method=DELETE');
+    assert.equal(a.text, 'POST /x?_method=DELETE (method override: DELETE)');
+    assert.deepEqual((a.http as { methodOverrides: string[] }).methodOverrides, ['DELETE']);
+  });
+});
