@@ -102,6 +102,8 @@ http {
 
 async function main(): Promise<void> {
   const upstream = spawn(process.execPath, ['-e', UPSTREAM_SOURCE], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // A failed run must not leave the upstream behind (it holds the terminal's pipes open).
+  process.once('exit', () => upstream.kill());
   const upPort = await new Promise<number>((resolve) => upstream.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-http-'));
   const text = `
