@@ -1028,10 +1028,6 @@ function visitFields(obj: Obj, scope: Scope, c: Collector, depth: number, skipA:
         noteOperator((child as Obj).useOp, c);
         visit(child, scope, c, depth + 1);
         break;
-      case 'TypeCast':
-        noteCast((child as Obj).typeName, c);
-        visit(child, scope, c, depth + 1);
-        break;
       case 'RangeTableSample': {
         const method = functionName((child as Obj).method);
         const name = `tablesample:${method.join('.')}`;
@@ -1094,41 +1090,44 @@ const OPERATOR_EXPR_KINDS: ReadonlySet<string> = new Set([
   'AEXPR_SIMILAR',
 ]);
 
-/** PostgreSQL 15's own operator names (`pg_operator` in `pg_catalog`); `!=` parses as `<>`. */
-const BUILTIN_OPERATORS: ReadonlySet<string> = new Set([
+/**
+ * Operator names PostgreSQL 15 defines (`pg_operator` in `pg_catalog`; `!=` parses as `<>`), and
+ * those of the extensions agents query most: the contrib modules Debian's postgresql package
+ * ships (pg_trgm, hstore, ltree, cube, earthdistance, intarray, seg), pgvector and PostGIS. Like the
+ * read-only function list, this trusts names: see noteOperator.
+ */
+const KNOWN_OPERATORS: ReadonlySet<string> = new Set([
+  // PostgreSQL
   '!!', '!~', '!~*', '!~~', '!~~*', '##', '#', '#-', '#>', '#>>', '%', '&&', '&', '&<', '&<|', '&>', '*', '*<', '*<=', '*<>', '*=',
   '*>', '*>=', '+', '-', '->', '->>', '-|-', '/', '<', '<->', '<<', '<<=', '<<|', '<=', '<>', '<@', '<^', '=', '>', '>=', '>>', '>>=',
   '>^', '?#', '?&', '?', '?-', '?-|', '?|', '?||', '@', '@-@', '@>', '@?', '@@', '@@@', '^', '^@', '|&>', '|', '|/', '|>>', '||', '||/',
   '~', '~*', '~<=~', '~<~', '~=', '~>=~', '~>~', '~~', '~~*',
+  // pgvector
+  '<#>', '<=>', '<+>', '<~>', '<%>',
+  // pg_trgm
+  '<%', '%>', '<<%', '%>>', '<<->', '<->>', '<<<->', '<->>>',
+  // hstore, ltree, cube, earthdistance
+  '#=', '%%', '%#', '^@>', '^<@', '^~', '^?', '?@>', '?<@', '?~', '?@', '~>', '<@>',
+  // PostGIS
+  '&&&', '<<->>', '<<#>>', '|=|', '&/&',
 ]);
 
 /**
- * An operator is a function: one outside pg_catalog (`OPERATOR(public.===)`, or a name
- * PostgreSQL does not define) runs its owner's code, so it counts as a function off the
- * read-only list. A built-in name can still resolve to a user's operator that matches the
- * argument types better, as functions can (CVE-2018-1058, docs/postgres.md).
+ * An operator is a function. One named outside pg_catalog (`OPERATOR(public.+)`), or with a name
+ * neither PostgreSQL nor a common extension defines (`a === b`), runs its owner's code, so it
+ * counts as a function off the read-only list (`sql.functions` lists it as `operator ===`). A known
+ * name can still resolve to a user's operator where no built-in matches the argument types, as a
+ * function name can (CVE-2018-1058, docs/postgres.md).
  */
 function noteOperator(name: unknown, c: Collector): void {
   const parts = functionName(name);
   if (parts.length === 0) return;
   const op = parts[parts.length - 1] as string;
   const schema = parts.length > 1 ? (parts[0] as string).toLowerCase() : undefined;
-  if ((schema === undefined || schema === 'pg_catalog') && BUILTIN_OPERATORS.has(op)) return;
+  if ((schema === undefined || schema === 'pg_catalog') && KNOWN_OPERATORS.has(op)) return;
   const label = `operator ${parts.join('.')}`;
   c.functions.add(label);
-  c.effect('side-effect', `uses ${label}, which is not a built-in operator: it runs its owner's function`);
-}
-
-/** Schemas of PostgreSQL's own types (information_schema's domains, such as `sql_identifier`, are built in). */
-const BUILTIN_TYPE_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema']);
-
-/** A cast to a type outside PostgreSQL's own schemas can run its owner's cast function or domain check. */
-function noteCast(typeName: unknown, c: Collector): void {
-  const parts = functionName(asObject(typeName)?.names);
-  if (parts.length < 2 || BUILTIN_TYPE_SCHEMAS.has((parts[0] as string).toLowerCase())) return;
-  const label = `cast to ${parts.join('.')}`;
-  c.functions.add(label);
-  c.effect('side-effect', `${label}, a type outside PostgreSQL's own schemas, may run its owner's cast function or domain check`);
+  c.effect('side-effect', `uses ${label}, which is not an operator of PostgreSQL or a common extension: it runs its owner's function`);
 }
 
 function addRelation(rv: Obj, scope: Scope, c: Collector): void {
