@@ -121,6 +121,12 @@ describe('inline masking through the PostgreSQL gateway', () => {
     // Column rules apply to COPY too (described upstream first); a source that cannot be described is refused.
     const byColumn = await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-c', 'COPY customers (id, password, ssn) TO STDOUT'], { env });
     assert.equal(byColumn.stdout.split('\n')[0], '1\t[REDACTED]\t***-**-6789', byColumn.stdout);
+    // Whole-row JSON in COPY output is masked by field name as in a result.
+    const json = await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-c', "COPY (SELECT row_to_json(x) FROM (SELECT 1 AS id, 'hunter2' AS password) x) TO STDOUT"], { env });
+    assert.ok(!json.stdout.includes('hunter2'), json.stdout);
+    assert.match(json.stdout, /"password":"\[REDACTED/);
+    // A COPY whose query sorts by a position in * cannot be described as its rows: refused.
+    await assert.rejects(run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-c', 'COPY (SELECT * FROM customers ORDER BY 7) TO STDOUT'], { env }), /masked-column-use/);
     await assert.rejects(run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-c', 'COPY (SELECT * FROM no_such_table) TO STDOUT'], { env }), (err: Error & { stderr?: string }) => {
       assert.match(err.stderr ?? '', /sql-copy-unmaskable/);
       assert.match(err.stderr ?? '', /no_such_table/);

@@ -334,6 +334,14 @@ function factsForRaw(raw: unknown, text: string): StatementFacts {
   visitStatement(type, body, scope, c, 0, extras);
   const verbs = [...c.verbs];
   const copySource = extras.copyQuery === true ? firstParenthesised(text) : extras.copySource;
+  // A sort over `*` is checked by describing the statement, which shows the columns only of a
+  // SELECT: COPY (…), DECLARE and PREPARE describe as no rows, so theirs count as nested. EXPLAIN
+  // shows a plan, not the rows in their order.
+  let starOrdering = c.starPositions.size > 0 || c.starDistinct;
+  if (starOrdering && type !== 'SelectStmt') {
+    starOrdering = false;
+    if (type !== 'ExplainStmt') c.nestedStarOrdering = true;
+  }
   return freezeFacts({
     kind,
     statement: type,
@@ -360,7 +368,7 @@ function factsForRaw(raw: unknown, text: string): StatementFacts {
     ...(c.computed.size > 0 ? { computedColumns: Object.freeze([...c.computed]) } : {}),
     ...(c.starInExpression || [...c.singles].some((n) => c.relations.has(n)) ? { wholeRowValues: true } : {}),
     ...(c.renamed ? { renamedColumns: true } : {}),
-    ...(c.starPositions.size > 0 || c.starDistinct ? { starOrdering: Object.freeze({ positions: Object.freeze([...c.starPositions]), distinct: c.starDistinct }) } : {}),
+    ...(starOrdering ? { starOrdering: Object.freeze({ positions: Object.freeze([...c.starPositions]), distinct: c.starDistinct }) } : {}),
     ...(c.nestedStarOrdering ? { nestedStarOrdering: true } : {}),
     ...(c.naturalJoinUnseen ? { naturalJoinUnseen: true } : {}),
     ...(c.jsonRowOutput ? { jsonRowOutput: true } : {}),

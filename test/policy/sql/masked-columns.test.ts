@@ -98,7 +98,15 @@ describe('maskedColumnViolation', () => {
     assert.deepEqual(ordering('SELECT DISTINCT * FROM customers'), { positions: [], distinct: true });
     assert.equal(ordering('SELECT * FROM customers ORDER BY id'), undefined);
     assert.equal(ordering('SELECT id, * FROM customers ORDER BY 1'), undefined);
-    for (const sql of ['SELECT count(*) FROM (SELECT * FROM customers ORDER BY 7 LIMIT 1) s', 'WITH x AS (SELECT DISTINCT * FROM customers) SELECT count(*) FROM x']) {
+    // COPY (…), DECLARE and PREPARE describe as no rows: their sorts over * cannot be checked.
+    assert.equal(ordering('EXPLAIN SELECT * FROM customers ORDER BY 3'), undefined, 'a plan shows no rows');
+    for (const sql of [
+      'SELECT count(*) FROM (SELECT * FROM customers ORDER BY 7 LIMIT 1) s',
+      'WITH x AS (SELECT DISTINCT * FROM customers) SELECT count(*) FROM x',
+      'COPY (SELECT * FROM customers ORDER BY 7) TO STDOUT',
+      'DECLARE c CURSOR FOR SELECT * FROM customers ORDER BY 7',
+      'PREPARE p AS SELECT DISTINCT * FROM customers',
+    ]) {
       assert.match(violation(sql) ?? '', /columns of \*/, sql);
     }
     // At the top the statement's own facts pass; the described columns decide.
