@@ -12,7 +12,7 @@ import { loadConfigFile } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { createFixture, fixtureConfig, type Fixture } from '../helpers/gateway.js';
-import { rawConnect } from '../helpers/raw-pg.js';
+import { msg, rawConnect } from '../helpers/raw-pg.js';
 
 const run = promisify(execFile);
 
@@ -123,6 +123,23 @@ describe('statements the server would read differently from Sluice', () => {
       assert.match(r.stderr, /standard_conforming_strings = off/);
       assert.equal(await orders(), 50);
     } finally {
+      await f.pg.query('DROP FUNCTION lax()', 'app');
+    }
+  });
+
+  it('decides a statement pipelined behind one that may run code only once the server has answered it', async () => {
+    // The DELETE hidden in a literal (under standard_conforming_strings = off) is sent in the same
+    // write as the call that turns the setting off: decided at once, it ran before the server's
+    // ParameterStatus could end the session.
+    await f.pg.query("CREATE FUNCTION lax() RETURNS text LANGUAGE sql AS $$ SELECT set_config('standard_conforming_strings', 'off', false) $$", 'app');
+    const c = await rawConnect(port, 'agent', 'appdb', agent);
+    try {
+      const got = await c.exchange([msg.query('SELECT lax()'), msg.query("SELECT 'x\\''; DELETE FROM orders; --'")], 1, (m) => m.some((x) => x.type === 'E'));
+      assert.ok(got.some((m) => m.type === 'E'), 'the session is ended');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(await orders(), 50, 'the pipelined DELETE never ran');
+    } finally {
+      c.close();
       await f.pg.query('DROP FUNCTION lax()', 'app');
     }
   });

@@ -189,7 +189,7 @@ interface ResultFields {
  * (`begun`: part of its result was in a chunk).
  */
 type Op =
-  | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision; gate?: AuditGate; lazy?: boolean; begun?: boolean; copies?: CopyOutMasker[] }
+  | { readonly k: 'query'; readonly sql: string; readonly denied?: SluiceError; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision: SqlDecision; gate?: AuditGate; lazy?: boolean; begun?: boolean; copies?: CopyOutMasker[]; readonly onReady?: () => void }
   | { readonly k: 'parse'; readonly denied?: SluiceError; readonly name: string }
   | { readonly k: 'bind' }
   | { readonly k: 'describe'; readonly target: 'S' | 'P'; readonly name: string; readonly internal?: Extract<Op, { k: 'execute' }> }
@@ -244,6 +244,12 @@ export class ProxySession {
   private clientPumping = false;
   private upstreamPumping = false;
   private closed = false;
+  /**
+   * While a simple Query that may run code (anything but a pure read: a function, a trigger, a
+   * COMMIT's deferred ones) is in flight: resolves at its ReadyForQuery, or when the session ends.
+   */
+  private answered: Promise<void> | undefined;
+  private markAnswered: (() => void) | undefined;
   private txStatus: number;
   private copyOutMasking = false;
   private unplacedLogged = false;
@@ -523,6 +529,7 @@ export class ProxySession {
 
   private async onQuery(sql: string): Promise<void> {
     const frameBytes = Buffer.from(this.clientReader.frame());
+    if (!(await this.afterAnswered())) return;
     let decision = this.checkMaskedColumns(this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql)));
     if (hasStarOrdering(decision)) decision = await this.checkStarOrdering(decision);
     const started = Date.now();
@@ -551,13 +558,43 @@ export class ProxySession {
     if (denied === undefined) {
       this.commands += 1;
       const copies = planned.copies?.map((c) => new CopyOutMasker(c.format, c.rows));
-      this.pushOp({ k: 'query', sql, started, out, decision, ...(copies !== undefined ? { copies } : {}) });
+      this.pushOp({ k: 'query', sql, started, out, decision, ...(copies !== undefined ? { copies } : {}), onReady: this.awaitAnswer() });
       this.forward(frameBytes);
       return;
     }
     this.denied += 1;
     this.pushOp({ k: 'query', sql, denied, started, out, decision });
     this.forward(queryMessage(DENIED_SQL));
+  }
+
+  /**
+   * A statement is decided on SQL as Sluice's parser reads it, and a statement that may run code
+   * can change how the server reads the next one (a function calling
+   * `set_config('standard_conforming_strings', 'off', false)`). PostgreSQL reports such a change
+   * as ParameterStatus just before that statement's ReadyForQuery, which ends the session
+   * (onParameterStatus). So a Query or Parse that arrives behind such a simple Query, pipelined
+   * in the same write, is decided only after that ReadyForQuery: otherwise it was decided, and
+   * sent, on a reading the server no longer shared. False when the session ended meanwhile.
+   */
+  private async afterAnswered(): Promise<boolean> {
+    if (this.answered !== undefined) await this.answered;
+    return !this.closed;
+  }
+
+  /** The onReady of a simple Query that may run code: later statements wait for it (afterAnswered). */
+  private awaitAnswer(): () => void {
+    let resolve!: () => void;
+    const answered = new Promise<void>((r) => (resolve = r));
+    const done = (): void => {
+      resolve();
+      if (this.answered === answered) {
+        this.answered = undefined;
+        this.markAnswered = undefined;
+      }
+    };
+    this.answered = answered;
+    this.markAnswered = done;
+    return done;
   }
 
   /**
@@ -651,6 +688,7 @@ export class ProxySession {
   }
 
   private async onParse(body: Buffer, frameBytes: Buffer): Promise<void> {
+    if (!(await this.afterAnswered())) return;
     const b = new BodyReader(body);
     const name = b.cstring();
     const sql = b.cstring();
@@ -1068,6 +1106,8 @@ export class ProxySession {
         if (head?.k === 'query') {
           this.ops.shift();
           if (head.denied === undefined) this.finishCommand(head);
+          // Any ParameterStatus it caused came before this, and was checked (onParameterStatus).
+          head.onReady?.();
         } else if (head?.k === 'sync' || head?.k === 'denied-call') {
           this.ops.shift();
         }
@@ -1347,6 +1387,7 @@ export class ProxySession {
   shutdown(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.markAnswered?.();
     if (this.held !== undefined) void this.o.approvals?.withdraw(this.held.id, `client session ended (${reason})`);
     // Pure reads sent upstream whose result never reached the client are still recorded.
     for (const op of this.ops) {
