@@ -138,6 +138,17 @@ describe('statements the server would read differently from Sluice', () => {
       assert.ok(got.some((m) => m.type === 'E'), 'the session is ended');
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(await orders(), 50, 'the pipelined DELETE never ran');
+      // The same behind an extended-protocol batch, pipelined after its Sync (as postgres.js does).
+      const e = await rawConnect(port, 'agent', 'appdb', agent);
+      try {
+        const frames = [msg.parse('', 'SELECT lax()'), msg.bind('', ''), msg.execute(''), msg.sync(), msg.query("SELECT 'x\\''; DELETE FROM orders; --'")];
+        const got2 = await e.exchange(frames, 1, (m) => m.some((x) => x.type === 'E'));
+        assert.ok(got2.some((m) => m.type === 'E'), 'the session is ended');
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(await orders(), 50, 'the DELETE behind the batch never ran');
+      } finally {
+        e.close();
+      }
     } finally {
       c.close();
       await f.pg.query('DROP FUNCTION lax()', 'app');

@@ -195,7 +195,7 @@ type Op =
   | { readonly k: 'describe'; readonly target: 'S' | 'P'; readonly name: string; readonly internal?: Extract<Op, { k: 'execute' }> }
   | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError; gate?: AuditGate; lazy?: boolean; begun?: boolean; copies?: CopyOutMasker[] }
   | { readonly k: 'close' }
-  | { readonly k: 'sync' }
+  | { readonly k: 'sync'; readonly onReady?: () => void }
   | { readonly k: 'denied-call'; readonly denied: SluiceError };
 
 export interface ProxySessionOptions {
@@ -250,6 +250,8 @@ export class ProxySession {
    */
   private answered: Promise<void> | undefined;
   private markAnswered: (() => void) | undefined;
+  /** The extended-protocol batch since the last Sync executed a statement that may run code. */
+  private batchRanCode = false;
   private txStatus: number;
   private copyOutMasking = false;
   private unplacedLogged = false;
@@ -377,7 +379,9 @@ export class ProxySession {
         return undefined;
       }
       case Frontend.Sync:
-        this.pushOp({ k: 'sync' });
+        // A batch that executed code: statements of later batches wait for its ReadyForQuery.
+        this.pushOp({ k: 'sync', ...(this.batchRanCode ? { onReady: this.awaitAnswer() } : {}) });
+        this.batchRanCode = false;
         this.forward(r.frame());
         return undefined;
       case Frontend.Flush:
@@ -572,9 +576,11 @@ export class ProxySession {
    * can change how the server reads the next one (a function calling
    * `set_config('standard_conforming_strings', 'off', false)`). PostgreSQL reports such a change
    * as ParameterStatus just before that statement's ReadyForQuery, which ends the session
-   * (onParameterStatus). So a Query or Parse that arrives behind such a simple Query, pipelined
-   * in the same write, is decided only after that ReadyForQuery: otherwise it was decided, and
-   * sent, on a reading the server no longer shared. False when the session ended meanwhile.
+   * (onParameterStatus). So a Query, Parse or Execute that arrives behind such a simple Query, or behind
+   * the Sync of a batch that executed one, pipelined in the same write, is decided only after
+   * that ReadyForQuery: otherwise it was decided, and sent, on a reading the server no longer
+   * shared. Inside one batch the server reports only at Sync; waiting there would deadlock, so
+   * that case stays open (docs/postgres.md). False when the session ended meanwhile.
    */
   private async afterAnswered(): Promise<boolean> {
     if (this.answered !== undefined) await this.answered;
@@ -746,6 +752,8 @@ export class ProxySession {
 
   private async onExecute(body: Buffer, frameBytesView: Buffer): Promise<void> {
     const frameBytes = Buffer.from(frameBytesView);
+    // A prepared statement runs on the settings in force (a search_path a function changed).
+    if (!(await this.afterAnswered())) return;
     const b = new BodyReader(body);
     const portalName = b.cstring();
     const portal = this.portals.get(portalName);
@@ -824,6 +832,7 @@ export class ProxySession {
       return;
     }
     this.commands += 1;
+    this.batchRanCode = true;
     const fields = portal?.fields ?? statement.fields;
     if (fields !== undefined) {
       const formats = portal?.fields !== undefined ? undefined : portal?.resultFormats;
@@ -1110,6 +1119,7 @@ export class ProxySession {
           head.onReady?.();
         } else if (head?.k === 'sync' || head?.k === 'denied-call') {
           this.ops.shift();
+          if (head.k === 'sync') head.onReady?.();
         }
         return undefined;
       }
