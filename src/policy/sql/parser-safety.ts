@@ -148,6 +148,10 @@ export function unsafeServerSetting(name: string, value: string, serverEncoding:
   if (n === 'client_encoding' && !isSupportedClientEncoding(value, serverEncoding)) {
     return `the server reports client_encoding = ${value} (database encoding ${serverEncoding}); Sluice reads statements as UTF-8, so use UTF8`;
   }
+  // Reported by servers that report search_path (PostgreSQL 18 and later); earlier ones do not.
+  if (n === 'search_path' && shadowsCatalog(value)) {
+    return `the server reports search_path = ${value}, which lists pg_catalog after another schema; Sluice trusts built-in function names`;
+  }
   return undefined;
 }
 

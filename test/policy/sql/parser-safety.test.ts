@@ -57,6 +57,10 @@ describe('encodings and booleans', () => {
     assert.match(unsafeServerSetting('client_encoding', 'LATIN1', 'UTF8') ?? '', /client_encoding = LATIN1/);
     assert.equal(unsafeServerSetting('DateStyle', 'ISO, MDY', 'UTF8'), undefined);
     assert.equal(unsafeServerSetting('application_name', 'SJIS', 'UTF8'), undefined);
+    // PostgreSQL 18 reports search_path too.
+    assert.equal(unsafeServerSetting('search_path', '"$user", public', 'UTF8'), undefined);
+    assert.equal(unsafeServerSetting('search_path', 'pg_catalog, evil', 'UTF8'), undefined);
+    assert.match(unsafeServerSetting('search_path', 'evil, pg_catalog', 'UTF8') ?? '', /search_path = evil, pg_catalog, which lists pg_catalog after another schema/);
   });
 });
 
