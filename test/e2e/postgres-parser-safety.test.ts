@@ -149,6 +149,18 @@ describe('statements the server would read differently from Sluice', () => {
       } finally {
         e.close();
       }
+      // A Query the server discards (sent in a batch that already failed, before its Sync) gets no
+      // answer of its own: nothing behind it waits for one.
+      const d = await rawConnect(port, 'agent', 'appdb', agent);
+      try {
+        const frames = [msg.parse('', 'SELECT 1/0'), msg.bind('', ''), msg.execute(''), msg.query('SELECT pg_sleep(0)'), msg.sync(), msg.query('SELECT 42')];
+        const got3 = await d.exchange(frames, 2);
+        const rows = got3.filter((m) => m.type === 'D');
+        assert.equal(rows.length, 1, got3.map((m) => m.type).join(' '));
+        assert.match(rows[0]?.body.toString() ?? '', /42/);
+      } finally {
+        d.close();
+      }
     } finally {
       c.close();
       await f.pg.query('DROP FUNCTION lax()', 'app');

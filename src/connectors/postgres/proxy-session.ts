@@ -431,7 +431,11 @@ export class ProxySession {
   /** Queue what the upstream will answer, in order; nothing while it discards messages until Sync. */
   private pushOp(op: Op): void {
     if (this.skippingToSync) {
-      if (op.k !== 'sync') return;
+      if (op.k !== 'sync') {
+        // Discarded upstream, it runs nothing and will get no ReadyForQuery: nothing waits on it.
+        if (op.k === 'query') op.onReady?.();
+        return;
+      }
       this.skippingToSync = false;
     }
     this.ops.push(op);
@@ -1300,7 +1304,11 @@ export class ProxySession {
         head.out.error = { code: fields.get(Field.Code) ?? '', message: fields.get(Field.Message) ?? '' };
         this.finishCommand(head);
       }
-      while (this.ops.length > 0 && this.ops[0]?.k !== 'sync') this.ops.shift();
+      while (this.ops.length > 0 && this.ops[0]?.k !== 'sync') {
+        const skipped = this.ops.shift();
+        // A Query sent inside the failed batch is discarded too: nothing waits for its answer.
+        if (skipped?.k === 'query') skipped.onReady?.();
+      }
       // The batch's Sync is still to come: what the client sends until then is ignored upstream too.
       if (this.ops.length === 0) this.skippingToSync = true;
     }
