@@ -86,6 +86,8 @@ export interface Admitted<D> {
   readonly target: RequestTarget;
   /** The request body, when it was read to decide (ProxyProtocol.needsBody). */
   readonly body?: Buffer;
+  /** Why that body could not be read (too large, the client went away): the request is refused, and recorded. */
+  readonly bodyError?: SluiceError;
 }
 
 /** Request headers never forwarded: the agent's token, Sluice's own controls, and framing Node sets itself. */
@@ -128,10 +130,21 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     const session = await o.sessions.get({ token, role, connection: o.connection, source: sourceOf(req), ...(typeof ua === 'string' ? { client: ua.slice(0, 200) } : {}) });
     const query = (req.url ?? '/').indexOf('?');
     const target = parseRequestTarget(relativeTarget(path + (query < 0 ? '' : (req.url ?? '').slice(query)), o.prefix));
-    const body = o.protocol.needsBody?.(req) === true ? await readLimited(req, o.maxRequestBytes) : undefined;
+    let body: Buffer | undefined;
+    let bodyError: SluiceError | undefined;
+    if (o.protocol.needsBody?.(req) === true) {
+      const declared = req.headers['content-length'];
+      try {
+        // Refused by its declared length before anything is read, so the client still gets a 413.
+        if (declared !== undefined && Number(declared) > o.maxRequestBytes) throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `request body of ${declared} bytes exceeds ${o.maxRequestBytes}`);
+        body = await readLimited(req, o.maxRequestBytes);
+      } catch (err) {
+        bodyError = toSluiceError(err);
+      }
+    }
     const described = o.protocol.describe(req, target, body);
     const decision = o.decide(session, described.action);
-    return { session, described, decision, target, ...(body !== undefined ? { body } : {}) };
+    return { session, described, decision, target, ...(body !== undefined ? { body } : {}), ...(bodyError !== undefined ? { bodyError } : {}) };
   };
 
   const commandOf = (d: Described): { text: string; kind: string; verb: string; objects: readonly string[] } => ({ text: d.action.text, kind: d.action.kind, verb: d.action.verb, objects: d.action.objects });
@@ -169,6 +182,10 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
       o.protocol.sendError(res, err, approvalId);
     };
 
+    if (a.bodyError !== undefined) {
+      await fail(a.bodyError, 'failure');
+      return;
+    }
     let body: Buffer | undefined = a.body;
     let approvalId: string | undefined;
     switch (decision.effect) {

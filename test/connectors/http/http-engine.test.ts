@@ -192,6 +192,10 @@ describe('HTTP connector', () => {
     const ok = await send(gw.port, 'POST', '/http/api/echo/form', form, 'a=1&b=%C3%A9+x');
     assert.equal(ok.status, 200);
     assert.equal((ok.json() as { body: string }).body, 'a=1&b=%C3%A9+x');
+    // A form too large to read is refused, and recorded.
+    const big = await send(gw.port, 'POST', '/http/api/echo/form', form, `a=${'x'.repeat(2000)}`);
+    assert.equal(big.status, 413);
+    assert.ok(gw.events.some((e) => e.type === 'command' && e.outcome === 'failure' && e.command?.text === 'POST /echo/form' && e.error?.code === 'SLUICE_MESSAGE_TOO_LARGE'));
     // An override of the request's own method changes nothing.
     assert.equal((await send(gw.port, 'POST', '/http/api/v1/orders', { ...json, 'x-http-method-override': 'POST' }, '{"a":1}')).status, 201);
     assert.ok(gw.events.some((e) => e.type === 'command' && e.outcome === 'denied' && e.command?.text === 'POST /echo/form (method override: DELETE)'));
