@@ -319,6 +319,14 @@ describe('inline masking through the PostgreSQL gateway', () => {
       assert.ok(distinct.rowCount !== null && distinct.rowCount <= 1);
       const joined = await c.query('SELECT count(*)::int AS n FROM customers NATURAL JOIN (SELECT 1 AS id) one');
       assert.equal(joined.rows[0].n, 1);
+      // RETURNING names its columns' table and column as a SELECT does: masked, not refused.
+      const returned = await c.query("UPDATE customers SET name = name WHERE id = 1 RETURNING password, ssn, email");
+      assert.deepEqual([returned.rows[0].password, returned.rows[0].ssn], ['[REDACTED]', '***-**-6789']);
+      assert.match(returned.rows[0].email, /^hash:/);
+      const inserted = await c.query("INSERT INTO customers (name, password) VALUES ('dup-ret', 'hunter2') RETURNING *");
+      assert.equal(inserted.rows[0].password, '[REDACTED]');
+      await assert.rejects(c.query('UPDATE customers SET name = name WHERE id = 1 RETURNING upper(password)'), /masked-column-use/);
+      await assert.rejects(c.query('UPDATE customers SET name = name WHERE id = 1 RETURNING password AS p'), /masked-column-use/);
       // The extended protocol is described the same way.
       await assert.rejects(c.query('SELECT * FROM customers WHERE id > $1 ORDER BY 7', [0]), /masked-column-use/);
       const bound = await c.query('SELECT * FROM customers WHERE id = $1 ORDER BY 2', [1]);

@@ -754,7 +754,34 @@ function visitDml(body: Obj, scope: Scope, c: Collector, depth: number): void {
   if (body.withClause !== undefined) s = visitWith(body.withClause, s, c, depth);
   visit(body.relation, { ...s, write: true }, c, depth + 1);
   if (s.executed) dmlSubVerbs(body, c);
-  visitFields(body, s, c, depth + 1, 'withClause', 'relation');
+  // The parser's tree puts the list under returningClause.exprs (older trees: returningList).
+  const returning = asObject(body.returningClause);
+  visitReturning(returning?.exprs ?? body.returningList, s, c, depth + 1);
+  const { returningList: _list, returningClause: _clause, ...rest } = body;
+  visitFields(rest, s, c, depth + 1, 'withClause', 'relation');
+}
+
+/**
+ * RETURNING lists columns as a SELECT list does, and PostgreSQL's RowDescription names their
+ * table and column (through a CTE too), so masking follows a plain column or `*` there: only a
+ * renamed column, an expression or a whole row is a use masking cannot follow.
+ */
+function visitReturning(list: unknown, scope: Scope, c: Collector, depth: number): void {
+  for (const t of listOf(list)) {
+    const rt = asObject(asObject(t)?.ResTarget);
+    const fields = listOf(asObject(asObject(rt?.val)?.ColumnRef)?.fields);
+    if (fields.length === 0) {
+      visit(t, scope, c, depth + 1);
+      continue;
+    }
+    const last = asObject(fields[fields.length - 1]);
+    if (last?.A_Star !== undefined) continue;
+    const name = asObject(last?.String)?.sval;
+    if (typeof name !== 'string') continue;
+    // A one-part name may be a whole row (`RETURNING t`).
+    if (fields.length === 1) c.singles.add(name);
+    if (typeof rt?.name === 'string' && rt.name !== name) c.computed.add(name);
+  }
 }
 
 const MERGE_COMMANDS: Readonly<Record<string, SqlVerb>> = { CMD_INSERT: 'insert', CMD_UPDATE: 'update', CMD_DELETE: 'delete' };

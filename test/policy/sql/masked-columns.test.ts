@@ -84,6 +84,16 @@ describe('maskedColumnViolation', () => {
     assert.equal(maskedColumnViolation(orders!, protects, tableRules), undefined);
   });
 
+  test('RETURNING is a result list: plain columns and * are followed, renames, expressions and whole rows are not', () => {
+    for (const sql of ['UPDATE customers SET name = name RETURNING *', 'INSERT INTO customers (name) VALUES ($1) RETURNING id, password', 'DELETE FROM customers WHERE id = 1 RETURNING customers.ssn', 'WITH u AS (UPDATE customers SET name = name RETURNING password) SELECT password FROM u']) {
+      assert.equal(violation(sql), undefined, sql);
+    }
+    for (const sql of ['UPDATE customers SET name = name RETURNING password AS p', 'UPDATE customers SET name = name RETURNING upper(password)', 'UPDATE customers SET name = password RETURNING id', 'WITH u AS (UPDATE customers SET name = name RETURNING password) SELECT upper(password) FROM u']) {
+      assert.match(violation(sql) ?? '', /column "password" is masked/, sql);
+    }
+    assert.match(violation('UPDATE customers c SET name = name RETURNING c') ?? '', /whole row/);
+  });
+
   test('DISTINCT deduplicates by every output column', () => {
     assert.match(violation('SELECT DISTINCT id, password FROM customers') ?? '', /column "password" is masked/);
     assert.equal(violation('SELECT DISTINCT id, name FROM customers'), undefined);
