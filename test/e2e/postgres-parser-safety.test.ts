@@ -149,6 +149,21 @@ describe('statements the server would read differently from Sluice', () => {
       } finally {
         e.close();
       }
+      // Inside one batch the server reports the change only at Sync, after it has parsed what
+      // follows: Sluice asks it for the settings first. To Sluice the second Parse is a SELECT of
+      // a literal; with standard_conforming_strings off the server reads a DELETE in a CTE.
+      const b = await rawConnect(port, 'agent', 'appdb', agent);
+      try {
+        const hidden = "WITH t AS (SELECT 'x\\'' ), d AS (DELETE FROM orders RETURNING 1) SELECT 1 --') SELECT 1";
+        const frames = [msg.parse('', 'SELECT lax()'), msg.bind('', ''), msg.execute(''), msg.parse('', hidden), msg.bind('', ''), msg.execute(''), msg.sync()];
+        const got4 = await b.exchange(frames, 1, (m) => m.some((x) => x.type === 'E'));
+        const fatal = got4.find((m) => m.type === 'E');
+        assert.match(fatal?.body.toString() ?? '', /FATAL[\s\S]*sql-parser-safety[\s\S]*standard_conforming_strings = off/);
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(await orders(), 50, 'the DELETE in the same batch never ran');
+      } finally {
+        b.close();
+      }
       // A Query the server discards (sent in a batch that already failed, before its Sync) gets no
       // answer of its own: nothing behind it waits for one.
       const d = await rawConnect(port, 'agent', 'appdb', agent);

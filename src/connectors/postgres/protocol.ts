@@ -168,6 +168,17 @@ export function describeMessage(target: 'S' | 'P', name: string): Buffer {
 }
 
 export const SYNC = frame(Frontend.Sync, Buffer.alloc(0));
+export const FLUSH = frame(Frontend.Flush, Buffer.alloc(0));
+
+/** Frontend Bind of `statement` to `portal`: no parameters, text results. */
+export function bindMessage(portal: string, statement: string): Buffer {
+  return frame(Frontend.Bind, Buffer.concat([cstring(portal), cstring(statement), Buffer.from([0, 0, 0, 0, 0, 0])]));
+}
+
+/** Frontend Close of a prepared statement (`S`) or a portal (`P`). */
+export function closeMessage(target: 'S' | 'P', name: string): Buffer {
+  return frame(Frontend.Close, Buffer.concat([Buffer.from(target), cstring(name)]));
+}
 
 /** Frontend Execute of `portal` with no row limit. */
 export function executeMessage(portal: string): Buffer {

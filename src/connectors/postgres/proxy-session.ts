@@ -18,7 +18,10 @@ import type { ApprovalsLike } from '../engine.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
   Backend,
+  bindMessage,
   buildFieldsMessage,
+  closeMessage,
+  FLUSH,
   errorResponse,
   describeMessage,
   executeMessage,
@@ -52,6 +55,12 @@ const UNDEFINED_CURSOR = '34000';
 const MAX_REFUSED_NAMES = 1024;
 /** Protocol names marked per session before every name counts as marked (MarkedNames). */
 const MAX_MARKED_NAMES = 10_000;
+
+/** Sluice's own statement and portal name for its settings probe (a control character no client name has). */
+const PROBE_NAME = 'sluice\u0001settings';
+/** The settings Sluice's parser depends on, in the order the probe reads them. */
+const PROBED_SETTINGS = ['standard_conforming_strings', 'client_encoding', 'search_path'] as const;
+const PROBE_SQL = `SELECT ${PROBED_SETTINGS.map((n) => `pg_catalog.current_setting('${n}')`).join(', ')}`;
 
 /** Verbs that read data and change nothing: such statements may run while their record commits. */
 const PURE_READ_VERBS: ReadonlySet<string> = new Set(['select', 'explain', 'show']);
@@ -196,7 +205,10 @@ type Op =
   | { readonly k: 'execute'; readonly portal: PortalInfo | undefined; readonly sql: string; readonly started: number; readonly out: Outcome; rows?: RowMaskPlan; readonly decision?: SqlDecision; readonly denied?: SluiceError; gate?: AuditGate; lazy?: boolean; begun?: boolean; copies?: CopyOutMasker[] }
   | { readonly k: 'close' }
   | { readonly k: 'sync'; readonly onReady?: () => void }
-  | { readonly k: 'denied-call'; readonly denied: SluiceError };
+  | { readonly k: 'denied-call'; readonly denied: SluiceError }
+  // Sluice's own settings probe (readSettings): its answers never reach the client.
+  | { readonly k: 'probe-step' }
+  | { readonly k: 'probe'; values?: string[]; readonly done: (values: readonly string[] | undefined) => void };
 
 export interface ProxySessionOptions {
   readonly client: Socket;
@@ -252,6 +264,8 @@ export class ProxySession {
   private markAnswered: (() => void) | undefined;
   /** The extended-protocol batch since the last Sync executed a statement that may run code. */
   private batchRanCode = false;
+  /** Resolves a settings probe in flight (readSettings) when the session ends first. */
+  private probeWaiter: ((values: readonly string[] | undefined) => void) | undefined;
   private txStatus: number;
   private copyOutMasking = false;
   private unplacedLogged = false;
@@ -583,12 +597,61 @@ export class ProxySession {
    * (onParameterStatus). So a Query, Parse or Execute that arrives behind such a simple Query, or behind
    * the Sync of a batch that executed one, pipelined in the same write, is decided only after
    * that ReadyForQuery: otherwise it was decided, and sent, on a reading the server no longer
-   * shared. Inside one batch the server reports only at Sync; waiting there would deadlock, so
-   * that case stays open (docs/postgres.md). False when the session ended meanwhile.
+   * shared. Inside one batch the server reports only at Sync, and waiting for it would deadlock:
+   * there a Query or Parse behind such an Execute first reads the settings from the server
+   * (`probe`, readSettings). False when the session ended meanwhile.
    */
-  private async afterAnswered(): Promise<boolean> {
+  private async afterAnswered(probe = true): Promise<boolean> {
     if (this.answered !== undefined) await this.answered;
+    if (this.closed) return false;
+    // Inside a batch that executed code, before Sync: ask the server for the settings now in
+    // force (it runs the probe after what it has already been sent). A batch that already failed
+    // upstream discards this statement anyway.
+    if (probe && this.batchRanCode && !this.skippingToSync) {
+      this.batchRanCode = false;
+      const values = await this.readSettings();
+      if (this.closed) return false;
+      for (let i = 0; values !== undefined && i < PROBED_SETTINGS.length; i++) {
+        const why = unsafeServerSetting(PROBED_SETTINGS[i] as string, values[i] ?? '', this.o.serverEncoding);
+        if (why !== undefined) {
+          this.o.log(`postgres session ${this.o.session.id}: ${why}; ending the session`);
+          this.fatal(new SluiceError('SLUICE_POLICY_DENIED', `the session changed how the server reads SQL and was ended (${BUILTIN_RULES.parserSafety})`, { detail: why }));
+          return false;
+        }
+      }
+    }
     return !this.closed;
+  }
+
+  /**
+   * Parse, Bind, Execute and Close Sluice's own `SELECT current_setting(…)` under a name of its
+   * own, then Flush: the server answers in order, after the client's statements sent before.
+   * Resolves with the values, or undefined when the batch failed first (the server skips to Sync)
+   * or the session ended.
+   */
+  private readSettings(): Promise<readonly string[] | undefined> {
+    return new Promise((resolve) => {
+      this.probeWaiter = resolve;
+      const done = (values: readonly string[] | undefined): void => {
+        this.probeWaiter = undefined;
+        resolve(values);
+      };
+      this.pushOp({ k: 'probe-step' });
+      this.pushOp({ k: 'probe-step' });
+      this.pushOp({ k: 'probe', done });
+      this.pushOp({ k: 'probe-step' });
+      this.pushOp({ k: 'probe-step' });
+      this.forward(
+        Buffer.concat([
+          parseMessage(PROBE_NAME, PROBE_SQL),
+          bindMessage(PROBE_NAME, PROBE_NAME),
+          executeMessage(PROBE_NAME),
+          closeMessage('P', PROBE_NAME),
+          closeMessage('S', PROBE_NAME),
+          FLUSH,
+        ]),
+      );
+    });
   }
 
   /** The onReady of a simple Query that may run code: later statements wait for it (afterAnswered). */
@@ -756,8 +819,9 @@ export class ProxySession {
 
   private async onExecute(body: Buffer, frameBytesView: Buffer): Promise<void> {
     const frameBytes = Buffer.from(frameBytesView);
-    // A prepared statement runs on the settings in force (a search_path a function changed).
-    if (!(await this.afterAnswered())) return;
+    // A prepared statement runs on the settings in force (a search_path a function changed). It
+    // is not parsed again, so inside a batch it is not probed (afterAnswered).
+    if (!(await this.afterAnswered(false))) return;
     const b = new BodyReader(body);
     const portalName = b.cstring();
     const portal = this.portals.get(portalName);
@@ -1010,6 +1074,16 @@ export class ProxySession {
     const head = this.ops[0];
     switch (type) {
       case Backend.DataRow: {
+        if (head?.k === 'probe') {
+          const b = new BodyReader(reader.body());
+          const values: string[] = [];
+          for (let i = b.int16(); i > 0; i--) {
+            const len = b.int32();
+            values.push(len < 0 ? '' : b.bytes(len).toString('utf8'));
+          }
+          head.values = values;
+          return null;
+        }
         if (head === undefined || (head.k !== 'query' && head.k !== 'execute')) {
           // A row Sluice cannot place is never sent as it came: every value gets the detectors.
           if (!this.unplacedLogged) this.o.log(`postgres: session ${this.o.session.id}: a result row arrived with no command to place it under; masking it with the detectors`);
@@ -1077,6 +1151,11 @@ export class ProxySession {
         return undefined;
       }
       case Backend.CommandComplete: {
+        if (head?.k === 'probe') {
+          this.ops.shift();
+          head.done(head.values);
+          return null;
+        }
         if (this.copyFailed !== undefined) return this.failCopy(head);
         if (head?.k === 'query') {
           head.out.tags.push(new BodyReader(reader.body()).cstring());
@@ -1101,6 +1180,10 @@ export class ProxySession {
       case Backend.BindComplete:
       case Backend.CloseComplete:
       case Backend.NoData:
+        if (head?.k === 'probe-step') {
+          this.ops.shift();
+          return null;
+        }
         if (head !== undefined && head.k !== 'query' && head.k !== 'execute' && head.k !== 'sync') {
           this.ops.shift();
           if (head.k === 'describe' && head.internal !== undefined) return null;
@@ -1308,6 +1391,8 @@ export class ProxySession {
         const skipped = this.ops.shift();
         // A Query sent inside the failed batch is discarded too: nothing waits for its answer.
         if (skipped?.k === 'query') skipped.onReady?.();
+        // So is a settings probe: the statement it was for will be discarded as well.
+        if (skipped?.k === 'probe') skipped.done(undefined);
       }
       // The batch's Sync is still to come: what the client sends until then is ignored upstream too.
       if (this.ops.length === 0) this.skippingToSync = true;
@@ -1406,6 +1491,7 @@ export class ProxySession {
     if (this.closed) return;
     this.closed = true;
     this.markAnswered?.();
+    this.probeWaiter?.(undefined);
     if (this.held !== undefined) void this.o.approvals?.withdraw(this.held.id, `client session ended (${reason})`);
     // Pure reads sent upstream whose result never reached the client are still recorded.
     for (const op of this.ops) {
