@@ -63,7 +63,7 @@ export interface StatementFacts extends SqlFacts {
    * only once the upstream describes the result.
    */
   readonly starOrdering?: { readonly positions: readonly number[]; readonly distinct: boolean };
-  /** As starOrdering, in a nested SELECT (a subquery, a CTE), whose columns the result does not show. */
+  /** As starOrdering, where describing the statement would not show those columns: a subquery, a CTE, COPY (…), DECLARE, PREPARE. */
   readonly nestedStarOrdering?: boolean;
   /** A NATURAL JOIN neither side of which lists its columns (tables, CTEs, joins): which columns it compares is unknown. */
   readonly naturalJoinUnseen?: boolean;

@@ -47,7 +47,9 @@ export function maskedColumnViolation(f: Facts, protectsColumn: ProtectsColumn, 
     return `a whole row as JSON names its fields without their table, so the column rules for ${f.tablesRead.join(', ')} cannot apply to it; select the columns`;
   }
   if (f.naturalJoinUnseen === true) return 'NATURAL JOIN compares every column its two sides share, which cannot be seen here and may be masked; name the join columns with USING (…) or ON';
-  if (f.nestedStarOrdering === true) return 'a subquery sorts, groups or deduplicates by columns of * (by position, or DISTINCT), which may be masked; list the columns';
+  if (f.nestedStarOrdering === true) {
+    return 'it sorts, groups or deduplicates by columns of * (by position, or DISTINCT) in a subquery, a CTE, COPY, DECLARE or PREPARE, whose columns cannot be described first and may be masked; list the columns';
+  }
   if (f.renamedColumns === true && computed.length > 0) return 'a column alias list (AS t(a, b)) renames columns that the statement then computes on, where masking cannot follow them';
   return undefined;
 }
