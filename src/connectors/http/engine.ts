@@ -137,7 +137,7 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
       holder,
       protocol,
       ...connectionLimits(c, where),
-      maskText: (t) => masker.maskText(t),
+      maskText: (t, stats) => masker.maskText(t, stats),
       log: ctx.log,
     });
     proxies.push(proxy);

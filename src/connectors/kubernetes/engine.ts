@@ -134,7 +134,7 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
       holder,
       protocol,
       ...limits,
-      maskText: (t) => masker.maskText(t),
+      maskText: (t, stats) => masker.maskText(t, stats),
       log: ctx.log,
     });
     proxies.push(proxy);

@@ -64,8 +64,8 @@ export interface ProxyOptions<D extends Described> {
   readonly maxRequestBytes: number;
   readonly maxResponseBytes: number;
   readonly approvalWaitMs: number;
-  /** Mask free text (for the approver's view of the request). */
-  readonly maskText: (text: string) => string;
+  /** Mask free text: the approver's view of the request, response header values. */
+  readonly maskText: (text: string, stats?: MaskStats) => string;
   readonly log: (line: string) => void;
   readonly clock?: () => number;
 }
@@ -93,6 +93,22 @@ export interface Admitted<D> {
 /** Request headers never forwarded: the agent's token, Sluice's own controls, and framing Node sets itself. */
 const DROP_REQUEST = new Set(['authorization', 'host', 'expect', 'content-length', 'accept-encoding']);
 const SLUICE_PREFIX = 'x-sluice-';
+/** Response headers whose values are framing, dates or cache validators: not scanned by the detectors. */
+const PLAIN_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'content-range',
+  'accept-ranges',
+  'date',
+  'expires',
+  'last-modified',
+  'etag',
+  'cache-control',
+  'age',
+  'vary',
+  'retry-after',
+]);
 const ROLE_HEADER = 'x-sluice-role';
 
 export function readBearer(req: IncomingMessage): string {
@@ -347,6 +363,13 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
         if (typeof v === 'string') outHeaders[k] = o.scrubber.text(v, () => stats.add('credential', `header:${k}`));
         else if (Array.isArray(v)) outHeaders[k] = v.map((x) => o.scrubber.text(x, () => stats.add('credential', `header:${k}`)));
       }
+    }
+    // Response headers reach the agent as the body does (a debug header with a key, a Location
+    // with an e-mail address): the detectors run on every value but framing and caching ones.
+    for (const [k, v] of Object.entries(outHeaders)) {
+      if (PLAIN_RESPONSE_HEADERS.has(k)) continue;
+      if (typeof v === 'string') outHeaders[k] = o.maskText(v, stats);
+      else if (Array.isArray(v)) outHeaders[k] = v.map((x) => o.maskText(x, stats));
     }
     const noBody = req.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
     if (noBody) {

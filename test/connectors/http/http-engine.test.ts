@@ -31,7 +31,7 @@ policies:
       - deny: [delete]
         paths: ['/v1/orders/**']
       - allow: [read]
-        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream']
+        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream', '/hdr']
       - allow: [post]
         paths: ['/v1/orders']
         when: http.headers["content-type"] == "application/json"
@@ -113,6 +113,12 @@ describe('HTTP connector', () => {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
         res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 1, result: { owner: 'ada@example.com' } })}\n\n`);
         eventsGate = () => res.end(`data: ${JSON.stringify({ jsonrpc: '2.0', id: 2, result: { key: 'ghp_abcdefghijklmnopqrstuvwxyz0123456789' } })}\n\n`);
+        return;
+      }
+      if (url === '/hdr') {
+        // Secrets and personal data in response headers, beside framing headers.
+        res.writeHead(200, { 'content-type': 'application/json', 'x-debug-key': 'aws AKIAIOSFODNN7EXAMPLE', location: '/users/ada@example.com', 'set-cookie': ['a=1', 'k=ghp_abcdefghijklmnopqrstuvwxyz0123456789'], etag: '"4111111111111111"' });
+        res.end('{}');
         return;
       }
       if (url === '/slow') return; // never answers
@@ -261,6 +267,23 @@ describe('HTTP connector', () => {
       assert.equal(r.status, 200, path);
       assert.deepEqual(r.body, want, `${path}: ${r.body.toString('latin1')}`);
     }
+  });
+
+  test('masks response header values with the detectors, leaving framing and cache headers as sent', async () => {
+    const r = await send(gw.port, 'GET', '/http/api/hdr', auth);
+    assert.equal(r.status, 200);
+    const h = r.headers;
+    assert.match(String(h['x-debug-key']), /^aws \S+$/);
+    assert.ok(!String(h['x-debug-key']).includes('AKIAIOSFODNN7EXAMPLE'), String(h['x-debug-key']));
+    assert.match(String(h.location), /^\/users\/\S+$/);
+    assert.ok(!String(h.location).includes('ada@example.com'), String(h.location));
+    const cookies = ([] as string[]).concat(h['set-cookie'] ?? []);
+    assert.equal(cookies.length, 2);
+    assert.equal(cookies[0], 'a=1');
+    assert.match(String(cookies[1]), /^k=/);
+    assert.ok(!String(cookies[1]).includes('ghp_'), String(cookies[1]));
+    assert.equal(h.etag, '"4111111111111111"', 'a cache validator is not scanned');
+    assert.equal(h['content-type'], 'application/json');
   });
 
   test('masks text; passes binary byte for byte', async () => {
