@@ -551,7 +551,7 @@ export class ProxySession {
 
   private async onQuery(sql: string): Promise<void> {
     const frameBytes = Buffer.from(this.clientReader.frame());
-    if (!(await this.afterAnswered())) return;
+    if (this.mustWait(true) && !(await this.afterAnswered())) return;
     let decision = this.checkMaskedColumns(this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql)));
     if (hasStarOrdering(decision)) decision = await this.checkStarOrdering(decision);
     const started = Date.now();
@@ -601,6 +601,11 @@ export class ProxySession {
    * there a Query or Parse behind such an Execute first reads the settings from the server
    * (`probe`, readSettings). False when the session ended meanwhile.
    */
+  /** Whether afterAnswered has anything to wait for (checked first: most statements go on at once). */
+  private mustWait(probe: boolean): boolean {
+    return this.answered !== undefined || (probe && this.batchRanCode && !this.skippingToSync);
+  }
+
   private async afterAnswered(probe = true): Promise<boolean> {
     if (this.answered !== undefined) await this.answered;
     if (this.closed) return false;
@@ -761,7 +766,7 @@ export class ProxySession {
   }
 
   private async onParse(body: Buffer, frameBytes: Buffer): Promise<void> {
-    if (!(await this.afterAnswered())) return;
+    if (this.mustWait(true) && !(await this.afterAnswered())) return;
     const b = new BodyReader(body);
     const name = b.cstring();
     const sql = b.cstring();
@@ -821,7 +826,7 @@ export class ProxySession {
     const frameBytes = Buffer.from(frameBytesView);
     // A prepared statement runs on the settings in force (a search_path a function changed). It
     // is not parsed again, so inside a batch it is not probed (afterAnswered).
-    if (!(await this.afterAnswered(false))) return;
+    if (this.mustWait(false) && !(await this.afterAnswered(false))) return;
     const b = new BodyReader(body);
     const portalName = b.cstring();
     const portal = this.portals.get(portalName);
