@@ -81,11 +81,11 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
     const protocol: ProxyProtocol<HttpDescribed> = {
       protocol: 'http',
       // Rails, Laravel and Symfony take a POSTed form's `_method` field as the method: such a
-      // body is read before deciding, and decided as each method it names.
-      needsBody: (req) => req.method === 'POST' && isForm(req.headers['content-type']),
+      // body (url-encoded or multipart) is read before deciding, and decided as each method it names.
+      needsBody: (req) => req.method === 'POST' && formKind(req.headers['content-type']) !== undefined,
       describe(req, target, body) {
         const method = (req.method ?? 'GET').toUpperCase();
-        const formMethods = body !== undefined && isForm(req.headers['content-type']) ? new URLSearchParams(body.toString('latin1')).getAll(METHOD_PARAMETER) : [];
+        const formMethods = body !== undefined ? methodFields(req.headers['content-type'], body) : [];
         const facts = httpFacts(method, target, req.headers, formMethods);
         // A grant window for POST must not cover a POST that asks to be run as DELETE.
         return { action: httpAction(c.name, facts, target.rawQuery), fingerprint: `${[method, ...facts.methodOverrides].join('+')} ${target.path}`, method };
@@ -185,8 +185,33 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
   };
 }
 
-function isForm(contentType: string | undefined): boolean {
-  return contentType !== undefined && contentType.split(';')[0]?.trim().toLowerCase() === 'application/x-www-form-urlencoded';
+/** `urlencoded` or `multipart` for the form bodies frameworks read `_method` from. */
+function formKind(contentType: string | undefined): 'urlencoded' | 'multipart' | undefined {
+  const type = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (type === 'application/x-www-form-urlencoded') return 'urlencoded';
+  if (type === 'multipart/form-data') return 'multipart';
+  return undefined;
+}
+
+/**
+ * The `_method` values of a form body. Multipart: the value of every part whose
+ * Content-Disposition names the field (its headers and value read as Latin-1, byte for byte).
+ */
+function methodFields(contentType: string | undefined, body: Buffer): string[] {
+  const kind = formKind(contentType);
+  if (kind === 'urlencoded') return new URLSearchParams(body.toString('latin1')).getAll(METHOD_PARAMETER);
+  if (kind !== 'multipart') return [];
+  const text = body.toString('latin1');
+  const out: string[] = [];
+  // Each part: headers, a blank line, the value up to the next CRLF and boundary delimiter.
+  for (const part of text.split(/\r\n--/)) {
+    const split = part.indexOf('\r\n\r\n');
+    if (split < 0) continue;
+    const headers = part.slice(0, split);
+    if (!/^content-disposition:[ \t]*form-data\b[^\r\n]*;[ \t]*name[ \t]*=[ \t]*(?:"_method"|_method)(?:[ \t;]|\r|$)/im.test(headers)) continue;
+    out.push(part.slice(split + 4));
+  }
+  return out;
 }
 
 function refuseUpgrade(_req: IncomingMessage, socket: import('node:net').Socket): void {

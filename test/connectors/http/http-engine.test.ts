@@ -198,6 +198,14 @@ describe('HTTP connector', () => {
     const ok = await send(gw.port, 'POST', '/http/api/echo/form', form, 'a=1&b=%C3%A9+x');
     assert.equal(ok.status, 200);
     assert.equal((ok.json() as { body: string }).body, 'a=1&b=%C3%A9+x');
+    // Multipart forms too (Rails, Laravel and Symfony read _method from them).
+    const multipart = { ...auth, 'content-type': 'multipart/form-data; boundary=XyZ' };
+    const withMethod = '--XyZ\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--XyZ\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--XyZ--\r\n';
+    assert.equal((await send(gw.port, 'POST', '/http/api/echo/form', multipart, withMethod)).status, 403);
+    const plainParts = '--XyZ\r\nContent-Disposition: form-data; name="a"; filename="_method"\r\nContent-Type: text/plain\r\n\r\nDELETE\r\n--XyZ--\r\n';
+    const upload = await send(gw.port, 'POST', '/http/api/echo/form', multipart, plainParts);
+    assert.equal(upload.status, 200, 'a file named _method is no method override');
+    assert.equal((upload.json() as { body: string }).body, plainParts);
     // A form too large to read is refused, and recorded.
     const big = await send(gw.port, 'POST', '/http/api/echo/form', form, `a=${'x'.repeat(2000)}`);
     assert.equal(big.status, 413);
