@@ -619,8 +619,7 @@ export class ProxySession {
       for (let i = 0; values !== undefined && i < PROBED_SETTINGS.length; i++) {
         const why = unsafeServerSetting(PROBED_SETTINGS[i] as string, values[i] ?? '', this.o.serverEncoding);
         if (why !== undefined) {
-          this.o.log(`postgres session ${this.o.session.id}: ${why}; ending the session`);
-          this.fatal(new SluiceError('SLUICE_POLICY_DENIED', `the session changed how the server reads SQL and was ended (${BUILTIN_RULES.parserSafety})`, { detail: why }));
+          this.fatal(this.unsafeSetting(why));
           return false;
         }
       }
@@ -1281,11 +1280,14 @@ export class ProxySession {
   private onParameterStatus(body: Buffer): undefined {
     const r = new BodyReader(body);
     const why = unsafeServerSetting(r.cstring(), r.cstring(), this.o.serverEncoding);
-    if (why !== undefined) {
-      this.o.log(`postgres session ${this.o.session.id}: ${why}; ending the session`);
-      throw new SluiceError('SLUICE_POLICY_DENIED', `the session changed how the server reads SQL and was ended (${BUILTIN_RULES.parserSafety})`, { detail: why });
-    }
+    if (why !== undefined) throw this.unsafeSetting(why);
     return undefined;
+  }
+
+  /** The error that ends a session whose server now reads SQL otherwise than Sluice (logged). */
+  private unsafeSetting(why: string): SluiceError {
+    this.o.log(`postgres session ${this.o.session.id}: ${why}; ending the session`);
+    return new SluiceError('SLUICE_POLICY_DENIED', `the session changed how the server reads SQL and was ended (${BUILTIN_RULES.parserSafety})`, { detail: why });
   }
 
   private copyError(why: string): SluiceError {

@@ -649,9 +649,8 @@ function noteJsonOutput(value: unknown, c: Collector): boolean {
   let v = asObject(value);
   const cast = asObject(v?.TypeCast);
   if (cast !== undefined) {
-    const names = listOf(asObject(cast.typeName)?.names);
-    const type = asObject(asObject(names[names.length - 1])?.String)?.sval;
-    if (typeof type !== 'string' || !JSON_TEXT_TYPES.has(type)) return false;
+    const type = functionName(asObject(cast.typeName)?.names).pop();
+    if (type === undefined || !JSON_TEXT_TYPES.has(type)) return false;
     v = asObject(cast.arg);
   }
   const call = asObject(v?.FuncCall);
