@@ -552,8 +552,9 @@ export class ProxySession {
   private async onQuery(sql: string): Promise<void> {
     const frameBytes = Buffer.from(this.clientReader.frame());
     if (this.mustWait(true) && !(await this.afterAnswered())) return;
-    let decision = this.checkMaskedColumns(this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql)));
-    if (hasStarOrdering(decision)) decision = await this.checkStarOrdering(decision);
+    const decided = this.decide(sql);
+    // No await unless there is a promise: the statement path stays synchronous.
+    let decision = decided instanceof Promise ? await decided : decided;
     const started = Date.now();
     const out: Outcome = { rows: 0, bytes: 0, tags: [], masked: new MaskStats() };
     if (isPureRead(decision)) {
@@ -603,16 +604,20 @@ export class ProxySession {
    */
   /** Whether afterAnswered has anything to wait for (checked first: most statements go on at once). */
   private mustWait(probe: boolean): boolean {
-    return this.answered !== undefined || (probe && this.batchRanCode && !this.skippingToSync);
+    return this.answered !== undefined || this.probeDue(probe);
+  }
+
+  /** Inside a batch that executed code, before Sync, and not failed already (it discards what follows). */
+  private probeDue(probe: boolean): boolean {
+    return probe && this.batchRanCode && !this.skippingToSync;
   }
 
   private async afterAnswered(probe = true): Promise<boolean> {
     if (this.answered !== undefined) await this.answered;
     if (this.closed) return false;
-    // Inside a batch that executed code, before Sync: ask the server for the settings now in
-    // force (it runs the probe after what it has already been sent). A batch that already failed
-    // upstream discards this statement anyway.
-    if (probe && this.batchRanCode && !this.skippingToSync) {
+    // Ask the server for the settings now in force (it runs the probe after what it has already
+    // been sent).
+    if (this.probeDue(probe)) {
       this.batchRanCode = false;
       const values = await this.readSettings();
       if (this.closed) return false;
@@ -672,6 +677,15 @@ export class ProxySession {
     this.answered = answered;
     this.markAnswered = done;
     return done;
+  }
+
+  /**
+   * A statement's decision: the rules, then the session's names and masking (a sort over `*`
+   * asks the upstream first, so only then is there a promise).
+   */
+  private decide(sql: string): SqlDecision | Promise<SqlDecision> {
+    const decision = this.checkMaskedColumns(this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql)));
+    return hasStarOrdering(decision) ? this.checkStarOrdering(decision) : decision;
   }
 
   /**
@@ -769,8 +783,9 @@ export class ProxySession {
     const b = new BodyReader(body);
     const name = b.cstring();
     const sql = b.cstring();
-    let decision = this.checkMaskedColumns(this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql)));
-    if (hasStarOrdering(decision)) decision = await this.checkStarOrdering(decision);
+    const decided = this.decide(sql);
+    // No await unless there is a promise: the statement path stays synchronous.
+    let decision = decided instanceof Promise ? await decided : decided;
     let copies: readonly CopyPlan[] | undefined;
     if (!isPureRead(decision)) ({ decision, copies } = await this.withCopyPlans(decision));
     const effect = decision.decision.effect;
