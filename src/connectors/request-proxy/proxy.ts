@@ -137,6 +137,12 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
   let draining = false;
   const idle: Array<() => void> = [];
 
+  /** A request whose declared Content-Length is past the limit, as the error that refuses it. */
+  const declaredTooLarge = (req: IncomingMessage): SluiceError | undefined => {
+    const declared = req.headers['content-length'];
+    return declared !== undefined && Number(declared) > o.maxRequestBytes ? new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `request body of ${declared} bytes exceeds ${o.maxRequestBytes}`) : undefined;
+  };
+
   const admit = async (req: IncomingMessage, path: string): Promise<Admitted<D>> => {
     if (draining) throw new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', 'the gateway is shutting down');
     const token = readBearer(req);
@@ -149,13 +155,14 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     let body: Buffer | undefined;
     let bodyError: SluiceError | undefined;
     if (o.protocol.needsBody?.(req) === true) {
-      const declared = req.headers['content-length'];
-      try {
-        // Refused by its declared length before anything is read, so the client still gets a 413.
-        if (declared !== undefined && Number(declared) > o.maxRequestBytes) throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `request body of ${declared} bytes exceeds ${o.maxRequestBytes}`);
-        body = await readLimited(req, o.maxRequestBytes);
-      } catch (err) {
-        bodyError = toSluiceError(err);
+      // Refused by its declared length before anything is read, so the client still gets a 413.
+      bodyError = declaredTooLarge(req);
+      if (bodyError === undefined) {
+        try {
+          body = await readLimited(req, o.maxRequestBytes);
+        } catch (err) {
+          bodyError = toSluiceError(err);
+        }
       }
     }
     const described = o.protocol.describe(req, target, body);
@@ -318,9 +325,10 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
   ): Promise<number> => {
     const { described, decision, target } = a;
     const declared = req.headers['content-length'];
-    if (body === undefined && declared !== undefined && Number(declared) > o.maxRequestBytes) {
+    const tooLarge = body === undefined ? declaredTooLarge(req) : undefined;
+    if (tooLarge !== undefined) {
       req.resume();
-      throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `request body of ${declared} bytes exceeds ${o.maxRequestBytes}`);
+      throw tooLarge;
     }
     const headers = stripHopByHop(req.headers, dropRequest, [SLUICE_PREFIX]);
     // Masking needs the body as the upstream wrote it, not compressed.
