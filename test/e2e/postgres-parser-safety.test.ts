@@ -12,7 +12,7 @@ import { loadConfigFile } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { createFixture, fixtureConfig, type Fixture } from '../helpers/gateway.js';
-import { msg, rawConnect } from '../helpers/raw-pg.js';
+import { msg, rawConnect, type RawMessage } from '../helpers/raw-pg.js';
 
 const run = promisify(execFile);
 
@@ -132,38 +132,30 @@ describe('statements the server would read differently from Sluice', () => {
     // write as the call that turns the setting off: decided at once, it ran before the server's
     // ParameterStatus could end the session.
     await f.pg.query("CREATE FUNCTION lax() RETURNS text LANGUAGE sql AS $$ SELECT set_config('standard_conforming_strings', 'off', false) $$", 'app');
-    const c = await rawConnect(port, 'agent', 'appdb', agent);
-    try {
-      const got = await c.exchange([msg.query('SELECT lax()'), msg.query("SELECT 'x\\''; DELETE FROM orders; --'")], 1, (m) => m.some((x) => x.type === 'E'));
-      assert.ok(got.some((m) => m.type === 'E'), 'the session is ended');
-      await new Promise((r) => setTimeout(r, 200));
-      assert.equal(await orders(), 50, 'the pipelined DELETE never ran');
-      // The same behind an extended-protocol batch, pipelined after its Sync (as postgres.js does).
-      const e = await rawConnect(port, 'agent', 'appdb', agent);
+    /** Send `frames` in one write on a fresh session: it must end in an error with every order still there. */
+    const attack = async (frames: Buffer[], what: string): Promise<RawMessage[]> => {
+      const c = await rawConnect(port, 'agent', 'appdb', agent);
       try {
-        const frames = [msg.parse('', 'SELECT lax()'), msg.bind('', ''), msg.execute(''), msg.sync(), msg.query("SELECT 'x\\''; DELETE FROM orders; --'")];
-        const got2 = await e.exchange(frames, 1, (m) => m.some((x) => x.type === 'E'));
-        assert.ok(got2.some((m) => m.type === 'E'), 'the session is ended');
+        const got = await c.exchange(frames, 1, (m) => m.some((x) => x.type === 'E'));
+        assert.ok(got.some((m) => m.type === 'E'), `${what}: the session is ended`);
         await new Promise((r) => setTimeout(r, 200));
-        assert.equal(await orders(), 50, 'the DELETE behind the batch never ran');
+        assert.equal(await orders(), 50, `${what}: the DELETE never ran`);
+        return got;
       } finally {
-        e.close();
+        c.close();
       }
+    };
+    try {
+      await attack([msg.query('SELECT lax()'), msg.query("SELECT 'x\\''; DELETE FROM orders; --'")], 'pipelined behind a simple Query');
+      // The same behind an extended-protocol batch, pipelined after its Sync (as postgres.js does).
+      await attack([msg.parse('', 'SELECT lax()'), msg.bind('', ''), msg.execute(''), msg.sync(), msg.query("SELECT 'x\\''; DELETE FROM orders; --'")], 'behind a batch');
       // Inside one batch the server reports the change only at Sync, after it has parsed what
       // follows: Sluice asks it for the settings first. To Sluice the second Parse is a SELECT of
       // a literal; with standard_conforming_strings off the server reads a DELETE in a CTE.
-      const b = await rawConnect(port, 'agent', 'appdb', agent);
-      try {
-        const hidden = "WITH t AS (SELECT 'x\\'' ), d AS (DELETE FROM orders RETURNING 1) SELECT 1 --') SELECT 1";
-        const frames = [msg.parse('', 'SELECT lax()'), msg.bind('', ''), msg.execute(''), msg.parse('', hidden), msg.bind('', ''), msg.execute(''), msg.sync()];
-        const got4 = await b.exchange(frames, 1, (m) => m.some((x) => x.type === 'E'));
-        const fatal = got4.find((m) => m.type === 'E');
-        assert.match(fatal?.body.toString() ?? '', /FATAL[\s\S]*sql-parser-safety[\s\S]*standard_conforming_strings = off/);
-        await new Promise((r) => setTimeout(r, 200));
-        assert.equal(await orders(), 50, 'the DELETE in the same batch never ran');
-      } finally {
-        b.close();
-      }
+      const hidden = "WITH t AS (SELECT 'x\\'' ), d AS (DELETE FROM orders RETURNING 1) SELECT 1 --') SELECT 1";
+      const inBatch = await attack([msg.parse('', 'SELECT lax()'), msg.bind('', ''), msg.execute(''), msg.parse('', hidden), msg.bind('', ''), msg.execute(''), msg.sync()], 'in the same batch');
+      const fatal = inBatch.find((m) => m.type === 'E');
+      assert.match(fatal?.body.toString() ?? '', /FATAL[\s\S]*sql-parser-safety[\s\S]*standard_conforming_strings = off/);
       // A Query the server discards (sent in a batch that already failed, before its Sync) gets no
       // answer of its own: nothing behind it waits for one.
       const d = await rawConnect(port, 'agent', 'appdb', agent);
@@ -177,7 +169,6 @@ describe('statements the server would read differently from Sluice', () => {
         d.close();
       }
     } finally {
-      c.close();
       await f.pg.query('DROP FUNCTION lax()', 'app');
     }
   });
