@@ -6,7 +6,8 @@
  * empty segments (`//`, which some servers merge), path parameters (`/admin;x`, which Java
  * servers strip: `/allowed/..;/admin` is `/admin` to Tomcat), dots written as other characters
  * that Unicode normalisation turns into `.` (`．．`), backslashes, control characters (also
- * percent-encoded) and bad percent-encoding. RFC 3986 §5.2.4 (remove_dot_segments) is exactly
+ * percent-encoded), bad percent-encoding, and those escapes encoded twice (`%252e%252e`, which an
+ * upstream or a framework behind it that decodes again would read as `..`). RFC 3986 §5.2.4 (remove_dot_segments) is exactly
  * what a lenient upstream would apply after the policy had looked.
  */
 import { SluiceError } from '../../errors.js';
@@ -56,6 +57,7 @@ export function parseRequestTarget(target: string): RequestTarget {
       bad('request path contains invalid percent-encoding');
     }
     if (d === '.' || d === '..') bad('request path contains a "." or ".." segment');
+    if (d.includes('%') && decodesToSeparator(d)) bad('request path contains a doubly percent-encoded ".", "..", "/", "\\" or ";", which an upstream that decodes again resolves differently');
     if (d.includes(';')) bad('request path contains ";", a path parameter some servers strip before routing (/admin;x is /admin to them)');
     if (CONTROL_DECODED.test(d)) bad('request path contains a percent-encoded control character');
     const n = d.normalize('NFKC');
@@ -63,6 +65,17 @@ export function parseRequestTarget(target: string): RequestTarget {
     decoded.push(d);
   }
   return { path: `/${decoded.join('/')}`, rawPath, rawQuery, query: parseQuery(rawQuery) };
+}
+
+/** Whether decoding `segment` once more yields a dot segment, a separator, a path parameter or NUL. */
+function decodesToSeparator(segment: string): boolean {
+  let again: string;
+  try {
+    again = decodeURIComponent(segment);
+  } catch {
+    return false;
+  }
+  return again === '.' || again === '..' || /[/\\;\u0000]/.test(again);
 }
 
 export function parseQuery(rawQuery: string): Record<string, string[]> {

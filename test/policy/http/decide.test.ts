@@ -38,6 +38,11 @@ describe('path patterns', () => {
   test('request targets that upstreams resolve differently are refused', () => {
     for (const t of ['/a/../b', '/a/./b', '/a/%2e%2E/b', '/a%2fb', '/a%5Cb', '/a//b', '/a\\b', '/a%00b', '/%zz', '/admin;x/b', '/allowed/..;/admin', '/a%3Bb', '/a%09b', '/a/%EF%BC%8E%EF%BC%8E/b', '/a%EF%BC%8Fb']) assert.throws(() => parseRequestTarget(t), /request path/, t);
     assert.equal(parseRequestTarget('/v1/%61dmin?x=1&x=2&y').path, '/v1/admin');
+    // Encoded twice: an upstream that decodes again would see a dot segment or a separator.
+    for (const t of ['/a/%252e%252e/admin', '/a/%252E/b', '/a%252fadmin', '/a%255cb', '/admin%253bx', '/a%2500b']) assert.throws(() => parseRequestTarget(t), /request path/, t);
+    // A literal percent sign stays usable.
+    assert.equal(parseRequestTarget('/v1/100%25').path, '/v1/100%');
+    assert.equal(parseRequestTarget('/v1/50%25off').path, '/v1/50%off');
     assert.deepEqual({ ...parseRequestTarget('/v1?x=1&x=2&y').query }, { x: ['1', '2'], y: [''] });
   });
 });
@@ -54,6 +59,30 @@ describe('policy over HTTP requests', () => {
     // A deny on a path matches any case; an allow only the exact case.
     assert.equal(e.decide(ID, 'ci', act('DELETE', '/V1/ORDERS/1')).effect, 'deny');
     assert.equal(e.decide(ID, 'ci', act('GET', '/V1/orders/1')).effect, 'deny');
+  });
+
+  test('a deny covers the spellings upstream frameworks route to the same handler; an allow does not widen', () => {
+    const e = engine([{ deny: '*', paths: ['/v1/admin', '/v1/keys/'] }, { allow: '*', paths: ['/v1/**'] }] as never);
+    const denied = [
+      '/v1/admin',
+      '/v1/admin/', // Express, Flask, Spring: strict routing off
+      '/v1/ADMIN/',
+      '/v1/admin.json', // Rails (.:format), Spring MVC suffix match
+      '/v1/admin.JSON/',
+      '/v1/admin.', // IIS drops trailing dots and spaces
+      '/v1/admin%20',
+      '/v1/admin.%20.',
+      '/v1/%2561dmin', // decoded again by the upstream
+      '/v1/%2561dmin.xml',
+      '/v1/keys', // the deny was written with a trailing slash
+      '/v1/keys/',
+    ];
+    for (const t of denied) assert.equal(e.decide(ID, 'ci', act('GET', t)).effect, 'deny', t);
+    for (const t of ['/v1/admins', '/v1/admin/x', '/v1/administrator.json', '/v1/x.admin', '/v1/keys/1']) assert.equal(e.decide(ID, 'ci', act('GET', t)).effect, 'allow', t);
+    // An allow matches only what it names: its spellings fall to the default deny.
+    const narrow = engine([{ allow: ['get'], paths: ['/v1/reports'] }] as never);
+    assert.equal(narrow.decide(ID, 'ci', act('GET', '/v1/reports')).effect, 'allow');
+    for (const t of ['/v1/reports/', '/v1/reports.json', '/v1/Reports', '/v1/reports.']) assert.equal(narrow.decide(ID, 'ci', act('GET', t)).rule, 'default-deny', t);
   });
 
   test('CEL over http.method, http.path, http.query and selected headers (never the token)', () => {
