@@ -47,6 +47,59 @@ test('model-provider keys and more vendor tokens: their formats, not look-alikes
     [`dckr_pat_${run(27)}`, `pypi-AgEIcHlwaS5vcmc${run(80)}`, `shpat_${run(32, '0123456789abcdef')}`, `dop_v1_${run(64, '0123456789abcdef')}`, `AGE-SECRET-KEY-1${run(58, 'QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L')}`],
     [`dckr_pat_${run(8)}`, `pypi-${run(80)}`, `shpat_${run(31, '0123456789abcdef')}`, `dop_v1_${run(63, '0123456789abcdef')}`, 'AGE-SECRET-KEY-1 prefix'],
   );
+  const hex = (n: number): string => run(n, '0123456789abcdef');
+  hits(
+    'vendor_token',
+    [
+      `SG.${run(22)}.${run(43)}`, // SendGrid
+      `SK${hex(32)}`, // Twilio API key
+      `ATATT3${run(180)}=${hex(8).toUpperCase()}`, // Atlassian
+      `hvs.${run(95)}`, // HashiCorp Vault
+      `hvb.${run(140)}`,
+      `glsa_${run(32)}_${hex(8)}`, // Grafana
+      `glc_${run(80)}==`,
+      `NRAK-${run(27).toUpperCase()}`, // New Relic
+      `HRKU-AA${run(58)}`, // Heroku
+      `PMAK-${hex(24)}-${hex(34)}`, // Postman
+      `key-${hex(32)}`, // Mailgun
+      `dp.pt.${run(43)}`, // Doppler
+      `dp.scim.${run(40)}`,
+      `lin_api_${run(40)}`, // Linear
+      `sbp_${hex(40)}`, // Supabase
+      `sq0atp-${run(22)}`, // Square
+      `sq0csp-${run(43)}`,
+    ],
+    [
+      `SG.${run(21)}.${run(43)}`,
+      `SK${hex(31)}`,
+      `SKF${hex(32)}`,
+      'The S.K. Lines. SG. is SendGrid, SGX. and SKF bearings.',
+      `ATATT3${run(40)}`,
+      `hvs.${run(40)}`,
+      `xhvs.${run(95)}`,
+      `glsa_${run(31)}_${hex(8)}`,
+      `NRAK-${run(26)}`,
+      `PMAK-${hex(24)}`,
+      `key-${hex(31)}`,
+      `monkey-${hex(32)}`,
+      `dp.xx.${run(43)}`,
+      `dp.pt.${run(20)}`,
+      `lin_api_${run(39)}`,
+      `sbp_${hex(39)}`,
+      `sq0atp-${run(10)}`,
+      'hv.s dp. e.g. i.e. version 1.2.3',
+    ],
+  );
+});
+
+test('connection-string keys (Azure Storage, Service Bus, Cosmos DB) are secrets; the key names beside them are not', () => {
+  const storage = `DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=${'Zm9vYmFyYmF6cXV4'.repeat(5)}Zm9vYmE=;EndpointSuffix=core.windows.net`;
+  const out = defaultMasker().maskText(storage);
+  assert.ok(!out.includes('Zm9vYmFy'), out);
+  assert.ok(out.includes('AccountName=acme;') && out.includes('EndpointSuffix=core.windows.net'), out);
+  const bus = 'Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE=';
+  const masked = defaultMasker().maskText(bus);
+  assert.ok(!masked.includes('Zm9vYmFy') && masked.includes('SharedAccessKeyName=RootManageSharedAccessKey;'), masked);
 });
 
 test('national identifiers: each format with its issuer check; look-alikes that fail it are left alone', () => {

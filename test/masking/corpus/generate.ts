@@ -506,6 +506,40 @@ negatives('token_prefix_lookalike', 40, () => pick([
   're-run co-op hf-hub sk-mode',
 ]));
 
+// ---------------------------------------------------------------- vendor tokens, second batch (gitleaks' formats)
+// Appended last, so earlier records keep their ids and values.
+
+const HEXU = '0123456789ABCDEF';
+positives('vendor_token', 40, () => pick([
+  `SG.${B64URL_RUN(22)}.${B64URL_RUN(43)}`,
+  `SK${chars(HEXL, 32)}`,
+  `ATATT3${B64URL_RUN(186)}=${chars(HEXU, 8)}`,
+  `hvs.${B64URL_RUN(95)}`,
+  `glsa_${chars(ALNUM, 32)}_${chars(HEXL, 8)}`,
+  `NRAK-${chars('ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789', 27)}`,
+  `HRKU-AA${B64URL_RUN(58)}`,
+  `PMAK-${chars(HEXL, 24)}-${chars(HEXL, 34)}`,
+  `key-${chars(HEXL, 32)}`,
+  `dp.${pick(['pt', 'st', 'sa', 'ct'])}.${chars(ALNUM, 43)}`,
+  `lin_api_${chars(ALNUM, 40)}`,
+  `sbp_${chars(HEXL, 40)}`,
+  `sq0atp-${B64URL_RUN(22)}`,
+]), tokenContainers);
+negatives('token_prefix_lookalike', 30, () => pick([
+  `SKU${chars(HEXL, 32)}`,
+  `SK-${chars(HEXL, 12)}`,
+  'Dr. S.K. Rao and the S.G. team signed the SLA.',
+  `hvs.${chars(ALNUM, 30)}`,
+  `monkey-${chars(HEXL, 32)}`,
+  `key-${chars(HEXL, 16)}`,
+  `dp.${chars('abcdefghijklmnopqrstuvwxyz', 5)}`,
+  `glsa_${chars(ALNUM, 12)}`,
+  `PMAK-${chars(HEXL, 12)}`,
+  `NRAK-${chars(ALNUM, 10)}`,
+  `sbp_${chars(HEXL, 12)}`,
+  'see docs.example.com/dp.html and hvs.md for details',
+]));
+
 const out = join(dirname(fileURLToPath(import.meta.url)), 'corpus.jsonl');
 writeFileSync(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
 const pos = records.filter((r) => r.label === 'positive').length;
