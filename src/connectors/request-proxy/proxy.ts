@@ -18,6 +18,7 @@ import { MaskStats, spliceJson } from '../../masking/index.js';
 import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
 import type { ApprovalHolder } from './approval-hold.js';
 import { byteLimit, maskLines, maskTextBytes } from './body-streams.js';
+import { textEncodingPlan, toUtf8, utf8Stream, withUtf8Charset } from './charset.js';
 import { stripHopByHop } from './hop-by-hop.js';
 import type { Scrubber } from './scrub.js';
 import type { SessionCache } from './session-cache.js';
@@ -90,8 +91,12 @@ export interface Admitted<D> {
   readonly bodyError?: SluiceError;
 }
 
-/** Request headers never forwarded: the agent's token, Sluice's own controls, and framing Node sets itself. */
-const DROP_REQUEST = new Set(['authorization', 'host', 'expect', 'content-length', 'accept-encoding']);
+/**
+ * Request headers never forwarded: the agent's token, Sluice's own controls, framing Node sets
+ * itself, and the agent's choice of response encodings (the masker reads what the upstream sends
+ * by default, not a compression or charset the agent picked).
+ */
+const DROP_REQUEST = new Set(['authorization', 'host', 'expect', 'content-length', 'accept-encoding', 'accept-charset']);
 const SLUICE_PREFIX = 'x-sluice-';
 /** Response headers whose values are framing, dates or cache validators: not scanned by the detectors. */
 const PLAIN_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
@@ -412,7 +417,13 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
           upRes.destroy();
           throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `upstream response of ${upDeclared} bytes exceeds ${o.maxResponseBytes}, the most Sluice buffers to mask`);
         }
-        const raw = await readLimited(decode(upRes, encoding), o.maxResponseBytes, 'upstream response');
+        let raw = await readLimited(decode(upRes, encoding), o.maxResponseBytes, 'upstream response');
+        // UTF-16 and other encodings that hide ASCII are masked (and sent) as UTF-8.
+        const charset = textEncodingPlan(headerText(upRes.headers['content-type']), raw);
+        if (charset.transcode) {
+          raw = toUtf8(raw, charset.encoding);
+          outHeaders['content-type'] = withUtf8Charset(headerText(outHeaders['content-type']));
+        }
         let out: Buffer = raw;
         if (plan.mode === 'json') {
           const text = raw.toString('utf8');
@@ -477,13 +488,24 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     strict: boolean,
     count: Transform,
   ): Promise<number> => {
+    const contentType = headerText(headers['content-type']);
+    // A declared encoding that hides ASCII is refused or transcoded before anything is sent; one
+    // found by its first bytes (a byte-order mark) is transcoded by utf8Stream as it arrives.
+    let declared;
+    try {
+      declared = textEncodingPlan(contentType, EMPTY);
+    } catch (err) {
+      upRes.destroy();
+      throw err;
+    }
+    if (declared.transcode) headers['content-type'] = withUtf8Charset(contentType);
     const source = decode(upRes, encoding);
     delete headers['content-encoding'];
     delete headers['content-length'];
     res.writeHead(status, headers);
     // Each masked line goes out as soon as it is complete: watch events and followed logs are live.
     res.flushHeaders();
-    await pipe(source, maskLines(mask, o.maxResponseBytes, strict), count, res);
+    await pipe(source, utf8Stream(contentType), maskLines(mask, o.maxResponseBytes, strict), count, res);
     return status;
   };
 
@@ -506,6 +528,13 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
       });
     },
   };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A header value as one string (the first of a repeated one). */
+function headerText(v: string | string[] | number | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v === undefined ? undefined : String(v);
 }
 
 function upstreamError(err: unknown): SluiceError {

@@ -31,7 +31,7 @@ policies:
       - deny: [delete]
         paths: ['/v1/orders/**']
       - allow: [read]
-        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream', '/hdr']
+        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream', '/hdr', '/utf16-*']
       - allow: [post]
         paths: ['/v1/orders']
         when: http.headers["content-type"] == "application/json"
@@ -83,6 +83,29 @@ describe('HTTP connector', () => {
         const bytes = Buffer.from('Café menu\nkey AKIAIOSFODNN7EXAMPLE für Zoë\n', 'latin1');
         res.writeHead(200, { 'content-type': 'text/plain; charset=iso-8859-1', ...(url === '/latin1' ? { 'content-length': bytes.length } : {}) });
         res.end(bytes);
+        return;
+      }
+      if (url.startsWith('/utf16')) {
+        // UTF-16 text, as PowerShell and Windows tools write it: every ASCII character is followed
+        // (LE) or preceded (BE) by a NUL, so no detector reading bytes would see the key in it.
+        const text = 'Café export\nkey AKIAIOSFODNN7EXAMPLE owner ada@example.com\n';
+        const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+        const be = Buffer.from(text, 'utf16le').swap16();
+        const variants: Record<string, readonly [string, Buffer, boolean]> = {
+          '/utf16-bom': ['text/plain', le, true], // no charset: found by its byte-order mark
+          '/utf16-declared': ['text/plain; charset=UTF-16BE', be, true],
+          '/utf16-stream': ['text/plain', le, false],
+          '/utf16-json': ['application/json; charset=utf-16', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(JSON.stringify({ key: 'AKIAIOSFODNN7EXAMPLE', note: 'Café' }), 'utf16le')]), true],
+          '/utf16-nobom': ['application/json', Buffer.from(JSON.stringify({ key: 'AKIAIOSFODNN7EXAMPLE' }), 'utf16le'), true], // RFC 4627 NUL pattern
+          '/utf16-utf32': ['text/plain', Buffer.concat([Buffer.from([0xff, 0xfe, 0, 0]), Buffer.alloc(16)]), true],
+          '/utf16-ebcdic': ['text/plain; charset=cp037', Buffer.from('c1c2c3', 'hex'), true],
+          '/utf16-ebcdic-stream': ['text/plain; charset=cp037', Buffer.from('c1c2c3', 'hex'), false],
+        };
+        const [type, bytes, sized] = variants[url] ?? ['text/plain', Buffer.alloc(0), true];
+        res.writeHead(200, { 'content-type': type, ...(sized ? { 'content-length': bytes.length } : {}) });
+        // Streamed: the byte-order mark and the text arrive in separate writes, split mid-character.
+        if (!sized) res.write(bytes.subarray(0, 5));
+        res.end(sized ? bytes : bytes.subarray(5));
         return;
       }
       if (url === '/text') {
@@ -275,6 +298,35 @@ describe('HTTP connector', () => {
       assert.equal(r.status, 200, path);
       assert.deepEqual(r.body, want, `${path}: ${r.body.toString('latin1')}`);
     }
+  });
+
+  test('UTF-16 text is masked as the text it is and sent as UTF-8; encodings Sluice cannot decode are refused', async () => {
+    for (const path of ['/utf16-bom', '/utf16-declared', '/utf16-stream']) {
+      const r = await send(gw.port, 'GET', `/http/api${path}`, auth);
+      assert.equal(r.status, 200, path);
+      assert.equal(r.text, 'Café export\nkey [REDACTED:aws_access_key] owner ' + r.text.split('owner ')[1], path);
+      assert.ok(!r.text.includes('AKIAIOSFODNN7EXAMPLE') && !r.text.includes('ada@example.com'), `${path}: ${r.text}`);
+      if (path !== '/utf16-stream') assert.match(String(r.headers['content-type']), /charset=utf-8/, path);
+    }
+    for (const path of ['/utf16-json', '/utf16-nobom']) {
+      const r = await send(gw.port, 'GET', `/http/api${path}`, auth);
+      assert.equal(r.status, 200, path);
+      const body = JSON.parse(r.text) as { key: string };
+      assert.equal(body.key, '[REDACTED:aws_access_key]', path);
+      assert.match(String(r.headers['content-type']), /^application\/json; charset=utf-8$/, path);
+    }
+    for (const path of ['/utf16-utf32', '/utf16-ebcdic', '/utf16-ebcdic-stream']) {
+      const r = await send(gw.port, 'GET', `/http/api${path}`, auth);
+      assert.equal(r.status, 502, `${path}: ${r.status} ${r.text}`);
+      assert.match(r.text, /cannot decode to mask/, path);
+    }
+  });
+
+  test('the agent cannot choose the response charset or compression', async () => {
+    const r = await send(gw.port, 'GET', '/http/api/echo', { ...auth, 'accept-charset': 'utf-16', 'accept-encoding': 'gzip' });
+    const echoed = JSON.parse(r.text) as { headers: Record<string, string> };
+    assert.equal(echoed.headers['accept-charset'], undefined);
+    assert.equal(echoed.headers['accept-encoding'], 'identity');
   });
 
   test('masks response header values with the detectors, leaving framing and cache headers as sent', async () => {
