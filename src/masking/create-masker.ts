@@ -7,6 +7,7 @@ import { SluiceError } from '../errors.js';
 import { maskSchema, type RawMask } from '../config/schema.js';
 import { resolveSecret, type Secret } from '../config/secret.js';
 import { COLUMN_STYLE_NAMES, DEFAULT_SET, DETECTORS, DETECTOR_NAMES, GROUPS, STYLE_NAMES, bit, detectorIndex, type ColumnStyleName, type StyleName } from './detectors.js';
+import { decodeBase64Text, encodeBase64Like } from './base64-text.js';
 import { compileGlob, type CompiledGlob } from './glob.js';
 import { Hits, KEY_NONE, Scanner, classifyKey } from './scan.js';
 import { MaskStats } from './stats.js';
@@ -57,6 +58,12 @@ export interface Masker {
   hasTableRules(tables: readonly string[]): boolean;
   /** Free text (statements, error messages, logs, COPY lines): the same string when nothing matched. */
   maskText(text: string, stats?: MaskStats): string;
+  /**
+   * A value that may be base64 of text (a ConfigMap's `binaryData`, a file from an API): masked
+   * inside and encoded again the same way; the same string when it is not such a value or nothing
+   * matched. `maskJson` applies this to every string value the detectors left unchanged.
+   */
+  maskBase64Text(value: string, stats?: MaskStats, column?: string): string;
   /**
    * Parsed JSON (HTTP/Kubernetes bodies): detectors on every string and number; column rules
    * apply to field names (bare key or dotted path); secret-like keys mask their values. Returns
@@ -397,8 +404,10 @@ class MaskerImpl implements Masker {
 
   private walk(v: unknown, keyKind: number, path: string, depth: number, stats: MaskStats | undefined): unknown {
     switch (typeof v) {
-      case 'string':
-        return this.maskKeyed(v, keyKind, stats, path === '' ? undefined : path);
+      case 'string': {
+        const out = this.maskKeyed(v, keyKind, stats, path === '' ? undefined : path);
+        return out === v ? this.maskBase64Text(v, stats, path === '' ? undefined : path) : out;
+      }
       case 'number':
       case 'bigint': {
         if (typeof v === 'number' && !Number.isFinite(v)) return v;
@@ -451,6 +460,13 @@ class MaskerImpl implements Masker {
       }
     }
     return copy ?? v;
+  }
+
+  maskBase64Text(v: string, stats?: MaskStats, column?: string): string {
+    const decoded = decodeBase64Text(v);
+    if (decoded === undefined) return v;
+    const masked = this.maskKeyed(decoded.text, KEY_NONE, stats, column);
+    return masked === decoded.text ? v : encodeBase64Like(masked, decoded, v);
   }
 
   private fieldRule(path: string, key: string): ColumnRule | undefined {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { Secret } from '../../src/config/secret.js';
 import { isSluiceError } from '../../src/errors.js';
 import { createMasker, defaultMasker, MaskStats } from '../../src/masking/index.js';
@@ -192,6 +193,46 @@ test('maskJson: detectors on strings and numbers, secret-like keys, field rules,
   for (let i = 0; i < 300; i++) cur = (cur.x = {}) as Record<string, unknown>;
   cur.x = 'leaf';
   assert.ok(JSON.stringify(m.maskJson(deep)).includes('[REDACTED:depth_limit]'), 'absurd depth fails closed');
+});
+
+test('maskJson: text carried as base64 (wrapped, plain, base64url) is masked inside and encoded again the same way', () => {
+  const m = defaultMasker();
+  const env = 'DB_HOST=db\nAWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\nowner: ada@example.com\n';
+  const masked = 'DB_HOST=db\nAWS_ACCESS_KEY_ID=[REDACTED:aws_access_key]\nowner: ';
+  const b64 = Buffer.from(env).toString('base64');
+  // The GitHub contents API: base64 wrapped at 60 columns, with a trailing newline.
+  const github = `${b64.replace(/(.{60})/g, '$1\n')}\n`;
+  const stats = new MaskStats();
+  const out = m.maskJson({ content: github, encoding: 'base64', plain: b64, url: Buffer.from(env).toString('base64url') }, stats) as Record<string, string>;
+  for (const k of ['content', 'plain', 'url'] as const) {
+    const text = Buffer.from(out[k] as string, k === 'url' ? 'base64url' : 'base64').toString();
+    assert.ok(text.startsWith(masked) && !text.includes('AKIAIOSFODNN7EXAMPLE') && !text.includes('ada@example.com'), `${k}: ${text}`);
+  }
+  const lines = (out.content as string).split('\n');
+  assert.equal(lines.pop(), '', 'trailing newline kept');
+  assert.ok(lines.slice(0, -1).every((l) => l.length === 60), 'wrapped at the same width');
+  assert.match(out.plain as string, /^[A-Za-z0-9+/]+=*$/);
+  assert.match(out.url as string, /^[A-Za-z0-9_-]+$/);
+  // Counted per detector and field, as any other masking.
+  assert.deepEqual(stats.toJSON().filter((e) => e.detector === 'aws_access_key').map((e) => e.column), ['content', 'plain', 'url']);
+  // Not text, or nothing to mask: the same instance.
+  const clean = { png: Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 250, 251, 252, 9, 10, 11, 12, 13, 14]).toString('base64'), sha: 'da39a3ee5e6b4b0d3255bfef95601890afd80709', text: Buffer.from('just a readme, nothing secret in it').toString('base64'), word: 'Internationalization' };
+  assert.equal(m.maskJson(clean), clean);
+});
+
+test('property: base64 of text with no detector hit is left as it was; with a key in it, the key is gone from the decoded value', () => {
+  const m = defaultMasker();
+  fc.assert(
+    fc.property(fc.stringMatching(/^[a-z ,.]{12,200}$/), fc.constantFrom('base64', 'base64url') as fc.Arbitrary<BufferEncoding>, (prose, enc) => {
+      const clean = Buffer.from(prose).toString(enc);
+      const same = { v: clean };
+      assert.equal(m.maskJson(same), same);
+      const withKey = Buffer.from(`${prose} ghp_abcdefghijklmnopqrstuvwxyz0123456789 ${prose}`).toString(enc);
+      const out = (m.maskJson({ v: withKey }) as { v: string }).v;
+      const decoded = Buffer.from(out, enc).toString();
+      assert.ok(!decoded.includes('ghp_abcdefghijklmnopqrstuvwxyz0123456789') && decoded.includes('[REDACTED:github_token]'), decoded);
+    }),
+  );
 });
 
 test('custom detectors: regex + validator + style, only when listed or when detectors are omitted', () => {

@@ -66,11 +66,12 @@ function walk(v: unknown, o: K8sMaskOptions, stats: MaskStats, depth: number, ke
       set(k, masked);
       continue;
     }
-    if (v.kind === 'ConfigMap' && k === 'data' && isObj(item)) {
+    if (v.kind === 'ConfigMap' && (k === 'data' || k === 'binaryData') && isObj(item)) {
       let changed: Obj | undefined;
       for (const [dk, dv] of Object.entries(item)) {
         if (typeof dv !== 'string') continue;
-        const m = o.masker.maskText(dv, stats);
+        // binaryData is base64: text in it (a config file, an .env) is masked inside the encoding.
+        const m = k === 'data' ? o.masker.maskText(dv, stats) : o.masker.maskBase64Text(dv, stats, `binaryData.${dk}`);
         if (m !== dv) (changed ??= { ...item })[dk] = m;
       }
       if (changed !== undefined) set(k, changed);

@@ -31,7 +31,7 @@ policies:
       - deny: [delete]
         paths: ['/v1/orders/**']
       - allow: [read]
-        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream', '/hdr', '/utf16-*']
+        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream', '/hdr', '/utf16-*', '/contents']
       - allow: [post]
         paths: ['/v1/orders']
         when: http.headers["content-type"] == "application/json"
@@ -106,6 +106,13 @@ describe('HTTP connector', () => {
         // Streamed: the byte-order mark and the text arrive in separate writes, split mid-character.
         if (!sized) res.write(bytes.subarray(0, 5));
         res.end(sized ? bytes : bytes.subarray(5));
+        return;
+      }
+      if (url === '/contents') {
+        // The GitHub contents API: a file as base64, wrapped at 60 columns.
+        const file = Buffer.from('# deploy\nAWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n').toString('base64').replace(/(.{60})/g, '$1\n');
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify({ name: '.env', encoding: 'base64', content: `${file}\n` }));
         return;
       }
       if (url === '/text') {
@@ -320,6 +327,14 @@ describe('HTTP connector', () => {
       assert.equal(r.status, 502, `${path}: ${r.status} ${r.text}`);
       assert.match(r.text, /cannot decode to mask/, path);
     }
+  });
+
+  test('a file returned as base64 in JSON is masked inside the encoding', async () => {
+    const r = await send(gw.port, 'GET', '/http/api/contents', auth);
+    assert.equal(r.status, 200);
+    const body = JSON.parse(r.text) as { content: string; encoding: string };
+    assert.equal(body.encoding, 'base64');
+    assert.equal(Buffer.from(body.content, 'base64').toString(), '# deploy\nAWS_ACCESS_KEY_ID=[REDACTED:aws_access_key]\n');
   });
 
   test('the agent cannot choose the response charset or compression', async () => {

@@ -125,7 +125,12 @@ describe('Kubernetes connector with kubectl', () => {
       type: 'Opaque',
       data: { password: Buffer.from('hunter2-db-password').toString('base64'), user: Buffer.from('app').toString('base64') },
     });
-    api.put('configmaps', { metadata: { name: 'settings', namespace: 'default' }, data: { contact: 'ops@example.com', level: 'info' } });
+    api.put('configmaps', {
+      metadata: { name: 'settings', namespace: 'default' },
+      data: { contact: 'ops@example.com', level: 'info' },
+      // A config file kept as binaryData (base64), with a key in it.
+      binaryData: { '.env': Buffer.from('LEVEL=info\nAWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n').toString('base64'), 'logo.png': Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d]).toString('base64') },
+    });
     gw = await startGateway(`
 listen: { http: 127.0.0.1:0 }
 dataDir: \${DIR}/data
@@ -248,6 +253,9 @@ policies:
     assert.equal(cm.code, 0, cm.stderr);
     assert.ok(!cm.stdout.includes('ops@example.com'));
     assert.match(cm.stdout, /"level": "info"/);
+    const binary = (JSON.parse(cm.stdout) as { binaryData: Record<string, string> }).binaryData;
+    assert.equal(Buffer.from(binary['.env'] as string, 'base64').toString(), 'LEVEL=info\nAWS_ACCESS_KEY_ID=[REDACTED:aws_access_key]\n');
+    assert.equal(binary['logo.png'], Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d]).toString('base64'), 'binary content passes as it was');
     const sec = await kubectl(reader, ['describe', 'secret', 'db']);
     assert.equal(sec.code, 0, sec.stderr);
     assert.match(sec.stdout, /password:\s+10 bytes/);
