@@ -97,7 +97,69 @@ export interface Admitted<D> {
  * by default, not a compression or charset the agent picked).
  */
 const DROP_REQUEST = new Set(['authorization', 'host', 'expect', 'content-length', 'accept-encoding', 'accept-charset']);
-const SLUICE_PREFIX = 'x-sluice-';
+/**
+ * Request headers an agent could forge to change what the upstream believes, never forwarded:
+ * - the client address and scheme (the upstream may trust them for allow-lists and rate limits;
+ *   Sluice sets X-Forwarded-For/-Proto/-Host itself);
+ * - a URL that overrides the routed one (`X-Original-URL: /admin` on `GET /allowed` is `/admin` to
+ *   IIS, older Symfony and Laminas, after Sluice decided on `/allowed`);
+ * - the identity headers of authenticating proxies (Kubernetes' front-proxy `X-Remote-User`,
+ *   oauth2-proxy, Grafana's auth proxy, Azure App Service, Google IAP, AWS ALB), which an
+ *   upstream that trusts Sluice as its proxy would take as the caller.
+ */
+const SPOOFABLE_REQUEST: readonly string[] = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-server',
+  'x-forwarded-prefix',
+  'x-forwarded-path',
+  'x-forwarded-uri',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
+  'x-originating-ip',
+  'x-remote-ip',
+  'x-remote-addr',
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+  'x-override-url',
+  'x-envoy-original-path',
+  'x-remote-user',
+  'x-remote-group',
+  'remote-user',
+  'x-forwarded-user',
+  'x-forwarded-email',
+  'x-forwarded-groups',
+  'x-forwarded-preferred-username',
+  'x-forwarded-access-token',
+  'x-auth-request-user',
+  'x-auth-request-email',
+  'x-auth-request-groups',
+  'x-auth-request-preferred-username',
+  'x-auth-request-access-token',
+  'x-webauth-user',
+  'x-webauth-email',
+  'x-webauth-name',
+  'x-authenticated-user',
+  'x-ms-client-principal',
+  'x-ms-client-principal-id',
+  'x-ms-client-principal-name',
+  'x-goog-authenticated-user-email',
+  'x-goog-authenticated-user-id',
+  'x-goog-iap-jwt-assertion',
+  'x-amzn-oidc-data',
+  'x-amzn-oidc-identity',
+  'x-amzn-oidc-accesstoken',
+];
+/** Kubernetes' front-proxy extra attributes (`X-Remote-Extra-Scopes`), and Sluice's own controls. */
+const DROP_REQUEST_PREFIXES: readonly string[] = ['x-sluice-', 'x-remote-extra-'];
 /** Response headers whose values are framing, dates or cache validators: not scanned by the detectors. */
 const PLAIN_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
   'content-type',
@@ -137,7 +199,7 @@ export function relativeTarget(url: string, prefix: string): string {
 
 export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
   const clock = o.clock ?? Date.now;
-  const dropRequest: ReadonlySet<string> = new Set([...DROP_REQUEST, ...o.upstream.credentialHeaderNames]);
+  const dropRequest: ReadonlySet<string> = new Set([...DROP_REQUEST, ...SPOOFABLE_REQUEST, ...o.upstream.credentialHeaderNames]);
   let inFlight = 0;
   let draining = false;
   const idle: Array<() => void> = [];
@@ -335,9 +397,13 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
       req.resume();
       throw tooLarge;
     }
-    const headers = stripHopByHop(req.headers, dropRequest, [SLUICE_PREFIX]);
+    const headers = stripHopByHop(req.headers, dropRequest, DROP_REQUEST_PREFIXES);
     // Masking needs the body as the upstream wrote it, not compressed.
     headers['accept-encoding'] = 'identity';
+    // Who is really calling, as a reverse proxy says it: the agent's address, not what it claimed.
+    headers['x-forwarded-for'] = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    headers['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+    if (typeof req.headers.host === 'string') headers['x-forwarded-host'] = req.headers.host;
     o.protocol.prepareHeaders?.(headers, described);
     const hasBody = body !== undefined ? body.length > 0 : declared !== undefined ? Number(declared) > 0 : req.headers['transfer-encoding'] !== undefined;
     if (body !== undefined) headers['content-length'] = String(body.length);

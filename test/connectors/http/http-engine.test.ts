@@ -337,6 +337,39 @@ describe('HTTP connector', () => {
     assert.equal(Buffer.from(body.content, 'base64').toString(), '# deploy\nAWS_ACCESS_KEY_ID=[REDACTED:aws_access_key]\n');
   });
 
+  test('headers an agent could forge (client address, URL overrides, auth-proxy identities) are not forwarded; Sluice says who called', async () => {
+    const forged = {
+      'x-forwarded-for': '10.0.0.1',
+      forwarded: 'for=10.0.0.1;proto=https',
+      'x-real-ip': '10.0.0.1',
+      'true-client-ip': '10.0.0.1',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'admin.internal',
+      'x-original-url': '/admin/users',
+      'x-rewrite-url': '/admin/users',
+      'x-remote-user': 'system:admin',
+      'x-remote-group': 'system:masters',
+      'x-remote-extra-scopes': 'all',
+      'x-webauth-user': 'admin',
+      'x-forwarded-user': 'admin',
+      'x-auth-request-email': 'root@example.com',
+      'x-goog-authenticated-user-email': 'accounts.google.com:root@example.com',
+      'x-custom-trace': 'kept',
+    };
+    const r = await send(gw.port, 'GET', '/http/api/echo', { ...auth, ...forged });
+    assert.equal(r.status, 200);
+    const got = (JSON.parse(r.text) as { headers: Record<string, string> }).headers;
+    for (const name of Object.keys(forged)) {
+      if (name.startsWith('x-forwarded-') && ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'].includes(name)) continue;
+      if (name === 'x-custom-trace') continue;
+      assert.equal(got[name], undefined, `${name} was forwarded`);
+    }
+    assert.equal(got['x-custom-trace'], 'kept', 'other headers pass');
+    assert.equal(got['x-forwarded-for'], '127.0.0.1');
+    assert.equal(got['x-forwarded-proto'], 'http');
+    assert.equal(got['x-forwarded-host'], `127.0.0.1:${gw.port}`);
+  });
+
   test('the agent cannot choose the response charset or compression', async () => {
     const r = await send(gw.port, 'GET', '/http/api/echo', { ...auth, 'accept-charset': 'utf-16', 'accept-encoding': 'gzip' });
     const echoed = JSON.parse(r.text) as { headers: Record<string, string> };
