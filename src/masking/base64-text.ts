@@ -47,7 +47,7 @@ export function decodeBase64Text(value: string): Base64Text | undefined {
   const bytes = Buffer.from(compact, url ? 'base64url' : 'base64');
   if (bytes.length === 0 || !isUtf8(bytes)) return undefined;
   const text = bytes.toString('utf8');
-  if (!readable(text)) return undefined;
+  if (!isReadableText(text)) return undefined;
   return { text, url, padded, width, crlf };
 }
 
@@ -65,7 +65,7 @@ export function encodeBase64Like(text: string, like: Base64Text, original: strin
 }
 
 /** Printable text: no control characters but tab, newline and carriage return, and no U+FFFD. */
-function readable(text: string): boolean {
+export function isReadableText(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if ((c < 0x20 && c !== 9 && c !== 10 && c !== 13) || c === 0x7f || c === 0xfffd) return false;

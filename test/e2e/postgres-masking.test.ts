@@ -111,6 +111,29 @@ describe('inline masking through the PostgreSQL gateway', () => {
     }
   });
 
+  it('masks text stored as bytea, in hex text form and in binary form; other bytes pass as they are', async () => {
+    await f.pg.query(
+      `CREATE TABLE IF NOT EXISTS blobs (id int PRIMARY KEY, body bytea);
+       INSERT INTO blobs VALUES (1, convert_to(E'KEY=AKIAIOSFODNN7EXAMPLE\\nowner ada@example.com', 'UTF8')), (2, '\\x89504e470d0a1a0a0000000d'), (3, NULL)
+       ON CONFLICT DO NOTHING;
+       GRANT SELECT ON blobs TO app_rw;`,
+      'app',
+    );
+    const c = await client();
+    try {
+      const r = await c.query('SELECT id, body FROM blobs ORDER BY id');
+      const text = (r.rows[0].body as Buffer).toString('utf8');
+      assert.ok(text.startsWith('KEY=[REDACTED:aws_access_key]\nowner ') && !text.includes('ada@example.com'), text);
+      assert.deepEqual(r.rows[1].body, Buffer.from('89504e470d0a1a0a0000000d', 'hex'), 'binary content is untouched');
+      assert.equal(r.rows[2].body, null);
+      const bin = await c.query({ text: 'SELECT body FROM blobs WHERE id = $1', values: [1], binary: true } as pg.QueryConfig);
+      const raw = bin.rows[0].body as Buffer | string;
+      assert.ok((Buffer.isBuffer(raw) ? raw.toString('utf8') : raw).startsWith('KEY=[REDACTED:aws_access_key]\nowner '), String(raw));
+    } finally {
+      await c.end();
+    }
+  });
+
   it('masks psql output and COPY TO STDOUT', async () => {
     const env = { ...process.env, PGPASSWORD: token };
     const out = await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-At', '-c', 'SELECT card, ssn FROM customers WHERE id = 2'], { env });

@@ -2,9 +2,10 @@
  * RowDescription parsing and DataRow rewriting for inline masking. A DataRow is rebuilt only when a
  * value changed; otherwise the original bytes are forwarded untouched.
  */
+import { isUtf8 } from 'node:buffer';
 import { Backend } from './protocol.js';
 import { BodyReader } from './frame-reader.js';
-import type { ColumnPlan, MaskStats } from '../../masking/index.js';
+import { isReadableText, type ColumnPlan, type MaskStats } from '../../masking/index.js';
 
 export interface FieldDescription {
   readonly name: string;
@@ -33,18 +34,29 @@ export function parseRowDescription(body: Buffer): FieldDescription[] {
 
 /** Types whose binary wire format is the UTF-8 text itself (text, varchar, bpchar, name, json, xml, unknown). */
 const TEXTUAL_BINARY = new Set([25, 1043, 1042, 19, 114, 142, 705]);
+const BYTEA = 17;
+/** bytea values longer than this (decoded) are not read as text: they pass as they are. */
+const MAX_BYTEA_TEXT = 1 << 20;
+
+export type RowMode = 'text' | 'pass' | 'null' | 'bytea-hex' | 'bytea-raw';
 
 export interface RowMaskPlan {
   readonly plan: ColumnPlan;
-  /** Per column: 'text' (scan the bytes), 'pass' (binary, left alone), 'null' (binary, sent as NULL). */
-  readonly modes: readonly ('text' | 'pass' | 'null')[];
+  /**
+   * Per column: 'text' (scan the bytes), 'pass' (binary, left alone), 'null' (binary, sent as
+   * NULL), 'bytea-hex' / 'bytea-raw' (a bytea in text or binary form: text stored in it is
+   * masked as text, maskBytea).
+   */
+  readonly modes: readonly RowMode[];
 }
 
 /** `formats` are Bind's result format codes (one for all, or one per column); absent: use the RowDescription's. */
 export function buildRowMaskPlan(fields: readonly FieldDescription[], plan: ColumnPlan, formats?: readonly number[]): RowMaskPlan {
-  const modes = fields.map((f, i) => {
+  const modes = fields.map((f, i): RowMode => {
     const format = formats === undefined ? f.format : formats.length === 0 ? 0 : formats.length === 1 ? (formats[0] as number) : (formats[i] ?? 0);
-    if (format === 0 || TEXTUAL_BINARY.has(f.typeOid)) return 'text' as const;
+    const scanned = plan.actions[i] === 'scan';
+    if (f.typeOid === BYTEA && scanned) return format === 0 ? 'bytea-hex' : plan.binaryAction(i) === 'pass' ? 'bytea-raw' : 'null';
+    if (format === 0 || TEXTUAL_BINARY.has(f.typeOid)) return 'text';
     return plan.binaryAction(i);
   });
   return { plan, modes };
@@ -55,6 +67,32 @@ export function buildRowMaskPlan(fields: readonly FieldDescription[], plan: Colu
  * NULLs stay NULL; lengths are recomputed for changed values. Values are scanned as bytes, so a
  * row with nothing to mask is never decoded.
  */
+/**
+ * A bytea holding text (a config file, a token stored as bytes): the server sends it as hex
+ * (`\x41…`, bytea_output=hex) or raw bytes (binary format), where no detector can see it. When
+ * the bytes are readable UTF-8 they are masked as the column's text and encoded back the same
+ * way; other bytes (images, hashes, ciphertext) and values over MAX_BYTEA_TEXT pass as they
+ * are. bytea_output=escape keeps printable ASCII as itself, so it is scanned as text.
+ */
+function maskBytea(plan: ColumnPlan, i: number, buf: Buffer, start: number, end: number, hex: boolean, stats?: MaskStats): Buffer | null | undefined {
+  let bytes: Buffer;
+  if (hex) {
+    if (end - start < 2 || buf[start] !== 0x5c /* \ */ || buf[start + 1] !== 0x78 /* x */) return plan.maskBytes(i, buf, start, end, stats);
+    if ((end - start - 2) / 2 > MAX_BYTEA_TEXT) return undefined;
+    bytes = Buffer.from(buf.toString('latin1', start + 2, end), 'hex');
+  } else {
+    if (end - start > MAX_BYTEA_TEXT) return undefined;
+    bytes = buf.subarray(start, end);
+  }
+  if (bytes.length === 0 || !isUtf8(bytes)) return undefined;
+  const text = bytes.toString('utf8');
+  if (!isReadableText(text)) return undefined;
+  const masked = plan.maskValue(i, text, stats);
+  if (masked === text) return undefined;
+  if (masked === null) return null;
+  return hex ? Buffer.from(`\\x${Buffer.from(masked, 'utf8').toString('hex')}`, 'latin1') : Buffer.from(masked, 'utf8');
+}
+
 export function maskDataRow(frameBytes: Buffer, rp: RowMaskPlan, stats?: MaskStats): Buffer {
   const n = frameBytes.readInt16BE(5);
   let offset = 7;
@@ -71,6 +109,8 @@ export function maskDataRow(frameBytes: Buffer, rp: RowMaskPlan, stats?: MaskSta
       if (mode === 'null') {
         replacement = null;
         stats?.add('binary_nulled');
+      } else if (mode === 'bytea-hex' || mode === 'bytea-raw') {
+        replacement = maskBytea(rp.plan, i, frameBytes, start, end, mode === 'bytea-hex', stats);
       } else {
         replacement = rp.plan.maskBytes(i, frameBytes, start, end, stats);
       }
