@@ -119,6 +119,14 @@ export function classifyKey(key: string): number {
 const SCHEMES = new Set(['bearer', 'basic', 'token', 'digest', 'bot']);
 const PLACEHOLDER_WORDS = new Set(['null', 'none', 'nil', 'true', 'false', 'undefined', 'empty', 'redacted', 'masked', 'hidden', 'required', 'optional']);
 const PEM_HEADER = /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----/y;
+/** A line of a PEM body: base64 runs (a short last line, or long runs where newlines became spaces). */
+const PEM_BODY_LINE = /^(?:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9+/]{16,}={0,2}(?:[ \t]+[A-Za-z0-9+/]{16,}={0,2})+)$/;
+/** Characters of a PEM body line: base64 (not base64url), padding, spaces where newlines were collapsed. */
+function pemBodyChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 43 || c === 47 || c === 61 || c === 32 || c === 9 || c === 13;
+}
+/** RFC 1421 encapsulated headers of an encrypted PEM key. */
+const PEM_HEADER_LINE = /^(?:Proc-Type|DEK-Info|Comment):/;
 /** TLDs that are really file extensions (`logo@2x.png`). */
 const FILE_TLDS = new Set(['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'js', 'ts', 'css', 'json', 'txt', 'md', 'py', 'rb', 'go', 'rs', 'java', 'html', 'lock', 'yaml', 'yml']);
 
@@ -644,16 +652,17 @@ export class Scanner {
   private onAt(i: number): number {
     const s = this.s;
     let j = i;
-    while (j > this.lastEnd && i - j < 64 && is(s.charCodeAt(j - 1), ALNUM | EMAIL_LOCAL)) j--;
+    // Internationalised addresses (RFC 6531): letters beyond ASCII in the local part and domain.
+    while (j > this.lastEnd && i - j < 64 && (is(s.charCodeAt(j - 1), ALNUM | EMAIL_LOCAL) || intlLetter(s.charCodeAt(j - 1)))) j--;
     while (j < i && s.charCodeAt(j) === DOT) j++;
     if (j === i || s.charCodeAt(i - 1) === DOT) return i + 1;
     let k = i + 1;
-    if (!is(this.code(k), ALNUM)) return i + 1;
+    if (!is(this.code(k), ALNUM) && !intlLetter(this.code(k))) return i + 1;
     let lastDot = -1;
     while (k < this.n) {
       const c = s.charCodeAt(k);
-      if (is(c, ALNUM) || c === HYPHEN) k++;
-      else if (c === DOT && is(this.code(k + 1), ALNUM) && s.charCodeAt(k - 1) !== DOT) {
+      if (is(c, ALNUM) || c === HYPHEN || intlLetter(c)) k++;
+      else if (c === DOT && (is(this.code(k + 1), ALNUM) || intlLetter(this.code(k + 1))) && s.charCodeAt(k - 1) !== DOT) {
         lastDot = k;
         k++;
       } else break;
@@ -662,7 +671,7 @@ export class Scanner {
     if (lastDot < 0) return i + 1;
     const tldLen = k - lastDot - 1;
     if (tldLen < 2 || tldLen > 24) return k;
-    for (let t = lastDot + 1; t < k; t++) if (!is(s.charCodeAt(t), UPPER | LOWER)) return k;
+    for (let t = lastDot + 1; t < k; t++) if (!is(s.charCodeAt(t), UPPER | LOWER) && !intlLetter(s.charCodeAt(t))) return k;
     if (FILE_TLDS.has(s.slice(lastDot + 1, k).toLowerCase())) return k;
     // `git@github.com:org/repo.git` is an SSH remote, not an address.
     if (s.charCodeAt(k) === COLON && !is(this.code(k + 1), DIGIT)) return k;
@@ -1150,9 +1159,57 @@ export class Scanner {
     if (m === null) return -1;
     const footer = `-----END ${m[1] ?? ''}PRIVATE KEY${m[2] ?? ''}-----`;
     const at = this.s.indexOf(footer, PEM_HEADER.lastIndex);
-    const end = at < 0 ? this.n : at + footer.length;
+    // Without its footer (a truncated log line, a key cut by a preview cap), the key is the header
+    // and the key-body lines after it, not everything to the end of the text.
+    const end = at < 0 ? this.pemBody(PEM_HEADER.lastIndex) : at + footer.length;
     return this.emit(i, end, D.privateKey) ? end : -1;
   }
+
+  /**
+   * The end of the lines from `from` that can belong to a PEM body: base64 lines (several
+   * space-separated runs where newlines were collapsed), RFC 1421 headers of an encrypted key
+   * (`Proc-Type: 4,ENCRYPTED`) and blank lines; lines end at a newline or a literal `\n` (a key
+   * inside a JSON or log string).
+   */
+  private pemBody(from: number): number {
+    const s = this.s;
+    const n = this.n;
+    let k = from;
+    let last = from;
+    while (k < n) {
+      // Read only as far as a body line's characters go, so a header followed by anything else
+      // costs nothing (a text of repeated headers stays linear).
+      let e = k;
+      while (e < n && isSpace(s.charCodeAt(e)) && s.charCodeAt(e) !== 10) e++;
+      const header = PEM_HEADER_LINE.test(s.slice(e, e + 12));
+      const limit = header ? Math.min(n, e + 256) : n;
+      while (e < limit && s.charCodeAt(e) !== 10 && !(s.charCodeAt(e) === BACKSLASH && s.charCodeAt(e + 1) === 110) && (header || pemBodyChar(s.charCodeAt(e)))) e++;
+      const terminated = e >= n || s.charCodeAt(e) === 10 || (s.charCodeAt(e) === BACKSLASH && s.charCodeAt(e + 1) === 110);
+      // A line that goes on with characters no key body has is not part of the key.
+      if (!terminated) break;
+      const line = s.slice(k, e).trim();
+      if (line !== '') {
+        if (!header && !PEM_BODY_LINE.test(line)) break;
+        last = e;
+        while (last > k && isSpace(s.charCodeAt(last - 1))) last--;
+      }
+      if (e >= n) break;
+      k = s.charCodeAt(e) === 10 ? e + 1 : e + 2;
+    }
+    return last;
+  }
+}
+
+function intlLetter(c: number): boolean {
+  if (c < 0xc0) return false;
+  if (c === 0xd7 || c === 0xf7 || c === 0xfeff) return false;
+  if (c >= 0x2000 && c <= 0x2bff) return false; // punctuation, symbols, arrows, box drawing
+  if (c >= 0x3000 && c <= 0x303f) return false; // CJK punctuation
+  if (c >= 0xd800 && c <= 0xf8ff) return false; // surrogates (emoji and other astral characters), private use
+  if (c >= 0xfe30 && c <= 0xfe4f) return false;
+  if (c >= 0xff00 && c <= 0xff0f) return false; // fullwidth punctuation
+  if (c >= 0xff1a && c <= 0xff20) return false;
+  return true;
 }
 
 function isSpace(c: number): boolean {

@@ -127,7 +127,7 @@ test('iban: mod-97 with country lengths, compact or grouped', () => {
 });
 
 test('email', () => {
-  hits('email', ['ana@example.com', 'ana.silva+billing@mail.example.co.uk', 'a_b-c@sub.example.io', '12345@example.org'], ['git@github.com:acme/app.git', 'icon@2x.png', 'user@localhost', '@types/node', 'foo@bar', 'a@b.c']);
+  hits('email', ['jöhn@exämple.de', 'rené.müller@firma.ch', 'почта@пример.рф', '用户@例子.广告', 'ana@example.com', 'ana.silva+billing@mail.example.co.uk', 'a_b-c@sub.example.io', '12345@example.org'], ['git@github.com:acme/app.git', 'icon@2x.png', 'user@localhost', '@types/node', 'foo@bar', 'a@b.c']);
 });
 
 test('phone: E.164 and NANP/UK/FR national formats, not ids or timestamps', () => {
@@ -150,11 +150,21 @@ test('jwt: three base64url parts, header names alg', () => {
   hits('jwt', [jwt, `Bearer ${jwt}`], ['eyJhbGciOiJIUzI1NiJ9', 'eyJub3QiOiJhIGp3dCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U', 'xeyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N']);
 });
 
-test('private_key: multi-line PEM blocks; without END the rest is masked', () => {
+test('private_key: multi-line PEM blocks; without END the key body after the header is masked, and no more', () => {
   const key = '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc+/=\n-----END RSA PRIVATE KEY-----';
   hits('private_key', [key, key.replace(/RSA /g, ''), key.replace(/RSA /g, 'OPENSSH '), key.replace(/RSA /g, 'ENCRYPTED ')], ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----', '-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----']);
   const m = only('private_key');
   assert.equal(m('x -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg').out, 'x [REDACTED:private_key]');
+  // Truncated keys: every body line goes, whatever separates them; what follows the body stays.
+  const body = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\nMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\nNMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ';
+  for (const sep of ['\n', '\r\n', '\\n', ' ']) {
+    const text = `log: -----BEGIN PRIVATE KEY-----${sep}${body.split('\n').join(sep)}${sep}`;
+    assert.equal(m(text + '\nnext line, kept.').out, `log: [REDACTED:private_key]${sep}\nnext line, kept.`, JSON.stringify(sep));
+  }
+  const encrypted = '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,1A2B3C4D5E6F7A8B\n\n' + body;
+  assert.equal(m(`${encrypted}\n(truncated)`).out, '[REDACTED:private_key]\n(truncated)');
+  // A header mentioned in prose is masked alone; the prose goes on.
+  assert.equal(m('The file starts with -----BEGIN RSA PRIVATE KEY----- and ends with its footer. Rotate it.').out, 'The file starts with [REDACTED:private_key] and ends with its footer. Rotate it.');
 });
 
 test('aws_access_key and aws_secret_key (40 chars next to an AWS secret key name)', () => {
