@@ -1183,10 +1183,10 @@ export class Scanner {
       while (e < n && isSpace(s.charCodeAt(e)) && s.charCodeAt(e) !== 10) e++;
       const header = PEM_HEADER_LINE.test(s.slice(e, e + 12));
       const limit = header ? Math.min(n, e + 256) : n;
-      while (e < limit && s.charCodeAt(e) !== 10 && !(s.charCodeAt(e) === BACKSLASH && s.charCodeAt(e + 1) === 110) && (header || pemBodyChar(s.charCodeAt(e)))) e++;
-      const terminated = e >= n || s.charCodeAt(e) === 10 || (s.charCodeAt(e) === BACKSLASH && s.charCodeAt(e + 1) === 110);
+      while (e < limit && this.lineBreak(e) === 0 && (header || pemBodyChar(s.charCodeAt(e)))) e++;
+      const br = e < n ? this.lineBreak(e) : 0;
       // A line that goes on with characters no key body has is not part of the key.
-      if (!terminated) break;
+      if (e < n && br === 0) break;
       const line = s.slice(k, e).trim();
       if (line !== '') {
         if (!header && !PEM_BODY_LINE.test(line)) break;
@@ -1194,9 +1194,21 @@ export class Scanner {
         while (last > k && isSpace(s.charCodeAt(last - 1))) last--;
       }
       if (e >= n) break;
-      k = s.charCodeAt(e) === 10 ? e + 1 : e + 2;
+      k = e + br;
     }
     return last;
+  }
+
+  /** The length of a line break at `i`: a newline, or one escaped as JSON and logs write it (a backslash, or several, then `n` or `r`); else 0. */
+  private lineBreak(i: number): number {
+    const s = this.s;
+    const c = s.charCodeAt(i);
+    if (c === 10) return 1;
+    if (c !== BACKSLASH) return 0;
+    let j = i;
+    while (j < this.n && s.charCodeAt(j) === BACKSLASH) j++;
+    const after = s.charCodeAt(j);
+    return after === 110 /* n */ || after === 114 /* r */ ? j + 1 - i : 0;
   }
 }
 

@@ -157,7 +157,7 @@ test('private_key: multi-line PEM blocks; without END the key body after the hea
   assert.equal(m('x -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg').out, 'x [REDACTED:private_key]');
   // Truncated keys: every body line goes, whatever separates them; what follows the body stays.
   const body = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\nMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\nNMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ';
-  for (const sep of ['\n', '\r\n', '\\n', ' ']) {
+  for (const sep of ['\n', '\r\n', '\\n', '\\\\n', '\\r\\n', ' ']) {
     const text = `log: -----BEGIN PRIVATE KEY-----${sep}${body.split('\n').join(sep)}${sep}`;
     assert.equal(m(text + '\nnext line, kept.').out, `log: [REDACTED:private_key]${sep}\nnext line, kept.`, JSON.stringify(sep));
   }
