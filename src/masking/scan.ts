@@ -1185,8 +1185,16 @@ export class Scanner {
       const limit = header ? Math.min(n, e + 256) : n;
       while (e < limit && this.lineBreak(e) === 0 && (header || pemBodyChar(s.charCodeAt(e)))) e++;
       const br = e < n ? this.lineBreak(e) : 0;
-      // A line that goes on with characters no key body has is not part of the key.
-      if (e < n && br === 0) break;
+      if (e < n && br === 0) {
+        // A line that goes on with characters no key body has is not part of the key, unless it
+        // starts with a run of key material cut short (`MIIEvQ…` in a capped preview).
+        let runEnd = k;
+        while (runEnd < e && isSpace(s.charCodeAt(runEnd))) runEnd++;
+        const runStart = runEnd;
+        while (runEnd < e && !isSpace(s.charCodeAt(runEnd))) runEnd++;
+        if (!header && runEnd - runStart >= 8 && runEnd === e && PEM_BODY_LINE.test(s.slice(runStart, runEnd))) last = runEnd;
+        break;
+      }
       const line = s.slice(k, e).trim();
       if (line !== '') {
         if (!header && !PEM_BODY_LINE.test(line)) break;

@@ -163,6 +163,8 @@ test('private_key: multi-line PEM blocks; without END the key body after the hea
   }
   const encrypted = '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,1A2B3C4D5E6F7A8B\n\n' + body;
   assert.equal(m(`${encrypted}\n(truncated)`).out, '[REDACTED:private_key]\n(truncated)');
+  // Cut short with an ellipsis, as a capped preview is: the cut line goes too.
+  assert.equal(m(`-----BEGIN PRIVATE KEY-----\n${body.slice(0, 100)}… (truncated)`).out, '[REDACTED:private_key]… (truncated)');
   // A header mentioned in prose is masked alone; the prose goes on.
   assert.equal(m('The file starts with -----BEGIN RSA PRIVATE KEY----- and ends with its footer. Rotate it.').out, 'The file starts with [REDACTED:private_key] and ends with its footer. Rotate it.');
 });
