@@ -63,11 +63,6 @@ export function buildRowMaskPlan(fields: readonly FieldDescription[], plan: Colu
 }
 
 /**
- * Mask one DataRow frame (whole frame bytes). Returns the same Buffer when nothing changed.
- * NULLs stay NULL; lengths are recomputed for changed values. Values are scanned as bytes, so a
- * row with nothing to mask is never decoded.
- */
-/**
  * A bytea holding text (a config file, a token stored as bytes): the server sends it as hex
  * (`\x41…`, bytea_output=hex) or raw bytes (binary format), where no detector can see it. When
  * the bytes are readable UTF-8 they are masked as the column's text and encoded back the same
@@ -93,6 +88,11 @@ function maskBytea(plan: ColumnPlan, i: number, buf: Buffer, start: number, end:
   return hex ? Buffer.from(`\\x${Buffer.from(masked, 'utf8').toString('hex')}`, 'latin1') : Buffer.from(masked, 'utf8');
 }
 
+/**
+ * Mask one DataRow frame (whole frame bytes). Returns the same Buffer when nothing changed.
+ * NULLs stay NULL; lengths are recomputed for changed values. Values are scanned as bytes, so a
+ * row with nothing to mask is never decoded.
+ */
 export function maskDataRow(frameBytes: Buffer, rp: RowMaskPlan, stats?: MaskStats): Buffer {
   const n = frameBytes.readInt16BE(5);
   let offset = 7;
