@@ -351,7 +351,7 @@ function isSessionControl(facts: SqlFacts): boolean {
 }
 
 function decideVerbs(set: RuleSet, identity: Identity, role: string, action: Action, verbs: readonly string[], facts: SqlFacts | undefined, sessionControl = false): Decision {
-  let context: Record<string, unknown> | undefined;
+  let contexts: readonly Record<string, unknown>[] | undefined;
   const request = action.kind === 'http' || action.kind === 'k8s';
   for (const rule of set.rules) {
     const list = request ? (action.kind === 'http' ? rule.httpVerbs : rule.k8sVerbs) : rule.verbs;
@@ -365,8 +365,12 @@ function decideVerbs(set: RuleSet, identity: Identity, role: string, action: Act
       if (!pathsMatch(rule, action)) continue;
     }
     if (rule.condition !== undefined) {
-      context ??= celContext(identity, role, action, facts);
-      if (!rule.condition(context)) continue;
+      contexts ??= celContexts(identity, role, action, facts);
+      // Where the request reads differently to different upstreams (a repeated query parameter),
+      // an allow must hold for every reading and a deny or review for any one of them.
+      const condition = rule.condition;
+      const holds = rule.effect === 'allow' ? contexts.every((c) => condition(c)) : contexts.some((c) => condition(c));
+      if (!holds) continue;
     }
     return decisionFor(rule, verbs, facts);
   }
@@ -410,6 +414,27 @@ function decisionFor(rule: CompiledRule, verbs: readonly string[], facts: SqlFac
 function describe(verbs: readonly string[], facts: SqlFacts | undefined): string {
   const reasons = facts?.sideEffectReasons ?? [];
   return reasons.length > 0 ? `${verbs.join(', ')} (${reasons.join('; ')})` : verbs.join(', ');
+}
+
+/**
+ * The CEL contexts a condition is evaluated in: one, unless an HTTP request repeats a query
+ * parameter with different values (`?limit=10&limit=100000`). Upstreams read that differently —
+ * the first value (Go, Java's getParameter, Flask), the last (PHP, Rails, Spring's binding of a
+ * single value), or all joined by commas (ASP.NET) — so `http.query` is given in each reading.
+ */
+function celContexts(identity: Identity, role: string, action: Action, facts: SqlFacts | undefined): Record<string, unknown>[] {
+  const base = celContext(identity, role, action, facts);
+  const http = action.kind === 'http' ? action.http : undefined;
+  const all = http?.queryAll as Readonly<Record<string, readonly string[]>> | undefined;
+  if (all === undefined) return [base];
+  const ambiguous = Object.keys(all).filter((k) => new Set(all[k]).size > 1);
+  if (ambiguous.length === 0) return [base];
+  const reading = (pick: (values: readonly string[]) => string): Record<string, unknown> => {
+    const query: Record<string, string> = { ...(http?.query as Record<string, string>) };
+    for (const k of ambiguous) query[k] = pick(all[k] ?? []);
+    return { ...base, http: toCelValue({ ...http, query }) };
+  };
+  return [base, reading((v) => v[v.length - 1] ?? ''), reading((v) => v.join(','))];
 }
 
 function celContext(identity: Identity, role: string, action: Action, facts: SqlFacts | undefined): Record<string, unknown> {

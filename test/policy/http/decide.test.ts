@@ -97,6 +97,23 @@ describe('policy over HTTP requests', () => {
     assert.equal(e.decide(ID, 'ci', act('DELETE', '/v1/x', { authorization: 'Bearer t' })).effect, 'deny');
   });
 
+  test('a repeated query parameter: an allow must hold for every reading upstreams make of it, a deny for any', () => {
+    const e = engine([
+      { deny: '*', when: 'http.query.force == "true"' },
+      { allow: ['get'], when: 'http.query.limit == "10"' },
+      { allow: ['post'], when: 'http.query.dryRun == "true"' },
+    ] as never);
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10')).effect, 'allow');
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10&limit=10')).effect, 'allow', 'the same value twice is one reading');
+    // PHP and Rails read the last value, ASP.NET "10,100000": not what the allow was written for.
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10&limit=100000')).rule, 'default-deny');
+    assert.equal(e.decide(ID, 'ci', act('POST', '/v1/x?dryRun=true&dryRun=false')).rule, 'default-deny');
+    // A deny on force=true catches it in whichever position an upstream reads.
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10&force=false&force=true')).effect, 'deny');
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10&force=true&force=false')).effect, 'deny');
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10&force=false')).effect, 'allow');
+  });
+
   test('unknown methods in an HTTP policy are config errors; SQL behaviour is unchanged', () => {
     assert.throws(() => engine([{ allow: ['select'] }]), /unknown HTTP method "select"/);
     assert.throws(() => engine([{ allow: ['get'], paths: [] }]), /at least one path/);
