@@ -417,24 +417,46 @@ function describe(verbs: readonly string[], facts: SqlFacts | undefined): string
 }
 
 /**
- * The CEL contexts a condition is evaluated in: one, unless an HTTP request repeats a query
- * parameter with different values (`?limit=10&limit=100000`). Upstreams read that differently —
- * the first value (Go, Java's getParameter, Flask), the last (PHP, Rails, Spring's binding of a
- * single value), or all joined by commas (ASP.NET) — so `http.query` is given in each reading.
+ * The CEL contexts a condition is evaluated in: one, unless an HTTP request's query reads
+ * differently to different upstreams. A parameter repeated with different values
+ * (`?limit=10&limit=100000`) is the first value to Go, Java's getParameter and Flask, the last to
+ * PHP and Rails, all joined by commas to ASP.NET; a `;` separates parameters for Rack 2 and old
+ * Python (`?x=1;force=true`). `http.query` is then given in each of those readings.
  */
 function celContexts(identity: Identity, role: string, action: Action, facts: SqlFacts | undefined): Record<string, unknown>[] {
   const base = celContext(identity, role, action, facts);
   const http = action.kind === 'http' ? action.http : undefined;
   const all = http?.queryAll as Readonly<Record<string, readonly string[]>> | undefined;
   if (all === undefined) return [base];
-  const ambiguous = Object.keys(all).filter((k) => new Set(all[k]).size > 1);
-  if (ambiguous.length === 0) return [base];
-  const reading = (pick: (values: readonly string[]) => string): Record<string, unknown> => {
-    const query: Record<string, string> = { ...(http?.query as Record<string, string>) };
-    for (const k of ambiguous) query[k] = pick(all[k] ?? []);
-    return { ...base, http: toCelValue({ ...http, query }) };
-  };
-  return [base, reading((v) => v[v.length - 1] ?? ''), reading((v) => v.join(','))];
+  const parses = [all];
+  if (Object.entries(all).some(([k, vs]) => k.includes(';') || vs.some((v) => v.includes(';')))) parses.push(semicolonSplit(all));
+  const readings = new Map<string, Record<string, string>>();
+  const first = JSON.stringify(http?.query ?? {});
+  for (const parse of parses) {
+    for (const pick of [(v: readonly string[]) => v[0] ?? '', (v: readonly string[]) => v[v.length - 1] ?? '', (v: readonly string[]) => (new Set(v).size > 1 ? v.join(',') : (v[0] ?? ''))]) {
+      const query: Record<string, string> = {};
+      for (const [k, vs] of Object.entries(parse)) query[k] = pick(vs);
+      const key = JSON.stringify(query);
+      if (key !== first) readings.set(key, query);
+    }
+  }
+  return [base, ...[...readings.values()].map((query) => ({ ...base, http: toCelValue({ ...http, query }) }))];
+}
+
+/** `all` as a parser that also splits on `;` reads it. */
+function semicolonSplit(all: Readonly<Record<string, readonly string[]>>): Record<string, string[]> {
+  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+  for (const [k, vs] of Object.entries(all)) {
+    for (const v of vs) {
+      for (const part of `${k}=${v}`.split(';')) {
+        if (part === '') continue;
+        const eq = part.indexOf('=');
+        const name = eq < 0 ? part : part.slice(0, eq);
+        (out[name] ??= []).push(eq < 0 ? '' : part.slice(eq + 1));
+      }
+    }
+  }
+  return out;
 }
 
 function celContext(identity: Identity, role: string, action: Action, facts: SqlFacts | undefined): Record<string, unknown> {

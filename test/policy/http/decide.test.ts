@@ -112,6 +112,10 @@ describe('policy over HTTP requests', () => {
     assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10&force=false&force=true')).effect, 'deny');
     assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10&force=true&force=false')).effect, 'deny');
     assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10&force=false')).effect, 'allow');
+    // Rack 2 and old Python split on ";" too: force=true is there for them.
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10;force=true')).effect, 'deny');
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10&note=a;force=true')).effect, 'deny');
+    assert.equal(e.decide(ID, 'ci', act('GET', '/v1/x?limit=10;limit=99')).rule, 'default-deny');
   });
 
   test('unknown methods in an HTTP policy are config errors; SQL behaviour is unchanged', () => {
