@@ -137,6 +137,8 @@ const connection = z.discriminatedUnion('type', [
       maxResponseBytes: z.number().int().positive().optional(),
       /** How long a `review` request is held for its approval before Sluice answers 202 (retry later). */
       approvalWait: duration.optional(),
+      /** Upstream cookies: kept by Sluice per agent session (`hold`, default) or passed to the agent (`pass`). */
+      cookies: z.enum(['hold', 'pass']).optional(),
     })
     .strict(),
   z

@@ -137,6 +137,7 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
       holder,
       protocol,
       ...connectionLimits(c, where),
+      cookies: c.cookies ?? 'hold',
       maskText: (t, stats) => masker.maskText(t, stats),
       log: ctx.log,
     });

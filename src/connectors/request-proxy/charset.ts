@@ -45,8 +45,8 @@ export function textEncodingPlan(contentType: string | undefined, head: Uint8Arr
   } catch {
     refuse(`charset "${declared.slice(0, 40)}"`);
   }
-  // A BOM decides the byte order of "utf-16", as it does for browsers.
-  if (encoding === 'utf-16le' && sniffed === 'utf-16be') encoding = 'utf-16be';
+  // A byte-order mark decides the byte order of a plain "utf-16", as it does for browsers.
+  if (encoding === 'utf-16le' && !declared.endsWith('le') && head[0] === 0xfe && head[1] === 0xff) encoding = 'utf-16be';
   if (ASCII_INCOMPATIBLE.has(encoding)) return { transcode: true, encoding: encoding as 'utf-16le' | 'utf-16be' | 'iso-2022-jp' };
   // Declared ASCII-compatible, yet the bytes are UTF-16: trust the bytes, as a client sniffing the BOM would.
   if (sniffed !== undefined) return { transcode: true, encoding: sniffed };

@@ -19,6 +19,7 @@ import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.
 import type { ApprovalHolder } from './approval-hold.js';
 import { byteLimit, maskLines, maskTextBytes } from './body-streams.js';
 import { textEncodingPlan, toUtf8, utf8Stream, withUtf8Charset } from './charset.js';
+import { CookieJar } from './cookie-jar.js';
 import { stripHopByHop } from './hop-by-hop.js';
 import type { Scrubber } from './scrub.js';
 import type { SessionCache } from './session-cache.js';
@@ -65,6 +66,11 @@ export interface ProxyOptions<D extends Described> {
   readonly maxRequestBytes: number;
   readonly maxResponseBytes: number;
   readonly approvalWaitMs: number;
+  /**
+   * Upstream cookies: `hold` keeps them in a jar per agent session and never shows them to the
+   * agent (cookie-jar.ts); `pass` forwards Set-Cookie and Cookie as they are. Default `hold`.
+   */
+  readonly cookies?: 'hold' | 'pass';
   /** Mask free text: the approver's view of the request, response header values. */
   readonly maskText: (text: string, stats?: MaskStats) => string;
   readonly log: (line: string) => void;
@@ -200,6 +206,9 @@ export function relativeTarget(url: string, prefix: string): string {
 export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
   const clock = o.clock ?? Date.now;
   const dropRequest: ReadonlySet<string> = new Set([...DROP_REQUEST, ...SPOOFABLE_REQUEST, ...o.upstream.credentialHeaderNames]);
+  const holdCookies = (o.cookies ?? 'hold') === 'hold';
+  /** Per agent session; a session the cache dropped takes its jar with it. */
+  const jars = new WeakMap<SessionInfo, CookieJar>();
   let inFlight = 0;
   let draining = false;
   const idle: Array<() => void> = [];
@@ -390,7 +399,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     onRequestBytes: (n: number) => void,
     onResponseBytes: (n: number) => void,
   ): Promise<number> => {
-    const { described, decision, target } = a;
+    const { described, decision, target, session } = a;
     const declared = req.headers['content-length'];
     const tooLarge = body === undefined ? declaredTooLarge(req) : undefined;
     if (tooLarge !== undefined) {
@@ -404,6 +413,12 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     headers['x-forwarded-for'] = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     headers['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
     if (typeof req.headers.host === 'string') headers['x-forwarded-host'] = req.headers.host;
+    const jar = holdCookies ? jars.get(session) : undefined;
+    if (jar !== undefined) {
+      const cookie = jar.header(typeof headers.cookie === 'string' ? headers.cookie : undefined, target.rawPath, clock());
+      if (cookie === undefined) delete headers.cookie;
+      else headers.cookie = cookie;
+    }
     o.protocol.prepareHeaders?.(headers, described);
     const hasBody = body !== undefined ? body.length > 0 : declared !== undefined ? Number(declared) > 0 : req.headers['transfer-encoding'] !== undefined;
     if (body !== undefined) headers['content-length'] = String(body.length);
@@ -437,6 +452,13 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     }
     const status = upRes.statusCode ?? 502;
     const outHeaders = stripHopByHop(upRes.headers);
+    if (holdCookies && upRes.headers['set-cookie'] !== undefined) {
+      // Issued to the injected credential: kept for this session, not shown to the agent.
+      let sessionJar = jars.get(session);
+      if (sessionJar === undefined) jars.set(session, (sessionJar = new CookieJar()));
+      sessionJar.store(upRes.headers['set-cookie'], target.rawPath, clock());
+      delete outHeaders['set-cookie'];
+    }
     if (o.scrubber.active) {
       for (const [k, v] of Object.entries(outHeaders)) {
         if (typeof v === 'string') outHeaders[k] = o.scrubber.text(v, () => stats.add('credential', `header:${k}`));

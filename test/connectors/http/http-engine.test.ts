@@ -31,7 +31,7 @@ policies:
       - deny: [delete]
         paths: ['/v1/orders/**']
       - allow: [read]
-        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream', '/hdr', '/utf16-*', '/contents']
+        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream', '/hdr', '/utf16-*', '/contents', '/jar/**']
       - allow: [post]
         paths: ['/v1/orders']
         when: http.headers["content-type"] == "application/json"
@@ -113,6 +113,22 @@ describe('HTTP connector', () => {
         const file = Buffer.from('# deploy\nAWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n').toString('base64').replace(/(.{60})/g, '$1\n');
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
         res.end(JSON.stringify({ name: '.env', encoding: 'base64', content: `${file}\n` }));
+        return;
+      }
+      if (url.startsWith('/jar/')) {
+        // A login that answers with a session cookie, and pages that show what cookies arrived.
+        if (url === '/jar/login') {
+          res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['sid=upstream-session-0123456789; Path=/jar; HttpOnly; Secure', 'pref=dark; Path=/', 'gone=1; Max-Age=0', 'scoped=1; Path=/other'] });
+          res.end('{}');
+          return;
+        }
+        if (url === '/jar/logout') {
+          res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'sid=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/jar' });
+          res.end('{}');
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ cookie: req.headers.cookie ?? null }));
         return;
       }
       if (url === '/text') {
@@ -370,6 +386,23 @@ describe('HTTP connector', () => {
     assert.equal(got['x-forwarded-host'], `127.0.0.1:${gw.port}`);
   });
 
+  test('cookies the upstream sets are kept per agent session, sent on its later requests and never shown to the agent', async () => {
+    const login = await send(gw.port, 'GET', '/http/api/jar/login', auth);
+    assert.equal(login.status, 200);
+    assert.equal(login.headers['set-cookie'], undefined);
+    const seen = async (headers: Record<string, string>): Promise<string | null> => (JSON.parse((await send(gw.port, 'GET', '/http/api/jar/me', headers)).text) as { cookie: string | null }).cookie;
+    // Path-scoped, expired and foreign-path cookies are treated as a browser would.
+    assert.equal(await seen(auth), 'sid=upstream-session-0123456789; pref=dark');
+    // The agent's own cookies go along; a name the jar holds is the upstream's, not the agent's.
+    assert.equal(await seen({ ...auth, cookie: 'sid=forged; theme=x' }), 'theme=x; sid=upstream-session-0123456789; pref=dark');
+    // Another agent session has its own (empty) jar.
+    const other = await gw.mint('agent', 'other-agent');
+    assert.equal(await seen({ authorization: `Bearer ${other}` }), null);
+    // A cookie the upstream expires is dropped.
+    await send(gw.port, 'GET', '/http/api/jar/logout', auth);
+    assert.equal(await seen(auth), 'pref=dark');
+  });
+
   test('the agent cannot choose the response charset or compression', async () => {
     const r = await send(gw.port, 'GET', '/http/api/echo', { ...auth, 'accept-charset': 'utf-16', 'accept-encoding': 'gzip' });
     const echoed = JSON.parse(r.text) as { headers: Record<string, string> };
@@ -385,11 +418,7 @@ describe('HTTP connector', () => {
     assert.ok(!String(h['x-debug-key']).includes('AKIAIOSFODNN7EXAMPLE'), String(h['x-debug-key']));
     assert.match(String(h.location), /^\/users\/\S+$/);
     assert.ok(!String(h.location).includes('ada@example.com'), String(h.location));
-    const cookies = ([] as string[]).concat(h['set-cookie'] ?? []);
-    assert.equal(cookies.length, 2);
-    assert.equal(cookies[0], 'a=1');
-    assert.match(String(cookies[1]), /^k=/);
-    assert.ok(!String(cookies[1]).includes('ghp_'), String(cookies[1]));
+    assert.equal(h['set-cookie'], undefined, 'cookies the upstream sets are held by Sluice (cookies: hold, the default)');
     assert.equal(h.etag, '"4111111111111111"', 'a cache validator is not scanned');
     assert.equal(h['content-type'], 'application/json');
   });
