@@ -49,6 +49,13 @@ test('sniffing: byte-order marks and the NUL pattern of UTF-16 and UTF-32; text 
   );
 });
 
+test('a declared byte order is kept even when the text looks like the other one (U+10000 is 00 D8 00 DC in UTF-16LE)', () => {
+  const le = Buffer.from('\u{10000}', 'utf16le');
+  const plan = textEncodingPlan('text/plain; charset=utf-16le', le);
+  assert.deepEqual(plan, { transcode: true, encoding: 'utf-16le' });
+  assert.equal(toUtf8(le, 'utf-16le').toString('utf8'), '\u{10000}');
+});
+
 test('property: any text written as UTF-16 (LE or BE, with or without a BOM) comes back as the same text in UTF-8', () => {
   fc.assert(
     fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 }), fc.boolean(), fc.boolean(), (text, bigEndian, bom) => {
