@@ -72,14 +72,16 @@ export class CookieJar {
     const own = (agent ?? '')
       .split(';')
       .map((p) => p.trim())
-      .filter((p) => p !== '' && !this.#cookies.has(p.slice(0, p.indexOf('=') < 0 ? p.length : p.indexOf('=')).trim()));
+      .filter((p) => p !== '' && !this.#cookies.has(cookieName(p)));
     const all = [...own, ...held];
     return all.length === 0 ? undefined : all.join('; ');
   }
+}
 
-  get size(): number {
-    return this.#cookies.size;
-  }
+/** The name of one `name=value` pair of a Cookie header. */
+function cookieName(pair: string): string {
+  const eq = pair.indexOf('=');
+  return (eq < 0 ? pair : pair.slice(0, eq)).trim();
 }
 
 /** RFC 6265 §5.1.4: the directory of the request path. */
