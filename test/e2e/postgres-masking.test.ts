@@ -132,6 +132,18 @@ describe('inline masking through the PostgreSQL gateway', () => {
     } finally {
       await c.end();
     }
+    // COPY TO STDOUT in text, csv and binary format: the same text inside the bytea is masked.
+    const env = { ...process.env, PGPASSWORD: token };
+    const copy = async (format: string): Promise<Buffer> =>
+      (await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-c', `COPY (SELECT body FROM blobs WHERE id = 1) TO STDOUT WITH (FORMAT ${format})`], { env, encoding: 'buffer' })).stdout as unknown as Buffer;
+    for (const format of ['text', 'csv']) {
+      const line = (await copy(format)).toString('utf8').trim();
+      const hex = line.replace(/^"|"$/g, '').replace(/^\\\\?x/, '');
+      const inside = Buffer.from(hex, 'hex').toString('utf8');
+      assert.ok(inside.startsWith('KEY=[REDACTED:aws_access_key]\nowner ') && !inside.includes('ada@example.com'), `${format}: ${line} → ${inside}`);
+    }
+    const binary = await copy('binary');
+    assert.ok(binary.includes(Buffer.from('KEY=[REDACTED:aws_access_key]')) && !binary.includes(Buffer.from('AKIAIOSFODNN7EXAMPLE')), binary.toString('latin1'));
   });
 
   it('masks psql output and COPY TO STDOUT', async () => {

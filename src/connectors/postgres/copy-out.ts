@@ -11,7 +11,7 @@
  */
 import type { MaskStats } from '../../masking/index.js';
 import type { CopyFormat } from '../../policy/index.js';
-import type { RowMaskPlan } from './rows.js';
+import { maskByteaBytes, maskByteaHex, type RowMaskPlan } from './rows.js';
 
 /** Thrown when a row does not have the described columns: the connector fails the COPY (fail closed). */
 export class CopyShapeError extends Error {}
@@ -45,6 +45,11 @@ export class CopyOutMasker {
     return this.#f.format === 'csv' ? this.#csv(text, stats) : this.#text(text, stats);
   }
 
+  /** One text or csv value of column `i`: a bytea's hex form is masked as the text inside it. */
+  #value(i: number, value: string, stats?: MaskStats): string | null {
+    return this.#rp.modes[i] === 'bytea-hex' ? maskByteaHex(this.#rp.plan, i, value, stats) : this.#rp.plan.maskValue(i, value, stats);
+  }
+
   #text(row: string, stats?: MaskStats): Buffer | undefined {
     const delim = this.#f.delimiter;
     const eol = lineEndLength(row);
@@ -66,7 +71,7 @@ export class CopyOutMasker {
       const field = raw[i] as string;
       if (field === this.#f.null) continue;
       const value = unescapeText(field);
-      const out = this.#rp.plan.maskValue(i, value, stats);
+      const out = this.#value(i, value, stats);
       if (out === value) continue;
       changed = true;
       raw[i] = out === null ? this.#f.null : escapeText(out, delim);
@@ -125,7 +130,7 @@ export class CopyOutMasker {
     const out = fields.map((f, col) => {
       // An unquoted field equal to the NULL string is NULL; a quoted one is that text.
       if (!f.quoted && f.value === this.#f.null) return f.raw;
-      const masked = this.#rp.plan.maskValue(col, f.value, stats);
+      const masked = this.#value(col, f.value, stats);
       if (masked === f.value) return f.raw;
       changed = true;
       if (masked === null) return this.#f.null;
@@ -166,6 +171,7 @@ export class CopyOutMasker {
         const mode = this.#rp.modes[i];
         let replacement: Buffer | null | undefined;
         if (len >= 0 && mode === 'text') replacement = this.#rp.plan.maskBytes(i, body, start, end, stats);
+        else if (len >= 0 && mode === 'bytea-raw') replacement = maskByteaBytes(this.#rp.plan, i, body.subarray(start, end), stats);
         else if (len >= 0 && mode === 'null') {
           replacement = null;
           stats?.add('binary_nulled');

@@ -70,22 +70,29 @@ export function buildRowMaskPlan(fields: readonly FieldDescription[], plan: Colu
  * are. bytea_output=escape keeps printable ASCII as itself, so it is scanned as text.
  */
 function maskBytea(plan: ColumnPlan, i: number, buf: Buffer, start: number, end: number, hex: boolean, stats?: MaskStats): Buffer | null | undefined {
-  let bytes: Buffer;
-  if (hex) {
-    if (end - start < 2 || buf[start] !== 0x5c /* \ */ || buf[start + 1] !== 0x78 /* x */) return plan.maskBytes(i, buf, start, end, stats);
-    if ((end - start - 2) / 2 > MAX_BYTEA_TEXT) return undefined;
-    bytes = Buffer.from(buf.toString('latin1', start + 2, end), 'hex');
-  } else {
-    if (end - start > MAX_BYTEA_TEXT) return undefined;
-    bytes = buf.subarray(start, end);
-  }
-  if (bytes.length === 0 || !isUtf8(bytes)) return undefined;
+  if (!hex) return maskByteaBytes(plan, i, buf.subarray(start, end), stats);
+  if (end - start < 2 || buf[start] !== 0x5c /* \ */ || buf[start + 1] !== 0x78 /* x */) return plan.maskBytes(i, buf, start, end, stats);
+  const value = buf.toString('latin1', start, end);
+  const out = maskByteaHex(plan, i, value, stats);
+  return out === value ? undefined : out === null ? null : Buffer.from(out, 'latin1');
+}
+
+/** A bytea in its text form (`\x…` hex, or escape format): see maskBytea. The same string when unchanged. */
+export function maskByteaHex(plan: ColumnPlan, i: number, value: string, stats?: MaskStats): string | null {
+  if (!value.startsWith('\\x')) return plan.maskValue(i, value, stats);
+  if ((value.length - 2) / 2 > MAX_BYTEA_TEXT) return value;
+  const out = maskByteaBytes(plan, i, Buffer.from(value.slice(2), 'hex'), stats);
+  return out === undefined ? value : out === null ? null : `\\x${out.toString('hex')}`;
+}
+
+/** A bytea's raw bytes: see maskBytea. Undefined when unchanged, null to send NULL. */
+export function maskByteaBytes(plan: ColumnPlan, i: number, bytes: Buffer, stats?: MaskStats): Buffer | null | undefined {
+  if (bytes.length === 0 || bytes.length > MAX_BYTEA_TEXT || !isUtf8(bytes)) return undefined;
   const text = bytes.toString('utf8');
   if (!isReadableText(text)) return undefined;
   const masked = plan.maskValue(i, text, stats);
   if (masked === text) return undefined;
-  if (masked === null) return null;
-  return hex ? Buffer.from(`\\x${Buffer.from(masked, 'utf8').toString('hex')}`, 'latin1') : Buffer.from(masked, 'utf8');
+  return masked === null ? null : Buffer.from(masked, 'utf8');
 }
 
 /**
