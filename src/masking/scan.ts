@@ -923,6 +923,12 @@ export class Scanner {
     return t + 1;
   }
 
+  /** A run of exactly `len` characters of `flags` from `from`, ending at a word boundary, as token `id`; else -1. */
+  private exactRun(from: number, flags: number, len: number, id: number): number {
+    const e = this.runEnd(from, flags);
+    return e - from === len && !this.wordAt(e) ? this.token(e, id) : -1;
+  }
+
   private runEnd(from: number, flags: number, extra = -1): number {
     const s = this.s;
     let k = from;
@@ -982,12 +988,10 @@ export class Scanner {
           return this.modelKey(st);
         } else if (c0 === 115 && s.startsWith('shp', st) && (s.startsWith('at_', st + 3) || s.startsWith('ca_', st + 3) || s.startsWith('pa_', st + 3) || s.startsWith('ss_', st + 3))) {
           // Shopify: shpat_/shpca_/shppa_/shpss_ and 32 hex digits.
-          e = this.runEnd(st + 6, HEX);
-          if (e - st - 6 === 32 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+          return this.exactRun(st + 6, HEX, 32, D.vendorToken);
         } else if (c0 === 115 && s.startsWith('sbp_', st)) {
           // Supabase personal access token: sbp_ and 40 hex digits.
-          e = this.runEnd(st + 4, HEX);
-          if (e - st - 4 === 40 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+          return this.exactRun(st + 4, HEX, 40, D.vendorToken);
         } else if (c0 === 115 && (s.startsWith('sq0atp-', st) || s.startsWith('sq0csp-', st))) {
           // Square access token and OAuth application secret.
           e = this.runEnd(st + 7, WORD, HYPHEN);
@@ -1008,22 +1012,19 @@ export class Scanner {
       case 107: // k
         // Mailgun API key: key- and 32 hex digits.
         if (s.startsWith('key-', st)) {
-          e = this.runEnd(st + 4, HEX);
-          if (e - st - 4 === 32 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+          return this.exactRun(st + 4, HEX, 32, D.vendorToken);
         }
         return -1;
       case 108: // l
         // Linear API key: lin_api_ and 40 letters and digits.
         if (s.startsWith('lin_api_', st)) {
-          e = this.runEnd(st + 8, ALNUM);
-          if (e - st - 8 === 40 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+          return this.exactRun(st + 8, ALNUM, 40, D.vendorToken);
         }
         return -1;
       case 78: // N
         // New Relic user API key: NRAK- and 27 letters and digits.
         if (s.startsWith('NRAK-', st)) {
-          e = this.runEnd(st + 5, ALNUM);
-          if (e - st - 5 === 27 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+          return this.exactRun(st + 5, ALNUM, 27, D.vendorToken);
         }
         return -1;
       case 72: // H
@@ -1053,8 +1054,7 @@ export class Scanner {
           }
         } else if (s.charCodeAt(st + 1) === 75 /* K */) {
           // Twilio API key SID: SK and 32 hex digits.
-          e = this.runEnd(st + 2, HEX);
-          if (e - st - 2 === 32 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+          return this.exactRun(st + 2, HEX, 32, D.vendorToken);
         }
         return -1;
       case 100: // d
@@ -1071,8 +1071,7 @@ export class Scanner {
             if (e - from >= 40 && e - from <= 44 && !this.wordAt(e)) return this.token(e, D.vendorToken);
           }
         } else if (s.startsWith('dop_v1_', st) || s.startsWith('doo_v1_', st) || s.startsWith('dor_v1_', st)) {
-          e = this.runEnd(st + 7, HEX);
-          if (e - st - 7 === 64 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+          return this.exactRun(st + 7, HEX, 64, D.vendorToken);
         }
         return -1;
       case 112: // p
