@@ -18,6 +18,35 @@ export interface ColumnRef {
   readonly schema?: string;
   readonly table?: string;
   readonly column: string;
+  /**
+   * The table columns this one reads, when its relation is derived from others: a view's or
+   * materialized view's column maps to the column it selects (and on, through views of views), an
+   * inheritance child's or partition's column to the same column of each ancestor. Column rules
+   * and secret-like names of any of them apply here too, as if the table were queried directly.
+   */
+  readonly origins?: readonly ColumnRef[];
+  /**
+   * A view's column computed by an expression, in a view whose definition computes on a masked
+   * column (`upper(password) AS p`, a filter on it): which output carries the masked value cannot
+   * be told, so every such column is replaced (`redact`) unless a rule names the column itself.
+   */
+  readonly derivedFromMasked?: boolean;
+}
+
+/** The names column rules match a column by: `schema.table.column`, `table.column`, `column`. */
+function columnForms(c: ColumnRef, into: string[]): string[] {
+  if (c.schema !== undefined && c.table !== undefined) into.push(`${c.schema}.${c.table}.${c.column}`);
+  if (c.table !== undefined) into.push(`${c.table}.${c.column}`);
+  into.push(c.column);
+  return into;
+}
+
+/** A plan cache key for a column, origins included. */
+function columnKey(c: ColumnRef): string {
+  let key = `${c.schema ?? ''}\u0000${c.table ?? ''}\u0000${c.column}`;
+  if (c.derivedFromMasked === true) key += '\u0000!';
+  if (c.origins !== undefined) for (const o of c.origins) key += `\u0002${columnKey(o)}`;
+  return key;
 }
 
 /** What happens to a column: scanned by detectors, replaced by a rule, sent as NULL, or kept. */
@@ -495,7 +524,7 @@ class MaskerImpl implements Masker {
     const known = this.#plansByArray.get(columns);
     if (known !== undefined) return known;
     let key = '';
-    for (const c of columns) key += `${c.schema ?? ''}\u0000${c.table ?? ''}\u0000${c.column}\u0001`;
+    for (const c of columns) key += `${columnKey(c)}\u0001`;
     let plan = this.#plans.get(key);
     if (plan === undefined) {
       plan = new Plan(this, columns, this.#c.binary);
@@ -528,18 +557,22 @@ class Plan implements ColumnPlan {
     this.#labels = new Array<string>(n);
     let active = false;
     columns.forEach((c, i) => {
-      const forms: string[] = [];
-      if (c.schema !== undefined && c.table !== undefined) forms.push(`${c.schema}.${c.table}.${c.column}`);
-      if (c.table !== undefined) forms.push(`${c.table}.${c.column}`);
-      forms.push(c.column);
+      const forms = columnForms(c, []);
       this.#labels[i] = forms[0]!;
+      if (c.origins !== undefined) for (const o of c.origins) columnForms(o, forms);
       const rule = m.ruleFor(forms);
       if (rule !== undefined) {
         this.#styles[i] = rule.style;
         this.#codes[i] = rule.style === 'null' ? A_NULL : rule.style === 'keep' ? A_KEEP : A_REPLACE;
+      } else if (c.derivedFromMasked === true) {
+        this.#styles[i] = 'redact';
+        this.#codes[i] = A_REPLACE;
       } else {
         this.#codes[i] = m.active ? A_SCAN : A_KEEP;
-        this.#keyKinds[i] = m.keyKind(c.column);
+        let kind = m.keyKind(c.column);
+        // `password AS pw` in a view: the secret-like name is the origin's.
+        if (kind === KEY_NONE && c.origins !== undefined) for (const o of c.origins) if ((kind = m.keyKind(o.column)) !== KEY_NONE) break;
+        this.#keyKinds[i] = kind;
       }
       if (this.#codes[i] !== A_KEEP) active = true;
     });

@@ -23,21 +23,17 @@ import {
   Backend,
   backendKeyData,
   cancelRequest,
-  describeMessage,
   errorResponse,
-  Field,
   Frontend,
-  parseErrorFields,
-  parseMessage,
   readyForQuery,
-  SYNC,
-  TERMINATE,
 } from './protocol.js';
 import { ProxySession } from './proxy-session.js';
-import { parseRowDescription, type FieldDescription } from './rows.js';
+import type { FieldDescription } from './rows.js';
 import { readStartupPacket } from './startup.js';
 import { assertTokenTransport } from './transport-guard.js';
 import { connectUpstream } from './upstream.js';
+import { describeStatements } from './describe.js';
+import { RelationLineage, type CatalogRelation } from './lineage.js';
 
 /** Time a client has to finish startup and authentication. */
 const AUTH_TIMEOUT_MS = 30_000;
@@ -49,6 +45,27 @@ const MAX_PASSWORD_MESSAGE = 64 * 1024;
  * `-c default_transaction_read_only=off`, `replication` would open the replication protocol.
  */
 const FORWARDED_PARAMS = new Set(['application_name', 'client_encoding', 'datestyle', 'timezone', 'intervalstyle', 'extra_float_digits', 'search_path']);
+
+/**
+ * Every relation (names for every schema; view definitions outside the system schemas), for
+ * lineage.ts. Other sessions' temporary relations are listed too: harmless, and a session's own
+ * temporary views need them.
+ */
+const CATALOG_SQL = `SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+       CASE WHEN c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+            THEN pg_catalog.pg_get_viewdef(c.oid) END AS definition
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')`;
+
+/** Every ancestor of every child table or partition, nearest first. */
+const ANCESTORS_SQL = `WITH RECURSIVE a(child, parent, depth) AS (
+    SELECT inhrelid, inhparent, 1 FROM pg_catalog.pg_inherits
+    UNION ALL
+    SELECT a.child, i.inhparent, a.depth + 1 FROM a JOIN pg_catalog.pg_inherits i ON i.inhrelid = a.parent WHERE a.depth < 64)
+  SELECT a.child::int8 AS oid, n.nspname AS schema, c.relname AS name
+    FROM a JOIN pg_catalog.pg_class c ON c.oid = a.parent JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   ORDER BY a.child, a.depth`;
 
 interface CancelTarget {
   readonly pid: number;
@@ -63,10 +80,15 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
   const cancels = new CancelRegistry<CancelTarget>();
   const live = new Set<ProxySession>();
   const sockets = new Set<Socket>();
-  const columnCache = new Map<string, ColumnRef>();
+  /** Table columns by `oid:attnum`, per connection. */
+  const columnCaches = new Map<string, Map<string, ColumnRef>>();
+  const columnCache = (name: string): Map<string, ColumnRef> => {
+    let c = columnCaches.get(name);
+    if (c === undefined) columnCaches.set(name, (c = new Map()));
+    return c;
+  };
+  const lineages = new Map<string, RelationLineage>();
   const metaClients = new Map<string, Promise<pg.Client>>();
-  /** A Describe reply is a RowDescription (a few hundred bytes per column) plus framing. */
-  const MAX_DESCRIBE_REPLY = 16 * 1024 * 1024;
   let tlsContext: SecureContext | undefined;
   if (config.tls !== undefined) {
     // Read at startup so a bad path fails `sluice serve`, not the first client.
@@ -85,7 +107,8 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
   const fetchColumns = (connection: Extract<ResolvedConnection, { type: 'postgres' }>, missing: readonly FieldDescription[]): Promise<void> => {
     const name = connection.name;
     const next = (fetching.get(name) ?? Promise.resolve()).then(() => {
-      const still = missing.filter((f) => !columnCache.has(`${name}:${f.tableOid}:${f.attnum}`));
+      const cache = columnCache(name);
+      const still = missing.filter((f) => !cache.has(`${f.tableOid}:${f.attnum}`));
       return still.length === 0 ? undefined : lookupColumns(connection, still);
     });
     const tail = next.catch(() => undefined);
@@ -96,7 +119,8 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
     return next;
   };
 
-  const lookupColumns = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, missing: readonly FieldDescription[]): Promise<void> => {
+  /** The connection's metadata client: catalog lookups, one query at a time. */
+  const metaClient = (connection: Extract<ResolvedConnection, { type: 'postgres' }>): Promise<pg.Client> => {
     let client = metaClients.get(connection.name);
     if (client === undefined) {
       const c = new pg.Client(sideClientConfig(connection.upstream, 'sluice-metadata'));
@@ -105,7 +129,11 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       metaClients.set(connection.name, client);
       client.catch(() => metaClients.delete(connection.name));
     }
-    const c = await client;
+    return client;
+  };
+
+  const lookupColumns = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, missing: readonly FieldDescription[]): Promise<void> => {
+    const c = await metaClient(connection);
     const oids = [...new Set(missing.map((f) => f.tableOid))];
     const res = await c.query<{ oid: string; attnum: number; nspname: string; relname: string; attname: string }>(
       `SELECT c.oid::int8 AS oid, a.attnum, n.nspname, c.relname, a.attname
@@ -115,8 +143,9 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         WHERE c.oid = ANY($1::oid[])`,
       [oids],
     );
+    const cache = columnCache(connection.name);
     for (const row of res.rows) {
-      columnCache.set(`${connection.name}:${Number(row.oid)}:${row.attnum}`, { schema: row.nspname, table: row.relname, column: row.attname });
+      cache.set(`${Number(row.oid)}:${row.attnum}`, { schema: row.nspname, table: row.relname, column: row.attname });
     }
   };
 
@@ -151,56 +180,20 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
    * both are rare, so a connection per such statement costs nothing that matters.
    */
   const describeColumns = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>, sql: string): Promise<FieldDescription[]> => {
-    const up = await connectUpstream({ upstream: connection.upstream, params: { application_name: 'sluice-describe' }, connectionName: connection.name });
-    const socket = up.socket;
-    try {
-      return await new Promise<FieldDescription[]>((resolve, reject) => {
-        const reader = new FrameReader(MAX_DESCRIBE_REPLY, 'upstream');
-        let fields: FieldDescription[] | undefined;
-        let error: string | undefined;
-        const timer = setTimeout(() => reject(new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', 'the upstream did not describe the statement within 3 s')), 3000);
-        const onData = (chunk: Buffer): void => {
-          try {
-            reader.feed(chunk);
-            while (reader.next()) {
-              const body = reader.body();
-              if (reader.type === Backend.RowDescription) fields = parseRowDescription(body);
-              else if (reader.type === Backend.NoData) fields = [];
-              else if (reader.type === Backend.ErrorResponse) error = parseErrorFields(body).get(Field.Message) ?? 'error';
-              else if (reader.type === Backend.ReadyForQuery) {
-                clearTimeout(timer);
-                if (fields !== undefined && error === undefined) resolve(fields);
-                else reject(new SluiceError('SLUICE_POLICY_DENIED', `the upstream could not describe it: ${error ?? 'no row description'}`));
-              }
-            }
-          } catch (err) {
-            clearTimeout(timer);
-            reject(err);
-          }
-        };
-        socket.on('data', onData);
-        socket.once('close', () => {
-          clearTimeout(timer);
-          reject(new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', 'the upstream closed the describe connection'));
-        });
-        socket.on('error', () => undefined);
-        // connectUpstream hands the socket over paused, as the proxy wants it.
-        socket.resume();
-        if (up.leftover.length > 0) onData(up.leftover);
-        socket.write(Buffer.concat([parseMessage('', sql), describeMessage('S', ''), SYNC]));
-      });
-    } finally {
-      socket.end(TERMINATE);
-    }
+    const [d] = await describeStatements(connection.upstream, connection.name, [sql]);
+    if (d !== undefined && 'fields' in d) return d.fields;
+    throw new SluiceError('SLUICE_POLICY_DENIED', `the upstream could not describe it: ${d?.error ?? 'no row description'}`);
   };
 
-  const resolveColumns = (connection: Extract<ResolvedConnection, { type: 'postgres' }>, fields: readonly FieldDescription[]): ColumnRef[] | Promise<ColumnRef[]> => {
+  /** Result columns by the names their relations give (schema, table, column), looked up once per (connection, oid, attnum). */
+  const resolveTableColumns = (connection: Extract<ResolvedConnection, { type: 'postgres' }>, fields: readonly FieldDescription[]): ColumnRef[] | Promise<ColumnRef[]> => {
+    const cache = columnCache(connection.name);
     const fromCache = (): ColumnRef[] =>
       fields.map((f) => {
-        const hit = f.tableOid === 0 ? undefined : columnCache.get(`${connection.name}:${f.tableOid}:${f.attnum}`);
+        const hit = f.tableOid === 0 ? undefined : cache.get(`${f.tableOid}:${f.attnum}`);
         return hit ?? { column: f.name };
       });
-    const missing = fields.filter((f) => f.tableOid !== 0 && !columnCache.has(`${connection.name}:${f.tableOid}:${f.attnum}`));
+    const missing = fields.filter((f) => f.tableOid !== 0 && !cache.has(`${f.tableOid}:${f.attnum}`));
     if (missing.length === 0) return fromCache();
     // Column rules need the lookup: failing it fails the session (closed). Without them the
     // lookup only refines secret-like names, and a failed one (the upstream at its connection
@@ -210,6 +203,59 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       log(`postgres: column names for ${connection.name} could not be looked up (${err instanceof Error ? err.message : String(err)}); masking by the names results give`);
       return fromCache();
     });
+  };
+
+  /** The connection's view and inheritance lineage (lineage.ts), while masking is on. */
+  const lineageFor = (connection: Extract<ResolvedConnection, { type: 'postgres' }>): RelationLineage | undefined => {
+    let l = lineages.get(connection.name);
+    if (l === undefined) {
+      const masker = ctx.maskerFor(connection.name);
+      if (masker.inert) return undefined;
+      l = new RelationLineage(
+        {
+          catalog: () => readCatalog(connection),
+          describe: (sqls) => describeStatements(connection.upstream, connection.name, sqls, 3000 + 2 * sqls.length),
+          columns: async (fields) => resolveTableColumns(connection, fields),
+          forgetColumns: () => columnCaches.delete(connection.name),
+        },
+        masker,
+        log,
+        { required: Object.keys(connection.mask?.columns ?? {}).length > 0 },
+      );
+      lineages.set(connection.name, l);
+    }
+    return l;
+  };
+
+  /** Every relation of the connection's database, with view definitions and ancestors, on its metadata client. */
+  const readCatalog = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>): Promise<CatalogRelation[]> => {
+    const c = await metaClient(connection);
+    const rels = await c.query<{ oid: string; schema: string; name: string; kind: string; definition: string | null }>(CATALOG_SQL);
+    const anc = await c.query<{ oid: string; schema: string; name: string }>(ANCESTORS_SQL);
+    const ancestors = new Map<number, { schema: string; table: string }[]>();
+    for (const a of anc.rows) {
+      const list = ancestors.get(Number(a.oid)) ?? [];
+      list.push({ schema: a.schema, table: a.name });
+      ancestors.set(Number(a.oid), list);
+    }
+    return rels.rows.map((r) => {
+      const oid = Number(r.oid);
+      const a = ancestors.get(oid);
+      return { oid, schema: r.schema, name: r.name, kind: r.kind, ...(r.definition !== null ? { definition: r.definition } : {}), ...(a !== undefined ? { ancestors: a } : {}) };
+    });
+  };
+
+  /**
+   * The columns masking plans by: table columns, with the columns they derive from where their
+   * relation is a view or a child table (lineage.ts).
+   */
+  const resolveColumns = (connection: Extract<ResolvedConnection, { type: 'postgres' }>, fields: readonly FieldDescription[]): ColumnRef[] | Promise<ColumnRef[]> => {
+    const refs = resolveTableColumns(connection, fields);
+    const lineage = lineageFor(connection);
+    if (lineage === undefined) return refs;
+    const waiting = lineage.ready([], fields.map((f) => f.tableOid));
+    if (waiting === undefined && !(refs instanceof Promise)) return lineage.enrich(fields, refs);
+    return Promise.all([refs, waiting]).then(([r]) => lineage.enrich(fields, r));
   };
 
   const handle = (rawSocket: Socket): void => {
@@ -357,6 +403,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       socket.write(readyForQuery(upstream.txStatus));
       socket.uncork();
       const masker = ctx.maskerFor(connection.name);
+      const lineage = lineageFor(connection);
       const proxy: ProxySession = new ProxySession({
         client: socket,
         upstream: upstream.socket as Socket,
@@ -374,6 +421,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         maxMessageBytes: config.limits.maxMessageBytes,
         resolveColumns: (fields) => resolveColumns(connection, fields),
         describeColumns: (sql) => describeColumns(connection, sql),
+        ...(lineage !== undefined ? { lineage } : {}),
         estimateRows: (sql) => estimateRows(connection, sql),
         previewRows: config.audit.previewRows ?? AUDIT_DEFAULTS.previewRows,
         idleTimeoutMs: config.limits.idleTimeoutMs,

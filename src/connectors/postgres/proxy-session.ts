@@ -13,7 +13,7 @@ import type { SessionInfo } from '../../pipeline/session.js';
 import type { SqlFacts } from '../../pipeline/types.js';
 import { createHash } from 'node:crypto';
 import { MaskStats, type ColumnRef, type Masker } from '../../masking/index.js';
-import { BUILTIN_RULES, fingerprintSql, maskedColumnViolation, starOrderingViolation, unsafeServerSetting, type CopyFormat, type StatementFacts } from '../../policy/index.js';
+import { BUILTIN_RULES, fingerprintSql, maskedColumnViolation, starOrderingViolation, unsafeServerSetting, type CopyFormat, type ProtectsColumn, type StatementFacts } from '../../policy/index.js';
 import type { ApprovalsLike } from '../engine.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
 import {
@@ -37,6 +37,7 @@ import {
 import { buildRowMaskPlan, maskDataRow, parseRowDescription, type FieldDescription, type RowMaskPlan } from './rows.js';
 import { CopyOutMasker, CopyShapeError } from './copy-out.js';
 import { MAX_UPSTREAM_MESSAGE } from './upstream.js';
+import type { RelationLineage } from './lineage.js';
 
 /**
  * Text sent upstream in place of a denied statement. It fails in the raw parser (42601) before
@@ -66,6 +67,22 @@ const PROBE_SQL = `SELECT ${PROBED_SETTINGS.map((n) => `pg_catalog.current_setti
 const PURE_READ_VERBS: ReadonlySet<string> = new Set(['select', 'explain', 'show']);
 
 /** Whether a statement sorts or groups by columns of `*` (ProxySession.checkStarOrdering). */
+/** Statements that create or change what a relation derives from: a view, a table's parents or partitions, a rename. */
+const RELATION_DDL: ReadonlySet<string> = new Set([
+  'ViewStmt',
+  'CreateStmt',
+  'CreateTableAsStmt',
+  'CreateForeignTableStmt',
+  'AlterTableStmt',
+  'RenameStmt',
+  'AlterObjectSchemaStmt',
+  'DropStmt',
+]);
+
+function bareName(name: string): string {
+  return name.slice(name.lastIndexOf('.') + 1);
+}
+
 function hasStarOrdering(d: SqlDecision): boolean {
   return d.decision.effect !== 'deny' && d.statements.some((st) => (st.facts as Partial<StatementFacts>).starOrdering !== undefined);
 }
@@ -237,6 +254,8 @@ export interface ProxySessionOptions {
   readonly resolveColumns: (fields: readonly FieldDescription[]) => ColumnRef[] | Promise<ColumnRef[]>;
   /** The output columns of a SELECT, described without running it (COPY … TO STDOUT masking). */
   readonly describeColumns?: (sql: string) => Promise<FieldDescription[]>;
+  /** What views and child tables derive from (lineage.ts), while masking is on. */
+  readonly lineage?: Pick<RelationLineage, 'ready' | 'protects' | 'hasProtectedColumns' | 'invalidate'>;
   readonly log: (line: string) => void;
   readonly onClose: (summary: SessionSummary) => void;
 }
@@ -543,10 +562,44 @@ export class ProxySession {
     const masker = this.o.masker;
     if (d.decision.effect === 'deny' || masker.inert) return d;
     for (const st of d.statements) {
-      const reason = maskedColumnViolation(st.facts as StatementFacts, (column, tables) => masker.protectsColumn(column, tables), (tables) => masker.hasTableRules(tables));
+      const reason = maskedColumnViolation(st.facts as StatementFacts, this.protects, this.hasTableRules) ?? this.readsChangedRelation(d, st);
       if (reason !== undefined) return { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.maskedColumnUse, reason } };
     }
     return d;
+  }
+
+  /** Whether a column is masked by name: its own rules and name, or what it derives from (a view's, a child table's). */
+  private readonly protects: ProtectsColumn = (column, tables) =>
+    this.o.masker.protectsColumn(column, tables) || (this.o.lineage?.protects(column, tables) ?? false);
+
+  private readonly hasTableRules = (tables: readonly string[]): boolean =>
+    this.o.masker.hasTableRules(tables) || (this.o.lineage?.hasProtectedColumns(tables) ?? false);
+
+  /**
+   * A statement reading a relation that an earlier statement of the same text creates or changes
+   * (`CREATE VIEW v AS SELECT * FROM t; SELECT upper(email) FROM v`): decided before that one runs,
+   * it could not see what the relation derives from.
+   */
+  private readsChangedRelation(d: SqlDecision, st: SqlDecision['statements'][number]): string | undefined {
+    if (d.statements.length < 2) return undefined;
+    const changed = new Set<string>();
+    for (const other of d.statements) {
+      if (other === st) break;
+      if (RELATION_DDL.has(other.facts.statement)) for (const t of other.facts.tablesWritten) changed.add(bareName(t));
+    }
+    const hit = changed.size === 0 ? undefined : st.facts.tablesRead.find((t) => changed.has(bareName(t)));
+    return hit === undefined ? undefined : `it reads ${hit}, which an earlier statement of the same query creates or changes, so what ${hit} derives from cannot be seen yet; send it as a separate query`;
+  }
+
+  /**
+   * The lineage of the relations a decision's statements name is current, or a promise of that
+   * (the first statement of a connection, a relation not seen before, a snapshot that expired).
+   */
+  private lineageReady(d: SqlDecision): Promise<void> | undefined {
+    const lineage = this.o.lineage;
+    if (lineage === undefined || d.decision.effect === 'deny' || this.o.masker.inert) return undefined;
+    if (d.statements.length === 1) return lineage.ready(d.statements[0]!.facts.tablesRead);
+    return lineage.ready(d.statements.flatMap((st) => st.facts.tablesRead));
   }
 
   private async onQuery(sql: string): Promise<void> {
@@ -684,7 +737,24 @@ export class ProxySession {
    * asks the upstream first, so only then is there a promise).
    */
   private decide(sql: string): SqlDecision | Promise<SqlDecision> {
-    const decision = this.checkMaskedColumns(this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql)));
+    const decided = this.checkSessionNames(this.o.pipeline.decideSql(this.o.session, sql));
+    const waiting = this.lineageReady(decided);
+    if (waiting === undefined) return this.decideMasking(decided);
+    return waiting.then(
+      () => this.decideMasking(decided),
+      (err: unknown): SqlDecision => ({
+        ...decided,
+        decision: {
+          effect: 'deny',
+          rule: BUILTIN_RULES.maskedColumnUse,
+          reason: `the database's views and child tables could not be read to follow masking through them (${(err as Error).message})`,
+        },
+      }),
+    );
+  }
+
+  private decideMasking(decided: SqlDecision): SqlDecision | Promise<SqlDecision> {
+    const decision = this.checkMaskedColumns(decided);
     return hasStarOrdering(decision) ? this.checkStarOrdering(decision) : decision;
   }
 
@@ -707,7 +777,7 @@ export class ProxySession {
         try {
           const cols = await this.columnsOf(await this.o.describeColumns(st.text));
           const described = cols.map((c) => ({ column: c.column, ...(c.table !== undefined ? { table: c.schema !== undefined ? `${c.schema}.${c.table}` : c.table } : {}) }));
-          reason = starOrderingViolation(ordering, described, (column, tables) => masker.protectsColumn(column, tables));
+          reason = starOrderingViolation(ordering, described, this.protects);
         } catch (err) {
           reason = `it sorts or groups by columns of *, and the upstream could not describe them (${(err as Error).message}); list the columns`;
         }
@@ -1446,7 +1516,7 @@ export class ProxySession {
     let changed = false;
     const detail = fields.get(Field.Detail);
     if (detail !== undefined && !this.o.masker.inert) {
-      const withheld = withholdRowValues(detail, fields, this.o.masker);
+      const withheld = withholdRowValues(detail, fields, this.protects);
       if (withheld !== detail) {
         fields.set(Field.Detail, withheld);
         this.masked.add('constraint_detail', fields.get(Field.Table));
@@ -1466,6 +1536,8 @@ export class ProxySession {
   }
 
   private finishCommand(op: Extract<Op, { k: 'query' | 'execute' }>): void {
+    // A view or child table created or changed here: the lineage reloads before the next statement.
+    if (op.decision !== undefined && this.o.lineage !== undefined && op.decision.statements.some((st) => RELATION_DDL.has(st.facts.statement))) this.o.lineage.invalidate();
     if (op.k === 'query' && op.denied !== undefined) return;
     if (op.out.masked.total > 0) this.masked.merge(op.out.masked);
     const out = op.out;
@@ -1553,7 +1625,7 @@ export class ProxySession {
  * row is withheld (its values cannot be told apart: PostgreSQL joins them with ", " unquoted), and
  * a key's values are withheld when one of its columns is masked. Detectors still run on the rest.
  */
-function withholdRowValues(detail: string, fields: ReadonlyMap<number, string>, masker: Masker): string {
+function withholdRowValues(detail: string, fields: ReadonlyMap<number, string>, protects: ProtectsColumn): string {
   if (detail.startsWith('Failing row contains ')) return 'Failing row contains (values withheld by Sluice: a row can hold masked columns).';
   const key = /^Key \((.*?)\)=\(/s.exec(detail);
   if (key === null) return detail;
@@ -1561,6 +1633,6 @@ function withholdRowValues(detail: string, fields: ReadonlyMap<number, string>, 
   const schema = fields.get(Field.Schema);
   const tables = table === undefined ? [] : schema === undefined ? [table] : [table, `${schema}.${table}`];
   const columns = (key[1] as string).split(',').map((c) => c.trim().replace(/^"(.*)"$/s, '$1'));
-  if (!columns.some((c) => masker.protectsColumn(c, tables))) return detail;
+  if (!columns.some((c) => protects(c, tables))) return detail;
   return `Key (${key[1] as string})=(values withheld by Sluice: masked column)${/ already exists\.$/.test(detail) ? ' already exists.' : '.'}`;
 }
