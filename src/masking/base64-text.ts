@@ -39,7 +39,8 @@ export function decodeBase64Text(value: string): Base64Text | undefined {
     for (let i = 0; i < lines.length - 1; i++) if ((lines[i] as string).length !== width) return undefined;
     compact = lines.join('');
   }
-  if (!BASE64.test(compact) && !BASE64URL.test(compact)) return undefined;
+  // Hex (UUIDs, digests, ids) is base64's alphabet too, but base64 of text is never all hex digits.
+  if (isHex(compact) || (!BASE64.test(compact) && !BASE64URL.test(compact))) return undefined;
   const padded = compact.endsWith('=');
   if (padded ? compact.length % 4 !== 0 : compact.length % 4 === 1) return undefined;
   // base64url when it uses that alphabet, or drops the padding as base64url usually does.
@@ -49,6 +50,36 @@ export function decodeBase64Text(value: string): Base64Text | undefined {
   const text = bytes.toString('utf8');
   if (!isReadableText(text)) return undefined;
   return { text, url, padded, width, crlf };
+}
+
+/**
+ * A cheap first look for result cells: long enough, only base64 (or base64url) characters and line
+ * breaks, and not all hex. Stops at the first space, so prose and timestamps cost a few characters.
+ */
+export function mayBeBase64Text(value: string): boolean {
+  if (value.length < MIN_LENGTH || value.length > MAX_LENGTH) return false;
+  let hex = true;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    const lower = c | 0x20;
+    if (lower >= 0x61 && lower <= 0x7a) {
+      if (lower > 0x66) hex = false;
+    } else if (c >= 0x30 && c <= 0x39) {
+      // a digit: hex
+    } else if (c === 0x2b || c === 0x2f || c === 0x3d || c === 0x5f || c === 0x0a || c === 0x0d) {
+      hex = false;
+    } else if (c !== 0x2d) return false;
+  }
+  return !hex;
+}
+
+/** Only hex digits and dashes: a UUID, a digest, an id. */
+function isHex(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) | 0x20;
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || c === 0x2d)) return false;
+  }
+  return true;
 }
 
 /** `text` encoded as `like` was: the same alphabet, padding and line width. */

@@ -7,7 +7,7 @@ import { SluiceError } from '../errors.js';
 import { maskSchema, type RawMask } from '../config/schema.js';
 import { resolveSecret, type Secret } from '../config/secret.js';
 import { COLUMN_STYLE_NAMES, DEFAULT_SET, DETECTORS, DETECTOR_NAMES, GROUPS, STYLE_NAMES, bit, detectorIndex, type ColumnStyleName, type StyleName } from './detectors.js';
-import { decodeBase64Text, encodeBase64Like } from './base64-text.js';
+import { decodeBase64Text, encodeBase64Like, mayBeBase64Text } from './base64-text.js';
 import { compileGlob, type CompiledGlob } from './glob.js';
 import { Hits, KEY_NONE, Scanner, classifyKey } from './scan.js';
 import { MaskStats } from './stats.js';
@@ -31,6 +31,20 @@ export interface ColumnRef {
    * be told, so every such column is replaced (`redact`) unless a rule names the column itself.
    */
   readonly derivedFromMasked?: boolean;
+}
+
+/** Shorter values are not decoded as base64 (base64-text.ts decodes from 16 characters). */
+const MIN_BASE64_TEXT = 16;
+
+/** Whether bytes could be base64 worth decoding: long enough, and only its alphabet (and line breaks). */
+function mayBeBase64(buf: Uint8Array, start: number, end: number): boolean {
+  if (end - start < MIN_BASE64_TEXT) return false;
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    const alpha = (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39);
+    if (!alpha && b !== 0x2b && b !== 0x2f && b !== 0x3d && b !== 0x2d && b !== 0x5f && b !== 0x0a && b !== 0x0d) return false;
+  }
+  return true;
 }
 
 /** The names column rules match a column by: `schema.table.column`, `table.column`, `column`. */
@@ -585,8 +599,11 @@ class Plan implements ColumnPlan {
 
   maskValue(index: number, value: string, stats?: MaskStats): string | null {
     switch (this.#codes[index]) {
-      case A_SCAN:
-        return this.#m.maskKeyed(value, this.#keyKinds[index]!, stats, this.#labels[index]);
+      case A_SCAN: {
+        const out = this.#m.maskKeyed(value, this.#keyKinds[index]!, stats, this.#labels[index]);
+        // Text stored as base64 (an encoded .env, a basic-auth pair): masked inside its encoding.
+        return out === value && mayBeBase64Text(value) ? this.#m.maskBase64Text(value, stats, this.#labels[index]) : out;
+      }
       case A_REPLACE: {
         const out = this.#m.applyRule(this.#styles[index]!, value);
         if (out !== value) stats?.add('column_rule', this.#labels[index]);
@@ -606,7 +623,15 @@ class Plan implements ColumnPlan {
   maskBytes(index: number, buf: Buffer, start = 0, end = buf.length, stats?: MaskStats): Buffer | null | undefined {
     const code = this.#codes[index];
     if (code === A_KEEP) return undefined;
-    if (code === A_SCAN && this.#prefilter && this.#keyKinds[index] === KEY_NONE && !Scanner.hasTrigger(this.#triggers, buf, start, end)) return undefined;
+    if (
+      code === A_SCAN &&
+      this.#prefilter &&
+      this.#keyKinds[index] === KEY_NONE &&
+      !Scanner.hasTrigger(this.#triggers, buf, start, end) &&
+      !mayBeBase64(buf, start, end)
+    ) {
+      return undefined;
+    }
     const value = buf.toString('utf8', start, end);
     const out = this.maskValue(index, value, stats);
     if (out === value) return undefined;

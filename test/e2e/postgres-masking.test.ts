@@ -146,6 +146,30 @@ describe('inline masking through the PostgreSQL gateway', () => {
     assert.ok(binary.includes(Buffer.from('KEY=[REDACTED:aws_access_key]')) && !binary.includes(Buffer.from('AKIAIOSFODNN7EXAMPLE')), binary.toString('latin1'));
   });
 
+  it('masks text stored as base64 in a text column inside its encoding (wrapped as encode() wraps it)', async () => {
+    await f.pg.query(
+      `CREATE TABLE IF NOT EXISTS encoded (id int PRIMARY KEY, body text);
+       INSERT INTO encoded VALUES
+         (1, encode(convert_to(E'DB_HOST=db.internal\\nAWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\\nDEPLOY_OWNER=ada@example.com\\nREGION=eu-west-1\\nFEATURE_FLAGS=alpha,beta,gamma', 'UTF8'), 'base64')),
+         (2, encode(convert_to('nothing to see in this sentence', 'UTF8'), 'base64'))
+       ON CONFLICT DO NOTHING;
+       GRANT SELECT ON encoded TO app_rw;`,
+      'app',
+    );
+    const c = await client();
+    try {
+      const r = await c.query('SELECT id, body FROM encoded ORDER BY id');
+      const stored = (await f.pg.query('SELECT body FROM encoded ORDER BY id', 'app')).rows.map((x) => x.body as string);
+      assert.ok(stored[0]!.includes('\n'), 'encode() wraps at 76 characters');
+      assert.notEqual(r.rows[0].body, stored[0]);
+      const inside = Buffer.from(r.rows[0].body as string, 'base64').toString('utf8');
+      assert.ok(inside.includes('AWS_ACCESS_KEY_ID=[REDACTED:aws_access_key]') && !inside.includes('ada@example.com') && inside.includes('REGION=eu-west-1'), inside);
+      assert.equal(r.rows[1].body, stored[1], 'base64 of text with nothing to mask is sent as stored');
+    } finally {
+      await c.end();
+    }
+  });
+
   it('masks psql output and COPY TO STDOUT', async () => {
     const env = { ...process.env, PGPASSWORD: token };
     const out = await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-At', '-c', 'SELECT card, ssn FROM customers WHERE id = 2'], { env });

@@ -220,6 +220,31 @@ test('maskJson: text carried as base64 (wrapped, plain, base64url) is masked ins
   assert.equal(m.maskJson(clean), clean);
 });
 
+test('result columns: text stored as base64 is masked inside its encoding, by value and by bytes, even with no trigger byte', () => {
+  const m = defaultMasker();
+  const plan = m.planColumns([{ column: 'blob' }, { column: 'note' }]);
+  const env = Buffer.from('AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n').toString('base64');
+  const out = plan.maskValue(0, env) as string;
+  assert.notEqual(out, env);
+  assert.match(Buffer.from(out, 'base64').toString(), /^AWS_ACCESS_KEY_ID=\[REDACTED:aws_access_key\]/);
+  const bytes = Buffer.from(`xx${env}yy`);
+  const masked = plan.maskBytes(0, bytes, 2, bytes.length - 2);
+  assert.ok(masked instanceof Buffer);
+  assert.equal(masked.toString(), out);
+  // base64 of text with nothing to mask, random bytes, prose: unchanged (undefined = forward as is).
+  for (const v of [Buffer.from('nothing secret lives in this sentence').toString('base64'), Buffer.from(Array.from({ length: 30 }, (_, i) => (i * 97) % 256)).toString('base64'), 'plain words only here, no secrets']) {
+    assert.equal(plan.maskValue(1, v), v);
+    assert.equal(plan.maskBytes(1, Buffer.from(v)), undefined);
+  }
+  // Base64 with no trigger byte of its own (no digit, `=`, `-`, `A`…) still reaches the decoder:
+  // the bytes fast path must not skip it for having nothing a detector starts on.
+  const noTrigger = 'cHdkPWpCVnhNQnZyTGZP';
+  assert.equal(Buffer.from(noTrigger, 'base64').toString(), 'pwd=jBVxMBvrLfO');
+  const hidden = plan.maskBytes(1, Buffer.from(noTrigger));
+  assert.ok(hidden instanceof Buffer);
+  assert.equal(Buffer.from(hidden.toString(), 'base64').toString(), 'pwd=[REDACTED:password]');
+});
+
 test('property: base64 of text with no detector hit is left as it was; with a key in it, the key is gone from the decoded value', () => {
   const m = defaultMasker();
   fc.assert(
