@@ -22,6 +22,9 @@ INSERT INTO vip (name, email, ssn, password) VALUES ('Grace Hopper', 'grace@navy
 CREATE TABLE notes (id int, body text, at date) PARTITION BY RANGE (at);
 CREATE TABLE notes_2026 PARTITION OF notes FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 INSERT INTO notes VALUES (1, 'the merger closes friday', '2026-05-01');
+CREATE SCHEMA billing;
+CREATE TABLE billing.accounts (id int, iban text, holder text);
+INSERT INTO billing.accounts VALUES (1, 'DE89 3704 0044 0532 0130 00', 'Ada');
 `;
 
 describe('masking through views, materialized views, child tables and partitions', () => {
@@ -44,6 +47,7 @@ describe('masking through views, materialized views, child tables and partitions
         "public.customers.email": hash
         "*.ssn": partial
         "public.notes.body": redact
+        "billing.accounts.iban": redact
       hashKey: 0123456789abcdef0123456789abcdef
       detectors: [default]
 `,
@@ -52,7 +56,7 @@ describe('masking through views, materialized views, child tables and partitions
       policies: `  - role: analyst
     connection: appdb
     rules:
-      - allow: [select, show, transaction, ddl]
+      - allow: [select, show, set, transaction, ddl]
 `,
     });
     const config = loadConfigFile(f.writeConfig(yaml));
@@ -159,6 +163,19 @@ describe('masking through views, materialized views, child tables and partitions
       await refused(c, "SELECT who FROM late_v WHERE k = 'hunter2'", /column "k" is masked/);
       const r = await c.query('SELECT who, k FROM late_v ORDER BY who');
       for (const row of r.rows) assert.equal(row.k, '[REDACTED]');
+    });
+  });
+
+  it("checks an unqualified table name against the rules of every schema that has it, whatever search_path says", async () => {
+    await withClient(async (c) => {
+      await c.query('SET search_path = billing, public');
+      const r = await c.query('SELECT iban, holder FROM accounts');
+      assert.deepEqual(r.rows, [{ iban: '[REDACTED]', holder: 'Ada' }]);
+      await refused(c, 'SELECT upper(iban) FROM accounts', /column "iban" is masked/);
+      await refused(c, "SELECT holder FROM accounts WHERE iban LIKE 'DE89%'", /column "iban" is masked/);
+      await refused(c, 'SELECT row_to_json(a) FROM accounts a', /whole row as JSON/);
+      const ok = await c.query('SELECT upper(holder) AS h FROM accounts');
+      assert.deepEqual(ok.rows, [{ h: 'ADA' }]);
     });
   });
 

@@ -83,6 +83,13 @@ export class RelationLineage {
   readonly #required: boolean;
   /** `schema.name` and `name` of every relation in the last snapshot. */
   #names = new Set<string>();
+  /**
+   * The schemas holding a relation of each name. Rules name a schema (`billing.accounts.iban`)
+   * while statements usually do not, and which schema an unqualified name means depends on a
+   * search_path the session, its role or a function may have changed: a statement's unqualified
+   * name is checked against the rules of every schema that has it.
+   */
+  #schemas = new Map<string, string[]>();
   #oids = new Set<number>();
   #derived = new Map<number, Derived>();
   /** Derived relations by `schema.name` and `name`. */
@@ -166,6 +173,9 @@ export class RelationLineage {
    */
   protects(column: string, tables: readonly string[]): boolean {
     for (const t of tables) {
+      // An unqualified name may be any schema's table, whatever search_path says now.
+      const schemas = t.includes('.') ? undefined : this.#schemas.get(t);
+      if (schemas !== undefined) for (const s of schemas) if (s !== 'public' && this.#masker.protectsColumn(column, [`${s}.${t}`])) return true;
       for (const d of this.#byName.get(t) ?? []) {
         if (d.columns === undefined) {
           if (this.#masker.protectsColumn(column, qualifiedAncestors(d.rel))) return true;
@@ -186,6 +196,8 @@ export class RelationLineage {
    */
   hasProtectedColumns(tables: readonly string[]): boolean {
     for (const t of tables) {
+      const schemas = t.includes('.') ? undefined : this.#schemas.get(t);
+      if (schemas !== undefined && schemas.some((s) => s !== 'public' && this.#masker.hasTableRules([`${s}.${t}`]))) return true;
       for (const d of this.#byName.get(t) ?? []) {
         if (d.columns === undefined) {
           if (this.#masker.hasTableRules(qualifiedAncestors(d.rel))) return true;
@@ -238,8 +250,12 @@ export class RelationLineage {
     const names = new Set<string>();
     const oids = new Set<number>();
     const derived: CatalogRelation[] = [];
+    const schemas = new Map<string, string[]>();
     for (const r of relations) {
       names.add(`${r.schema}.${r.name}`).add(r.name);
+      const list = schemas.get(r.name);
+      if (list === undefined) schemas.set(r.name, [r.schema]);
+      else list.push(r.schema);
       oids.add(r.oid);
       if (r.definition !== undefined || (r.ancestors !== undefined && r.ancestors.length > 0)) derived.push(r);
     }
@@ -288,6 +304,7 @@ export class RelationLineage {
       }
     }
     this.#names = names;
+    this.#schemas = schemas;
     this.#oids = oids;
     this.#derived = byOid;
     this.#byName = byName;
