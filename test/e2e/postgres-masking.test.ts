@@ -170,6 +170,28 @@ describe('inline masking through the PostgreSQL gateway', () => {
     }
   });
 
+  it('masks a stored JSON value by its keys, and refuses extracting a field masked by its name from it', async () => {
+    await f.pg.query(
+      `CREATE TABLE IF NOT EXISTS integrations (id int PRIMARY KEY, cfg jsonb);
+       INSERT INTO integrations VALUES (1, '{"db": {"user": "svc", "password": "hunter2"}, "api_key": "k-7f3a9c2e1b", "region": "eu"}') ON CONFLICT DO NOTHING;
+       GRANT SELECT ON integrations TO app_rw;`,
+      'app',
+    );
+    const c = await client();
+    try {
+      const whole = await c.query('SELECT cfg FROM integrations');
+      assert.equal(whole.rows[0].cfg.db.user, 'svc');
+      assert.ok(!JSON.stringify(whole.rows[0].cfg).includes('hunter2') && !JSON.stringify(whole.rows[0].cfg).includes('k-7f3a9c2e1b'), JSON.stringify(whole.rows[0].cfg));
+      const fine = await c.query("SELECT cfg->'db'->>'user' AS u, cfg->>'region' AS r FROM integrations");
+      assert.deepEqual(fine.rows, [{ u: 'svc', r: 'eu' }]);
+      for (const sql of ["SELECT cfg->'db'->>'password' FROM integrations", "SELECT cfg #>> '{api_key}' FROM integrations", "SELECT jsonb_path_query_first(cfg, '$.db.password') FROM integrations", "SELECT key, value FROM integrations, jsonb_each_text(cfg->'db')"]) {
+        await assert.rejects(c.query(sql), (err: Error & { detail?: string }) => /masked-column-use/.test(err.message) && /JSON/.test(err.detail ?? ''), sql);
+      }
+    } finally {
+      await c.end();
+    }
+  });
+
   it('masks psql output and COPY TO STDOUT', async () => {
     const env = { ...process.env, PGPASSWORD: token };
     const out = await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-At', '-c', 'SELECT card, ssn FROM customers WHERE id = 2'], { env });

@@ -12,6 +12,7 @@
  * parser and its JSON; ~2 µs from the LRU cache; ~55 µs for a three-way join with a subquery.
  * Informational only (test/policy/sql/facts.test.ts prints it); bench/ owns the numbers.
  */
+import { newJsonKeyUse, noteJsonFunction, noteJsonOperator, noteSubscripts } from './json-keys.js';
 import type { SqlFacts, SqlKind } from '../../pipeline/types.js';
 import { firstParenthesised, parseStatements } from './parser.js';
 import { isSafeFunction } from './safe-functions.js';
@@ -69,6 +70,12 @@ export interface StatementFacts extends SqlFacts {
   readonly naturalJoinUnseen?: boolean;
   /** A whole row given to a JSON function as a column of the result (`SELECT row_to_json(c)`): masked by field name only. */
   readonly jsonRowOutput?: boolean;
+  /** JSON keys the statement extracts by literal (`->>'password'`, `#>> '{db,password}'`, a JSON path's `.password`); json-keys.ts. */
+  readonly jsonKeys?: readonly string[];
+  /** A JSON key or path chosen at run time (`cfg->>$1`, `cfg->>col`, `$.*`, `.keyvalue()`). */
+  readonly jsonDynamicKey?: boolean;
+  /** A function that returns JSON values apart from their keys (`jsonb_each_text`). */
+  readonly jsonUnwrap?: string;
   /**
    * `SET name TO value[, …]`: each value as written (`on`, `'SJIS'`, `1`). Absent for `RESET`,
    * `SET … TO DEFAULT` and `SET … FROM CURRENT`, which return to or keep a value already in force.
@@ -251,6 +258,8 @@ class Collector {
   /** JSON function calls that are direct columns of the result (noteJsonOutput). */
   readonly jsonOutputs = new Set<Obj>();
   jsonRowOutput = false;
+  /** JSON keys extracted, keys chosen at run time, key/value unwrapping (json-keys.ts). */
+  readonly json = newJsonKeyUse();
   /** Positions the result SELECT sorts or groups by that fall in `*` (see StatementFacts.starOrdering). */
   readonly starPositions = new Set<number>();
   starDistinct = false;
@@ -372,6 +381,9 @@ function factsForRaw(raw: unknown, text: string): StatementFacts {
     ...(c.nestedStarOrdering ? { nestedStarOrdering: true } : {}),
     ...(c.naturalJoinUnseen ? { naturalJoinUnseen: true } : {}),
     ...(c.jsonRowOutput ? { jsonRowOutput: true } : {}),
+    ...(c.json.keys.size > 0 ? { jsonKeys: Object.freeze([...c.json.keys]) } : {}),
+    ...(c.json.dynamic ? { jsonDynamicKey: true } : {}),
+    ...(c.json.unwrap !== undefined ? { jsonUnwrap: c.json.unwrap } : {}),
     ...(c.starInSetOperation ? { starInSetOperation: true } : {}),
   });
 }
@@ -1052,6 +1064,11 @@ function visitFields(obj: Obj, scope: Scope, c: Collector, depth: number, skipA:
         break;
       case 'A_Expr':
         if (OPERATOR_EXPR_KINDS.has(String((child as Obj).kind))) noteOperator((child as Obj).name, c);
+        noteJsonOperator(child as Obj, c.json);
+        visit(child, scope, c, depth + 1);
+        break;
+      case 'A_Indirection':
+        noteSubscripts((child as Obj).indirection, c.json);
         visit(child, scope, c, depth + 1);
         break;
       case 'SubLink':
@@ -1082,6 +1099,7 @@ function visitFuncCall(call: Obj, scope: Scope, c: Collector, depth: number): vo
   c.functions.add(name);
   if (!isSafeFunction(parts)) c.effect('side-effect', `calls ${name}(), which is not on the read-only function list`);
   const last = (parts[parts.length - 1] ?? '').toLowerCase();
+  noteJsonFunction(last, Array.isArray(call.args) ? call.args : [], c.json);
   if (last === 'set_config') {
     const args = Array.isArray(call.args) ? call.args : [];
     const setting = constText(args[0]);

@@ -12,7 +12,12 @@ import type { StatementFacts } from './facts.js';
 export type ProtectsColumn = (column: string, tables: readonly string[]) => boolean;
 
 type Facts = Pick<StatementFacts, 'tablesRead' | 'tablesWritten'> &
-  Partial<Pick<StatementFacts, 'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation' | 'nestedStarOrdering' | 'naturalJoinUnseen' | 'jsonRowOutput'>>;
+  Partial<
+    Pick<
+      StatementFacts,
+      'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation' | 'nestedStarOrdering' | 'naturalJoinUnseen' | 'jsonRowOutput' | 'jsonKeys' | 'jsonDynamicKey' | 'jsonUnwrap'
+    >
+  >;
 
 /**
  * Whether a column rule names one of `tables` (`public.customers.email`, `billing.*.iban`): JSON
@@ -42,6 +47,17 @@ export function maskedColumnViolation(f: Facts, protectsColumn: ProtectsColumn, 
     return `column "${column}" is masked, and it is used where masking cannot follow it (an expression, a filter, a subquery, a set operation or a write); select it as a plain column of the query, where it is masked`;
   }
   if (f.wholeRowValues === true) return 'a whole row used as a value carries every column past column masking; select the columns, or use row_to_json()';
+  // JSON stored in a column is masked by its keys; a value extracted from under one leaves without it.
+  const key = f.jsonKeys?.find((k) => protectsColumn(k, []));
+  if (key !== undefined) {
+    return `JSON field "${key}" is masked by its name, and extracting it (->, ->>, #>>, a subscript, jsonb_extract_path, a JSON path) returns its value without that name; select the JSON value whole, where it is masked`;
+  }
+  if (f.jsonDynamicKey === true) {
+    return 'it extracts a JSON field chosen at run time (a parameter, a column, a wildcard path, .keyvalue()), which could be one masked by its name; name the fields with literal keys';
+  }
+  if (f.jsonUnwrap !== undefined) {
+    return `${f.jsonUnwrap}() returns JSON values apart from the keys they are masked by; select the JSON value whole, or extract fields by literal keys`;
+  }
   if (f.starInSetOperation === true) return "SELECT * in a UNION, INTERSECT or EXCEPT outputs every column under the first branch's names, where masking cannot follow them; list the columns";
   if (f.jsonRowOutput === true && hasTableRules?.(f.tablesRead) === true) {
     return `a whole row as JSON names its fields without their table, so the column rules for ${f.tablesRead.join(', ')} cannot apply to it; select the columns`;

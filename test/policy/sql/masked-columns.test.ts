@@ -57,6 +57,47 @@ describe('maskedColumnViolation', () => {
     }
   });
 
+  test('a JSON field masked by its name cannot be extracted from a stored JSON value; other fields can', () => {
+    for (const sql of [
+      "SELECT cfg->'db'->>'password' FROM svc",
+      "SELECT cfg->>'ssn' FROM svc",
+      "SELECT cfg #>> '{db,password}' FROM svc",
+      `SELECT cfg #>> '{db,"password"}' FROM svc`,
+      "SELECT cfg #> ARRAY['db', 'password'] FROM svc",
+      "SELECT cfg #>> '{db,password}'::text[] FROM svc",
+      "SELECT cfg['db']['password'] FROM svc",
+      "SELECT jsonb_extract_path_text(cfg, 'db', 'password') FROM svc",
+      "SELECT json_extract_path(cfg::json, 'password') FROM svc",
+      "SELECT jsonb_path_query(cfg, '$.db.password') FROM svc",
+      `SELECT jsonb_path_query_first(cfg, 'strict $."password"') FROM svc`,
+      "SELECT id FROM svc WHERE jsonb_path_exists(cfg, '$.db ? (@.password starts with \"h\")')",
+      `SELECT id FROM svc WHERE cfg @? '$.db ? (@.password == "hunter2")'`,
+      `SELECT id FROM svc WHERE cfg @> '{"db": {"password": "hunter2"}}'`,
+      "SELECT id FROM svc WHERE cfg->'db'->>'password' LIKE 'h%'",
+      "SELECT h -> 'password' FROM svc",
+    ]) {
+      assert.match(violation(sql) ?? '', /JSON field "(password|ssn)" is masked by its name/, sql);
+    }
+    for (const sql of ['SELECT cfg->>$1 FROM svc', 'SELECT cfg->>k.name FROM svc, keys k', "SELECT jsonb_path_query(cfg, '$.*') FROM svc", "SELECT jsonb_path_query(cfg, '$.db.**') FROM svc", "SELECT jsonb_path_query(cfg, '$.db.keyvalue()') FROM svc", 'SELECT jsonb_path_query(cfg, $1) FROM svc', 'SELECT jsonb_extract_path(cfg, $1) FROM svc']) {
+      assert.match(violation(sql) ?? '', /JSON field chosen at run time/, sql);
+    }
+    for (const sql of ["SELECT * FROM svc, jsonb_each_text(svc.cfg->'db')", 'SELECT key FROM svc, json_each(cfg::json)', 'SELECT jsonb_to_tsvector(cfg, \'["string"]\') FROM svc']) {
+      assert.match(violation(sql) ?? '', /returns JSON values apart from the keys/, sql);
+    }
+    for (const sql of [
+      "SELECT cfg->'db' FROM svc",
+      "SELECT cfg->'db'->>'user', cfg->'list'->>0, cfg #>> '{list,1}' FROM svc",
+      "SELECT jsonb_path_query(cfg, '$.items[*].name') FROM svc",
+      "SELECT id FROM svc WHERE to_tsvector(body) @@ to_tsquery('cat & dog')",
+      "SELECT id FROM svc WHERE cfg ? 'password'",
+      "SELECT arr[1], arr[$1] FROM svc",
+      `SELECT id FROM svc WHERE cfg @> '{"kind": "db"}'`,
+      'SELECT jsonb_object_keys(cfg) FROM svc',
+    ]) {
+      assert.equal(violation(sql), undefined, sql);
+    }
+  });
+
   test('a whole row as JSON is masked by field name only as a column of the result, and only where no rule names its table', () => {
     for (const sql of [
       "SELECT to_jsonb(c)->>'password' FROM customers c",
