@@ -65,6 +65,7 @@ const T_HYPHEN = 6;
 const T_A = 7; // AKIA/ASIA (AWS), AIza (Google), AGE-SECRET-KEY-1 (age), ATATT3 (Atlassian), SG. (SendGrid), SK (Twilio)
 const T_J = 8; // eyJ (JWT: base64url of `{"`)
 const T_DOT = 9; // hvs./hvb./hvr. (HashiCorp Vault), dp.pt. (Doppler)
+const T_LT = 10; // <password>…</password>, <entry key="password">…</entry>, <add key="ApiKey" value="…"/>
 
 const C = (ch: string): number => ch.charCodeAt(0);
 const SPACE = C(' ');
@@ -133,6 +134,13 @@ const FILE_TLDS = new Set(['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'js', 'ts
 const MAX_GROUPS = 12;
 /** Longest URL authority (`user:password@host:port`) read after `://`. */
 const MAX_AUTHORITY = 1024;
+/**
+ * Elements that hold a setting named by a `key` or `name` attribute, its value in a `value`
+ * attribute or as text: .NET `<add>`, Java properties `<entry>`, Spring and Ant `<property>`,
+ * HTML `<input>` and `<param>`, and their kin.
+ */
+const KEYED_TAGS: ReadonlySet<string> = new Set(['add', 'entry', 'property', 'input', 'param', 'parameter', 'setting', 'env', 'variable', 'var', 'arg', 'field', 'item', 'option', 'secret', 'credential']);
+
 /** Quoted assignment values longer than this are not treated as one secret. */
 const MAX_VALUE = 4096;
 
@@ -163,7 +171,10 @@ export function buildTriggers(enabled: number): Uint8Array {
   if (on(bit(D.card) | bit(D.ssn) | bit(D.iban) | bit(D.phone) | bit(D.ipv4) | NATIONAL_IDS)) set('0123456789', T_DIGIT);
   if (on(bit(D.email))) set('@', T_AT);
   if (on(assignments | bit(D.urlPassword) | bit(D.slackWebhook) | bit(D.ipv6))) set(':', T_COLON);
-  if (on(assignments)) set('=', T_EQUALS);
+  if (on(assignments)) {
+    set('=', T_EQUALS);
+    set('<', T_LT);
+  }
   if (on(tokens)) set('_', T_UNDERSCORE);
   if (on(tokens | bit(D.privateKey))) set('-', T_HYPHEN);
   if (on(bit(D.awsAccessKey) | bit(D.google) | bit(D.vendorToken))) set('A', T_A);
@@ -273,6 +284,9 @@ export class Scanner {
           break;
         case T_J:
           i = i >= 2 && s.charCodeAt(i - 1) === 121 /* y */ && s.charCodeAt(i - 2) === 101 /* e */ ? this.onTokenStart(i - 2, i) : i + 1;
+          break;
+        case T_LT:
+          i = this.onLt(i);
           break;
         case T_DOT: {
           // Most dots end a sentence or sit in a number: only `hv?.` and `dp.` go further.
@@ -696,8 +710,84 @@ export class Scanner {
     const s = this.s;
     const next = this.code(i + 1);
     const prev = this.code(i - 1);
-    if (next === EQUALS || next === C('>') || prev === EQUALS || prev === C('!') || prev === C('<') || prev === C('>')) return i + 1;
+    if (next === EQUALS || prev === EQUALS || prev === C('!') || prev === C('<') || prev === C('>')) return i + 1;
+    // `'password' => 'x'` (PHP, Ruby, Perl), `"password"=>"x"` (hstore): the quoted value follows the `>`.
+    if (next === C('>')) return this.assignment(i, i + 2);
     return this.assignment(i);
+  }
+
+  /**
+   * An XML element whose name is a secret-like key (`<password>hunter2</password>`,
+   * `<ns:apiKey>…</ns:apiKey>`, CDATA inside), or a tag that names one in a `key` or `name`
+   * attribute: its `value` attribute (`<add key="ApiKey" value="…"/>`, `<input name="password"
+   * value="…">`) or its text (`<entry key="password">…</entry>`). `i` is the `<`. Every search
+   * stops at the next `<`, so a text of many `<` stays linear.
+   */
+  private onLt(i: number): number {
+    const s = this.s;
+    const ns = i + 1;
+    let j = ns;
+    let ls = ns;
+    while (j < this.n && j - ns < 64) {
+      const c = s.charCodeAt(j);
+      if (c === COLON) ls = j + 1;
+      else if (!is(c, KEY)) break;
+      j++;
+    }
+    if (j - ls < 3) return i + 1;
+    let h = 0x811c9dc5;
+    for (let k = j - 1; k >= ls; k--) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
+    let kind = this.keyKind(h, ls, j);
+    // Most tags (`<span`, `<div`) name no secret and are not a key/value element: nothing to read.
+    const keyed = j - ls <= 9 && KEYED_TAGS.has(s.slice(ls, j).toLowerCase());
+    if (kind === KEY_NONE && !keyed) return i + 1;
+    let te = j;
+    const limit = Math.min(this.n, j + 1024);
+    while (te < limit && s.charCodeAt(te) !== C('>') && s.charCodeAt(te) !== C('<')) te++;
+    if (s.charCodeAt(te) !== C('>')) return i + 1;
+    let valueAttr = -1;
+    if (keyed && te > j) {
+      // Attributes: `key="Password"` / `name="api_key"` naming the secret, maybe `value="…"` holding it.
+      const tag = s.slice(j, te);
+      const named = /\b(?:key|name)\s*=\s*(["'])([^"'<>]{3,64})\1/i.exec(tag);
+      if (named !== null) {
+        const attrKind = classifyKey(named[2]!);
+        if (attrKind !== KEY_NONE) {
+          kind = attrKind;
+          const value = /\bvalue\s*=\s*(["'])/i.exec(tag);
+          if (value !== null) valueAttr = j + value.index + value[0].length;
+        }
+      }
+    }
+    if (kind === KEY_NONE) return i + 1;
+    if (valueAttr >= 0) {
+      const q = s.charCodeAt(valueAttr - 1);
+      let ve = valueAttr;
+      while (ve < te && s.charCodeAt(ve) !== q) ve++;
+      if (ve > valueAttr && this.emitValue(kind, valueAttr, ve)) return this.lastEnd;
+      return te + 1;
+    }
+    if (s.charCodeAt(te - 1) === SLASH) return te + 1;
+    // The element's text, up to its closing tag, trimmed; `<![CDATA[…]]>` is read inside.
+    let v = te + 1;
+    let ve: number;
+    let after: number;
+    if (s.startsWith('<![CDATA[', v)) {
+      v += 9;
+      const close = s.indexOf(']]>', v);
+      if (close < 0 || close - v > MAX_VALUE) return te + 1;
+      ve = close;
+      after = close + 3;
+    } else {
+      ve = v;
+      const max = Math.min(this.n, v + MAX_VALUE);
+      while (ve < max && s.charCodeAt(ve) !== C('<')) ve++;
+      after = ve;
+      while (v < ve && s.charCodeAt(v) <= SPACE) v++;
+      while (ve > v && s.charCodeAt(ve - 1) <= SPACE) ve--;
+    }
+    if (!s.startsWith('</', after) || !s.startsWith(s.slice(ns, j), after + 2) || ve <= v) return te + 1;
+    return this.emitValue(kind, v, ve) ? this.lastEnd : te + 1;
   }
 
   private url(i: number): number {
@@ -752,8 +842,8 @@ export class Scanner {
     return this.emit(j, k, D.ipv6) ? k : -1;
   }
 
-  /** `key = value`, `key: value`, `"key": "value"`; `i` is the `=` or `:`. */
-  private assignment(i: number): number {
+  /** `key = value`, `key: value`, `"key": "value"`; `i` is the `=` or `:`, the value starts at `from` (after `=>`). */
+  private assignment(i: number, from = i + 1): number {
     const s = this.s;
     let j = i - 1;
     while (j >= this.lastEnd && i - j < 8 && (s.charCodeAt(j) === SPACE || s.charCodeAt(j) === TAB)) j--;
@@ -772,8 +862,8 @@ export class Scanner {
     const kind = this.keyKind(h, ks, ke);
     if (kind === KEY_NONE) return i + 1;
     // The value: quoted (to the closing quote) or bare (to whitespace or a delimiter).
-    let v = i + 1;
-    while (v < this.n && v - i < 8 && (s.charCodeAt(v) === SPACE || s.charCodeAt(v) === TAB)) v++;
+    let v = from;
+    while (v < this.n && v - from < 8 && (s.charCodeAt(v) === SPACE || s.charCodeAt(v) === TAB)) v++;
     const q = this.code(v);
     let ve: number;
     if (q === QUOTE || q === APOS || q === BACKTICK) {
@@ -786,13 +876,17 @@ export class Scanner {
         else ve++;
       }
       if (ve > this.n) ve = this.n;
+    } else if (from !== i + 1) {
+      // After `=>` only a quoted value counts: PHP, Ruby, Perl and hstore quote theirs, and a bare
+      // word is more likely an arrow function's body (`password => password.trim()`).
+      return i + 1;
     } else {
       ve = this.bareEnd(v);
       if (s.charCodeAt(ve) === SPACE && SCHEMES.has(s.slice(v, ve).toLowerCase())) {
         // `Authorization: Bearer abc…`, `Basic dXNlcjpw…`: the credential is the next word.
         v = ve + 1;
         ve = this.bareEnd(v);
-      } else if (s.charCodeAt(i) === COLON && v > i + 1 && s.charCodeAt(ve) === SPACE && this.allIn(v, ve, LOWER) && this.allIn(ks, ke, UPPER | LOWER)) {
+      } else if (s.charCodeAt(i) === COLON && v > from && s.charCodeAt(ve) === SPACE && this.allIn(v, ve, LOWER) && this.allIn(ks, ke, UPPER | LOWER)) {
         // `Password: click the link below` is prose, not a credential: a plain-word key, `: `, and
         // a lower-case word followed by more words is skipped (`password=letmein`, `db_password: x y`
         // and quoted values still count).

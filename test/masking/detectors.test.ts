@@ -220,3 +220,37 @@ test('the issue example: card partial, ssn partial, github token redacted', () =
   assert.equal(m.maskText('ssn: 123-45-6789'), 'ssn: ***-**-6789');
   assert.equal(m.maskText('api_key: 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'), 'api_key: [REDACTED:github_token]');
 });
+
+test('secrets keyed by XML elements and attributes, and by => (PHP, Ruby, Perl, hstore)', () => {
+  hits(
+    'password',
+    [
+      '<password>hunter2x</password>',
+      '<Password>\n  hunter2x\n</Password>',
+      '<ns2:Password><![CDATA[hunter2x]]></ns2:Password>',
+      '<entry key="db.password">hunter2x</entry>',
+      '<input type="password" name="password" value="hunter2x">',
+      "'password' => 'hunter2x'",
+      '"password"=>"hunter2x"',
+      ':password => "hunter2x"',
+    ],
+    [
+      '<password></password>',
+      '<password/>',
+      '<password>${DB_PASSWORD}</password>',
+      '<passwordPolicy>min 8 chars</passwordPolicy>',
+      '<label for="password">Password</label>',
+      '<password-hint>the name of your first pet</password-hint>',
+      '<password><value>x</value></password>',
+      'const clean = password => password.trim();',
+      "'password_min_length' => 12,",
+    ],
+  );
+  hits('generic_secret', ['<add key="ApiKey" value="Zx81fQk2LmP0aR7tYw3B" />', '<apiToken>Zx81fQk2LmP0aR7tYw3B</apiToken>', 'api_key => "Zx81fQk2LmP0aR7tYw3B"'], ['<tokenCount>42</tokenCount>', '<max_tokens>100</max_tokens>', '<add key="Theme" value="Zx81fQk2LmP0aR7tYw3B" />']);
+  // Every search from a `<` stops at the next `<`: a text of nothing but `<` and tag names stays linear.
+  const m = defaultMasker();
+  const evil = '<password '.repeat(200_000);
+  const t0 = performance.now();
+  assert.equal(m.maskText(evil), evil);
+  assert.ok(performance.now() - t0 < 2000, `took ${performance.now() - t0} ms`);
+});

@@ -540,6 +540,38 @@ negatives('token_prefix_lookalike', 30, () => pick([
   'see docs.example.com/dp.html and hvs.md for details',
 ]));
 
+// Secrets keyed by XML element names and attributes, and by `=>` (PHP, Ruby, Perl, hstore).
+positives('password', 24, pw, [
+  (v) => `<datasource><user>app</user><password>${v}</password></datasource>`,
+  (v) => `<server>\n  <id>nexus</id>\n  <password>${v}</password>\n</server>`,
+  (v) => `<ns2:Credentials><ns2:Password><![CDATA[${v}]]></ns2:Password></ns2:Credentials>`,
+  (v) => `<entry key="db.password">${v}</entry>`,
+  (v) => `$config = ['host' => 'db', 'password' => '${v}'];`,
+  (v) => `"user"=>"app", "password"=>"${v}"`,
+]);
+positives('generic_secret', 16, () => chars(ALNUM, 24 + int(16)), [
+  (v) => `<add key="ApiKey" value="${v}" />`,
+  (v) => `<apiToken>${v}</apiToken>`,
+  (v) => `config.api_key => "${v}"`,
+  (v) => `<input type="hidden" name="access_token" value="${v}">`,
+]);
+negatives('xml_and_arrow_lookalike', 30, () =>
+  pick([
+    '<label for="password">Password</label>',
+    '<input type="password" name="password" autocomplete="current-password">',
+    '<passwordPolicy>min 8 chars, one digit</passwordPolicy>',
+    `<max_tokens>${int(8192)}</max_tokens>`,
+    `<tokenCount>${int(999)}</tokenCount>`,
+    '<password>${DB_PASSWORD}</password>',
+    '<password></password>',
+    '<secretName>prod/db/app</secretName>',
+    'const clean = token => token.trim();',
+    `'password_min_length' => ${8 + int(8)},`,
+    '<a href="/account/password">Change your password</a>',
+    '<password-hint>the name of your first pet</password-hint>',
+  ]),
+);
+
 const out = join(dirname(fileURLToPath(import.meta.url)), 'corpus.jsonl');
 writeFileSync(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
 const pos = records.filter((r) => r.label === 'positive').length;
