@@ -12,8 +12,10 @@ import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
 import { httpAction, httpFacts, METHOD_PARAMETER } from '../../policy/http/index.js';
 import type { Engine, EngineContext } from '../engine.js';
+import { CsvMasker, type MaskStats } from '../../masking/index.js';
 import {
   contentKind,
+  csvDelimiter,
   createApprovalHolder,
   createProxy,
   createScrubber,
@@ -97,8 +99,12 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
             return { mode: 'json', mask: (v, stats) => masker.maskJson(v, stats), text: (t, stats) => masker.maskText(t, stats) };
           case 'json-lines':
             return { mode: 'json-lines', mask: (v, stats) => masker.maskJson(v, stats), text: (t, stats) => masker.maskText(t, stats) };
-          case 'text':
-            return { mode: 'text', text: (t, stats) => masker.maskText(t, stats), stream: true };
+          case 'text': {
+            // CSV/TSV: the header names the columns; rules and secret-like names apply under it.
+            const csv = csvDelimiter(upRes.headers['content-type']);
+            const text = (t: string, stats: MaskStats): string => masker.maskText(t, stats);
+            return csv === undefined ? { mode: 'text', text, stream: true } : { mode: 'text', text, stream: true, records: () => new CsvMasker(masker, csv.delimiter) };
+          }
           case 'binary':
             return { mode: 'binary' };
           default: {

@@ -31,6 +31,17 @@ export function mediaType(contentType: string | undefined): string {
   return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
 }
 
+/**
+ * The delimiter of a CSV or TSV body, or undefined for other types. `text/csv` takes its
+ * delimiter from the header line (`,`, `;` or tab): undefined inside the result means "sniff".
+ */
+export function csvDelimiter(contentType: string | undefined): { readonly delimiter: string | undefined } | undefined {
+  const mt = mediaType(contentType);
+  if (mt === 'text/tab-separated-values') return { delimiter: '\t' };
+  if (mt === 'text/csv' || mt === 'application/csv' || mt === 'text/x-csv' || mt === 'text/comma-separated-values') return { delimiter: undefined };
+  return undefined;
+}
+
 export function contentKind(contentType: string | undefined): ContentKind {
   const mt = mediaType(contentType);
   if (mt === 'application/json' || mt.endsWith('+json')) return 'json';

@@ -16,5 +16,5 @@ export { createApprovalHolder } from './approval-hold.js';
 export type { ApprovalHolder, HoldInput, HoldResult } from './approval-hold.js';
 export { stripHopByHop, connectionTokens, HOP_BY_HOP } from './hop-by-hop.js';
 export { byteLimit, maskLines } from './body-streams.js';
-export { contentKind, mediaType } from './content-kind.js';
+export { contentKind, csvDelimiter, mediaType } from './content-kind.js';
 export type { ContentKind } from './content-kind.js';

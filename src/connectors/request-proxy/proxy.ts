@@ -14,7 +14,7 @@ import { SluiceError, toSluiceError } from '../../errors.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
-import { MaskStats, spliceJson } from '../../masking/index.js';
+import { MaskStats, spliceJson, type CsvMasker } from '../../masking/index.js';
 import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
 import type { ApprovalHolder } from './approval-hold.js';
 import { byteLimit, maskLines, maskTextBytes } from './body-streams.js';
@@ -36,7 +36,13 @@ export interface Described {
 export type BodyPlan =
   | { readonly mode: 'json'; readonly mask: (value: unknown, stats: MaskStats) => unknown; readonly text: (text: string, stats: MaskStats) => string }
   | { readonly mode: 'json-lines'; readonly mask: (value: unknown, stats: MaskStats) => unknown; readonly text: (text: string, stats: MaskStats) => string }
-  | { readonly mode: 'text'; readonly text: (text: string, stats: MaskStats) => string; readonly stream: boolean }
+  | {
+      readonly mode: 'text';
+      readonly text: (text: string, stats: MaskStats) => string;
+      readonly stream: boolean;
+      /** Text whose lines are records under a header (CSV, TSV): a masker per response, which reads the header first. */
+      readonly records?: () => Pick<CsvMasker, 'line' | 'text'>;
+    }
   | { readonly mode: 'binary' }
   | { readonly mode: 'refuse'; readonly reason: string };
 
@@ -500,7 +506,12 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
       }
       case 'json':
       case 'text': {
-        if (plan.mode === 'text' && plan.stream && upDeclared === undefined) return streamLines(upRes, res, status, outHeaders, encoding, (line) => scrubText(plan.text(line, stats)), false, tap(onResponseBytes));
+        if (plan.mode === 'text' && plan.stream && upDeclared === undefined) {
+          const records = plan.records?.();
+          const maskLine = records !== undefined ? (line: string): string => scrubText(records.line(line, stats)) : (line: string): string => scrubText(plan.text(line, stats));
+          // A record's column is known only from the lines before it: no line may be cut in two.
+          return streamLines(upRes, res, status, outHeaders, encoding, maskLine, records !== undefined, tap(onResponseBytes));
+        }
         if (upDeclared !== undefined && Number(upDeclared) > o.maxResponseBytes) {
           upRes.destroy();
           throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `upstream response of ${upDeclared} bytes exceeds ${o.maxResponseBytes}, the most Sluice buffers to mask`);
@@ -531,7 +542,8 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
           masked = scrubText(masked);
           if (masked !== text) out = Buffer.from(masked);
         } else {
-          out = maskTextBytes(raw, (text) => scrubText(plan.text(text, stats)));
+          const records = plan.records?.();
+          out = maskTextBytes(raw, (text) => scrubText(records !== undefined ? records.text(text, stats) : plan.text(text, stats)));
           if (!isUtf8(raw) && o.scrubber.active) {
             // Read as Latin-1, a credential with non-ASCII characters is not found as text: look
             // for its UTF-8 bytes too.

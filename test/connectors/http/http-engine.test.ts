@@ -31,7 +31,7 @@ policies:
       - deny: [delete]
         paths: ['/v1/orders/**']
       - allow: [read]
-        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream', '/hdr', '/utf16-*', '/contents', '/jar/**']
+        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream', '/hdr', '/utf16-*', '/contents', '/jar/**', '/export*']
       - allow: [post]
         paths: ['/v1/orders']
         when: http.headers["content-type"] == "application/json"
@@ -106,6 +106,19 @@ describe('HTTP connector', () => {
         // Streamed: the byte-order mark and the text arrive in separate writes, split mid-character.
         if (!sized) res.write(bytes.subarray(0, 5));
         res.end(sized ? bytes : bytes.subarray(5));
+        return;
+      }
+      if (url.startsWith('/export')) {
+        // A CSV export: the header names the columns; a quoted note spans two lines.
+        const csv = 'id,name,password,api_token,note\r\n1,Ada,hunter2,Zx81fQk2LmP0aR7tYw3B,"said ""hi"",\nthen left"\r\n2,Alan,correct horse,k9PqR2sT7uVw3XyZ1aB4,plain\r\n';
+        const tsv = 'id\tpassword\tnote\n1\thunter2\tcall ada@example.com\n';
+        const body = url.includes('tsv') ? tsv : csv;
+        res.writeHead(200, { 'content-type': url.includes('tsv') ? 'text/tab-separated-values' : 'text/csv; charset=utf-8', ...(url.includes('stream') ? {} : { 'content-length': Buffer.byteLength(body) }) });
+        if (url.includes('stream')) {
+          // Cut mid-record and mid-value: the header and the quoted note arrive in pieces.
+          res.write(body.slice(0, 20));
+          setTimeout(() => res.end(body.slice(20)), 20);
+        } else res.end(body);
         return;
       }
       if (url === '/contents') {
@@ -343,6 +356,20 @@ describe('HTTP connector', () => {
       assert.equal(r.status, 502, `${path}: ${r.status} ${r.text}`);
       assert.match(r.text, /cannot decode to mask/, path);
     }
+  });
+
+  test('CSV and TSV: the header names the columns, so rules and secret-like names apply to the values under them', async () => {
+    for (const path of ['/http/api/export.csv', '/http/api/export-stream.csv']) {
+      const r = await send(gw.port, 'GET', path, auth);
+      assert.equal(r.status, 200, path);
+      assert.equal(
+        r.text,
+        'id,name,password,api_token,note\r\n1,Ada,[REDACTED],[REDACTED:generic_secret],"said ""hi"",\nthen left"\r\n2,Alan,[REDACTED],[REDACTED:generic_secret],plain\r\n',
+        path,
+      );
+    }
+    const tsv = await send(gw.port, 'GET', '/http/api/export.tsv', auth);
+    assert.equal(tsv.text, 'id\tpassword\tnote\n1\t[REDACTED]\tcall a***@example.com\n');
   });
 
   test('a file returned as base64 in JSON is masked inside the encoding', async () => {
