@@ -25,6 +25,12 @@ INSERT INTO notes VALUES (1, 'the merger closes friday', '2026-05-01');
 CREATE SCHEMA billing;
 CREATE TABLE billing.accounts (id int, iban text, holder text);
 INSERT INTO billing.accounts VALUES (1, 'DE89 3704 0044 0532 0130 00', 'Ada');
+CREATE TYPE creds AS (login text, password text);
+CREATE TYPE point2 AS (x int, y int);
+CREATE TABLE services (id int, login creds, logins creds[], at point2);
+INSERT INTO services VALUES (1, ROW('admin', 'hunter2'), ARRAY[ROW('ops', 'swordfish')::creds], ROW(1, 2));
+CREATE TABLE customer_history (id int, old customers);
+INSERT INTO customer_history SELECT id, c FROM customers c;
 `;
 
 describe('masking through views, materialized views, child tables and partitions', () => {
@@ -176,6 +182,21 @@ describe('masking through views, materialized views, child tables and partitions
       await refused(c, 'SELECT row_to_json(a) FROM accounts a', /whole row as JSON/);
       const ok = await c.query('SELECT upper(holder) AS h FROM accounts');
       assert.deepEqual(ok.rows, [{ h: 'ADA' }]);
+    });
+  });
+
+  it('replaces a composite value whose type has a masked field, and refuses taking it apart', async () => {
+    await withClient(async (c) => {
+      const r = await c.query('SELECT id, login, logins, at FROM services');
+      assert.deepEqual(r.rows, [{ id: 1, login: '[REDACTED]', logins: '[REDACTED]', at: '(1,2)' }]);
+      // A table's row type stored in a column (trigger-made history tables): the table's rules reach it.
+      const h = await c.query('SELECT id, old FROM customer_history ORDER BY id');
+      for (const row of h.rows) assert.equal(row.old, '[REDACTED]');
+      await refused(c, "SELECT id FROM services WHERE (login).password LIKE 'h%'", /column "login" is masked/);
+      await refused(c, 'SELECT login::text FROM services', /column "login" is masked/);
+      await refused(c, 'SELECT (old).email FROM customer_history', /column "old" is masked/);
+      const fine = await c.query('SELECT (at).x + 1 AS x FROM services');
+      assert.deepEqual(fine.rows, [{ x: 2 }]);
     });
   });
 

@@ -43,7 +43,8 @@ test('property: a table with nothing to mask comes back byte for byte, quoting a
 });
 
 test('property: every value under a password column is gone, wherever quoting puts it; the others stay', () => {
-  const secret = fc.stringMatching(/^[A-Za-z0-9]{8,16}$/);
+  // An upper-case letter and a digit: never inside a note, whose alphabet has neither.
+  const secret = fc.stringMatching(/^[A-Z][A-Za-z0-9]{6,14}[0-9]$/);
   const note = fc.stringMatching(/^[a-z ,"\n]{1,12}$/);
   fc.assert(
     fc.property(fc.array(fc.tuple(note, secret), { minLength: 1, maxLength: 8 }), (rows) => {

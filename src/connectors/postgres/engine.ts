@@ -33,7 +33,7 @@ import { readStartupPacket } from './startup.js';
 import { assertTokenTransport } from './transport-guard.js';
 import { connectUpstream } from './upstream.js';
 import { describeStatements } from './describe.js';
-import { RelationLineage, type CatalogRelation } from './lineage.js';
+import { RelationLineage, type CatalogRelation, type CatalogType, type TypedColumn } from './lineage.js';
 
 /** Time a client has to finish startup and authentication. */
 const AUTH_TIMEOUT_MS = 30_000;
@@ -57,6 +57,27 @@ const CATALOG_SQL = `SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname A
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')`;
+
+/**
+ * User-defined types (OID 16384 and up): a composite's fields in order, the element of an array,
+ * the base of a domain. Every table's row type is among them.
+ */
+const TYPES_SQL = `SELECT t.oid::int8 AS oid, n.nspname AS schema, c.relname,
+       CASE WHEN t.typtype = 'c' THEN (
+         SELECT pg_catalog.json_agg(pg_catalog.json_build_object('n', a.attname, 't', a.atttypid::int8) ORDER BY a.attnum)
+           FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END AS fields,
+       (CASE WHEN t.typtype = 'd' THEN t.typbasetype WHEN t.typelem <> 0 AND t.typlen = -1 THEN t.typelem ELSE 0 END)::int8 AS inner
+  FROM pg_catalog.pg_type t
+  LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
+  LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE t.oid >= 16384`;
+
+/** Columns whose type is user-defined (lineage.ts keeps those of composite types). */
+const TYPED_COLUMNS_SQL = `SELECT n.nspname AS schema, c.relname AS name, a.attname AS column, a.atttypid::int8 AS type
+  FROM pg_catalog.pg_attribute a
+  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE a.attnum > 0 AND NOT a.attisdropped AND a.atttypid >= 16384 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`;
 
 /** Every ancestor of every child table or partition, nearest first. */
 const ANCESTORS_SQL = `WITH RECURSIVE a(child, parent, depth) AS (
@@ -214,6 +235,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
       l = new RelationLineage(
         {
           catalog: () => readCatalog(connection),
+          types: () => readTypes(connection),
           describe: (sqls) => describeStatements(connection.upstream, connection.name, sqls, 3000 + 2 * sqls.length),
           columns: async (fields) => resolveTableColumns(connection, fields),
           forgetColumns: () => columnCaches.delete(connection.name),
@@ -245,6 +267,22 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
     });
   };
 
+  /** User-defined types (composites with their fields, arrays, domains) and the columns that have them. */
+  const readTypes = async (connection: Extract<ResolvedConnection, { type: 'postgres' }>): Promise<{ types: CatalogType[]; columns: TypedColumn[] }> => {
+    const c = await metaClient(connection);
+    const types = await c.query<{ oid: string; schema: string | null; relname: string | null; fields: { n: string; t: number }[] | null; inner: string }>(TYPES_SQL);
+    const columns = await c.query<{ schema: string; name: string; column: string; type: string }>(TYPED_COLUMNS_SQL);
+    return {
+      types: types.rows.map((t) => ({
+        oid: Number(t.oid),
+        ...(t.relname !== null && t.schema !== null ? { relation: { schema: t.schema, name: t.relname } } : {}),
+        ...(t.fields !== null ? { fields: t.fields.map((f) => ({ name: f.n, type: Number(f.t) })) } : {}),
+        ...(Number(t.inner) !== 0 ? { inner: Number(t.inner) } : {}),
+      })),
+      columns: columns.rows.map((r) => ({ schema: r.schema, table: r.name, column: r.column, type: Number(r.type) })),
+    };
+  };
+
   /**
    * The columns masking plans by: table columns, with the columns they derive from where their
    * relation is a view or a child table (lineage.ts).
@@ -253,7 +291,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
     const refs = resolveTableColumns(connection, fields);
     const lineage = lineageFor(connection);
     if (lineage === undefined) return refs;
-    const waiting = lineage.ready([], fields.map((f) => f.tableOid));
+    const waiting = lineage.ready([], fields.map((f) => f.tableOid), fields.map((f) => f.typeOid));
     if (waiting === undefined && !(refs instanceof Promise)) return lineage.enrich(fields, refs);
     return Promise.all([refs, waiting]).then(([r]) => lineage.enrich(fields, r));
   };

@@ -43,10 +43,36 @@ export interface CatalogRelation {
   readonly ancestors?: readonly { readonly schema: string; readonly table: string }[];
 }
 
+/**
+ * A user-defined type (OID 16384 and up): a composite's fields (every table's row type is one),
+ * or the type an array or a domain wraps; other kinds (enums, extension types) with neither.
+ */
+export interface CatalogType {
+  readonly oid: number;
+  /** The relation behind a composite (a table's own, or a `CREATE TYPE … AS (…)`'s). */
+  readonly relation?: { readonly schema: string; readonly name: string };
+  readonly fields?: readonly { readonly name: string; readonly type: number }[];
+  /** The element type of an array, the base type of a domain. */
+  readonly inner?: number;
+}
+
+/** A column whose type is user-defined, by its relation's schema and name. */
+export interface TypedColumn {
+  readonly schema: string;
+  readonly table: string;
+  readonly column: string;
+  readonly type: number;
+}
+
+/** OIDs below this are PostgreSQL's own (FirstNormalObjectId). */
+export const FIRST_USER_OID = 16384;
+
 /** What lineage needs from the upstream; the engine supplies it on its metadata connection. */
 export interface LineageSource {
   /** Every relation of the database, with view definitions and ancestors. */
   catalog(): Promise<CatalogRelation[]>;
+  /** User-defined types and the columns that have them. */
+  types?(): Promise<{ readonly types: readonly CatalogType[]; readonly columns: readonly TypedColumn[] }>;
   /** Describe statements without running them (describe.ts). */
   describe(sqls: readonly string[]): Promise<Described[]>;
   /** The table columns described fields come from (schema, table and column names, by OID and attnum). */
@@ -97,6 +123,10 @@ export class RelationLineage {
   /** Descriptions by oid, kept across reloads while the definition is the same. */
   #described = new Map<number, { readonly definition: string; readonly result: Described; readonly refs: ColumnRef[] }>();
   #resolved = new Map<string, Resolved>();
+  #types = new Map<number, CatalogType>();
+  /** Columns of a composite type (or an array or domain of one), by relation (`schema.name` and `name`) then column. */
+  #typedColumns = new Map<string, Map<string, number>>();
+  #typeProtected = new Map<number, boolean>();
   #viewReasons = new Map<number, string | null>();
   #loadedAt = -Infinity;
   #stale = true;
@@ -130,8 +160,8 @@ export class RelationLineage {
    * Undefined when the snapshot can answer for `tables` (names as a statement gives them) and
    * `oids` (relations a result names); else a promise of a fresh one.
    */
-  ready(tables: readonly string[] = [], oids: readonly number[] = []): Promise<void> | undefined {
-    if (tables.length === 0 && !oids.some((o) => o !== 0)) return undefined;
+  ready(tables: readonly string[] = [], oids: readonly number[] = [], types: readonly number[] = []): Promise<void> | undefined {
+    if (tables.length === 0 && !oids.some((o) => o !== 0) && !types.some((t) => t >= FIRST_USER_OID)) return undefined;
     if (this.#stale) return this.#fresh();
     // An expired snapshot keeps answering while the next loads: no statement waits for a refresh.
     if (this.#loading === undefined && this.#now() - this.#loadedAt > RELOAD_AFTER_MS) {
@@ -142,6 +172,7 @@ export class RelationLineage {
     let unknown: Array<string | number> | undefined;
     for (const t of tables) if (!this.#names.has(t) && !this.#missedSince(t)) (unknown ??= []).push(t);
     for (const o of oids) if (o !== 0 && !this.#oids.has(o) && !this.#missedSince(o)) (unknown ??= []).push(o);
+    for (const t of types) if (t >= FIRST_USER_OID && !this.#types.has(t) && !this.#missedSince(-t)) (unknown ??= []).push(-t);
     return unknown === undefined ? undefined : this.#refreshFor(unknown);
   }
 
@@ -162,8 +193,9 @@ export class RelationLineage {
     for (const u of unknown) if (!this.#knows(u)) this.#missed.set(u, at);
   }
 
+  /** A name, a relation OID, or a type OID as its negative. */
   #knows(u: string | number): boolean {
-    return typeof u === 'string' ? this.#names.has(u) : this.#oids.has(u);
+    return typeof u === 'string' ? this.#names.has(u) : u < 0 ? this.#types.has(-u) : this.#oids.has(u);
   }
 
   /**
@@ -176,6 +208,9 @@ export class RelationLineage {
       // An unqualified name may be any schema's table, whatever search_path says now.
       const schemas = t.includes('.') ? undefined : this.#schemas.get(t);
       if (schemas !== undefined) for (const s of schemas) if (s !== 'public' && this.#masker.protectsColumn(column, [`${s}.${t}`])) return true;
+      // A column of a composite type with a masked field: `(c).password`, `c::text`.
+      const typed = this.#typedColumns.get(t)?.get(column);
+      if (typed !== undefined && this.#isTypeProtected(typed, 0)) return true;
       for (const d of this.#byName.get(t) ?? []) {
         if (d.columns === undefined) {
           if (this.#masker.protectsColumn(column, qualifiedAncestors(d.rel))) return true;
@@ -198,6 +233,8 @@ export class RelationLineage {
     for (const t of tables) {
       const schemas = t.includes('.') ? undefined : this.#schemas.get(t);
       if (schemas !== undefined && schemas.some((s) => s !== 'public' && this.#masker.hasTableRules([`${s}.${t}`]))) return true;
+      const typed = this.#typedColumns.get(t);
+      if (typed !== undefined && [...typed.values()].some((type) => this.#isTypeProtected(type, 0))) return true;
       for (const d of this.#byName.get(t) ?? []) {
         if (d.columns === undefined) {
           if (this.#masker.hasTableRules(qualifiedAncestors(d.rel))) return true;
@@ -212,6 +249,12 @@ export class RelationLineage {
     let out: ColumnRef[] | undefined;
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i]!;
+      if (f.typeOid >= FIRST_USER_OID && this.#isTypeProtected(f.typeOid, 0)) {
+        // A composite value (`(admin,hunter2)`) carries its fields without their names: replaced whole.
+        out ??= refs.slice();
+        out[i] = { ...refs[i]!, derivedFromMasked: true };
+        continue;
+      }
       if (f.tableOid === 0 || !this.#derived.has(f.tableOid)) continue;
       const r = this.#resolve(f.tableOid, f.attnum, refs[i]!.column, 0);
       if (r.origins.length === 0 && !r.derivedFromMasked) continue;
@@ -247,6 +290,7 @@ export class RelationLineage {
     const generation = this.#generation;
     this.#source.forgetColumns();
     const relations = await this.#source.catalog();
+    const typeInfo = this.#source.types === undefined ? undefined : await this.#source.types();
     const names = new Set<string>();
     const oids = new Set<number>();
     const derived: CatalogRelation[] = [];
@@ -303,6 +347,20 @@ export class RelationLineage {
         else list.push(d);
       }
     }
+    const types = new Map<number, CatalogType>();
+    for (const t of typeInfo?.types ?? []) types.set(t.oid, t);
+    const typedColumns = new Map<string, Map<string, number>>();
+    for (const c of typeInfo?.columns ?? []) {
+      if (!isCompositeLike(types, c.type)) continue;
+      for (const n of [`${c.schema}.${c.table}`, c.table]) {
+        let m = typedColumns.get(n);
+        if (m === undefined) typedColumns.set(n, (m = new Map()));
+        m.set(c.column, c.type);
+      }
+    }
+    this.#types = types;
+    this.#typedColumns = typedColumns;
+    this.#typeProtected = new Map();
     this.#names = names;
     this.#schemas = schemas;
     this.#oids = oids;
@@ -345,6 +403,26 @@ export class RelationLineage {
     return r;
   }
 
+  /** Whether a value of this type carries a masked field: a composite's, through arrays, domains and nesting. */
+  #isTypeProtected(oid: number, depth: number): boolean {
+    const known = this.#typeProtected.get(oid);
+    if (known !== undefined) return known;
+    const t = this.#types.get(oid);
+    if (t === undefined) return false;
+    // Set first: a type cannot contain itself, but a broken catalog must not recurse forever.
+    this.#typeProtected.set(oid, depth >= MAX_DEPTH);
+    let hit = depth >= MAX_DEPTH;
+    if (!hit && t.inner !== undefined && t.inner >= FIRST_USER_OID) hit = this.#isTypeProtected(t.inner, depth + 1);
+    if (!hit && t.fields !== undefined) {
+      const rel = t.relation === undefined ? [] : [`${t.relation.schema}.${t.relation.name}`];
+      hit = t.fields.some(
+        (f) => this.#masker.protectsColumn(f.name, rel) || (rel.length > 0 && this.protects(f.name, rel)) || (f.type >= FIRST_USER_OID && this.#isTypeProtected(f.type, depth + 1)),
+      );
+    }
+    this.#typeProtected.set(oid, hit);
+    return hit;
+  }
+
   #viewColumnProtected(d: Derived, attnum: number): boolean {
     const r = this.#resolve(d.rel.oid, attnum, d.columns?.[attnum - 1]?.name ?? '', 0);
     if (r.derivedFromMasked) return true;
@@ -371,6 +449,14 @@ export class RelationLineage {
     this.#viewReasons.set(d.rel.oid, reason ?? null);
     return reason;
   }
+}
+
+/** A composite, or an array or domain of one (however nested). */
+function isCompositeLike(types: ReadonlyMap<number, CatalogType>, oid: number): boolean {
+  for (let t = types.get(oid), i = 0; t !== undefined && i < MAX_DEPTH; t = t.inner !== undefined ? types.get(t.inner) : undefined, i++) {
+    if (t.fields !== undefined) return true;
+  }
+  return false;
 }
 
 function qualifiedAncestors(rel: CatalogRelation): string[] {

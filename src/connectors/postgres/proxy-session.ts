@@ -37,7 +37,7 @@ import {
 import { buildRowMaskPlan, maskDataRow, parseRowDescription, type FieldDescription, type RowMaskPlan } from './rows.js';
 import { CopyOutMasker, CopyShapeError } from './copy-out.js';
 import { MAX_UPSTREAM_MESSAGE } from './upstream.js';
-import type { RelationLineage } from './lineage.js';
+import { FIRST_USER_OID, type RelationLineage } from './lineage.js';
 
 /**
  * Text sent upstream in place of a denied statement. It fails in the raw parser (42601) before
@@ -1415,7 +1415,8 @@ export class ProxySession {
 
   /** The columns masking plans by: their table columns (looked up when needed), else the names the result gives. */
   private columnsOf(fields: readonly FieldDescription[]): ColumnRef[] | Promise<ColumnRef[]> {
-    if (this.o.needsTableNames && fields.some((f) => f.tableOid !== 0)) return this.o.resolveColumns(fields);
+    // A table column, or a value of a user-defined type (a composite may carry masked fields).
+    if (this.o.needsTableNames && fields.some((f) => f.tableOid !== 0 || f.typeOid >= FIRST_USER_OID)) return this.o.resolveColumns(fields);
     return fields.map((f) => ({ column: f.name }));
   }
 

@@ -139,6 +139,40 @@ describe('RelationLineage', () => {
     assert.equal(src.loads, 5);
   });
 
+  it('marks values of a composite type with a masked field, through arrays, domains and nesting', async () => {
+    const src = new FakeSource() as FakeSource & { types: NonNullable<LineageSource['types']> };
+    // creds (login, password); wrapper (note, inner creds); creds[]; a domain over wrapper; point (x, y).
+    src.types = async () => ({
+      types: [
+        { oid: 20001, relation: { schema: 'public', name: 'creds' }, fields: [{ name: 'login', type: 25 }, { name: 'password', type: 25 }] },
+        { oid: 20002, relation: { schema: 'public', name: 'wrapper' }, fields: [{ name: 'note', type: 25 }, { name: 'inner', type: 20001 }] },
+        { oid: 20003, inner: 20001 },
+        { oid: 20004, inner: 20002 },
+        { oid: 20005, relation: { schema: 'public', name: 'point' }, fields: [{ name: 'x', type: 23 }, { name: 'y', type: 23 }] },
+      ],
+      columns: [
+        { schema: 'public', table: 'svc', column: 'c', type: 20004 },
+        { schema: 'public', table: 'svc', column: 'p', type: 20005 },
+      ],
+    });
+    const l = new RelationLineage(src, masker, () => undefined, { required: true });
+    await l.ready(['svc']);
+    const marked = (type: number): boolean | undefined => l.enrich([{ ...field('v'), typeOid: type }], [{ column: 'v' }])[0]?.derivedFromMasked;
+    assert.equal(marked(20001), true);
+    assert.equal(marked(20002), true, 'nested');
+    assert.equal(marked(20003), true, 'array');
+    assert.equal(marked(20004), true, 'domain over a nested composite');
+    assert.equal(marked(20005), undefined);
+    assert.equal(l.protects('c', ['svc']), true);
+    assert.equal(l.protects('p', ['public.svc']), false);
+    assert.equal(l.hasProtectedColumns(['svc']), true);
+    // A type the snapshot has not seen asks for a reload, once.
+    const unseen = l.ready([], [], [29999]);
+    assert.ok(unseen instanceof Promise);
+    await unseen;
+    assert.equal(l.ready([], [], [29999]), undefined);
+  });
+
   it('refuses when the catalog cannot be read and column rules depend on it; otherwise logs and goes on', async () => {
     const failing = new FakeSource();
     failing.catalog = () => Promise.reject(new Error('too many connections for role "app"'));
