@@ -127,6 +127,8 @@ export class RelationLineage {
   /** Columns of a composite type (or an array or domain of one), by relation (`schema.name` and `name`) then column. */
   #typedColumns = new Map<string, Map<string, number>>();
   #typeProtected = new Map<number, boolean>();
+  /** Column names of every relation with a row type, by `schema.name` and by `name` (every schema's, merged). */
+  #relationColumns = new Map<string, string[]>();
   #viewReasons = new Map<number, string | null>();
   #loadedAt = -Infinity;
   #stale = true;
@@ -244,6 +246,14 @@ export class RelationLineage {
     return false;
   }
 
+  /**
+   * The column names of a relation as a statement names it, or undefined when the snapshot has
+   * none (a CTE, a temporary table made since). An unqualified name merges every schema's.
+   */
+  columnsOf(relation: string): readonly string[] | undefined {
+    return this.#relationColumns.get(relation);
+  }
+
   /** `refs` (the result's columns, by the names its relations give) with origins where a relation is derived. */
   enrich(fields: readonly FieldDescription[], refs: ColumnRef[]): ColumnRef[] {
     let out: ColumnRef[] | undefined;
@@ -358,6 +368,15 @@ export class RelationLineage {
         m.set(c.column, c.type);
       }
     }
+    const relationColumns = new Map<string, string[]>();
+    for (const t of types.values()) {
+      if (t.relation === undefined || t.fields === undefined) continue;
+      const names = t.fields.map((f) => f.name);
+      relationColumns.set(`${t.relation.schema}.${t.relation.name}`, names);
+      const bare = relationColumns.get(t.relation.name);
+      relationColumns.set(t.relation.name, bare === undefined ? names : [...new Set([...bare, ...names])]);
+    }
+    this.#relationColumns = relationColumns;
     this.#types = types;
     this.#typedColumns = typedColumns;
     this.#typeProtected = new Map();
@@ -440,7 +459,7 @@ export class RelationLineage {
       const protects = (column: string, tables: readonly string[]): boolean => this.#masker.protectsColumn(column, tables) || this.protects(column, tables);
       const hasRules = (tables: readonly string[]): boolean => this.#masker.hasTableRules(tables) || this.hasProtectedColumns(tables);
       for (const f of extractSqlFacts(stripSemicolon(d.rel.definition ?? ''))) {
-        reason = maskedColumnViolation(f, protects, hasRules);
+        reason = maskedColumnViolation(f, protects, hasRules, (rel) => this.columnsOf(rel));
         if (reason !== undefined) break;
       }
     } catch (err) {

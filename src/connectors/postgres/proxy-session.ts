@@ -255,7 +255,7 @@ export interface ProxySessionOptions {
   /** The output columns of a SELECT, described without running it (COPY … TO STDOUT masking). */
   readonly describeColumns?: (sql: string) => Promise<FieldDescription[]>;
   /** What views and child tables derive from (lineage.ts), while masking is on. */
-  readonly lineage?: Pick<RelationLineage, 'ready' | 'protects' | 'hasProtectedColumns' | 'invalidate'>;
+  readonly lineage?: Pick<RelationLineage, 'ready' | 'protects' | 'hasProtectedColumns' | 'invalidate' | 'columnsOf'>;
   readonly log: (line: string) => void;
   readonly onClose: (summary: SessionSummary) => void;
 }
@@ -562,7 +562,12 @@ export class ProxySession {
     const masker = this.o.masker;
     if (d.decision.effect === 'deny' || masker.inert) return d;
     for (const st of d.statements) {
-      const reason = maskedColumnViolation(st.facts as StatementFacts, this.protects, this.hasTableRules) ?? this.readsChangedRelation(d, st);
+      if (!RELATION_DDL.has(st.facts.statement)) continue;
+      if (this.changedRelations.size >= MAX_MARKED_NAMES) this.changedRelations.clear();
+      for (const t of st.facts.tablesWritten) this.changedRelations.add(bareName(t));
+    }
+    for (const st of d.statements) {
+      const reason = maskedColumnViolation(st.facts as StatementFacts, this.protects, this.hasTableRules, this.relationColumns) ?? this.readsChangedRelation(d, st);
       if (reason !== undefined) return { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.maskedColumnUse, reason } };
     }
     return d;
@@ -571,6 +576,16 @@ export class ProxySession {
   /** Whether a column is masked by name: its own rules and name, or what it derives from (a view's, a child table's). */
   private readonly protects: ProtectsColumn = (column, tables) =>
     this.o.masker.protectsColumn(column, tables) || (this.o.lineage?.protects(column, tables) ?? false);
+
+  /**
+   * A relation's columns from the catalog, unless this session created or changed a relation of
+   * that name: one made in a transaction not yet committed is not in the catalog the gateway reads.
+   */
+  private readonly relationColumns = (relation: string): readonly string[] | undefined =>
+    this.changedRelations.has(bareName(relation)) ? undefined : this.o.lineage?.columnsOf(relation);
+
+  /** Names of relations this session's DDL created or changed (bare, bounded). */
+  private readonly changedRelations = new Set<string>();
 
   private readonly hasTableRules = (tables: readonly string[]): boolean =>
     this.o.masker.hasTableRules(tables) || (this.o.lineage?.hasProtectedColumns(tables) ?? false);

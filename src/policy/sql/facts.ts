@@ -68,6 +68,11 @@ export interface StatementFacts extends SqlFacts {
   readonly nestedStarOrdering?: boolean;
   /** A NATURAL JOIN neither side of which lists its columns (tables, CTEs, joins): which columns it compares is unknown. */
   readonly naturalJoinUnseen?: boolean;
+  /**
+   * Where every NATURAL JOIN of naturalJoinUnseen joins two named relations (`a NATURAL JOIN b`,
+   * no alias list): the pairs, so a catalog that lists their columns can tell which they share.
+   */
+  readonly naturalJoinTables?: readonly (readonly [string, string])[];
   /** A whole row given to a JSON function as a column of the result (`SELECT row_to_json(c)`): masked by field name only. */
   readonly jsonRowOutput?: boolean;
   /** JSON keys the statement extracts by literal (`->>'password'`, `#>> '{db,password}'`, a JSON path's `.password`); json-keys.ts. */
@@ -265,6 +270,8 @@ class Collector {
   starDistinct = false;
   nestedStarOrdering = false;
   naturalJoinUnseen = false;
+  /** The relation pairs of unseen NATURAL JOINs; undefined once one side of one is not a named relation. */
+  naturalJoinTables: Array<readonly [string, string]> | undefined = [];
   renamed = false;
   dynamic = false;
 
@@ -380,6 +387,7 @@ function factsForRaw(raw: unknown, text: string): StatementFacts {
     ...(starOrdering ? { starOrdering: Object.freeze({ positions: Object.freeze([...c.starPositions]), distinct: c.starDistinct }) } : {}),
     ...(c.nestedStarOrdering ? { nestedStarOrdering: true } : {}),
     ...(c.naturalJoinUnseen ? { naturalJoinUnseen: true } : {}),
+    ...(c.naturalJoinUnseen && c.naturalJoinTables !== undefined && c.naturalJoinTables.length > 0 ? { naturalJoinTables: Object.freeze(c.naturalJoinTables) } : {}),
     ...(c.jsonRowOutput ? { jsonRowOutput: true } : {}),
     ...(c.json.keys.size > 0 ? { jsonKeys: Object.freeze([...c.json.keys]) } : {}),
     ...(c.json.dynamic ? { jsonDynamicKey: true } : {}),
@@ -676,7 +684,7 @@ function noteJsonOutput(value: unknown, c: Collector): boolean {
  * column the two sides share. Where a side lists its columns (a subquery or VALUES), the shared
  * ones are among them; where neither does (tables, CTEs, functions, joins), they are unknown.
  */
-function noteJoin(join: Obj, c: Collector): void {
+function noteJoin(join: Obj, c: Collector, scope: Scope): void {
   for (const name of listOf(join.usingClause)) {
     const column = asObject(asObject(name)?.String)?.sval;
     if (typeof column === 'string') c.computed.add(column);
@@ -686,9 +694,23 @@ function noteJoin(join: Obj, c: Collector): void {
   const right = sideColumns(join.rarg);
   if (left === undefined && right === undefined) {
     c.naturalJoinUnseen = true;
+    // A CTE's name is not a table's, whatever the catalog holds under it.
+    const l = relationName(join.larg, scope);
+    const r = relationName(join.rarg, scope);
+    if (l !== undefined && r !== undefined) c.naturalJoinTables?.push([l, r]);
+    else c.naturalJoinTables = undefined;
     return;
   }
   for (const column of left ?? right ?? []) if (left === undefined || right === undefined || right.includes(column)) c.computed.add(column);
+}
+
+/** A join side that is a named relation without a column alias list (`customers`, `s.t AS x`), as the statement names it. */
+function relationName(side: unknown, scope: Scope): string | undefined {
+  const rv = asObject(asObject(side)?.RangeVar);
+  if (rv === undefined || typeof rv.relname !== 'string' || rv.catalogname !== undefined) return undefined;
+  if (rv.schemaname === undefined && scope.ctes.has(rv.relname)) return undefined;
+  if (listOf(asObject(rv.alias)?.colnames).length > 0) return undefined;
+  return typeof rv.schemaname === 'string' ? `${rv.schemaname}.${rv.relname}` : rv.relname;
 }
 
 /** The column names a join side outputs, where the side lists them; undefined for a table, a CTE, a function, a join or `*`. */
@@ -1059,7 +1081,7 @@ function visitFields(obj: Obj, scope: Scope, c: Collector, depth: number, skipA:
         visit(child, scope, c, depth + 1);
         break;
       case 'JoinExpr':
-        noteJoin(child as Obj, c);
+        noteJoin(child as Obj, c, scope);
         visit(child, scope, c, depth + 1);
         break;
       case 'A_Expr':

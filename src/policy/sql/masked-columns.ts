@@ -15,7 +15,7 @@ type Facts = Pick<StatementFacts, 'tablesRead' | 'tablesWritten'> &
   Partial<
     Pick<
       StatementFacts,
-      'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation' | 'nestedStarOrdering' | 'naturalJoinUnseen' | 'jsonRowOutput' | 'jsonKeys' | 'jsonDynamicKey' | 'jsonUnwrap'
+      'computedColumns' | 'wholeRowValues' | 'renamedColumns' | 'starInSetOperation' | 'nestedStarOrdering' | 'naturalJoinUnseen' | 'jsonRowOutput' | 'jsonKeys' | 'jsonDynamicKey' | 'jsonUnwrap' | 'naturalJoinTables'
     >
   >;
 
@@ -37,7 +37,10 @@ const STATISTICS_VIEWS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats_ext
  * or groups by columns of `*` (StatementFacts.starOrdering) is checked by starOrderingViolation
  * once the upstream has described it.
  */
-export function maskedColumnViolation(f: Facts, protectsColumn: ProtectsColumn, hasTableRules?: HasTableRules): string | undefined {
+/** The column names of a relation as a statement names it (a catalog's answer), or undefined when unknown. */
+export type RelationColumns = (relation: string) => readonly string[] | undefined;
+
+export function maskedColumnViolation(f: Facts, protectsColumn: ProtectsColumn, hasTableRules?: HasTableRules, relationColumns?: RelationColumns): string | undefined {
   const stats = f.tablesRead.find((t) => STATISTICS_VIEWS.has(t.slice(t.lastIndexOf('.') + 1)));
   if (stats !== undefined) return `${stats} holds sample values of table columns (most common values, histogram bounds), masked ones included, where masking cannot follow them`;
   const computed = f.computedColumns ?? [];
@@ -62,7 +65,18 @@ export function maskedColumnViolation(f: Facts, protectsColumn: ProtectsColumn, 
   if (f.jsonRowOutput === true && hasTableRules?.(f.tablesRead) === true) {
     return `a whole row as JSON names its fields without their table, so the column rules for ${f.tablesRead.join(', ')} cannot apply to it; select the columns`;
   }
-  if (f.naturalJoinUnseen === true) return 'NATURAL JOIN compares every column its two sides share, which cannot be seen here and may be masked; name the join columns with USING (…) or ON';
+  if (f.naturalJoinUnseen === true) {
+    const unseen = 'NATURAL JOIN compares every column its two sides share, which cannot be seen here and may be masked; name the join columns with USING (…) or ON';
+    // With a catalog, the columns two named relations share are known: only a masked one refuses.
+    if (f.naturalJoinTables === undefined || relationColumns === undefined) return unseen;
+    for (const [l, r] of f.naturalJoinTables) {
+      const left = relationColumns(l);
+      const right = relationColumns(r);
+      if (left === undefined || right === undefined) return unseen;
+      const shared = left.find((name) => right.includes(name) && protectsColumn(name, [l, r]));
+      if (shared !== undefined) return `column "${shared}" is masked, and NATURAL JOIN of ${l} and ${r} compares it, where masking cannot follow it; name the join columns with USING (…) or ON`;
+    }
+  }
   if (f.nestedStarOrdering === true) {
     return 'it sorts, groups or deduplicates by columns of * (by position, or DISTINCT) in a subquery, a CTE, COPY, DECLARE or PREPARE, whose columns cannot be described first and may be masked; list the columns';
   }

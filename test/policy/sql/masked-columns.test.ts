@@ -57,6 +57,20 @@ describe('maskedColumnViolation', () => {
     }
   });
 
+  test('NATURAL JOIN of two named relations: with their columns known, only a shared masked one refuses', () => {
+    const columns = (rel: string): readonly string[] | undefined => ({ customers: ['id', 'name', 'password'], orders: ['id', 'total'], vip: ['id', 'name', 'password'] })[rel.replace(/^public\./, '')];
+    const check = (sql: string): string | undefined => maskedColumnViolation(extractSqlFacts(sql)[0]!, protects, undefined, columns);
+    assert.equal(check('SELECT * FROM customers NATURAL JOIN orders'), undefined);
+    assert.equal(check('SELECT * FROM public.customers c NATURAL JOIN orders o'), undefined);
+    assert.match(check('SELECT * FROM customers NATURAL JOIN vip') ?? '', /column "password" is masked, and NATURAL JOIN of customers and vip/);
+    // A side the catalog does not know, a join, an alias list, a CTE: still refused.
+    for (const sql of ['SELECT * FROM customers NATURAL JOIN ghosts', 'SELECT * FROM customers NATURAL JOIN (orders JOIN vip USING (id))', 'SELECT * FROM customers NATURAL JOIN orders AS o(a, b)', 'WITH x AS (SELECT 1 AS id) SELECT * FROM customers NATURAL JOIN x', "WITH orders AS (SELECT 'guess' AS password) SELECT * FROM customers NATURAL JOIN orders"]) {
+      assert.match(check(sql) ?? '', /NATURAL JOIN compares every column/, sql);
+    }
+    // Without a catalog (sluice policy check) nothing changes.
+    assert.match(violation('SELECT * FROM customers NATURAL JOIN orders') ?? '', /NATURAL JOIN compares every column/);
+  });
+
   test('a JSON field masked by its name cannot be extracted from a stored JSON value; other fields can', () => {
     for (const sql of [
       "SELECT cfg->'db'->>'password' FROM svc",
