@@ -135,6 +135,10 @@ interface ColumnRule {
   readonly style: ColumnStyleName;
 }
 
+/** Keys that name the setting in a name/value pair, and keys that hold its value. */
+const PAIR_NAME_KEYS = ['name', 'Name', 'key', 'Key', 'ParameterKey', 'ParameterName', 'variable'] as const;
+const PAIR_VALUE_KEYS = ['value', 'Value', 'ParameterValue', 'SecretValue'] as const;
+
 const COLUMN_TARGET: StyleTarget = { redacted: '[REDACTED]', partial: 'last4', normalise: 'none' };
 const PLAN_CACHE_MAX = 512;
 const JSON_MAX_DEPTH = 256;
@@ -471,9 +475,13 @@ class MaskerImpl implements Masker {
     }
     if (Array.isArray(v)) {
       let copy: unknown[] | undefined;
+      // An argument vector (`["--db-password", "hunter2"]`): a flag named like a secret keys the next item.
+      let flag = KEY_NONE;
       for (let i = 0; i < v.length; i++) {
         const item: unknown = v[i];
-        const out = this.walk(item, keyKind, path, depth + 1, stats);
+        const kind = flag !== KEY_NONE && typeof item === 'string' && !item.startsWith('-') ? flag : keyKind;
+        flag = typeof item === 'string' ? this.flagKind(item) : KEY_NONE;
+        const out = this.walk(item, kind, path, depth + 1, stats);
         if (out !== item) {
           copy ??= v.slice();
           copy[i] = out;
@@ -486,16 +494,18 @@ class MaskerImpl implements Masker {
     const obj = v as Record<string, unknown>;
     let copy: Record<string, unknown> | undefined;
     const hasRules = this.#c.rules.length > 0;
+    const named = this.namedPair(obj, hasRules);
     for (const key of Object.keys(obj)) {
       const item = obj[key];
       const childPath = path === '' ? key : `${path}.${key}`;
       let out: unknown;
-      const rule = hasRules ? this.fieldRule(childPath, key) : undefined;
+      const pair = named !== undefined && key === named.valueKey;
+      const rule = hasRules ? (this.fieldRule(childPath, key) ?? (pair ? this.fieldRule(named.name, named.name) : undefined)) : undefined;
       if (rule !== undefined) {
         out = this.applyFieldRule(rule, item);
         if (out !== item) stats?.add('column_rule', childPath);
       } else {
-        out = this.walk(item, this.keyKind(key), childPath, depth + 1, stats);
+        out = this.walk(item, pair ? named.kind : this.keyKind(key), childPath, depth + 1, stats);
       }
       if (out !== item) {
         copy ??= { ...obj };
@@ -503,6 +513,30 @@ class MaskerImpl implements Masker {
       }
     }
     return copy ?? v;
+  }
+
+  /**
+   * A name/value pair (`{"name": "DB_PASSWORD", "value": "…"}`: Kubernetes and ECS env, AWS
+   * parameter lists, CI variables): the value is masked as if keyed by the name, by its secret-like
+   * name or a rule on it.
+   */
+  private namedPair(obj: Record<string, unknown>, hasRules: boolean): { valueKey: string; name: string; kind: number } | undefined {
+    for (const nk of PAIR_NAME_KEYS) {
+      const name = obj[nk];
+      if (typeof name !== 'string' || name.length === 0 || name.length > 128) continue;
+      const kind = this.keyKind(name);
+      if (kind === KEY_NONE && !(hasRules && this.ruleFor([name]) !== undefined)) return undefined;
+      for (const vk of PAIR_VALUE_KEYS) if (vk in obj) return { valueKey: vk, name, kind };
+      return undefined;
+    }
+    return undefined;
+  }
+
+  /** `--db-password`, `-password`: the secret-like kind of a command-line flag, else KEY_NONE. */
+  private flagKind(item: string): number {
+    if (item.length < 4 || item.length > 64 || item.charCodeAt(0) !== 0x2d) return KEY_NONE;
+    const name = item.charCodeAt(1) === 0x2d ? item.slice(2) : item.slice(1);
+    return /^[A-Za-z][\w.-]*$/.test(name) ? this.keyKind(name) : KEY_NONE;
   }
 
   maskBase64Text(v: string, stats?: MaskStats, column?: string): string {

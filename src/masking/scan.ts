@@ -100,7 +100,7 @@ const GENERIC_KEY =
  * information_schema's `authorization_identifier` a role name).
  */
 const NOT_SECRET_KEY =
-  /tokens$|token_?count|_at$|expir|count$|type$|_?url$|_?uri$|length$|_len$|ttl$|hint$|polic|_id$|name$|_path$|_file$|required|enabled|strength|rotat|changed|updated|created|mode$|format$|prefix$|_ref$|usage|header$|_field$|_param$|_identifier$|^prstoken$/;
+  /tokens$|token_?count|_at$|expir|count$|type$|_?url$|_?uri$|length$|_len$|ttl$|hint$|polic|_id$|name$|[-_.]?(?:path|file|dir)$|required|enabled|strength|rotat|changed|updated|created|mode$|format$|prefix$|[-_.]?ref$|usage|header$|_field$|_param$|_identifier$|^prstoken$/;
 
 /** Every secret-like key contains one of these; most keys fail this one test. */
 const SECRET_WORD = /pass|pwd|secret|token|key|auth|cred|bearer|cookie/i;
@@ -118,7 +118,7 @@ export function classifyKey(key: string): number {
 
 /** HTTP auth schemes that precede the credential in an Authorization value. */
 const SCHEMES = new Set(['bearer', 'basic', 'token', 'digest', 'bot']);
-const PLACEHOLDER_WORDS = new Set(['null', 'none', 'nil', 'true', 'false', 'undefined', 'empty', 'redacted', 'masked', 'hidden', 'required', 'optional']);
+const PLACEHOLDER_WORDS = new Set(['null', 'none', 'nil', 'true', 'false', 'undefined', 'empty', 'redacted', 'masked', 'hidden', 'required', 'optional', 'enabled', 'disabled', 'yes', 'no', 'on', 'off']);
 const PEM_HEADER = /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----/y;
 /** A line of a PEM body: base64 runs (a short last line, or long runs where newlines became spaces). */
 const PEM_BODY_LINE = /^(?:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9+/]{16,}={0,2}(?:[ \t]+[A-Za-z0-9+/]{16,}={0,2})+)$/;
@@ -140,6 +140,9 @@ const MAX_AUTHORITY = 1024;
  * HTML `<input>` and `<param>`, and their kin.
  */
 const KEYED_TAGS: ReadonlySet<string> = new Set(['add', 'entry', 'property', 'input', 'param', 'parameter', 'setting', 'env', 'variable', 'var', 'arg', 'field', 'item', 'option', 'secret', 'credential']);
+
+/** `name: X`, `"Name": "X"`, `key=X` — the name half of a name/value pair (pairName). */
+const PAIR_NAME = /(?:^|[\s{,"'])(?:name|Name|NAME|key|Key|KEY)["']?\s*[:=]\s*["']?([A-Za-z_/][\w./-]{2,127})["']?/g;
 
 /** Quoted assignment values longer than this are not treated as one secret. */
 const MAX_VALUE = 4096;
@@ -176,7 +179,8 @@ export function buildTriggers(enabled: number): Uint8Array {
     set('<', T_LT);
   }
   if (on(tokens)) set('_', T_UNDERSCORE);
-  if (on(tokens | bit(D.privateKey))) set('-', T_HYPHEN);
+  // `-`: tokens (`glpat-`), PEM headers, and long flags (`--db-password value`).
+  if (on(tokens | bit(D.privateKey) | assignments)) set('-', T_HYPHEN);
   if (on(bit(D.awsAccessKey) | bit(D.google) | bit(D.vendorToken))) set('A', T_A);
   if (on(bit(D.vendorToken))) {
     set('S', T_A);
@@ -859,12 +863,15 @@ export class Scanner {
     }
     const ks = j + 1;
     if (ke - ks < 3) return i + 1;
-    const kind = this.keyKind(h, ks, ke);
+    let kind = this.keyKind(h, ks, ke);
+    // `"name": "DB_PASSWORD", "value": "…"` (env lists as JSON text, `- name: …` / `value: …` in YAML).
+    if (kind === KEY_NONE && ke - ks === 5 && s.slice(ks, ke).toLowerCase() === 'value') kind = this.pairName(ks);
     if (kind === KEY_NONE) return i + 1;
     // The value: quoted (to the closing quote) or bare (to whitespace or a delimiter).
     let v = from;
     while (v < this.n && v - from < 8 && (s.charCodeAt(v) === SPACE || s.charCodeAt(v) === TAB)) v++;
     const q = this.code(v);
+    if (s.charCodeAt(i) === COLON && (q === C('|') || q === C('>'))) return this.blockScalar(kind, ks, v);
     let ve: number;
     if (q === QUOTE || q === APOS || q === BACKTICK) {
       v++;
@@ -881,7 +888,11 @@ export class Scanner {
       // word is more likely an arrow function's body (`password => password.trim()`).
       return i + 1;
     } else {
-      ve = this.bareEnd(v);
+      // A nested object or list (`secretKeyRef: { name: db }`, `keys: ["a"]`) is not a scalar value;
+      // `{noop}hunter2` (Spring's encoded-password prefix) is.
+      if ((q === C('{') || q === C('[')) && !is(this.code(v + 1), KEY)) return i + 1;
+      const close = q === C('{') || q === C('[') ? s.indexOf(q === C('{') ? '}' : ']', v + 1) : -1;
+      ve = close > v && close - v <= 32 ? this.bareEnd(close + 1) : this.bareEnd(v);
       if (s.charCodeAt(ve) === SPACE && SCHEMES.has(s.slice(v, ve).toLowerCase())) {
         // `Authorization: Bearer abc…`, `Basic dXNlcjpw…`: the credential is the next word.
         v = ve + 1;
@@ -906,6 +917,96 @@ export class Scanner {
       ve++;
     }
     return ve;
+  }
+
+  /**
+   * For a `value` key at `ks`: the kind of the name its pair gives just before it, in the same
+   * JSON object or YAML list item (`{"name": "DB_PASSWORD", "value": …}`, `- name: API_TOKEN` then
+   * `value: …`), else KEY_NONE. Looks back at most 256 characters.
+   */
+  private pairName(ks: number): number {
+    const from = Math.max(0, ks - 256);
+    const window = this.s.slice(from, ks);
+    let m: RegExpExecArray | null;
+    let last: RegExpExecArray | undefined;
+    PAIR_NAME.lastIndex = 0;
+    while ((m = PAIR_NAME.exec(window)) !== null) last = m;
+    if (last === undefined) return KEY_NONE;
+    // Another object or list item between the name and this value: not its pair.
+    const between = window.slice(last.index + last[0].length);
+    if (/[{}[\]]|\n\s*- /.test(between)) return KEY_NONE;
+    return classifyKey(last[1]!);
+  }
+
+  /**
+   * `--db-password hunter2`, `--token "…"`: a long command-line flag named like a secret, its value
+   * the next word (`--flag=value` is an assignment). `i` is the first `-`; returns where to go on,
+   * or -1 when this is not such a flag.
+   */
+  private flag(i: number): number {
+    const s = this.s;
+    const ks = i + 2;
+    let ke = ks;
+    while (ke < this.n && ke - ks < 64 && is(s.charCodeAt(ke), KEY)) ke++;
+    if (ke - ks < 3 || s.charCodeAt(ke) !== SPACE || !is(s.charCodeAt(ks), UPPER | LOWER)) return -1;
+    let h = 0x811c9dc5;
+    for (let k = ke - 1; k >= ks; k--) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
+    const kind = this.keyKind(h, ks, ke);
+    if (kind === KEY_NONE) return -1;
+    let v = ke + 1;
+    const q = this.code(v);
+    let ve: number;
+    if (q === QUOTE || q === APOS) {
+      v++;
+      ve = v;
+      while (ve < this.n && ve - v < MAX_VALUE && s.charCodeAt(ve) !== q && s.charCodeAt(ve) !== 10) ve++;
+    } else {
+      // Another flag, or nothing, is not a value.
+      if (q === HYPHEN || q <= SPACE) return -1;
+      ve = this.bareEnd(v);
+    }
+    if (ve <= v) return -1;
+    return this.emitValue(kind, v, ve) ? this.lastEnd : ve;
+  }
+
+  /**
+   * A YAML block scalar under a secret-like key (`password: |`, `token: >-`): the value is the
+   * more-indented lines after it, not the indicator. `ks` starts the key, `v` is the `|` or `>`.
+   * Several lines become one replacement at the first line's place, so the YAML stays valid.
+   */
+  private blockScalar(kind: number, ks: number, v: number): number {
+    const s = this.s;
+    // The indicator line: `|` or `>`, optional chomping and indentation indicators, maybe a comment.
+    let e = v + 1;
+    while (e < this.n && e - v < 4 && (s.charCodeAt(e) === C('-') || s.charCodeAt(e) === C('+') || is(s.charCodeAt(e), DIGIT))) e++;
+    while (e < this.n && (s.charCodeAt(e) === SPACE || s.charCodeAt(e) === TAB)) e++;
+    if (e < this.n && s.charCodeAt(e) === C('#')) while (e < this.n && s.charCodeAt(e) !== 10) e++;
+    if (e < this.n && s.charCodeAt(e) === 13) e++;
+    if (e >= this.n || s.charCodeAt(e) !== 10) return v + 1;
+    const lineStart = s.lastIndexOf('\n', ks - 1) + 1;
+    const keyIndent = ks - lineStart;
+    // Content lines: blank, or indented past the key; the value spans the first to the last of them.
+    let first = -1;
+    let last = -1;
+    let p = e + 1;
+    const limit = Math.min(this.n, p + MAX_VALUE);
+    while (p < limit) {
+      let q = p;
+      while (q < this.n && s.charCodeAt(q) === SPACE) q++;
+      let end = s.indexOf('\n', q);
+      if (end < 0) end = this.n;
+      let te = end;
+      if (te > q && s.charCodeAt(te - 1) === 13) te--;
+      if (te > q) {
+        if (q - p <= keyIndent) break;
+        if (first < 0) first = q;
+        last = te;
+      }
+      p = end + 1;
+    }
+    if (first < 0 || this.placeholder(first, last)) return e;
+    if (s.indexOf('\n', first) < last) return this.emit(first, last, kind === KEY_PASSWORD ? D.password : D.genericSecret) ? last : e;
+    return this.emitValue(kind, first, last) ? this.lastEnd : e;
   }
 
   /** Decide what a secret-keyed value `s[v, ve)` is; returns whether a hit was recorded. */
@@ -978,6 +1079,10 @@ export class Scanner {
       const e = this.pem(i);
       if (e > 0) return e;
       return i + 5;
+    }
+    if (c === HYPHEN && s.charCodeAt(i + 1) === HYPHEN && !is(this.code(i - 1), KEY)) {
+      const e = this.flag(i);
+      if (e > 0) return e;
     }
     let j = i;
     while (j > this.lastEnd && i - j < 7 && is(s.charCodeAt(j - 1), UPPER | LOWER)) j--;

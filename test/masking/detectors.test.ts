@@ -254,3 +254,23 @@ test('secrets keyed by XML elements and attributes, and by => (PHP, Ruby, Perl, 
   assert.equal(m.maskText(evil), evil);
   assert.ok(performance.now() - t0 < 2000, `took ${performance.now() - t0} ms`);
 });
+
+test('name/value pairs, long flags and YAML block scalars: the value of a secret-named setting', () => {
+  hits(
+    'password',
+    [
+      '{"name": "DB_PASSWORD", "value": "plainword1"}',
+      '[{"Name":"password","Value":"plainword1"}]',
+      '--db-password plainword1',
+      "--password 'plain word'",
+      'password: {noop}plainword1',
+    ],
+    ['{"name": "LOG_LEVEL", "value": "debug"}', '{"name": "DB_PASSWORD"}, {"value": "unrelated"}', '"name": "password_min_length", "value": "12"', '--password --verbose', '--password-file /run/secrets/db', '<option name="color" value="red">', '{"name": "feature.password-reset", "value": "enabled"}'],
+  );
+  const m = defaultMasker();
+  // YAML: the indented lines after `|` or `>` are the value, and the YAML stays valid.
+  assert.equal(m.maskText('db:\n  password: |\n    plainword1\n  user: app\n'), 'db:\n  password: |\n    [REDACTED:password]\n  user: app\n');
+  assert.equal(m.maskText('token: >-\n  Zx81fQk2LmP0aR7tYw3B\n  Qw9Er8Ty7Ui6Op5As4Df\nnext: 1\n'), 'token: >-\n  [REDACTED:generic_secret]\nnext: 1\n');
+  assert.equal(m.maskText('- name: DB_PASSWORD\n  value: plainword1\n- name: MODE\n  value: prod\n'), '- name: DB_PASSWORD\n  value: [REDACTED:password]\n- name: MODE\n  value: prod\n');
+  assert.equal(m.maskText('password: |\n\nnext: 1\n'), 'password: |\n\nnext: 1\n', 'an empty block is no value');
+});

@@ -311,3 +311,16 @@ test('hasTableRules: rules that name a table (which JSON of a whole row cannot f
   assert.equal(m.hasTableRules(['orders', 'customers']), true);
   assert.equal(createMasker({}).hasTableRules(['customers']), false, 'no column rules');
 });
+
+test('maskJson: a name/value pair is masked by its name; a flag named like a secret keys the next argument', () => {
+  const m = createMasker({ detectors: ['default'], columns: { ssn: 'partial' } });
+  const body = {
+    Parameters: [{ Name: 'prod/db/password', Value: 'plainword1', Type: 'SecureString' }, { Name: 'prod/region', Value: 'eu-west-1' }],
+    environment: [{ name: 'API_TOKEN', value: 'Zx81fQk2LmP0aR7tYw3B' }, { key: 'ssn', value: '123-45-6789' }, { name: 'password-reset', value: 'enabled' }],
+    command: ['/bin/app', '--db-password', 'plainword2', '--verbose', '--token', '--next'],
+  };
+  const out = m.maskJson(body) as typeof body;
+  assert.deepEqual(out.Parameters.map((p) => p.Value), ['[REDACTED:password]', 'eu-west-1']);
+  assert.deepEqual(out.environment.map((e) => e.value), ['[REDACTED:generic_secret]', '***-**-6789', 'enabled']);
+  assert.deepEqual(out.command, ['/bin/app', '--db-password', '[REDACTED:password]', '--verbose', '--token', '--next']);
+});

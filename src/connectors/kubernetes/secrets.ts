@@ -38,12 +38,15 @@ export function maskKubernetesValue(value: unknown, o: K8sMaskOptions, stats: Ma
 
 function walk(v: unknown, o: K8sMaskOptions, stats: MaskStats, depth: number, key: string): unknown {
   if (depth > MAX_DEPTH) return v;
+  if ((key === 'command' || key === 'args') && Array.isArray(v)) {
+    // An argument vector: detectors on each item, and `--db-password`, `hunter2` as a pair.
+    return o.masker.maskJson(v, stats);
+  }
   if (Array.isArray(v)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < v.length; i++) {
       const item: unknown = v[i];
-      const out =
-        key === 'env' && isObj(item) ? maskEnv(item, o, stats) : (key === 'command' || key === 'args') && typeof item === 'string' ? o.masker.maskText(item, stats) : walk(item, o, stats, depth + 1, '');
+      const out = key === 'env' && isObj(item) ? maskEnv(item, o, stats) : walk(item, o, stats, depth + 1, '');
       if (out !== item) (copy ??= v.slice())[i] = out;
     }
     return copy ?? v;
@@ -88,10 +91,11 @@ function walk(v: unknown, o: K8sMaskOptions, stats: MaskStats, depth: number, ke
   return copy ?? v;
 }
 
+/** An env entry: its value by detectors, and as the value of its name (`DB_PASSWORD`) when that is secret-like. */
 function maskEnv(item: Obj, o: K8sMaskOptions, stats: MaskStats): Obj {
   const value = item.value;
   if (typeof value !== 'string') return item;
-  const m = o.masker.maskText(value, stats);
+  const m = (o.masker.maskJson({ name: item.name, value }, stats) as Obj).value;
   return m === value ? item : { ...item, value: m };
 }
 

@@ -57,3 +57,32 @@ test('the last-applied annotation of a Deployment is masked as the object it emb
   assert.ok(!ann.includes('ghp_'), ann);
   assert.equal((JSON.parse(ann) as typeof applied).kind, 'Deployment', 'still the JSON kubectl wrote');
 });
+
+test('an env value is masked as the value of its name; an argument after a secret-named flag is masked as its value', () => {
+  const pod = {
+    kind: 'Pod',
+    metadata: { name: 'web-0' },
+    spec: {
+      containers: [
+        {
+          name: 'app',
+          args: ['--db-password', 'plainword1', '--port', '8080'],
+          env: [
+            { name: 'DB_PASSWORD', value: 'plainword2' },
+            { name: 'API_TOKEN', value: 'Zx81fQk2LmP0aR7tYw3B' },
+            { name: 'MODE', value: 'prod' },
+            { name: 'FROM_SECRET', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } },
+          ],
+        },
+      ],
+    },
+  };
+  const out = maskKubernetesValue(pod, o, new MaskStats()) as typeof pod;
+  const c = out.spec.containers[0]!;
+  assert.deepEqual(c.args, ['--db-password', '[REDACTED:password]', '--port', '8080']);
+  assert.deepEqual(
+    c.env.map((e) => e.value),
+    ['[REDACTED:password]', '[REDACTED:generic_secret]', 'prod', undefined],
+  );
+  assert.equal(c.env[3], pod.spec.containers[0]!.env[3], 'a reference to a Secret is left as it is');
+});

@@ -572,6 +572,28 @@ negatives('xml_and_arrow_lookalike', 30, () =>
   ]),
 );
 
+// Name/value pairs, long flags and YAML block scalars: the setting's name keys its value.
+positives('password', 24, pw, [
+  (v) => `{"name": "DB_PASSWORD", "value": "${v}"}`,
+  (v) => `env:\n  - name: POSTGRES_PASSWORD\n    value: "${v}"\n  - name: MODE\n    value: prod`,
+  (v) => `db:\n  password: |\n    ${v}\n  user: app`,
+  (v) => `exec /usr/bin/app --db-password ${v} --port 8080`,
+  (v) => `[{"Name":"/prod/db/password","Value":"${v}","Type":"SecureString"}]`,
+  (v) => `smtp:\n  pass: >-\n    ${v}\n`,
+]);
+negatives('pair_and_flag_lookalike', 24, () =>
+  pick([
+    `{"name": "LOG_LEVEL", "value": "${pick(['debug', 'info', 'warn'])}"}`,
+    '--password-file /run/secrets/db_password',
+    '--token-path /var/run/secrets/token',
+    '--password --stdin',
+    `{"name": "password_min_length", "value": "${8 + int(8)}"}`,
+    '{"name": "feature.password-reset", "value": "enabled"}',
+    '- name: PASSWORD\n  valueFrom:\n    secretKeyRef: { name: db, key: password }',
+    'description: |\n  Rotates the token every day.\n',
+  ]),
+);
+
 const out = join(dirname(fileURLToPath(import.meta.url)), 'corpus.jsonl');
 writeFileSync(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
 const pos = records.filter((r) => r.label === 'positive').length;
