@@ -6,11 +6,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { loadConfigFile } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { createFixture, fixtureConfig, type Fixture } from '../helpers/gateway.js';
+
+const run = promisify(execFile);
 
 const DERIVED_SQL = `
 CREATE VIEW cust_v AS SELECT id, name, email AS contact, ssn AS tax_id, password AS pw FROM customers;
@@ -62,7 +66,7 @@ describe('masking through views, materialized views, child tables and partitions
       policies: `  - role: analyst
     connection: appdb
     rules:
-      - allow: [select, show, set, transaction, ddl]
+      - allow: [select, show, set, transaction, ddl, copy]
 `,
     });
     const config = loadConfigFile(f.writeConfig(yaml));
@@ -121,6 +125,17 @@ describe('masking through views, materialized views, child tables and partitions
       const r = await c.query("SELECT upper(name) AS n FROM cust_v WHERE name LIKE 'Ada%'");
       assert.deepEqual(r.rows, [{ n: 'ADA LOVELACE' }]);
     });
+  });
+
+  it('masks COPY … TO STDOUT of a view and of a partition by the rules of the columns they derive from', async () => {
+    const env = { ...process.env, PGPASSWORD: token };
+    const copy = async (sql: string): Promise<string> =>
+      (await run('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-c', sql], { env })).stdout;
+    const view = await copy('COPY (SELECT id, pw, contact FROM cust_v ORDER BY id) TO STDOUT WITH (FORMAT csv)');
+    assert.match(view, /^1,"?\[REDACTED\]"?,"?hash:/m);
+    assert.ok(!view.includes('hunter2') && !view.includes('ada@example.com'), view);
+    const part = await copy('COPY notes_2026 TO STDOUT');
+    assert.equal(part, '1\t[REDACTED]\t2026-05-01\n');
   });
 
   it('follows views of views, and replaces computed columns of a view that computes on a masked column', async () => {
