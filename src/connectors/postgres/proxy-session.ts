@@ -66,7 +66,6 @@ const PROBE_SQL = `SELECT ${PROBED_SETTINGS.map((n) => `pg_catalog.current_setti
 /** Verbs that read data and change nothing: such statements may run while their record commits. */
 const PURE_READ_VERBS: ReadonlySet<string> = new Set(['select', 'explain', 'show']);
 
-/** Whether a statement sorts or groups by columns of `*` (ProxySession.checkStarOrdering). */
 /** Statements that create or change what a relation derives from: a view, a table's parents or partitions, a rename. */
 const RELATION_DDL: ReadonlySet<string> = new Set([
   'ViewStmt',
@@ -83,6 +82,7 @@ function bareName(name: string): string {
   return name.slice(name.lastIndexOf('.') + 1);
 }
 
+/** Whether a statement sorts or groups by columns of `*` (ProxySession.checkStarOrdering). */
 function hasStarOrdering(d: SqlDecision): boolean {
   return d.decision.effect !== 'deny' && d.statements.some((st) => (st.facts as Partial<StatementFacts>).starOrdering !== undefined);
 }
@@ -562,11 +562,6 @@ export class ProxySession {
     const masker = this.o.masker;
     if (d.decision.effect === 'deny' || masker.inert) return d;
     for (const st of d.statements) {
-      if (!RELATION_DDL.has(st.facts.statement)) continue;
-      if (this.changedRelations.size >= MAX_MARKED_NAMES) this.changedRelations.clear();
-      for (const t of st.facts.tablesWritten) this.changedRelations.add(bareName(t));
-    }
-    for (const st of d.statements) {
       const reason = maskedColumnViolation(st.facts as StatementFacts, this.protects, this.hasTableRules, this.relationColumns) ?? this.readsChangedRelation(d, st);
       if (reason !== undefined) return { ...d, decision: { effect: 'deny', rule: BUILTIN_RULES.maskedColumnUse, reason } };
     }
@@ -586,6 +581,15 @@ export class ProxySession {
 
   /** Names of relations this session's DDL created or changed (bare, bounded). */
   private readonly changedRelations = new Set<string>();
+
+  private noteChangedRelations(d: SqlDecision): void {
+    if (d.decision.effect === 'deny' || this.o.masker.inert) return;
+    for (const st of d.statements) {
+      if (!RELATION_DDL.has(st.facts.statement)) continue;
+      if (this.changedRelations.size >= MAX_MARKED_NAMES) this.changedRelations.clear();
+      for (const t of st.facts.tablesWritten) this.changedRelations.add(bareName(t));
+    }
+  }
 
   private readonly hasTableRules = (tables: readonly string[]): boolean =>
     this.o.masker.hasTableRules(tables) || (this.o.lineage?.hasProtectedColumns(tables) ?? false);
@@ -769,6 +773,7 @@ export class ProxySession {
   }
 
   private decideMasking(decided: SqlDecision): SqlDecision | Promise<SqlDecision> {
+    this.noteChangedRelations(decided);
     const decision = this.checkMaskedColumns(decided);
     return hasStarOrdering(decision) ? this.checkStarOrdering(decision) : decision;
   }
