@@ -970,6 +970,40 @@ export class Scanner {
   }
 
   /**
+   * The short password flags of the clients that take one on the command line, only after the
+   * client's name on the same line: `mysql -uroot -phunter2` (attached, as mysql requires),
+   * `sshpass -p hunter2`, `curl -u user:hunter2` / `--user user:hunter2` (the part after `:`).
+   * `i` is the `-`; returns where to go on, or -1.
+   */
+  private shortFlag(i: number): number {
+    const s = this.s;
+    const f = this.code(i + 1);
+    const long = f === HYPHEN && s.startsWith('--user ', i);
+    if (f !== C('p') && f !== C('u') && !long) return -1;
+    const lineStart = s.lastIndexOf('\n', i) + 1;
+    if (i - lineStart > 512) return -1;
+    const before = s.slice(lineStart, i);
+    let v: number;
+    let ve: number;
+    if (f === C('p') && /\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b/.test(before)) {
+      v = i + 2;
+      if (!is(this.code(v), KEY) && this.code(v) !== C('!') && this.code(v) !== C('$') && this.code(v) !== C('%')) return -1;
+      ve = this.bareEnd(v);
+    } else if (f === C('p') && this.code(i + 2) === SPACE && /\bsshpass\b/.test(before)) {
+      v = i + 3;
+      ve = this.bareEnd(v);
+    } else if ((long || (f === C('u') && this.code(i + 2) === SPACE)) && /\bcurl\b/.test(before)) {
+      const u = i + (long ? 7 : 3);
+      ve = this.bareEnd(u);
+      const colon = s.indexOf(':', u);
+      if (colon < 0 || colon >= ve - 1) return -1;
+      v = colon + 1;
+    } else return -1;
+    if (ve <= v || this.placeholder(v, ve)) return -1;
+    return this.emit(v, ve, D.password) ? ve : -1;
+  }
+
+  /**
    * A YAML block scalar under a secret-like key (`password: |`, `token: >-`): the value is the
    * more-indented lines after it, not the indicator. `ks` starts the key, `v` is the `|` or `>`.
    * Several lines become one replacement at the first line's place, so the YAML stays valid.
@@ -1082,6 +1116,10 @@ export class Scanner {
     }
     if (c === HYPHEN && s.charCodeAt(i + 1) === HYPHEN && !is(this.code(i - 1), KEY)) {
       const e = this.flag(i);
+      if (e > 0) return e;
+    }
+    if (c === HYPHEN && (this.code(i - 1) === SPACE || this.code(i - 1) === TAB)) {
+      const e = this.shortFlag(i);
       if (e > 0) return e;
     }
     let j = i;

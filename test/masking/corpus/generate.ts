@@ -581,6 +581,12 @@ positives('password', 24, pw, [
   (v) => `[{"Name":"/prod/db/password","Value":"${v}","Type":"SecureString"}]`,
   (v) => `smtp:\n  pass: >-\n    ${v}\n`,
 ]);
+positives('password', 8, () => chars(ALNUM, 10 + int(6)), [
+  (v) => `+ mysqldump -h db.internal -uadmin -p${v} shop > dump.sql`,
+  (v) => `sshpass -p ${v} ssh deploy@10.0.0.5`,
+  (v) => `curl -fsS -u ci-bot:${v} https://nexus.example.com/repository/`,
+  (v) => `curl --user admin:${v} -X POST https://jenkins.example.com/job/x/build`,
+]);
 negatives('pair_and_flag_lookalike', 24, () =>
   pick([
     `{"name": "LOG_LEVEL", "value": "${pick(['debug', 'info', 'warn'])}"}`,
