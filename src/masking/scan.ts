@@ -144,6 +144,15 @@ const KEYED_TAGS: ReadonlySet<string> = new Set(['add', 'entry', 'property', 'in
 /** `name: X`, `"Name": "X"`, `key=X` — the name half of a name/value pair (pairName). */
 const PAIR_NAME = /(?:^|[\s{,"'])(?:name|Name|NAME|key|Key|KEY)["']?\s*[:=]\s*["']?([A-Za-z_/][\w./-]{2,127})["']?/g;
 
+/** Short password flags by client (Scanner.shortFlag): the flag letter, attached or spaced, the client's name before it. */
+const SHORT_FLAGS: readonly { readonly flag: string; readonly spaced: boolean; readonly after: RegExp; readonly userinfo?: true }[] = [
+  { flag: 'p', spaced: false, after: /\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b/ },
+  { flag: 'p', spaced: true, after: /\bsshpass\b/ },
+  { flag: 'w', spaced: true, after: /\bldap(?:search|modify|add|delete|whoami|passwd|compare)\b/ },
+  { flag: 'a', spaced: true, after: /\bredis-cli\b/ },
+  { flag: 'u', spaced: true, after: /\bcurl\b/, userinfo: true },
+];
+
 /** Quoted assignment values longer than this are not treated as one secret. */
 const MAX_VALUE = 4096;
 
@@ -971,35 +980,28 @@ export class Scanner {
 
   /**
    * The short password flags of the clients that take one on the command line, only after the
-   * client's name on the same line: `mysql -uroot -phunter2` (attached, as mysql requires),
-   * `sshpass -p hunter2`, `curl -u user:hunter2` / `--user user:hunter2` (the part after `:`).
-   * `i` is the `-`; returns where to go on, or -1.
+   * client's name on the same line (SHORT_FLAGS): `mysql -uroot -phunter2` (attached, as mysql
+   * requires), `sshpass -p hunter2`, `ldapsearch -w hunter2`, `redis-cli -a hunter2`, and
+   * `curl -u user:hunter2` / `--user user:hunter2` (the part after `:`). `i` is the `-`; returns
+   * where to go on, or -1.
    */
   private shortFlag(i: number): number {
     const s = this.s;
-    const f = this.code(i + 1);
-    const long = f === HYPHEN && s.startsWith('--user ', i);
-    if (f !== C('p') && f !== C('u') && !long) return -1;
+    const long = s.startsWith('--user ', i);
+    const f = long ? 'u' : String.fromCharCode(this.code(i + 1));
+    const spaced = long || this.code(i + 2) === SPACE;
+    const rule = SHORT_FLAGS.find((r) => r.flag === f && r.spaced === spaced);
+    if (rule === undefined) return -1;
     const lineStart = s.lastIndexOf('\n', i) + 1;
-    if (i - lineStart > 512) return -1;
-    const before = s.slice(lineStart, i);
-    let v: number;
-    let ve: number;
-    if (f === C('p') && /\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b/.test(before)) {
-      v = i + 2;
-      if (!is(this.code(v), KEY) && this.code(v) !== C('!') && this.code(v) !== C('$') && this.code(v) !== C('%')) return -1;
-      ve = this.bareEnd(v);
-    } else if (f === C('p') && this.code(i + 2) === SPACE && /\bsshpass\b/.test(before)) {
-      v = i + 3;
-      ve = this.bareEnd(v);
-    } else if ((long || (f === C('u') && this.code(i + 2) === SPACE)) && /\bcurl\b/.test(before)) {
-      const u = i + (long ? 7 : 3);
-      ve = this.bareEnd(u);
-      const colon = s.indexOf(':', u);
+    if (i - lineStart > 512 || !rule.after.test(s.slice(lineStart, i))) return -1;
+    let v = i + (long ? 7 : spaced ? 3 : 2);
+    const ve = this.bareEnd(v);
+    if (rule.userinfo) {
+      const colon = s.indexOf(':', v);
       if (colon < 0 || colon >= ve - 1) return -1;
       v = colon + 1;
-    } else return -1;
-    if (ve <= v || this.placeholder(v, ve)) return -1;
+    }
+    if (ve <= v || this.code(v) === HYPHEN || this.placeholder(v, ve)) return -1;
     return this.emit(v, ve, D.password) ? ve : -1;
   }
 
