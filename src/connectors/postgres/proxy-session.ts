@@ -568,9 +568,25 @@ export class ProxySession {
     return d;
   }
 
-  /** Whether a column is masked by name: its own rules and name, or what it derives from (a view's, a child table's). */
-  private readonly protects: ProtectsColumn = (column, tables) =>
-    this.o.masker.protectsColumn(column, tables) || (this.o.lineage?.protects(column, tables) ?? false);
+  /**
+   * Whether a column is masked by name: its own rules and name, what it derives from in the
+   * catalog (a view's, a child table's), or, for a relation this session's DDL made, the same
+   * column of the tables that DDL read (the catalog may not show it: an uncommitted transaction, a
+   * pipeline decided before it ran).
+   */
+  private readonly protects: ProtectsColumn = (column, tables) => {
+    if (this.o.masker.protectsColumn(column, tables) || (this.o.lineage?.protects(column, tables) ?? false)) return true;
+    if (this.changedRelations.size === 0) return false;
+    const sources = this.sourcesOf(tables);
+    return sources.length > 0 && (this.o.masker.protectsColumn(column, sources) || (this.o.lineage?.protects(column, sources) ?? false));
+  };
+
+  /** The tables this session's DDL read to make any of `tables` (bare names matched). */
+  private sourcesOf(tables: readonly string[]): string[] {
+    const out: string[] = [];
+    for (const t of tables) for (const src of this.changedRelations.get(bareName(t)) ?? []) out.push(src);
+    return out;
+  }
 
   /**
    * A relation's columns from the catalog, unless this session created or changed a relation of
@@ -579,20 +595,26 @@ export class ProxySession {
   private readonly relationColumns = (relation: string): readonly string[] | undefined =>
     this.changedRelations.has(bareName(relation)) ? undefined : this.o.lineage?.columnsOf(relation);
 
-  /** Names of relations this session's DDL created or changed (bare, bounded). */
-  private readonly changedRelations = new Set<string>();
+  /** Relations this session's DDL created or changed (bare names, bounded), with the tables that DDL read. */
+  private readonly changedRelations = new Map<string, string[]>();
 
   private noteChangedRelations(d: SqlDecision): void {
     if (d.decision.effect === 'deny' || this.o.masker.inert) return;
     for (const st of d.statements) {
       if (!RELATION_DDL.has(st.facts.statement)) continue;
       if (this.changedRelations.size >= MAX_MARKED_NAMES) this.changedRelations.clear();
-      for (const t of st.facts.tablesWritten) this.changedRelations.add(bareName(t));
+      for (const t of st.facts.tablesWritten) {
+        const name = bareName(t);
+        this.changedRelations.set(name, [...new Set([...(this.changedRelations.get(name) ?? []), ...st.facts.tablesRead])]);
+      }
     }
   }
 
-  private readonly hasTableRules = (tables: readonly string[]): boolean =>
-    this.o.masker.hasTableRules(tables) || (this.o.lineage?.hasProtectedColumns(tables) ?? false);
+  private readonly hasTableRules = (tables: readonly string[]): boolean => {
+    if (this.o.masker.hasTableRules(tables) || (this.o.lineage?.hasProtectedColumns(tables) ?? false)) return true;
+    const sources = this.changedRelations.size === 0 ? [] : this.sourcesOf(tables);
+    return sources.length > 0 && (this.o.masker.hasTableRules(sources) || (this.o.lineage?.hasProtectedColumns(sources) ?? false));
+  };
 
   /**
    * A statement reading a relation that an earlier statement of the same text creates or changes
@@ -1436,8 +1458,30 @@ export class ProxySession {
   /** The columns masking plans by: their table columns (looked up when needed), else the names the result gives. */
   private columnsOf(fields: readonly FieldDescription[]): ColumnRef[] | Promise<ColumnRef[]> {
     // A table column, or a value of a user-defined type (a composite may carry masked fields).
-    if (this.o.needsTableNames && fields.some((f) => f.tableOid !== 0 || f.typeOid >= FIRST_USER_OID)) return this.o.resolveColumns(fields);
+    if (this.o.needsTableNames && fields.some((f) => f.tableOid !== 0 || f.typeOid >= FIRST_USER_OID)) {
+      const cols = this.o.resolveColumns(fields);
+      if (this.changedRelations.size === 0) return cols;
+      return cols instanceof Promise ? cols.then((c) => this.withSessionOrigins(fields, c)) : this.withSessionOrigins(fields, cols);
+    }
     return fields.map((f) => ({ column: f.name }));
+  }
+
+  /**
+   * A column of a relation the gateway's catalog cannot name (made by this session in a
+   * transaction not yet committed): masked by the rules of the same column of every table this
+   * session's DDL read.
+   */
+  private withSessionOrigins(fields: readonly FieldDescription[], cols: ColumnRef[]): ColumnRef[] {
+    let out: ColumnRef[] | undefined;
+    const sources = [...new Set([...this.changedRelations.values()].flat())];
+    fields.forEach((f, i) => {
+      const c = cols[i]!;
+      if (f.tableOid === 0 || c.table !== undefined || sources.length === 0) return;
+      out ??= cols.slice();
+      const extra = sources.map((t) => (t.includes('.') ? { schema: t.slice(0, t.lastIndexOf('.')), table: bareName(t), column: c.column } : { schema: 'public', table: t, column: c.column }));
+      out[i] = { ...c, origins: [...(c.origins ?? []), ...extra] };
+    });
+    return out ?? cols;
   }
 
   /**
