@@ -100,7 +100,7 @@ const GENERIC_KEY =
  * information_schema's `authorization_identifier` a role name).
  */
 const NOT_SECRET_KEY =
-  /tokens$|token_?count|_at$|expir|count$|type$|_?url$|_?uri$|length$|_len$|ttl$|hint$|polic|_id$|name$|[-_.]?(?:path|file|dir)$|required|enabled|strength|rotat|changed|updated|created|mode$|format$|prefix$|[-_.]?ref$|usage|header$|_field$|_param$|_identifier$|^prstoken$/;
+  /tokens$|token_?count|_at$|expir|count$|type$|_?url$|_?uri$|length$|_len$|ttl$|hint$|polic|_id$|name$|[-_.]?(?:path|file|dir)$|stdin$|prompt$|required|enabled|strength|rotat|changed|updated|created|mode$|format$|prefix$|[-_.]?ref$|usage|header$|_field$|_param$|_identifier$|^prstoken$/;
 
 /** Every secret-like key contains one of these; most keys fail this one test. */
 const SECRET_WORD = /pass|pwd|secret|token|key|auth|cred|bearer|cookie/i;

@@ -271,7 +271,7 @@ test('name/value pairs, long flags and YAML block scalars: the value of a secret
       'ldapsearch -x -D cn=admin -w plainword1',
       'redis-cli -h cache -a plainword1',
     ],
-    ['{"name": "LOG_LEVEL", "value": "debug"}', '{"name": "DB_PASSWORD"}, {"value": "unrelated"}', '"name": "password_min_length", "value": "12"', '--password --verbose', '--password-file /run/secrets/db', '<option name="color" value="red">', '{"name": "feature.password-reset", "value": "enabled"}', 'ls -p dir', 'mysql -u root -p -h db', 'curl -u admin https://x', 'grep -u plainword1', 'redis-cli -a -n 1'],
+    ['{"name": "LOG_LEVEL", "value": "debug"}', '{"name": "DB_PASSWORD"}, {"value": "unrelated"}', '"name": "password_min_length", "value": "12"', '--password --verbose', '--password-file /run/secrets/db', '<option name="color" value="red">', '{"name": "feature.password-reset", "value": "enabled"}', 'ls -p dir', 'mysql -u root -p -h db', 'curl -u admin https://x', 'grep -u plainword1', 'redis-cli -a -n 1', 'docker login --password-stdin registry.example.com'],
   );
   const m = defaultMasker();
   // YAML: the indented lines after `|` or `>` are the value, and the YAML stays valid.
