@@ -3,9 +3,10 @@
  * get, every item of a list, each watch event, the rows of `as=Table` output — including the
  * `kubectl.kubernetes.io/last-applied-configuration` annotation, which embeds the whole Secret as
  * it was applied. Detectors run where credentials and personal data end up in practice: ConfigMap
- * values, container `env` values, `command` and `args` (`--db-password=…`, probe commands) and
- * annotation values; other fields are left alone so resourceVersions, uids and specs reach
- * kubectl intact.
+ * values, container `env` values, `command` and `args` (`--db-password=…`, probe commands),
+ * annotation values and `message` fields; a string field named like a secret anywhere (a custom
+ * resource's `spec.password`) is masked as its value. Other fields are left alone so
+ * resourceVersions, uids and specs reach kubectl intact.
  *
  * Masked `data` values stay valid base64 (of `[REDACTED]`), so typed clients (`kubectl describe`)
  * still decode the object.
@@ -16,6 +17,8 @@ export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 export const SECRET_MARK = '[REDACTED]';
 export const SECRET_MARK_B64 = Buffer.from(SECRET_MARK).toString('base64');
 const MAX_DEPTH = 64;
+/** Field names whose values are URLs or connection strings, where credentials are inlined. */
+const DETECTOR_KEYS = /(?:url|uri|dsn|connection_?string|endpoint)$/i;
 
 export interface K8sMaskOptions {
   readonly masker: Masker;
@@ -69,12 +72,15 @@ function walk(v: unknown, o: K8sMaskOptions, stats: MaskStats, depth: number, ke
       set(k, masked);
       continue;
     }
+    // `reveal: true`: the Secret's values go out as they are, keys named like secrets included.
+    if (secret && o.reveal && (k === 'data' || k === 'stringData')) continue;
     if (v.kind === 'ConfigMap' && (k === 'data' || k === 'binaryData') && isObj(item)) {
       let changed: Obj | undefined;
       for (const [dk, dv] of Object.entries(item)) {
         if (typeof dv !== 'string') continue;
         // binaryData is base64: text in it (a config file, an .env) is masked inside the encoding.
-        const m = k === 'data' ? o.masker.maskText(dv, stats) : o.masker.maskBase64Text(dv, stats, `binaryData.${dk}`);
+        // A data key named like a secret (`password: hunter2`) keys its value, as in any JSON.
+        const m = k === 'data' ? (o.masker.maskJson({ [dk]: dv }, stats) as Obj)[dk] : o.masker.maskBase64Text(dv, stats, `binaryData.${dk}`);
         if (m !== dv) (changed ??= { ...item })[dk] = m;
       }
       if (changed !== undefined) set(k, changed);
@@ -84,6 +90,21 @@ function walk(v: unknown, o: K8sMaskOptions, stats: MaskStats, depth: number, ke
       const m = maskMetadata(item, o, stats, secret);
       if (m !== item) set(k, m);
       continue;
+    }
+    if (typeof item === 'string' && item !== '') {
+      // A field named like a secret anywhere (a custom resource's `spec.password`, an `apiToken`)
+      // is masked as its value; `message` fields (status, conditions, events) and URLs and connection
+      // strings (`postgres://app:pw@db`) get the detectors.
+      if (o.masker.protectsColumn(k, [])) {
+        const m = (o.masker.maskJson({ [k]: item }, stats) as Obj)[k];
+        if (m !== item) set(k, m);
+        continue;
+      }
+      if (k === 'message' || DETECTOR_KEYS.test(k)) {
+        const m = o.masker.maskText(item, stats);
+        if (m !== item) set(k, m);
+        continue;
+      }
     }
     const out = walk(item, o, stats, depth + 1, k);
     if (out !== item) set(k, out);

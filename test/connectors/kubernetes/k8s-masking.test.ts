@@ -86,3 +86,23 @@ test('an env value is masked as the value of its name; an argument after a secre
   );
   assert.equal(c.env[3], pod.spec.containers[0]!.env[3], 'a reference to a Secret is left as it is');
 });
+
+test('a field named like a secret anywhere (a custom resource, a ConfigMap key) is masked as its value; URLs and messages get the detectors', () => {
+  const cr = {
+    apiVersion: 'db.example.com/v1',
+    kind: 'Database',
+    metadata: { name: 'prod', resourceVersion: '12345', uid: 'f47ac10b-58cc-4372-a567-0e02b2c3d479' },
+    spec: { host: 'db', user: 'app', password: 'plainword1', apiToken: 'Zx81fQk2LmP0aR7tYw3B', connectionString: 'postgres://app:S3cret-pw@db/app', replicas: 3 },
+    status: { conditions: [{ type: 'Ready', message: 'login failed with token=ghp_abcdefghijklmnopqrstuvwxyz0123456789' }] },
+  };
+  const out = maskKubernetesValue(cr, o, new MaskStats()) as typeof cr;
+  assert.equal(out.spec.password, '[REDACTED:password]');
+  assert.equal(out.spec.apiToken, '[REDACTED:generic_secret]');
+  assert.equal(out.spec.connectionString, 'postgres://app:[REDACTED:url_password]@db/app');
+  assert.equal(out.status.conditions[0]!.message, 'login failed with token=[REDACTED:github_token]');
+  assert.deepEqual(out.metadata, cr.metadata, 'metadata kubectl relies on is untouched');
+  assert.equal(out.spec.host, 'db');
+  const cm = { kind: 'ConfigMap', metadata: { name: 'app' }, data: { password: 'plainword2', 'app.properties': 'db.password=plainword3\nmode=prod\n', mode: 'prod' } };
+  const cmOut = maskKubernetesValue(cm, o, new MaskStats()) as typeof cm;
+  assert.deepEqual(cmOut.data, { password: '[REDACTED:password]', 'app.properties': 'db.password=[REDACTED:password]\nmode=prod\n', mode: 'prod' });
+});
