@@ -11,5 +11,6 @@ export { VALIDATOR_NAMES } from './validators.js';
 export { LineCarry, MAX_HOLD, utf8Boundary } from './line-carry.js';
 export { spliceJson } from './json-splice.js';
 export { CsvMasker } from './csv.js';
+export { findMaskMarker, MARKER_CARRY } from './markers.js';
 export { isReadableText } from './base64-text.js';
 export type { CarryOut } from './line-carry.js';

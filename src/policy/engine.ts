@@ -42,6 +42,8 @@ export const BUILTIN_RULES = {
   untrackedStatement: 'sql-untracked-statement',
   /** PostgreSQL connector: a masked column computed on, a whole row as a value, or renamed columns computed on. */
   maskedColumnUse: 'masked-column-use',
+  /** A write (UPDATE, MERGE; HTTP PUT/PATCH; Kubernetes create/replace/patch) carrying a value Sluice masked. */
+  maskedValueWrite: 'masked-value-write',
   /** PostgreSQL connector: COPY … TO STDOUT whose output columns could not be described for masking. */
   copyUnmaskable: 'sql-copy-unmaskable',
 } as const;

@@ -192,6 +192,22 @@ describe('inline masking through the PostgreSQL gateway', () => {
     }
   });
 
+  it('refuses an UPDATE that would store a value Sluice masked over the real one', async () => {
+    const c = await client();
+    try {
+      const shown = (await c.query('SELECT email, ssn FROM customers WHERE id = 1')).rows[0] as { email: string; ssn: string };
+      for (const sql of [`UPDATE customers SET email = '${shown.email}' WHERE id = 1`, `UPDATE customers SET ssn = '${shown.ssn}', name = 'Ada' WHERE id = 1`, "UPDATE customers SET password = '[REDACTED]' WHERE id = 1"]) {
+        await assert.rejects(c.query(sql), (err: Error & { detail?: string }) => /masked-value-write/.test(err.message) && /a value Sluice masked/.test(err.detail ?? ''), sql);
+      }
+      const stored = await f.pg.query('SELECT email, ssn, password FROM customers WHERE id = 1', 'app');
+      assert.deepEqual(stored.rows[0], { email: 'ada@example.com', ssn: '123-45-6789', password: 'hunter2' });
+      // A new row quoting masked text replaces nothing.
+      await c.query("INSERT INTO customers (name, email) VALUES ('Quoted', 'see [REDACTED:email] above')");
+    } finally {
+      await c.end();
+    }
+  });
+
   it('masks psql output and COPY TO STDOUT', async () => {
     const env = { ...process.env, PGPASSWORD: token };
     const out = await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'analyst', '-d', 'appdb', '-At', '-c', 'SELECT card, ssn FROM customers WHERE id = 2'], { env });

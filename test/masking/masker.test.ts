@@ -324,3 +324,24 @@ test('maskJson: a name/value pair is masked by its name; a flag named like a sec
   assert.deepEqual(out.environment.map((e) => e.value), ['[REDACTED:generic_secret]', '***-**-6789', 'enabled']);
   assert.deepEqual(out.command, ['/bin/app', '--db-password', '[REDACTED:password]', '--verbose', '--token', '--next']);
 });
+
+test('findMaskMarker recognises what masking writes (redact, hash, partial forms, base64 of [REDACTED]) and not ordinary text', async () => {
+  const { findMaskMarker } = await import('../../src/masking/index.js');
+  const m = createMasker({ detectors: ['default'], columns: { 'public.t.h': 'hash', 'public.t.p': 'partial', 'public.t.r': 'redact' }, hashKey: '0123456789abcdef0123456789abcdef' });
+  const plan = m.planColumns([
+    { schema: 'public', table: 't', column: 'h' },
+    { schema: 'public', table: 't', column: 'p' },
+    { schema: 'public', table: 't', column: 'r' },
+  ]);
+  fc.assert(
+    fc.property(fc.stringMatching(/^[a-z]{2,8}$/), fc.integer({ min: 1000, max: 9999 }), (user, last4) => {
+      for (const out of [plan.maskValue(0, user)!, plan.maskValue(2, user)!, m.maskText(`mail ${user}@example.com`), m.maskText(`ssn 078-05-${last4}`), m.maskText(`card 4111 1111 1111 1111`)]) {
+        assert.notEqual(findMaskMarker(out), undefined, out);
+      }
+    }),
+  );
+  assert.notEqual(findMaskMarker(`{"data": {"password": "${Buffer.from('[REDACTED]').toString('base64')}"}}`), undefined);
+  for (const clean of ['price: 5 * 3 = 15', 'hash: e3e30b4d', 'rating ***', 'see https://example.com/a*b', '{"markdown": "**bold**"}', 'a@example.com']) {
+    assert.equal(findMaskMarker(clean), undefined, clean);
+  }
+});

@@ -85,6 +85,8 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
       // Rails, Laravel and Symfony take a POSTed form's `_method` field as the method: such a
       // body (url-encoded or multipart) is read before deciding, and decided as each method it names.
       needsBody: (req) => req.method === 'POST' && formKind(req.headers['content-type']) !== undefined,
+      // PUT and PATCH replace stored values; a POST may quote masked text (a comment, a report).
+      guardsWriteBack: (method) => method === 'PUT' || method === 'PATCH',
       describe(req, target, body) {
         const method = (req.method ?? 'GET').toUpperCase();
         const formMethods = body !== undefined ? methodFields(req.headers['content-type'], body) : [];

@@ -69,6 +69,8 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
 
     const protocol: ProxyProtocol<K8sDescribed> = {
       protocol: 'kubernetes',
+      // Objects are created and replaced whole: a masked Secret or env value must not be stored.
+      guardsWriteBack: (method) => method === 'POST' || method === 'PUT' || method === 'PATCH',
       describe(req, target) {
         const method = (req.method ?? 'GET').toUpperCase();
         const info = parseRequestInfo(method, target.path, target.query);

@@ -12,7 +12,7 @@ import type { Pipeline, SessionSummary, SqlDecision } from '../../pipeline/pipel
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { SqlFacts } from '../../pipeline/types.js';
 import { createHash } from 'node:crypto';
-import { MaskStats, type ColumnRef, type Masker } from '../../masking/index.js';
+import { findMaskMarker, MaskStats, type ColumnRef, type Masker } from '../../masking/index.js';
 import { BUILTIN_RULES, fingerprintSql, maskedColumnViolation, starOrderingViolation, unsafeServerSetting, type CopyFormat, type ProtectsColumn, type StatementFacts } from '../../policy/index.js';
 import type { ApprovalsLike } from '../engine.js';
 import { BodyReader, FrameReader } from './frame-reader.js';
@@ -569,6 +569,31 @@ export class ProxySession {
   }
 
   /**
+   * An UPDATE or MERGE whose text carries a value Sluice masked (`SET email = 'hash:…'` copied
+   * from a result) would store the placeholder over the real value: refused (`masked-value-write`).
+   * INSERT is not refused: a new row that quotes masked text (a note, a report) replaces nothing.
+   */
+  private checkWriteBack(d: SqlDecision): SqlDecision {
+    if (d.decision.effect === 'deny' || this.o.masker.inert) return d;
+    for (const st of d.statements) {
+      const verbs = (st.facts as Partial<StatementFacts>).verbs ?? [st.facts.kind];
+      if (!verbs.includes('update') && !verbs.includes('merge')) continue;
+      const found = findMaskMarker(st.text);
+      if (found !== undefined) {
+        return {
+          ...d,
+          decision: {
+            effect: 'deny',
+            rule: BUILTIN_RULES.maskedValueWrite,
+            reason: `it writes ${found}, a value Sluice masked, which would replace the real value; write the real value, or leave the column out`,
+          },
+        };
+      }
+    }
+    return d;
+  }
+
+  /**
    * Whether a column is masked by name: its own rules and name, what it derives from in the
    * catalog (a view's, a child table's), or, for a relation this session's DDL made, the same
    * column of the tables that DDL read (the catalog may not show it: an uncommitted transaction, a
@@ -796,7 +821,7 @@ export class ProxySession {
 
   private decideMasking(decided: SqlDecision): SqlDecision | Promise<SqlDecision> {
     this.noteChangedRelations(decided);
-    const decision = this.checkMaskedColumns(decided);
+    const decision = this.checkMaskedColumns(this.checkWriteBack(decided));
     return hasStarOrdering(decision) ? this.checkStarOrdering(decision) : decision;
   }
 

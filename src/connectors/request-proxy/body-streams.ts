@@ -6,6 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 import { SluiceError } from '../../errors.js';
+import { findMaskMarker, MARKER_CARRY } from '../../masking/index.js';
 
 /**
  * Mask text bytes, returning `bytes` itself when nothing changed. UTF-8 is masked as UTF-8. Bytes
@@ -22,6 +23,34 @@ export function maskTextBytes(bytes: Buffer, mask: (text: string) => string): Bu
 }
 
 /** Fails the stream with SLUICE_MESSAGE_TOO_LARGE once more than `limit` bytes passed. */
+/**
+ * Fail a request body that carries a value Sluice masked (masking/markers.ts): written back, it
+ * would replace the real value. A placeholder cut across chunks is found with the carry.
+ */
+export function refuseMaskMarkers(): Transform {
+  let carry = '';
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      const text = carry + chunk.toString('latin1');
+      const found = findMaskMarker(text);
+      if (found !== undefined) {
+        cb(maskedWriteBack(found));
+        return;
+      }
+      carry = text.slice(-MARKER_CARRY);
+      cb(null, chunk);
+    },
+  });
+}
+
+/** The refusal of a request that would write a masked placeholder back. */
+export function maskedWriteBack(found: string): SluiceError {
+  return new SluiceError(
+    'SLUICE_POLICY_DENIED',
+    `the request body carries a value Sluice masked (${found}); written back it would replace the real value. Send the real value, or leave the field out`,
+  );
+}
+
 export function byteLimit(limit: number, what: string, onBytes?: (n: number) => void): Transform {
   let seen = 0;
   return new Transform({

@@ -14,10 +14,10 @@ import { SluiceError, toSluiceError } from '../../errors.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
-import { MaskStats, spliceJson, type CsvMasker } from '../../masking/index.js';
+import { findMaskMarker, MaskStats, spliceJson, type CsvMasker } from '../../masking/index.js';
 import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
 import type { ApprovalHolder } from './approval-hold.js';
-import { byteLimit, maskLines, maskTextBytes } from './body-streams.js';
+import { byteLimit, maskedWriteBack, maskLines, maskTextBytes, refuseMaskMarkers } from './body-streams.js';
 import { textEncodingPlan, toUtf8, utf8Stream, withUtf8Charset } from './charset.js';
 import { CookieJar } from './cookie-jar.js';
 import { stripHopByHop } from './hop-by-hop.js';
@@ -50,6 +50,11 @@ export interface ProxyProtocol<D extends Described> {
   readonly protocol: 'http' | 'kubernetes';
   /** `body`: the request body, read before deciding where `needsBody` says so. */
   describe(req: IncomingMessage, target: RequestTarget, body?: Buffer): D;
+  /**
+   * Whether a request with this method may not carry a value Sluice masked (a write that would put
+   * the placeholder in place of the real value: `kubectl edit`, a read-modify-write PUT).
+   */
+  readonly guardsWriteBack?: (method: string) => boolean;
   /** Whether the decision depends on the request body (read first, up to maxRequestBytes). */
   needsBody?(req: IncomingMessage): boolean;
   /** Adjust forwarded request headers; throw a SluiceError to refuse the request. */
@@ -429,6 +434,11 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     const hasBody = body !== undefined ? body.length > 0 : declared !== undefined ? Number(declared) > 0 : req.headers['transfer-encoding'] !== undefined;
     if (body !== undefined) headers['content-length'] = String(body.length);
     else if (declared !== undefined) headers['content-length'] = declared;
+    // A write carrying a masked placeholder would store it over the real value: refused before
+    // anything goes upstream (a body already read), or as it streams (the upstream gets a cut body).
+    const guard = hasBody && o.protocol.guardsWriteBack?.(req.method ?? 'GET') === true;
+    const written = guard && body !== undefined ? findMaskMarker(body.toString('latin1')) : undefined;
+    if (written !== undefined) throw maskedWriteBack(written);
     const upReq = o.upstream.request(req.method ?? 'GET', target.rawPath + (target.rawQuery === '' ? '' : `?${target.rawQuery}`), headers);
     let requestFailure: SluiceError | undefined;
     const timer = setTimeout(() => upReq.destroy(new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream did not answer within ${o.upstream.timeoutMs} ms`)), o.upstream.timeoutMs);
@@ -445,7 +455,9 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
       req.resume();
       upReq.end();
     } else {
-      pipe(req, byteLimit(o.maxRequestBytes, 'request body', onRequestBytes), upReq).catch((err: unknown) => {
+      const stages: Transform[] = [byteLimit(o.maxRequestBytes, 'request body', onRequestBytes)];
+      if (guard) stages.push(refuseMaskMarkers());
+      pipe(req, ...(stages as [Transform]), upReq).catch((err: unknown) => {
         requestFailure = toSluiceError(err);
         upReq.destroy(requestFailure);
       });

@@ -372,6 +372,36 @@ describe('HTTP connector', () => {
     assert.equal(tsv.text, 'id\tpassword\tnote\n1\t[REDACTED]\tcall a***@example.com\n');
   });
 
+  test('a PUT or PATCH carrying a value Sluice masked is refused before it reaches the upstream; a POST that quotes one is not', async () => {
+    const both = await gw.mint(['agent', 'admin']);
+    const admin = { authorization: `Bearer ${both}`, 'x-sluice-role': 'admin', 'content-type': 'application/json' };
+    const before = up.requests.length;
+    for (const [method, body] of [
+      ['PUT', '{"email": "a***@example.com", "name": "Ada"}'],
+      ['PATCH', '{"password": "[REDACTED:password]"}'],
+      ['PUT', '{"owner": "hash:e3e30b4d50224a4b"}'],
+    ] as const) {
+      const r = await send(gw.port, method, '/http/api/echo/profile', admin, body);
+      assert.equal(r.status, 403, `${method} ${body}: ${r.text}`);
+      assert.match(r.text, /value Sluice masked/);
+    }
+    assert.equal(up.requests.length, before, 'nothing reached the upstream');
+    // Streamed (chunked), the placeholder cut across two chunks: the upstream never gets a whole body.
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: gw.port, method: 'PUT', path: '/http/api/echo/stream', headers: { ...admin, 'transfer-encoding': 'chunked' }, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write('{"note": "x", "password": "[REDAC');
+      setTimeout(() => req.end('TED:password]"}'), 30);
+    });
+    assert.notEqual(chunked, 200);
+    assert.ok(!up.requests.some((q) => q.url === '/echo/stream' && q.body.toString().includes('[REDACTED')), 'no complete body with the placeholder upstream');
+    const post = await send(gw.port, 'POST', '/http/api/echo/comment', admin, '{"body": "the key was [REDACTED:aws_access_key], rotated"}');
+    assert.equal(post.status, 200, post.text);
+  });
+
   test('a file returned as base64 in JSON is masked inside the encoding', async () => {
     const r = await send(gw.port, 'GET', '/http/api/contents', auth);
     assert.equal(r.status, 200);

@@ -270,6 +270,19 @@ policies:
     assert.ok(!r.stdout.includes('4111 1111 1111 1111'));
   });
 
+  test('kubectl apply of a manifest carrying values Sluice masked is refused: the placeholder is never stored', async () => {
+    const manifest = join(gw.dir, 'masked.yaml');
+    const writesBefore = api.requests.filter((q) => q.method === 'POST' && q.url.startsWith('/api/v1/namespaces/default/configmaps')).length;
+    // As `kubectl get configmap -o yaml` showed it through Sluice, then applied back.
+    writeFileSync(manifest, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: masked-config\n  namespace: default\ndata:\n  password: "[REDACTED:password]"\n  mode: blue\n');
+    const r = await kubectl(operator, ['apply', '-f', manifest]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /value Sluice masked/);
+    assert.equal(api.store.has('configmaps/default/masked-config'), false);
+    const writesAfter = api.requests.filter((q) => q.method === 'POST' && q.url.startsWith('/api/v1/namespaces/default/configmaps')).length;
+    assert.equal(writesAfter, writesBefore, 'the write never reached the API server');
+  });
+
   test('kubectl apply (validated by the server, learnt from OpenAPI v3) and delete: allowed for the operator in default, denied to the reader with a Forbidden Status', async () => {
     const manifest = join(gw.dir, 'cm.yaml');
     writeFileSync(manifest, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: default\ndata:\n  mode: blue\n');
