@@ -12,6 +12,7 @@
  * parser and its JSON; ~2 µs from the LRU cache; ~55 µs for a three-way join with a subquery.
  * Informational only (test/policy/sql/facts.test.ts prints it); bench/ owns the numbers.
  */
+import { asObject, listOf, type Obj } from './ast.js';
 import { newJsonKeyUse, noteJsonFunction, noteJsonOperator, noteSubscripts } from './json-keys.js';
 import type { SqlFacts, SqlKind } from '../../pipeline/types.js';
 import { firstParenthesised, parseStatements } from './parser.js';
@@ -228,12 +229,6 @@ function statementTexts(sql: string, stmts: readonly unknown[]): string[] {
 // The walk
 
 class TooDeep extends Error {}
-
-type Obj = Record<string, unknown>;
-
-function asObject(v: unknown): Obj | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined;
-}
 
 /** Where in the tree we are: which CTE names shadow tables, whether RangeVars are written, whether nested statements run. */
 interface Scope {
@@ -635,10 +630,6 @@ function visitSelect(body: Obj, scope: Scope, c: Collector, depth: number, mode:
     if (column !== undefined) c.computed.add(column);
   }
   visitFields(body, s, c, depth + 1, 'withClause', 'targetList');
-}
-
-function listOf(v: unknown): readonly unknown[] {
-  return Array.isArray(v) ? v : [];
 }
 
 /** A column reference in a computed position (see StatementFacts.computedColumns). */

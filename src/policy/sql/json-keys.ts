@@ -7,6 +7,8 @@
  * check (masked-columns.ts) can refuse the ones masked by name and the ones chosen at run time.
  */
 
+import { asObject, listOf, type Obj } from './ast.js';
+
 /** What a statement's JSON extraction names. */
 export interface JsonKeyUse {
   /** Keys (and path elements) named by literals. */
@@ -16,10 +18,6 @@ export interface JsonKeyUse {
   /** A function that returns JSON values apart from their keys (`jsonb_each_text`), if any. */
   unwrap: string | undefined;
 }
-
-type Obj = Record<string, unknown>;
-
-const asObject = (v: unknown): Obj | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined);
 
 /** `->`, `->>` take a key or an index; `#>`, `#>>` a path (a text array). */
 const EXTRACT_OPERATORS: ReadonlySet<string> = new Set(['->', '->>', '#>', '#>>']);
@@ -65,8 +63,8 @@ export function noteJsonOperator(expr: Obj, use: JsonKeyUse): void {
     const elements = asObject(right?.A_ArrayExpr)?.elements;
     if (op.startsWith('#') && Array.isArray(elements)) {
       for (const e of elements) {
-        const s = asObject(asObject(unwrapCast(e)?.A_Const)?.sval)?.sval;
-        if (typeof s === 'string') use.keys.add(s);
+        const s = constString(e);
+        if (s !== undefined) use.keys.add(s);
         else if (asObject(unwrapCast(e)?.A_Const)?.ival === undefined) use.dynamic = true;
       }
       return;
@@ -76,14 +74,14 @@ export function noteJsonOperator(expr: Obj, use: JsonKeyUse): void {
   }
   if (CONTAINMENT_OPERATORS.has(op)) {
     for (const side of [expr.lexpr, expr.rexpr]) {
-      const s = asObject(asObject(unwrapCast(side)?.A_Const)?.sval)?.sval;
-      if (typeof s === 'string') jsonDocumentKeys(s, use);
+      const s = constString(side);
+      if (s !== undefined) jsonDocumentKeys(s, use);
     }
     return;
   }
   if (PATH_OPERATORS.has(op)) {
-    const s = asObject(asObject(unwrapCast(expr.rexpr)?.A_Const)?.sval)?.sval;
-    if (typeof s === 'string') {
+    const s = constString(expr.rexpr);
+    if (s !== undefined) {
       if (s.includes('$')) jsonPathKeys(s, use);
     } else if (op === '@?') use.dynamic = true;
   }
@@ -97,15 +95,15 @@ export function noteJsonFunction(name: string, args: readonly unknown[], use: Js
   }
   if (EXTRACT_FUNCTIONS.has(name)) {
     for (const a of args.slice(1)) {
-      const s = asObject(asObject(unwrapCast(a)?.A_Const)?.sval)?.sval;
-      if (typeof s === 'string') use.keys.add(s);
+      const s = constString(a);
+      if (s !== undefined) use.keys.add(s);
       else use.dynamic = true;
     }
     return;
   }
   if (PATH_FUNCTIONS.has(name)) {
-    const s = asObject(asObject(unwrapCast(args[1])?.A_Const)?.sval)?.sval;
-    if (typeof s === 'string') jsonPathKeys(s, use);
+    const s = constString(args[1]);
+    if (s !== undefined) jsonPathKeys(s, use);
     else use.dynamic = true;
   }
 }
@@ -115,8 +113,8 @@ export function noteSubscripts(indirection: unknown, use: JsonKeyUse): void {
   for (const i of listOf(indirection)) {
     const idx = asObject(asObject(i)?.A_Indices);
     if (idx === undefined) continue;
-    const s = asObject(asObject(unwrapCast(idx.uidx)?.A_Const)?.sval)?.sval;
-    if (typeof s === 'string') use.keys.add(s);
+    const s = constString(idx.uidx);
+    if (s !== undefined) use.keys.add(s);
   }
 }
 
@@ -185,12 +183,14 @@ export function arrayLiteral(s: string): string[] {
   return out;
 }
 
+/** A string constant, under any casts (`'password'`, `'{a,b}'::text[]`), or undefined. */
+function constString(node: unknown): string | undefined {
+  const s = asObject(asObject(unwrapCast(node)?.A_Const)?.sval)?.sval;
+  return typeof s === 'string' ? s : undefined;
+}
+
 function unwrapCast(node: unknown): Obj | undefined {
   let n = asObject(node);
   for (let i = 0; i < 8 && n?.TypeCast !== undefined; i++) n = asObject(asObject(n.TypeCast)?.arg);
   return n;
-}
-
-function listOf(v: unknown): readonly unknown[] {
-  return Array.isArray(v) ? v : [];
 }
