@@ -142,7 +142,7 @@ const MAX_AUTHORITY = 1024;
 const KEYED_TAGS: ReadonlySet<string> = new Set(['add', 'entry', 'property', 'input', 'param', 'parameter', 'setting', 'env', 'variable', 'var', 'arg', 'field', 'item', 'option', 'secret', 'credential']);
 
 /** `name: X`, `"Name": "X"`, `key=X` — the name half of a name/value pair (pairName). */
-const PAIR_NAME = /(?:^|[\s{,"'])(?:name|Name|NAME|key|Key|KEY)["']?\s*[:=]\s*["']?([A-Za-z_/][\w./-]{2,127})["']?/g;
+const PAIR_NAME = /(?:^|[\s{,"'])(?:name|Name|NAME|key|Key|KEY)["']?\s*[:=]\s*["']?([A-Za-z_/][\w./-]{2,127})["']?/dg;
 
 /** Short password flags by client (Scanner.shortFlag): the flag letter, attached or spaced, the client's name before it. */
 const SHORT_FLAGS: readonly { readonly flag: string; readonly spaced: boolean; readonly after: RegExp; readonly userinfo?: true }[] = [
@@ -322,6 +322,13 @@ export class Scanner {
     if (this.keyCache.size >= 2048) this.keyCache.clear();
     this.keyCache.set(h, { key, kind });
     return kind;
+  }
+
+  /** keyKind of the key `s[ks, ke)` found reading forwards: hashed backwards, as assignment() hashes while it reads. */
+  private keyKindAt(ks: number, ke: number): number {
+    let h = 0x811c9dc5;
+    for (let k = ke - 1; k >= ks; k--) h = Math.imul(h ^ this.s.charCodeAt(k), 0x01000193);
+    return this.keyKind(h, ks, ke);
   }
 
   private emit(start: number, end: number, id: number): boolean {
@@ -748,9 +755,7 @@ export class Scanner {
       j++;
     }
     if (j - ls < 3) return i + 1;
-    let h = 0x811c9dc5;
-    for (let k = j - 1; k >= ls; k--) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
-    let kind = this.keyKind(h, ls, j);
+    let kind = this.keyKindAt(ls, j);
     // Most tags (`<span`, `<div`) name no secret and are not a key/value element: nothing to read.
     const keyed = j - ls <= 9 && KEYED_TAGS.has(s.slice(ls, j).toLowerCase());
     if (kind === KEY_NONE && !keyed) return i + 1;
@@ -762,9 +767,10 @@ export class Scanner {
     if (keyed && te > j) {
       // Attributes: `key="Password"` / `name="api_key"` naming the secret, maybe `value="…"` holding it.
       const tag = s.slice(j, te);
-      const named = /\b(?:key|name)\s*=\s*(["'])([^"'<>]{3,64})\1/i.exec(tag);
+      const named = /\b(?:key|name)\s*=\s*(["'])([^"'<>]{3,64})\1/di.exec(tag);
       if (named !== null) {
-        const attrKind = classifyKey(named[2]!);
+        const [a0, a1] = named.indices![2]!;
+        const attrKind = this.keyKindAt(j + a0, j + a1);
         if (attrKind !== KEY_NONE) {
           kind = attrKind;
           const value = /\bvalue\s*=\s*(["'])/i.exec(tag);
@@ -944,7 +950,8 @@ export class Scanner {
     // Another object or list item between the name and this value: not its pair.
     const between = window.slice(last.index + last[0].length);
     if (/[{}[\]]|\n\s*- /.test(between)) return KEY_NONE;
-    return classifyKey(last[1]!);
+    const [n0, n1] = last.indices![1]!;
+    return this.keyKindAt(from + n0, from + n1);
   }
 
   /**
@@ -958,9 +965,7 @@ export class Scanner {
     let ke = ks;
     while (ke < this.n && ke - ks < 64 && is(s.charCodeAt(ke), KEY)) ke++;
     if (ke - ks < 3 || s.charCodeAt(ke) !== SPACE || !is(s.charCodeAt(ks), UPPER | LOWER)) return -1;
-    let h = 0x811c9dc5;
-    for (let k = ke - 1; k >= ks; k--) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
-    const kind = this.keyKind(h, ks, ke);
+    const kind = this.keyKindAt(ks, ke);
     if (kind === KEY_NONE) return -1;
     let v = ke + 1;
     const q = this.code(v);
