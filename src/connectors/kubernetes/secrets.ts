@@ -80,7 +80,7 @@ function walk(v: unknown, o: K8sMaskOptions, stats: MaskStats, depth: number, ke
         if (typeof dv !== 'string') continue;
         // binaryData is base64: text in it (a config file, an .env) is masked inside the encoding.
         // A data key named like a secret (`password: hunter2`) keys its value, as in any JSON.
-        const m = k === 'data' ? (o.masker.maskJson({ [dk]: dv }, stats) as Obj)[dk] : o.masker.maskBase64Text(dv, stats, `binaryData.${dk}`);
+        const m = k === 'data' ? maskUnder(o, dk, dv, stats) : o.masker.maskBase64Text(dv, stats, `binaryData.${dk}`);
         if (m !== dv) (changed ??= { ...item })[dk] = m;
       }
       if (changed !== undefined) set(k, changed);
@@ -96,7 +96,7 @@ function walk(v: unknown, o: K8sMaskOptions, stats: MaskStats, depth: number, ke
       // is masked as its value; `message` fields (status, conditions, events) and URLs and connection
       // strings (`postgres://app:pw@db`) get the detectors.
       if (o.masker.protectsColumn(k, [])) {
-        const m = (o.masker.maskJson({ [k]: item }, stats) as Obj)[k];
+        const m = maskUnder(o, k, item, stats);
         if (m !== item) set(k, m);
         continue;
       }
@@ -110,6 +110,11 @@ function walk(v: unknown, o: K8sMaskOptions, stats: MaskStats, depth: number, ke
     if (out !== item) set(k, out);
   }
   return copy ?? v;
+}
+
+/** A string as the value of field `key` (its secret-like name, a rule on it, the detectors), as maskJson reads any field. */
+function maskUnder(o: K8sMaskOptions, key: string, value: string, stats: MaskStats): unknown {
+  return (o.masker.maskJson({ [key]: value }, stats) as Obj)[key];
 }
 
 /** An env entry: its value by detectors, and as the value of its name (`DB_PASSWORD`) when that is secret-like. */
