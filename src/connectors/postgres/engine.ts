@@ -291,7 +291,7 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
     const refs = resolveTableColumns(connection, fields);
     const lineage = lineageFor(connection);
     if (lineage === undefined) return refs;
-    const waiting = lineage.ready([], fields.map((f) => f.tableOid), fields.map((f) => f.typeOid));
+    const waiting = lineage.ready([], fields);
     if (waiting === undefined && !(refs instanceof Promise)) return lineage.enrich(fields, refs);
     return Promise.all([refs, waiting]).then(([r]) => lineage.enrich(fields, r));
   };

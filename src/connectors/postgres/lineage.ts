@@ -160,10 +160,11 @@ export class RelationLineage {
 
   /**
    * Undefined when the snapshot can answer for `tables` (names as a statement gives them) and
-   * `oids` (relations a result names); else a promise of a fresh one.
+   * `fields` (a result's columns: the relations and user-defined types they name); else a promise
+   * of a fresh one.
    */
-  ready(tables: readonly string[] = [], oids: readonly number[] = [], types: readonly number[] = []): Promise<void> | undefined {
-    if (tables.length === 0 && !oids.some((o) => o !== 0) && !types.some((t) => t >= FIRST_USER_OID)) return undefined;
+  ready(tables: readonly string[] = [], fields: readonly Pick<FieldDescription, 'tableOid' | 'typeOid'>[] = []): Promise<void> | undefined {
+    if (tables.length === 0 && !fields.some((f) => f.tableOid !== 0 || f.typeOid >= FIRST_USER_OID)) return undefined;
     if (this.#stale) return this.#fresh();
     // An expired snapshot keeps answering while the next loads: no statement waits for a refresh.
     if (this.#loading === undefined && this.#now() - this.#loadedAt > RELOAD_AFTER_MS) {
@@ -173,8 +174,10 @@ export class RelationLineage {
     if (this.#degraded) return undefined;
     let unknown: Array<string | number> | undefined;
     for (const t of tables) if (!this.#names.has(t) && !this.#missedSince(t)) (unknown ??= []).push(t);
-    for (const o of oids) if (o !== 0 && !this.#oids.has(o) && !this.#missedSince(o)) (unknown ??= []).push(o);
-    for (const t of types) if (t >= FIRST_USER_OID && !this.#types.has(t) && !this.#missedSince(-t)) (unknown ??= []).push(-t);
+    for (const { tableOid: o, typeOid: t } of fields) {
+      if (o !== 0 && !this.#oids.has(o) && !this.#missedSince(o)) (unknown ??= []).push(o);
+      if (t >= FIRST_USER_OID && !this.#types.has(t) && !this.#missedSince(-t)) (unknown ??= []).push(-t);
+    }
     return unknown === undefined ? undefined : this.#refreshFor(unknown);
   }
 

@@ -120,7 +120,7 @@ describe('RelationLineage', () => {
     const l = new RelationLineage(src, masker, () => undefined, { required: true, now: () => now });
     await l.ready(['customers']);
     assert.equal(src.loads, 1);
-    assert.equal(l.ready(['customers', 'public.customers'], [CUSTOMERS]), undefined);
+    assert.equal(l.ready(['customers', 'public.customers'], [{ tableOid: CUSTOMERS, typeOid: 25 }]), undefined);
     viewOf(src, 200, 'v', 'SELECT id, password AS pw FROM customers', { fields: [field('id', CUSTOMERS, 1), field('pw', CUSTOMERS, 3)] });
     await l.ready(['v']);
     assert.equal(src.loads, 2);
@@ -128,7 +128,7 @@ describe('RelationLineage', () => {
     await l.ready(['nosuch']);
     assert.equal(src.loads, 3);
     assert.equal(l.ready(['nosuch']), undefined, 'still unknown: not reloaded for again');
-    const oid = l.ready([], [999]);
+    const oid = l.ready([], [{ tableOid: 999, typeOid: 25 }]);
     assert.ok(oid instanceof Promise, 'an OID not seen is its own key');
     await oid;
     assert.equal(src.loads, 4);
@@ -167,10 +167,10 @@ describe('RelationLineage', () => {
     assert.equal(l.protects('p', ['public.svc']), false);
     assert.equal(l.hasProtectedColumns(['svc']), true);
     // A type the snapshot has not seen asks for a reload, once.
-    const unseen = l.ready([], [], [29999]);
+    const unseen = l.ready([], [{ tableOid: 0, typeOid: 29999 }]);
     assert.ok(unseen instanceof Promise);
     await unseen;
-    assert.equal(l.ready([], [], [29999]), undefined);
+    assert.equal(l.ready([], [{ tableOid: 0, typeOid: 29999 }]), undefined);
   });
 
   it('refuses when the catalog cannot be read and column rules depend on it; otherwise logs and goes on', async () => {
@@ -182,7 +182,7 @@ describe('RelationLineage', () => {
     await lenient.ready(['customers']);
     assert.match(lines.join('\n'), /could not be read \(too many connections/);
     assert.equal(lenient.ready(['customers']), undefined, 'not retried on every statement');
-    assert.equal(lenient.ready([], [0]), undefined, 'a result naming no relation needs no catalog');
+    assert.equal(lenient.ready([], [{ tableOid: 0, typeOid: 25 }]), undefined, 'a result naming no relation needs no catalog');
   });
 
   it('does not count a load that began before invalidate() as fresh', async () => {
