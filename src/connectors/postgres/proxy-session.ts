@@ -599,18 +599,16 @@ export class ProxySession {
    * column of the tables that DDL read (the catalog may not show it: an uncommitted transaction, a
    * pipeline decided before it ran).
    */
-  private readonly protects: ProtectsColumn = (column, tables) => {
-    if (this.o.masker.protectsColumn(column, tables) || (this.o.lineage?.protects(column, tables) ?? false)) return true;
-    if (this.changedRelations.size === 0) return false;
-    const sources = this.sourcesOf(tables);
-    return sources.length > 0 && (this.o.masker.protectsColumn(column, sources) || (this.o.lineage?.protects(column, sources) ?? false));
-  };
+  private readonly protects: ProtectsColumn = (column, tables) =>
+    this.orSources(tables, (t) => this.o.masker.protectsColumn(column, t) || (this.o.lineage?.protects(column, t) ?? false));
 
-  /** The tables this session's DDL read to make any of `tables` (bare names matched). */
-  private sourcesOf(tables: readonly string[]): string[] {
-    const out: string[] = [];
-    for (const t of tables) for (const src of this.changedRelations.get(bareName(t)) ?? []) out.push(src);
-    return out;
+  /** `check` on `tables`, else on the tables this session's DDL read to make any of them (bare names matched). */
+  private orSources(tables: readonly string[], check: (tables: readonly string[]) => boolean): boolean {
+    if (check(tables)) return true;
+    if (this.changedRelations.size === 0) return false;
+    const sources: string[] = [];
+    for (const t of tables) for (const src of this.changedRelations.get(bareName(t)) ?? []) sources.push(src);
+    return sources.length > 0 && check(sources);
   }
 
   /**
@@ -635,11 +633,8 @@ export class ProxySession {
     }
   }
 
-  private readonly hasTableRules = (tables: readonly string[]): boolean => {
-    if (this.o.masker.hasTableRules(tables) || (this.o.lineage?.hasProtectedColumns(tables) ?? false)) return true;
-    const sources = this.changedRelations.size === 0 ? [] : this.sourcesOf(tables);
-    return sources.length > 0 && (this.o.masker.hasTableRules(sources) || (this.o.lineage?.hasProtectedColumns(sources) ?? false));
-  };
+  private readonly hasTableRules = (tables: readonly string[]): boolean =>
+    this.orSources(tables, (t) => this.o.masker.hasTableRules(t) || (this.o.lineage?.hasProtectedColumns(t) ?? false));
 
   /**
    * A statement reading a relation that an earlier statement of the same text creates or changes
