@@ -51,8 +51,10 @@ export const DETECTORS = [
   { name: 'openai_key', group: 'secrets', style: 'redact', normalise: 'none' },
   { name: 'anthropic_key', group: 'secrets', style: 'redact', normalise: 'none' },
   { name: 'huggingface_token', group: 'secrets', style: 'redact', normalise: 'none' },
-  /** Docker Hub, PyPI, Shopify, DigitalOcean tokens and age secret keys. */
+  /** Other vendors' API tokens, keys and webhook URLs with a recognisable form (docs/masking.md). */
   { name: 'vendor_token', group: 'secrets', style: 'redact', normalise: 'none' },
+  /** Password hashes (crypt, bcrypt, Argon2, PBKDF2, SCRAM, md5, MySQL): crackable offline. */
+  { name: 'password_hash', group: 'secrets', style: 'redact', normalise: 'none' },
 ] as const satisfies readonly DetectorInfo[];
 
 export type DetectorName = (typeof DETECTORS)[number]['name'];
@@ -89,6 +91,7 @@ export const D = {
   anthropic: 27,
   huggingface: 28,
   vendorToken: 29,
+  passwordHash: 30,
 } as const;
 
 export const DETECTOR_NAMES: readonly string[] = DETECTORS.map((d) => d.name);

@@ -20,6 +20,8 @@ const bit = detectors.bit;
 const { IBAN_LENGTHS, aadhaarValid, cardIinValid, cpfValid, dniValid, entropyAt, luhnAt, nanpValid, ninoValid, sinValid, ssnValid } = validators;
 /** Detectors whose candidates start at (or just before) a digit. */
 const NATIONAL_IDS = bit(D.ukNino) | bit(D.caSin) | bit(D.inAadhaar) | bit(D.brCpf) | bit(D.esDni);
+/** Detectors with tokens whose first digit sits inside a word (Scanner.tokenInWord). */
+const TOKENS_IN_WORD = bit(D.vendorToken) | bit(D.gitlab) | bit(D.passwordHash);
 
 // ASCII character classes, one table lookup each (kept in this module for the reason above).
 const DIGIT = 1;
@@ -64,8 +66,10 @@ const T_UNDERSCORE = 5;
 const T_HYPHEN = 6;
 const T_A = 7; // AKIA/ASIA (AWS), AIza (Google), AGE-SECRET-KEY-1 (age), ATATT3 (Atlassian), SG. (SendGrid), SK (Twilio)
 const T_J = 8; // eyJ (JWT: base64url of `{"`)
-const T_DOT = 9; // hvs./hvb./hvr. (HashiCorp Vault), dp.pt. (Doppler)
+const T_DOT = 9; // hvs./hvb./hvr. (HashiCorp Vault), dp.pt. (Doppler), ya29. (Google OAuth), .atlasv1. (Terraform Cloud)
 const T_LT = 10; // <password>…</password>, <entry key="password">…</entry>, <add key="ApiKey" value="…"/>
+const T_DOLLAR = 11; // $2b$…, $6$…, $argon2id$…, pbkdf2_sha256$…, SCRAM-SHA-256$… (password hashes)
+const T_STAR = 12; // *<40 hex> (MySQL mysql_native_password hash)
 
 const C = (ch: string): number => ch.charCodeAt(0);
 const SPACE = C(' ');
@@ -91,9 +95,11 @@ export const KEY_PASSWORD = 1;
 export const KEY_GENERIC = 2;
 export const KEY_AWS_SECRET = 3;
 
-const PASSWORD_KEY = /(?<![a-z])pass(?:word|wd|phrase)?(?![a-z])|passw(?:or)?d|pwd|secret/;
+const PASSWORD_KEY =
+  /(?<![a-z])pass(?:word|wd|phrase)?(?![a-z])|passw(?:or)?d|pwd|secret|authentication_string|(?<![a-z])(?:cvv|cvc)2?(?![a-z])|^pin$|[-_.]pin$|^pin[-_.]?code$|pincode|totp|(?:otp|mfa)[-_.]?(?:seed|key)|(?:recovery|backup)[-_.]?codes?$/;
+/** `sig`: an Azure SAS signature; presigned S3 and GCS URLs' signatures: each is the URL's credential. */
 const GENERIC_KEY =
-  /token|api[_.-]?key|access[_.-]?key|private[_.-]?key|secret[_.-]?key|signing[_.-]?key|client[_.-]?key|session[_.-]?key|account[_.-]?key|master[_.-]?key|encryption[_.-]?key|^auth$|auth[_.-]?token|authorization|credential|bearer|cookie/;
+  /^sig$|amz[-_.]?signature|goog[-_.]?signature|sharedaccesssignature|token|api[_.-]?key|access[_.-]?key|private[_.-]?key|secret[_.-]?key|signing[_.-]?key|client[_.-]?key|session[_.-]?key|account[_.-]?key|master[_.-]?key|encryption[_.-]?key|^auth$|auth[_.-]?token|authorization|credential|bearer|cookie/;
 /**
  * Keys that mention a secret but hold metadata about it (`max_tokens`, `password_expires_at`), and
  * PostgreSQL catalog columns that only look like one (`pg_ts_parser.prstoken` is a function,
@@ -103,7 +109,7 @@ const NOT_SECRET_KEY =
   /tokens$|token_?count|_at$|expir|count$|type$|_?url$|_?uri$|length$|_len$|ttl$|hint$|polic|_id$|name$|[-_.]?(?:path|file|dir)$|stdin$|prompt$|required|enabled|strength|rotat|changed|updated|created|mode$|format$|prefix$|[-_.]?ref$|usage|header$|_field$|_param$|_identifier$|^prstoken$/;
 
 /** Every secret-like key contains one of these; most keys fail this one test. */
-const SECRET_WORD = /pass|pwd|secret|token|key|auth|cred|bearer|cookie/i;
+const SECRET_WORD = /pass|pwd|secret|token|key|auth|cred|bearer|cookie|sig|cvv|cvc|pin|otp|mfa|code/i;
 
 /** Classify a key by name (case-insensitive). */
 export function classifyKey(key: string): number {
@@ -153,6 +159,21 @@ const SHORT_FLAGS: readonly { readonly flag: string; readonly spaced: boolean; r
   { flag: 'u', spaced: true, after: /\bcurl\b/, userinfo: true },
 ];
 
+/**
+ * Password hashes in modular crypt format, read from their leading `$`: bcrypt, md5-crypt and
+ * Apache's apr1, sha256/sha512-crypt (with `rounds=`), yescrypt and scrypt-crypt, Argon2 (PHC
+ * strings), passlib's scrypt and pbkdf2. Each needs its hash part at full length.
+ */
+const CRYPT_HASH =
+  /\$(?:2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}|(?:1|5|6|apr1|md5|sha1)\$(?:rounds=\d{1,9}\$)?[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{22,}|(?:y|gy|7)\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{0,64}\$[./A-Za-z0-9]{43}|argon2(?:id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}|(?:scrypt|pbkdf2(?:-sha(?:1|256|512))?)\$[^$\s"']{1,64}\$[A-Za-z0-9+/.=]{8,}\$[A-Za-z0-9+/.=]{16,})(?![./A-Za-z0-9+=])/y;
+/**
+ * Password hashes named by a scheme before their first `$`: Django's `pbkdf2_sha256$…`,
+ * `argon2$argon2id$…`, `bcrypt_sha256$$2b$…`, `scrypt$…`, and PostgreSQL's SCRAM-SHA-256 verifier.
+ */
+const SCHEME_HASH =
+  /(?:pbkdf2_sha(?:1|256|512)\$\d{1,9}\$[^$\s"']{1,128}\$[A-Za-z0-9+/=]{16,}|argon2\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}|bcrypt(?:_sha256)?\$\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}|scrypt\$\d+\$[^$\s"']{1,128}\$\d+\$\d+\$[A-Za-z0-9+/=]{16,}|SCRAM-SHA-256\$\d{1,9}:[A-Za-z0-9+/=]{8,}\$[A-Za-z0-9+/=]{16,}:[A-Za-z0-9+/=]{16,})(?![A-Za-z0-9+/=])/y;
+const HASH_SCHEMES = ['pbkdf2_sha256', 'pbkdf2_sha512', 'pbkdf2_sha1', 'bcrypt_sha256', 'bcrypt', 'argon2', 'scrypt', 'SCRAM-SHA-256'];
+
 /** Quoted assignment values longer than this are not treated as one secret. */
 const MAX_VALUE = 4096;
 
@@ -178,11 +199,13 @@ export function buildTriggers(enabled: number): Uint8Array {
   const set = (chars: string, kind: number): void => {
     for (const ch of chars) t[C(ch)] = kind;
   };
-  const tokens = bit(D.github) | bit(D.gitlab) | bit(D.slack) | bit(D.stripe) | bit(D.npm) | bit(D.openai) | bit(D.anthropic) | bit(D.huggingface) | bit(D.vendorToken);
+  const tokens = bit(D.github) | bit(D.gitlab) | bit(D.slack) | bit(D.stripe) | bit(D.google) | bit(D.npm) | bit(D.openai) | bit(D.anthropic) | bit(D.huggingface) | bit(D.vendorToken);
   const assignments = bit(D.password) | bit(D.genericSecret) | bit(D.awsSecretKey);
-  if (on(bit(D.card) | bit(D.ssn) | bit(D.iban) | bit(D.phone) | bit(D.ipv4) | NATIONAL_IDS)) set('0123456789', T_DIGIT);
+  // Digits start numbers, and a few tokens: Telegram bot tokens, Databricks `dapi…`, GitLab's
+  // `GR1348941…`, Google's `1//…` refresh tokens, PostgreSQL `md5…` password hashes.
+  if (on(bit(D.card) | bit(D.ssn) | bit(D.iban) | bit(D.phone) | bit(D.ipv4) | NATIONAL_IDS | bit(D.vendorToken) | bit(D.gitlab) | bit(D.google) | bit(D.passwordHash))) set('0123456789', T_DIGIT);
   if (on(bit(D.email))) set('@', T_AT);
-  if (on(assignments | bit(D.urlPassword) | bit(D.slackWebhook) | bit(D.ipv6))) set(':', T_COLON);
+  if (on(assignments | bit(D.urlPassword) | bit(D.slackWebhook) | bit(D.vendorToken) | bit(D.ipv6))) set(':', T_COLON);
   if (on(assignments)) {
     set('=', T_EQUALS);
     set('<', T_LT);
@@ -195,6 +218,10 @@ export function buildTriggers(enabled: number): Uint8Array {
     set('S', T_A);
     set('.', T_DOT);
   }
+  if (on(bit(D.passwordHash))) {
+    set('$', T_DOLLAR);
+    set('*', T_STAR);
+  }
   if (on(bit(D.jwt))) set('J', T_J);
   return t;
 }
@@ -205,6 +232,8 @@ export class Scanner {
   readonly hits = new Hits();
   private s = '';
   private n = 0;
+  /** Inside wholeToken's scan of one value. */
+  private nested = false;
   private lastEnd = 0;
   private tokenId = -1;
   // Digit clusters: groups of digits joined by short separators, parsed once per trigger.
@@ -293,7 +322,8 @@ export class Scanner {
           i = this.onJoiner(i, c);
           break;
         case T_A:
-          i = this.onTokenStart(i, i);
+          // Square's `EAAA…` and Alibaba Cloud's `LTAI…` are read from an `A` inside them.
+          i = c === 65 && s.charCodeAt(i - 1) === 69 /* E */ ? this.onTokenStart(i - 1, i) : c === 65 && i >= 2 && s.startsWith('LT', i - 2) && s.charCodeAt(i + 1) === 73 /* I */ ? this.onTokenStart(i - 2, i) : this.onTokenStart(i, i);
           break;
         case T_J:
           i = i >= 2 && s.charCodeAt(i - 1) === 121 /* y */ && s.charCodeAt(i - 2) === 101 /* e */ ? this.onTokenStart(i - 2, i) : i + 1;
@@ -302,11 +332,17 @@ export class Scanner {
           i = this.onLt(i);
           break;
         case T_DOT: {
-          // Most dots end a sentence or sit in a number: only `hv?.` and `dp.` go further.
+          // Most dots end a sentence or sit in a number: only `hv?.`, `dp.`, `ya29.` and `atlasv1.` go further.
           const p = s.charCodeAt(i - 1);
-          i = p === 115 /* s */ || p === 98 /* b */ || p === 114 /* r */ || p === 112 /* p */ ? this.onDot(i) : i + 1;
+          i = p === 115 /* s */ || p === 98 /* b */ || p === 114 /* r */ || p === 112 /* p */ || p === 57 /* 9 */ || p === 49 /* 1 */ ? this.onDot(i) : i + 1;
           break;
         }
+        case T_DOLLAR:
+          i = this.onDollar(i);
+          break;
+        case T_STAR:
+          i = this.onStar(i);
+          break;
         default:
           i++;
       }
@@ -353,6 +389,8 @@ export class Scanner {
     const en = this.enabled;
     let e: number;
     if (is(prev, WORD)) {
+      // Only `md5…`, `GR1348941…` and `dapi…` (whose hex may start with letters a–f) go further.
+      if ((prev === 100 || prev === 82 || prev === 105 || (prev >= 97 && prev <= 102)) && en & TOKENS_IN_WORD && (e = this.tokenInWord(i, prev)) > 0) return e;
       // Inside a word: an IBAN (`DE89…`) or a UK NINO (`AB123456C`) starts two letters back,
       // a Spanish NIE (`X1234567L`) one.
       if (is(prev, UPPER) && i >= 2 && i - 2 >= this.lastEnd && is(this.code(i - 2), UPPER) && !this.wordAt(i - 3)) {
@@ -368,6 +406,8 @@ export class Scanner {
     // Fast reject (most numbers in logs): a lone run of fewer than 8 digits can be no card (13+),
     // no E.164 number (8+), and the multi-group formats need a separator after it.
     const runEnd = this.skipDigits(i);
+    if (runEnd - i >= 8 && runEnd - i <= 10 && this.code(runEnd) === COLON && en & bit(D.vendorToken) && (e = this.telegram(i, runEnd)) > 0) return e;
+    if (runEnd === i + 1 && this.code(runEnd) === SLASH && en & bit(D.google) && (e = this.googleRefresh(i)) > 0) return e;
     if (runEnd - i < 8) {
       const c = this.code(runEnd);
       if (c !== SPACE && c !== HYPHEN && c !== DOT && c !== RPAREN) return runEnd;
@@ -381,6 +421,40 @@ export class Scanner {
     if (en & bit(D.phone) && (e = this.phone(i, prev)) > 0) return e;
     if (en & bit(D.ipv4) && (e = this.ipv4(i)) > 0) return e;
     return this.ge[0]!;
+  }
+
+  /**
+   * A token whose first digit is at `i`, inside a word: Databricks `dapi<32 hex>`, PostgreSQL's
+   * `md5<32 hex>` password hash, GitLab's `GR1348941…` runner registration token.
+   */
+  private tokenInWord(i: number, prev: number): number {
+    const s = this.s;
+    if (prev === 100 /* d */ && s.charCodeAt(i) === 53 /* 5 */ && s.charCodeAt(i - 2) === 109 /* m */ && i - 2 >= this.lastEnd && !this.wordAt(i - 3)) {
+      const e = this.runEnd(i + 1, HEX);
+      return e - i - 1 === 32 && !this.wordAt(e) && this.emit(i - 2, e, D.passwordHash) ? e : -1;
+    }
+    if (prev === 82 /* R */ && s.charCodeAt(i - 2) === 71 /* G */ && s.startsWith('1348941', i)) return this.onTokenStart(i - 2, -1);
+    // `dapi` and hex: the first digit may follow a few of the hex letters a–f.
+    let j = i;
+    while (j > this.lastEnd && i - j < 32 && is(s.charCodeAt(j - 1), HEX) && is(s.charCodeAt(j - 1), LOWER)) j--;
+    if (j - 4 >= this.lastEnd && s.charCodeAt(j - 1) === 105 /* i */ && s.startsWith('dapi', j - 4)) return this.onTokenStart(j - 4, -1);
+    return -1;
+  }
+
+  /** Google OAuth refresh token: `1//0` (or `1//` and another character) and a long base64url run. */
+  private googleRefresh(i: number): number {
+    const s = this.s;
+    if (s.charCodeAt(i) !== 49 || !s.startsWith('//', i + 1)) return -1;
+    const e = this.runEnd(i + 3, WORD, HYPHEN);
+    return e - i - 3 >= 40 && this.emit(i, e, D.google) ? e : -1;
+  }
+
+  /** Telegram bot token: 8–10 digits (the bot's id, `s[i, colon)`), `:AA` and 33 base64url characters. */
+  private telegram(i: number, colon: number): number {
+    const s = this.s;
+    if (s.charCodeAt(colon + 1) !== 65 || s.charCodeAt(colon + 2) !== 65) return -1;
+    const e = this.runEnd(colon + 1, WORD, HYPHEN);
+    return e - colon - 1 === 35 && this.emit(i, e, D.vendorToken) ? e : -1;
   }
 
   private skipDigits(i: number): number {
@@ -829,10 +903,17 @@ export class Scanner {
       e++;
     }
     if (this.enabled & bit(D.slackWebhook) && s.startsWith('hooks.slack.com/services/', a)) {
-      let end = a;
-      const max = Math.min(this.n, a + MAX_AUTHORITY);
-      while (end < max && (is(s.charCodeAt(end), KEY) || s.charCodeAt(end) === SLASH)) end++;
+      const end = this.urlPathEnd(a, false);
       if (end - a > 30 && this.emit(st, end, D.slackWebhook)) return end;
+    }
+    if (this.enabled & bit(D.vendorToken) && at < 0) {
+      // Discord and Microsoft Teams (Office 365 connector) webhook URLs: the URL is the credential.
+      const host = s.slice(a, e).toLowerCase();
+      const path = host === 'discord.com' || host === 'discordapp.com' || host === 'ptb.discord.com' || host === 'canary.discord.com' ? '/api/webhooks/' : host.endsWith('.webhook.office.com') || host === 'outlook.office.com' ? '/webhook' : '';
+      if (path !== '' && s.startsWith(path, e)) {
+        const end = this.urlPathEnd(e, true);
+        if (end - e - path.length > 30 && this.emit(st, end, D.vendorToken)) return end;
+      }
     }
     if (at < 0) return a;
     if (colon >= 0 && colon + 1 < at) {
@@ -843,6 +924,15 @@ export class Scanner {
     }
     // The userinfo is not an email address; carry on after the host.
     return e;
+  }
+
+  /** The end of a URL path of KEY characters and `/` (and `@` with `at`), bounded. */
+  private urlPathEnd(a: number, at: boolean): number {
+    const s = this.s;
+    let end = a;
+    const max = Math.min(this.n, a + MAX_AUTHORITY);
+    while (end < max && (is(s.charCodeAt(end), KEY) || s.charCodeAt(end) === SLASH || (at && s.charCodeAt(end) === AT))) end++;
+    return end;
   }
 
   private ipv6(i: number): number {
@@ -1058,7 +1148,32 @@ export class Scanner {
     const len = ve - v;
     if (kind === KEY_AWS_SECRET && len === 40 && this.allIn(v, ve, B64) && this.emit(v, ve, D.awsSecretKey)) return true;
     if ((kind === KEY_PASSWORD || kind === KEY_AWS_SECRET) && this.emit(v, ve, D.password)) return true;
-    return this.highEntropy(v, ve) && this.emit(v, ve, D.genericSecret);
+    return this.highEntropy(v, ve) && (this.wholeToken(v, ve) || this.emit(v, ve, D.genericSecret));
+  }
+
+  /**
+   * A keyed value that is wholly one token found from a trigger inside it (`ya29.…`, a Telegram
+   * bot token, a webhook URL): scanned alone, so it gets its own detector's name rather than
+   * `generic_secret`. Not re-entered from inside such a scan.
+   */
+  private wholeToken(v: number, ve: number): boolean {
+    if (this.nested) return false;
+    const n = this.n;
+    const lastEnd = this.lastEnd;
+    const count = this.hits.n;
+    this.nested = true;
+    this.n = ve;
+    this.lastEnd = v;
+    try {
+      this.scanFrom(v);
+    } finally {
+      this.nested = false;
+      this.n = n;
+    }
+    if (this.hits.n === count + 1 && this.hits.start[count] === v && this.hits.end[count] === ve) return true;
+    this.hits.n = count;
+    this.lastEnd = lastEnd;
+    return false;
   }
 
   private allIn(v: number, ve: number, flags: number): boolean {
@@ -1129,34 +1244,118 @@ export class Scanner {
       const e = this.shortFlag(i);
       if (e > 0) return e;
     }
+    if (c === HYPHEN && s.charCodeAt(i + 1) === 117 /* u */ && s.charCodeAt(i + 2) === 115 /* s */) {
+      const e = this.mailchimp(i);
+      if (e > 0) return e;
+    }
     let j = i;
     while (j > this.lastEnd && i - j < 7 && is(s.charCodeAt(j - 1), UPPER | LOWER)) j--;
     // Prefixes before the joiner: sk_/rk_/hf_ (2), gh?_/npm_/dop_/glc_/sbp_ (3), glsa_ (4),
-    // shpat_ (5), github_ (6); sk- (2), key- (3), xox?-/pypi-/NRAK-/HRKU-/PMAK- (4), glpat- (5),
-    // sq0atp- (6, a digit inside).
+    // shpat_ (5), github_/CCIPAT_/sntrys_ (6); sk- (2), key-/xai-/pul- (3),
+    // xox?-/pypi-/NRAK-/HRKU-/PMAK-/glrt- (4), glpat- (5), GOCSPX-/glsoat- (6), glagent- (7);
+    // with a digit inside: sq0atp- (6), fo1_/fm2_ (3), r8_ (2).
     const len = i - j;
     if (c === UNDERSCORE_C) {
       // `github_pat_`, `dckr_pat_`, `lin_api_`: the second `_` looks back past the first.
       if (len === 3 && j >= 7 && s.startsWith('github_', j - 7)) j -= 7;
       else if (len === 3 && j >= 5 && s.startsWith('dckr_', j - 5)) j -= 5;
       else if (len === 3 && j >= 4 && s.startsWith('lin_', j - 4)) j -= 4;
+      else if (len === 0 && j >= 3 && (s.startsWith('fo1', j - 3) || s.startsWith('fm2', j - 3))) j -= 3;
+      else if (len === 0 && j >= 2 && s.startsWith('r8', j - 2)) j -= 2;
       else if (len < 2 || len > 6) return i + 1;
     } else if (len === 3 && j >= 3 && s.startsWith('sq0', j - 3)) j -= 3;
-    else if (len < 2 || len > 5) return i + 1;
+    else if (len < 2 || len > 7) return i + 1;
     if (j === i || this.wordAt(j - 1)) return i + 1;
     const e = this.matchToken(j);
     if (e > 0 && this.emit(j, e, this.tokenId)) return e;
     return i + 1;
   }
 
-  /** `.` inside a token: Vault's `hvs.`/`hvb.`/`hvr.` and Doppler's `dp.<kind>.` prefixes. */
+  // ---------------------------------------------------------------- password hashes
+
+  /** `$`: a modular-crypt hash starting here, or a scheme-named one whose scheme ends here. */
+  private onDollar(i: number): number {
+    const s = this.s;
+    let st = i;
+    let re = CRYPT_HASH;
+    if (is(this.code(i - 1), WORD)) {
+      const scheme = HASH_SCHEMES.find((h) => i >= h.length && s.startsWith(h, i - h.length));
+      if (scheme === undefined) return i + 1;
+      st = i - scheme.length;
+      re = SCHEME_HASH;
+    }
+    if (st < this.lastEnd || this.wordAt(st - 1) || this.code(st - 1) === HYPHEN || this.code(st - 1) === 36 /* $ */) return i + 1;
+    re.lastIndex = st;
+    const m = re.exec(s);
+    if (m === null) return i + 1;
+    const e = st + m[0].length;
+    return this.emit(st, e, D.passwordHash) ? e : i + 1;
+  }
+
+  /** `*` and 40 upper-case hex digits: MySQL's mysql_native_password hash. */
+  private onStar(i: number): number {
+    const s = this.s;
+    if (this.wordAt(i - 1) || !is(s.charCodeAt(i + 1), HEX)) return i + 1;
+    let e = i + 1;
+    while (e < this.n && e - i <= 40) {
+      const c = s.charCodeAt(e);
+      if ((c >= 48 && c <= 57) || (c >= 65 && c <= 70)) e++;
+      else break;
+    }
+    return e - i - 1 === 40 && !this.wordAt(e) && this.emit(i, e, D.passwordHash) ? e : i + 1;
+  }
+
+  /** Mailchimp API key: 32 hex digits, `-us` and the data centre number; `i` is the `-`. */
+  private mailchimp(i: number): number {
+    const st = i - 32;
+    if (st < this.lastEnd || this.wordAt(st - 1) || this.runEnd(st, HEX) < i) return -1;
+    const e = this.runEnd(i + 3, DIGIT);
+    if (e - i - 3 < 1 || e - i - 3 > 2 || this.wordAt(e)) return -1;
+    return this.emit(st, e, D.vendorToken) ? e : -1;
+  }
+
+  /**
+   * `.` inside a token: Vault's `hvs.`/`hvb.`/`hvr.`, Doppler's `dp.<kind>.`, Google's OAuth access
+   * token `ya29.` and Terraform Cloud's `<14>.atlasv1.<…>`.
+   */
   private onDot(i: number): number {
     const s = this.s;
+    const p = s.charCodeAt(i - 1);
+    if (p === 57 /* 9 */ || p === 49 /* 1 */) return this.onDotDigit(i, p);
     const j = i >= 3 && s.charCodeAt(i - 3) === 104 /* h */ && s.charCodeAt(i - 2) === 118 /* v */ ? i - 3 : i >= 2 && s.charCodeAt(i - 2) === 100 /* d */ && s.charCodeAt(i - 1) === 112 /* p */ ? i - 2 : -1;
     if (j < 0 || j < this.lastEnd || this.wordAt(j - 1) || this.code(j - 1) === DOT) return i + 1;
     const e = this.matchToken(j);
     if (e > 0 && this.emit(j, e, this.tokenId)) return e;
     return i + 1;
+  }
+
+  private onDotDigit(i: number, p: number): number {
+    const s = this.s;
+    let st = -1;
+    let e = -1;
+    if (p === 57 && i >= 4 && s.startsWith('ya29', i - 4)) {
+      // Google OAuth 2.0 access token: ya29. and a long base64url run.
+      st = i - 4;
+      e = this.runEnd(i + 1, WORD, HYPHEN);
+      if (e - i - 1 < 30) return i + 1;
+    } else if (p === 49 && i >= 2 && s.charCodeAt(i - 2) === 118 /* v */ && s.startsWith('0-', i + 1)) {
+      // Cloudflare Origin CA key: v1.0-, 24 hex digits, -, 146 hex digits.
+      st = i - 2;
+      e = this.runEnd(i + 3, HEX);
+      if (e - i - 3 !== 24 || this.code(e) !== HYPHEN) return i + 1;
+      const e2 = this.runEnd(e + 1, HEX);
+      if (e2 - e - 1 < 140 || this.wordAt(e2)) return i + 1;
+      e = e2;
+    } else if (p === 49 && i >= 22 && s.startsWith('.atlasv1', i - 8)) {
+      // Terraform Cloud / Enterprise API token: 14 letters and digits, .atlasv1., 60–70 more.
+      st = i - 22;
+      if (this.runEnd(st, ALNUM) !== i - 8) return i + 1;
+      e = this.runEnd(i + 1, WORD, HYPHEN);
+      while (this.code(e) === EQUALS) e++;
+      if (e - i - 1 < 60) return i + 1;
+    } else return i + 1;
+    if (st < this.lastEnd || this.wordAt(st - 1) || this.code(st - 1) === DOT) return i + 1;
+    return this.emit(st, e, D.vendorToken) ? e : i + 1;
   }
 
   /** A token that must start at a word boundary at `st` (`t` is the trigger position). */
@@ -1215,12 +1414,82 @@ export class Scanner {
           e = this.runEnd(st + 4, ALNUM | B64);
           while (this.code(e) === EQUALS && e - st < MAX_VALUE) e++;
           if (e - st - 4 >= 32) return this.token(e, D.vendorToken);
+        } else if (s.charCodeAt(st + 1) === 108 /* l */) {
+          // GitLab's other tokens: runner, pipeline trigger, deploy, feed, SCIM/OAuth, CI job,
+          // incoming mail, feature-flag client, agent, workspace, OAuth application secret.
+          const kind = /^gl(?:rtr?|ptt|dt|ft|soat|cbt|imt|ffct|agent|wt|oas)-/.exec(s.slice(st, st + 9));
+          if (kind !== null) {
+            e = this.runEnd(st + kind[0].length, WORD, HYPHEN);
+            if (e - st - kind[0].length >= 20) return this.token(e, D.gitlab);
+          }
+        } else if (s.startsWith('gsk_', st)) {
+          // Groq API key: gsk_ and 52 letters and digits.
+          return this.exactRun(st + 4, ALNUM, 52, D.vendorToken);
+        }
+        return -1;
+      case 71: // G
+        if (s.startsWith('GOCSPX-', st)) {
+          // Google OAuth client secret.
+          e = this.runEnd(st + 7, WORD, HYPHEN);
+          if (e - st - 7 >= 24 && e - st - 7 <= 40) return this.token(e, D.google);
+        } else if (s.startsWith('GR1348941', st)) {
+          // GitLab runner registration token.
+          e = this.runEnd(st + 9, WORD, HYPHEN);
+          if (e - st - 9 >= 20) return this.token(e, D.gitlab);
+        }
+        return -1;
+      case 67: // C
+        // CircleCI personal and project API tokens: CCIPAT_/CCIPRJ_, 22 letters and digits, _, 40 hex.
+        if (s.startsWith('CCIPAT_', st) || s.startsWith('CCIPRJ_', st)) {
+          e = this.runEnd(st + 7, ALNUM);
+          if (e - st - 7 === 22 && this.code(e) === UNDERSCORE_C) return this.exactRun(e + 1, HEX, 40, D.vendorToken);
+        }
+        return -1;
+      case 69: // E
+        // Square access token (EAAA and 60 more), Facebook/Meta access token (EAA and 100 or more).
+        if (s.startsWith('EAAA', st)) {
+          e = this.runEnd(st + 4, WORD, HYPHEN);
+          if (e - st - 4 >= 60) return this.token(e, D.vendorToken);
+        } else if (s.startsWith('EAA', st)) {
+          e = this.runEnd(st + 3, ALNUM);
+          if (e - st - 3 >= 100 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+        }
+        return -1;
+      case 76: // L
+        // Alibaba Cloud AccessKey ID: LTAI and 20–24 letters and digits.
+        if (s.startsWith('LTAI', st)) {
+          e = this.runEnd(st + 4, ALNUM);
+          if (e - st - 4 >= 20 && e - st - 4 <= 24 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+        }
+        return -1;
+      case 97: // a
+        // Adafruit IO key: aio_ and 28 letters and digits.
+        return s.startsWith('aio_', st) ? this.exactRun(st + 4, ALNUM, 28, D.vendorToken) : -1;
+      case 102: // f
+        // Fly.io tokens: fo1_ (org) and fm2_ (macaroon) and a long base64 run.
+        if (s.startsWith('fo1_', st) || s.startsWith('fm2_', st)) {
+          const from = st + 4;
+          e = this.runEnd(from, ALNUM | B64);
+          while (this.code(e) === EQUALS && e - st < MAX_VALUE) e++;
+          if (e - from >= 40) return this.token(e, D.vendorToken);
+        }
+        return -1;
+      case 119: // w
+        // Webhook signing secret (Stripe, Svix): whsec_ and base64.
+        if (s.startsWith('whsec_', st)) {
+          e = this.runEnd(st + 6, ALNUM | B64);
+          while (this.code(e) === EQUALS && e - st < MAX_VALUE) e++;
+          if (e - st - 6 >= 24) return this.token(e, D.vendorToken);
         }
         return -1;
       case 120: // x
         if (s.startsWith('xox', st) && 'baprs'.includes(s[st + 3] ?? '#') && s.charCodeAt(st + 4) === HYPHEN) {
           e = this.runEnd(st + 5, ALNUM, HYPHEN);
           if (e - st - 5 >= 10) return this.token(e, D.slack);
+        } else if (s.startsWith('xai-', st)) {
+          // xAI API key: xai- and 80 letters and digits.
+          e = this.runEnd(st + 4, ALNUM);
+          if (e - st - 4 >= 70 && !this.wordAt(e)) return this.token(e, D.vendorToken);
         }
         return -1;
       case 115: // s
@@ -1240,6 +1509,22 @@ export class Scanner {
           // Square access token and OAuth application secret.
           e = this.runEnd(st + 7, WORD, HYPHEN);
           if (e - st - 7 >= 22 && e - st - 7 <= 60) return this.token(e, D.vendorToken);
+        } else if (c0 === 115 && s.startsWith('sntrys_', st)) {
+          // Sentry organisation auth token: sntrys_ and base64 of a JSON document, `_`, a secret.
+          e = this.runEnd(st + 7, ALNUM | B64);
+          while (this.code(e) === EQUALS && e - st < MAX_VALUE) e = this.runEnd(e + 1, ALNUM | B64);
+          if (e - st - 7 >= 60) return this.token(e, D.vendorToken);
+        } else if (c0 === 115 && s.startsWith('sntryu_', st)) {
+          // Sentry user auth token: sntryu_ and 64 hex digits.
+          return this.exactRun(st + 7, HEX, 64, D.vendorToken);
+        } else if (c0 === 115 && s.startsWith('secret_', st)) {
+          // Notion internal integration secret (before 2024): secret_ and 43 letters and digits.
+          return this.exactRun(st + 7, ALNUM, 43, D.vendorToken);
+        } else if (c0 === 115 && (s.startsWith('shippo_live_', st) || s.startsWith('shippo_test_', st))) {
+          return this.exactRun(st + 12, HEX, 40, D.vendorToken);
+        } else if (c0 === 114 && s.startsWith('r8_', st)) {
+          // Replicate API token: r8_ and 37 letters and digits.
+          return this.exactRun(st + 3, ALNUM, 37, D.vendorToken);
         }
         return -1;
       case 104: // h
@@ -1308,7 +1593,8 @@ export class Scanner {
           if (e - st - 9 >= 20) return this.token(e, D.vendorToken);
         } else if (s.startsWith('dp.', st)) {
           // Doppler: dp.pt./dp.st./dp.sa./dp.ct./dp.scim./dp.audit. and 40–44 letters and digits.
-          const kind = /^(?:pt|st|sa|ct|scim|audit)\./.exec(s.slice(st + 3, st + 10));
+          // Service tokens carry the config's name: dp.st.<config>.<token>.
+          const kind = /^(?:pt|st|sa|ct|scim|audit)\.(?:[a-z0-9_-]{1,40}\.(?=[A-Za-z0-9]{40}))?/.exec(s.slice(st + 3, st + 94));
           if (kind !== null) {
             const from = st + 3 + kind[0].length;
             e = this.runEnd(from, ALNUM);
@@ -1316,6 +1602,12 @@ export class Scanner {
           }
         } else if (s.startsWith('dop_v1_', st) || s.startsWith('doo_v1_', st) || s.startsWith('dor_v1_', st)) {
           return this.exactRun(st + 7, HEX, 64, D.vendorToken);
+        } else if (s.startsWith('dapi', st)) {
+          // Databricks personal access token: dapi, 32 hex digits, and an optional -<n> suffix.
+          e = this.runEnd(st + 4, HEX);
+          if (e - st - 4 !== 32) return -1;
+          if (this.code(e) === HYPHEN && is(this.code(e + 1), DIGIT)) e = this.runEnd(e + 1, DIGIT);
+          if (!this.wordAt(e)) return this.token(e, D.vendorToken);
         }
         return -1;
       case 112: // p
@@ -1323,12 +1615,26 @@ export class Scanner {
         if (s.startsWith('pypi-AgEIcHlwaS5vcmc', st)) {
           e = this.runEnd(st + 5, WORD, HYPHEN);
           if (e - st - 5 >= 50) return this.token(e, D.vendorToken);
+        } else if (s.startsWith('pul-', st)) {
+          // Pulumi access token: pul- and 40 hex digits.
+          return this.exactRun(st + 4, HEX, 40, D.vendorToken);
+        } else if (s.startsWith('pscale_', st)) {
+          // PlanetScale password, service token and OAuth token.
+          const kind = /^pscale_(?:pw|tkn|oauth)_/.exec(s.slice(st, st + 13));
+          if (kind !== null) {
+            e = this.runEnd(st + kind[0].length, WORD, HYPHEN);
+            if (e - st - kind[0].length >= 32) return this.token(e, D.vendorToken);
+          }
         }
         return -1;
       case 110: // n
         if (s.startsWith('npm_', st)) {
           e = this.runEnd(st + 4, ALNUM);
           if (e - st - 4 >= 36) return this.token(e, D.npm);
+        } else if (s.startsWith('ntn_', st)) {
+          // Notion integration token (2024 format): ntn_ and 46 letters and digits.
+          e = this.runEnd(st + 4, ALNUM);
+          if (e - st - 4 >= 40 && e - st - 4 <= 50 && !this.wordAt(e)) return this.token(e, D.vendorToken);
         }
         return -1;
       case 65: // A
@@ -1342,6 +1648,9 @@ export class Scanner {
           // age X25519 identity: bech32, 58 characters after the separator.
           e = this.runEnd(st + 16, UPPER | DIGIT);
           if (e - st - 16 === 58 && !this.wordAt(e)) return this.token(e, D.vendorToken);
+        } else if (s.startsWith('AKID', st)) {
+          // Tencent Cloud SecretId: AKID and 32 letters and digits.
+          return this.exactRun(st + 4, ALNUM, 32, D.vendorToken);
         } else if (s.startsWith('ATATT3', st)) {
           // Atlassian API token: ATATT3 and ~186 base64url characters, an `=` and a checksum.
           e = this.runEnd(st + 6, WORD, HYPHEN);

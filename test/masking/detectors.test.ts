@@ -34,6 +34,7 @@ test('DETECTOR_NAMES lists every built-in detector', () => {
     'aws_access_key', 'aws_secret_key', 'credit_card', 'email', 'generic_secret', 'github_token', 'gitlab_token', 'google_api_key',
     'iban', 'ipv4', 'ipv6', 'jwt', 'npm_token', 'password', 'phone', 'private_key', 'slack_token', 'slack_webhook', 'stripe_key',
     'url_password', 'us_ssn', 'uk_nino', 'ca_sin', 'in_aadhaar', 'br_cpf', 'es_dni', 'openai_key', 'anthropic_key', 'huggingface_token', 'vendor_token',
+    'password_hash',
   ].sort());
 });
 
@@ -90,6 +91,142 @@ test('model-provider keys and more vendor tokens: their formats, not look-alikes
       'hv.s dp. e.g. i.e. version 1.2.3',
     ],
   );
+});
+
+test('vendor tokens, third batch (gitleaks and the vendors\' docs): bare in text, not their look-alikes', () => {
+  const run = (n: number, alphabet = 'AbCdEfGhIjKlMnOpQrStUvWxYz0123456789'): string => alphabet.repeat(Math.ceil(n / alphabet.length)).slice(0, n);
+  const hex = (n: number): string => run(n, '0123456789abcdef');
+  const digits = (n: number): string => run(n, '7391045826');
+  hits(
+    'vendor_token',
+    [
+      `dapi${hex(32)}`, // Databricks, digit first
+      `dapiab${hex(30)}`, // Databricks, hex letters before the first digit
+      `dapi${hex(32)}-2`,
+      `${digits(10)}:AA${run(33)}`, // Telegram bot
+      `${hex(32)}-us14`, // Mailchimp
+      `sntrys_eyJpYXQiOjE2OTQwMDAwMDAsInVybCI6Imh0dHBzOi8vc2VudHJ5LmlvIn0=_${run(43)}`, // Sentry org token
+      `sntryu_${hex(64)}`,
+      `CCIPAT_${run(22)}_${hex(40)}`, // CircleCI
+      `fo1_${run(43)}`, // Fly.io
+      `pscale_pw_${run(43)}`, // PlanetScale
+      `pscale_tkn_${run(43)}`,
+      `pul-${hex(40)}`, // Pulumi
+      `${run(14)}.atlasv1.${run(67)}`, // Terraform Cloud
+      `v1.0-${hex(24)}-${hex(146)}`, // Cloudflare Origin CA
+      `secret_${run(43)}`, // Notion
+      `ntn_${run(46)}`,
+      `whsec_${run(32)}`, // Stripe webhook secret
+      `shippo_live_${hex(40)}`,
+      `aio_${run(28)}`, // Adafruit IO
+      `r8_${run(37)}`, // Replicate
+      `gsk_${run(52)}`, // Groq
+      `xai-${run(80)}`, // xAI
+      `ya29.${run(120)}`, // Google OAuth access token
+      `LTAI${run(20)}`, // Alibaba Cloud
+      `AKID${run(32)}`, // Tencent Cloud
+      `EAAA${run(60)}`, // Square
+      `EAAG${run(120)}`, // Meta
+      `dp.st.prd.${run(43)}`, // Doppler service token with its config
+      `https://discord.com/api/webhooks/${digits(18)}/${run(68)}`,
+      `https://acme.webhook.office.com/webhookb2/${hex(8)}-${hex(4)}@${hex(8)}/IncomingWebhook/${hex(32)}/${hex(8)}`,
+    ],
+    [
+      `dapi${hex(31)}`,
+      `xdapi${hex(32)}`,
+      'the dapi1 endpoint and dapi v2',
+      `${digits(7)}:AA${run(33)}`,
+      `${digits(10)}:AB${run(33)}`,
+      `${hex(31)}-us14`,
+      'runs-us1 and status-us14',
+      `sntrys_${run(20)}`,
+      `CCIPAT_${run(22)}`,
+      `fo1_${run(12)}`,
+      `pscale_${run(43)}`,
+      `pul-${hex(20)}`,
+      `pulse-${hex(40)}`,
+      `${run(14)}.atlasv2.${run(67)}`,
+      'v1.0-beta and v1.0-rc1',
+      `secret_${run(20)}`,
+      'secret_key_base and secret_access_key',
+      `whsec_${run(10)}`,
+      `aio_${run(10)}`,
+      `r8_${run(10)}`,
+      `gsk_${run(20)}`,
+      'xai-sdk xai-grok-beta',
+      'ya29.x and ya29.short',
+      `LTAI${run(10)}`,
+      'AKID-bad',
+      'EAAA and EAAGLE',
+      'https://discord.com/channels/123/456 and https://acme.webhook.office.com/',
+    ],
+  );
+  hits('gitlab_token', [`glrt-${run(20)}`, `glptt-${hex(40)}`, `gldt-${run(20)}`, `glsoat-${run(20)}`, `glagent-${run(50)}`, `GR1348941${run(20)}`, `gloas-${hex(64)}`], [`glrt-${run(8)}`, 'glrt- glptt-', `GR1348941${run(8)}`, `glx-${run(20)}`]);
+  hits('google_api_key', [`GOCSPX-${run(28)}`, `1//0${run(100)}`, `1//03${run(60)}`], [`GOCSPX-${run(8)}`, '1//0 and 1/2/3', 'http://1//x']);
+});
+
+test('password_hash: crypt, bcrypt, Argon2, PBKDF2, SCRAM, md5 and MySQL hashes; not what shares their first characters', () => {
+  const run = (n: number, alphabet = 'AbCdEfGhIjKlMnOpQrStUvWxYz0123456789./'): string => alphabet.repeat(Math.ceil(n / alphabet.length)).slice(0, n);
+  const b64 = (n: number): string => run(n, 'AbCdEfGhIjKlMnOpQrStUvWxYz0123456789+/');
+  const hex = (n: number): string => run(n, '0123456789abcdef');
+  hits(
+    'password_hash',
+    [
+      `$2b$12$${run(53)}`,
+      `$2y$10$${run(53)}`,
+      `$6$${run(16)}$${run(86)}`,
+      `$6$rounds=656000$${run(16)}$${run(86)}`,
+      `$5$${run(16)}$${run(43)}`,
+      `$1$${run(8)}$${run(22)}`,
+      `$apr1$${run(8)}$${run(22)}`,
+      `$y$j9T$${run(22)}$${run(43)}`,
+      `$argon2id$v=19$m=65536,t=3,p=4$${b64(22)}$${b64(43)}`,
+      `$pbkdf2-sha256$29000$${run(22)}$${run(43)}`,
+      `pbkdf2_sha256$870000$${run(22)}$${b64(43)}=`,
+      `argon2$argon2id$v=19$m=102400,t=2,p=8$${b64(22)}$${b64(43)}`,
+      `bcrypt_sha256$$2b$12$${run(53)}`,
+      `SCRAM-SHA-256$4096:${b64(24)}==$${b64(43)}=:${b64(43)}=`,
+      `md5${hex(32)}`,
+      `*${hex(40).toUpperCase()}`,
+    ],
+    [
+      `$2b$12$${run(30)}`,
+      '$1 and $2 and $$ and ${HOME} and $6$ and $5.00',
+      `$6$${run(16)}$${run(10)}`,
+      `md5${hex(31)}`,
+      `md5sum ${hex(32)}`,
+      `xmd5${hex(32)}`,
+      `*${hex(39).toUpperCase()}`,
+      `SELECT * FROM t; count(*) ${hex(40).toUpperCase()}`,
+      `pbkdf2_sha256 is the default`,
+      `SCRAM-SHA-256 authentication`,
+    ],
+  );
+  // /etc/shadow and pg_authid as they print.
+  const m = createMasker({ detectors: ['password_hash'] });
+  const shadow = `root:$6$${run(16)}$${run(86)}:19000:0:99999:7:::`;
+  assert.equal(m.maskText(shadow), 'root:[REDACTED:password_hash]:19000:0:99999:7:::');
+  assert.equal(m.maskText(` app      | SCRAM-SHA-256$4096:${b64(24)}==$${b64(43)}=:${b64(43)}=`), ' app      | [REDACTED:password_hash]');
+});
+
+test('keys naming card codes, PINs, OTP seeds and presigned-URL signatures mask their values', () => {
+  const m = defaultMasker();
+  for (const [text, gone] of [
+    ['{"cvv": "123", "pan_last4": "4242"}', '123'],
+    ['card_pin=4821', '4821'],
+    ['totp_secret: JBSWY3DPEHPK3PXP', 'JBSWY3DPEHPK3PXP'],
+    ['mfa_seed = "JBSWY3DPEHPK3PXP"', 'JBSWY3DPEHPK3PXP'],
+    ['recovery_codes: a1b2-c3d4', 'a1b2-c3d4'],
+    ['authentication_string: *6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9', '6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9'],
+    ['https://acct.blob.core.windows.net/c/f.csv?sv=2021-06-08&se=2026-12-01&sp=r&sig=Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFy%3D', 'Zm9vYmFyYmF6cXV4'],
+    ['https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=0f5d6a3b9c8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a', '0f5d6a3b9c8e7f6a'],
+  ] as const) {
+    const out = m.maskText(text);
+    assert.ok(!out.includes(gone), `${text} → ${out}`);
+  }
+  for (const text of ['{"pinned": true, "pin_count": 3}', 'spin=3 pinot=noir', 'totp_enabled=true', 'signal=SIGTERM design=flat', 'X-Amz-Algorithm=AWS4-HMAC-SHA256']) {
+    assert.equal(m.maskText(text), text);
+  }
 });
 
 test('connection-string keys (Azure Storage, Service Bus, Cosmos DB) are secrets; the key names beside them are not', () => {

@@ -122,6 +122,18 @@ test('pathological inputs stay linear (each would take minutes if a search ran t
     '-----BEGIN PRIVATE KEY-----'.repeat(20_000),
     ':'.repeat(400_000),
     'ghp_'.repeat(100_000),
+    // Password hashes and tokens read from a trigger inside them.
+    '$1$a$'.repeat(80_000),
+    `$6$salt$${'b'.repeat(400_000)}+`,
+    `pbkdf2_sha256$1$${'s'.repeat(400_000)}`,
+    '*'.repeat(400_000),
+    `dapi${'abcdef'.repeat(70_000)}1`,
+    'dapiab1'.repeat(60_000),
+    `${'1234567890:AA'.repeat(30_000)}`,
+    '1//'.repeat(130_000),
+    `${'x'.repeat(14)}.atlasv1.`.repeat(17_000),
+    'ya29.'.repeat(80_000),
+    `${'a'.repeat(32)}-us1`.repeat(10_000),
   ];
   const t0 = process.hrtime.bigint();
   for (const text of inputs) {

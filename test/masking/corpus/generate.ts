@@ -600,6 +600,69 @@ negatives('pair_and_flag_lookalike', 24, () =>
   ]),
 );
 
+// ---------------------------------------------------------------- vendor tokens, third batch; password hashes
+// Appended last, so earlier records keep their ids and values.
+
+const CRYPT64 = `./${ALNUM}`;
+const B64STD = `${ALNUM}+/`;
+positives('vendor_token', 48, () => pick([
+  `dapi${chars(HEXL, 32)}`,
+  `${String(1 + int(8))}${chars(DIGITS, 9)}:AA${B64URL_RUN(33)}`,
+  `${chars(HEXL, 32)}-us${1 + int(20)}`,
+  `sntryu_${chars(HEXL, 64)}`,
+  `CCIPAT_${chars(ALNUM, 22)}_${chars(HEXL, 40)}`,
+  `fo1_${B64URL_RUN(43)}`,
+  `pscale_${pick(['pw', 'tkn', 'oauth'])}_${B64URL_RUN(43)}`,
+  `pul-${chars(HEXL, 40)}`,
+  `${chars(ALNUM, 14)}.atlasv1.${B64URL_RUN(67)}`,
+  `ntn_${chars(ALNUM, 46)}`,
+  `whsec_${chars(ALNUM, 32)}`,
+  `gsk_${chars(ALNUM, 52)}`,
+  `xai-${chars(ALNUM, 80)}`,
+  `ya29.${B64URL_RUN(150)}`,
+  `LTAI${chars(ALNUM, 20)}`,
+  `EAAA${B64URL_RUN(60)}`,
+  `https://discord.com/api/webhooks/${chars(DIGITS, 18)}/${B64URL_RUN(68)}`,
+]), tokenContainers);
+positives('gitlab_token', 12, () => `${pick(['glrt', 'glptt', 'gldt', 'glft', 'glcbt'])}-${B64URL_RUN(20)}`, tokenContainers);
+positives('google_api_key', 12, () => pick([`GOCSPX-${B64URL_RUN(28)}`, `1//0${B64URL_RUN(100)}`]), tokenContainers);
+const hashContainers = [
+  (v: string) => `root:${v}:19700:0:99999:7:::`,
+  (v: string) => `{"id": ${int(9999)}, "email_verified": true, "hash": "${v}"}`,
+  (v: string) => ` ${pick(['app', 'ci_bot', 'reporting'])} | t        | ${v}`,
+  (v: string) => `INSERT INTO users VALUES (${int(999)}, 'ana', '${v}');`,
+  (v: string) => `admin:${v}`,
+];
+positives('password_hash', 40, () => pick([
+  `$2${pick(['a', 'b', 'y'])}$${pick(['10', '12', '14'])}$${chars(CRYPT64, 53)}`,
+  `$6$${chars(CRYPT64, 16)}$${chars(CRYPT64, 86)}`,
+  `$5$rounds=${5000 + int(100000)}$${chars(CRYPT64, 16)}$${chars(CRYPT64, 43)}`,
+  `$apr1$${chars(CRYPT64, 8)}$${chars(CRYPT64, 22)}`,
+  `$y$j9T$${chars(CRYPT64, 22)}$${chars(CRYPT64, 43)}`,
+  `$argon2id$v=19$m=65536,t=3,p=4$${chars(B64STD, 22)}$${chars(B64STD, 43)}`,
+  `pbkdf2_sha256$${600000 + int(300000)}$${chars(ALNUM, 22)}$${chars(B64STD, 43)}=`,
+  `SCRAM-SHA-256$4096:${chars(B64STD, 22)}==$${chars(B64STD, 43)}=:${chars(B64STD, 43)}=`,
+  `md5${chars(HEXL, 32)}`,
+  `*${chars(HEXU, 40)}`,
+]), hashContainers);
+negatives('token_and_hash_lookalike', 40, () => pick([
+  `dapi${chars(HEXL, 20)}`,
+  `${chars(DIGITS, 10)}:AB${B64URL_RUN(33)}`,
+  `deploy-us${1 + int(9)} rolled out`,
+  `$${1 + int(9)} and $${1 + int(9)}.${chars(DIGITS, 2)} per unit`,
+  `price: $${int(99)}$ and total: $${int(999)}`,
+  `md5sum ${chars(HEXL, 32)}  file.tar.gz`,
+  `sha256:${chars(HEXL, 64)}`,
+  `SELECT * FROM orders WHERE id = ${int(9999)}`,
+  `git ${chars(HEXL, 40)} * ${chars(HEXU, 40)}x`,
+  `pbkdf2_sha256 with ${600000 + int(300000)} iterations`,
+  'SCRAM-SHA-256 is the default password_encryption',
+  `secret_${pick(['key', 'access_key', 'name'])}_${pick(['base', 'ref', 'id'])}`,
+  `v1.0-${pick(['beta', 'rc1', 'final'])}`,
+  `ya29.${pick(['x', 'example'])}`,
+  'xai-sdk 1.2 and glrt- docs',
+]));
+
 const out = join(dirname(fileURLToPath(import.meta.url)), 'corpus.jsonl');
 writeFileSync(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
 const pos = records.filter((r) => r.label === 'positive').length;
