@@ -9,7 +9,7 @@ import { resolveSecret, type Secret } from '../config/secret.js';
 import { COLUMN_STYLE_NAMES, DEFAULT_SET, DETECTORS, DETECTOR_NAMES, GROUPS, STYLE_NAMES, bit, detectorIndex, type ColumnStyleName, type StyleName } from './detectors.js';
 import { decodeBase64Text, encodeBase64Like, mayBeBase64Text } from './base64-text.js';
 import { compileGlob, type CompiledGlob } from './glob.js';
-import { Hits, KEY_NONE, Scanner, classifyKey } from './scan.js';
+import { Hits, KEY_NONE, Scanner, classifyKey, isSecretKind } from './scan.js';
 import { MaskStats } from './stats.js';
 import { applyStyle, createHasher, type Hasher, type StyleTarget } from './styles.js';
 import { VALIDATOR_NAMES, validatorFor, type ValidatorName } from './validators.js';
@@ -335,7 +335,7 @@ class MaskerImpl implements Masker {
   }
 
   #protectsUncached(column: string, tables: readonly string[]): boolean {
-    const byName = this.active && this.keyKind(column) !== KEY_NONE;
+    const byName = this.active && isSecretKind(this.keyKind(column));
     if (tables.length === 0) return this.#protectedIn([column], byName);
     for (const t of tables) {
       const qualified = t.includes('.') ? [`${t}.${column}`, `${t.slice(t.lastIndexOf('.') + 1)}.${column}`] : [`public.${t}.${column}`, `${t}.${column}`];

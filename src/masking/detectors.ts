@@ -55,6 +55,8 @@ export const DETECTORS = [
   { name: 'vendor_token', group: 'secrets', style: 'redact', normalise: 'none' },
   /** Password hashes (crypt, bcrypt, Argon2, PBKDF2, SCRAM, md5, MySQL): crackable offline. */
   { name: 'password_hash', group: 'secrets', style: 'redact', normalise: 'none' },
+  /** Values of fields named for a personal identifier or a birth date (`ssn`, `passport_number`, `dob`). */
+  { name: 'personal_data', group: 'pii', style: 'redact', normalise: 'none' },
 ] as const satisfies readonly DetectorInfo[];
 
 export type DetectorName = (typeof DETECTORS)[number]['name'];
@@ -92,6 +94,7 @@ export const D = {
   huggingface: 28,
   vendorToken: 29,
   passwordHash: 30,
+  personalData: 31,
 } as const;
 
 export const DETECTOR_NAMES: readonly string[] = DETECTORS.map((d) => d.name);

@@ -94,6 +94,26 @@ export const KEY_NONE = 0;
 export const KEY_PASSWORD = 1;
 export const KEY_GENERIC = 2;
 export const KEY_AWS_SECRET = 3;
+/** Personal data by name (`ssn`, `passport_number`, `date_of_birth`): masked, but not a secret. */
+export const KEY_PERSONAL = 4;
+/** A phone number by name (`phone`, `mobile`): masked when it holds one. */
+export const KEY_PHONE = 5;
+
+/**
+ * Keys whose values are secrets: masked whole, and a column so named is protected from being
+ * computed on (Masker.protectsColumn). Personal-data keys mask their values like a detector does.
+ */
+export function isSecretKind(kind: number): boolean {
+  return kind === KEY_PASSWORD || kind === KEY_GENERIC || kind === KEY_AWS_SECRET;
+}
+
+/**
+ * Personal identifiers and birth dates by field name (lower-cased; camelCase joins, so
+ * `dateOfBirth` is `dateofbirth`), as a whole name or its last part after `-`, `_` or `.`.
+ */
+const PERSONAL_KEY =
+  /(?:^|[-_.])(?:ssn|social[-_.]?security(?:[-_.]?(?:number|no|num))?|itin|sin[-_.]?(?:number|no)|social[-_.]?insurance(?:[-_.]?(?:number|no))?|national[-_.]?id(?:entity)?(?:[-_.]?(?:number|no|num))?|(?:tax|taxpayer)[-_.]?(?:id|number|no)|passport(?:[-_.]?(?:number|no|num|id))?|drivers?[-_.]?licen[cs]e(?:[-_.]?(?:number|no|num|id))?|dl[-_.]?(?:number|no)|dob|date[-_.]?of[-_.]?birth|birth[-_.]?date|birthday|nino|nhs[-_.]?(?:number|no)|medicare[-_.]?(?:number|no)|mrn|medical[-_.]?record[-_.]?(?:number|no)|bsn|nir|cpf|aadhaar(?:[-_.]?(?:number|no))?|pesel|personnummer|codice[-_.]?fiscale|curp|rrn)$/;
+const PHONE_KEY = /(?:phone(?:[-_.]?(?:number|no|num))?|(?:^|[-_.])(?:mobile|cell|tel|telephone|fax)(?:[-_.]?(?:number|no|num|phone))?)$/;
 
 const PASSWORD_KEY =
   /(?<![a-z])pass(?:word|wd|phrase)?(?![a-z])|passw(?:or)?d|pwd|secret|authentication_string|(?<![a-z])(?:cvv|cvc)2?(?![a-z])|^pin$|[-_.]pin$|^pin[-_.]?code$|pincode|totp|(?:otp|mfa)[-_.]?(?:seed|key)|(?:recovery|backup)[-_.]?codes?$/;
@@ -108,13 +128,15 @@ const GENERIC_KEY =
 const NOT_SECRET_KEY =
   /tokens$|token_?count|_at$|expir|count$|type$|_?url$|_?uri$|length$|_len$|ttl$|hint$|polic|_id$|name$|[-_.]?(?:path|file|dir)$|stdin$|prompt$|required|enabled|strength|rotat|changed|updated|created|mode$|format$|prefix$|[-_.]?ref$|usage|header$|_field$|_param$|_identifier$|^prstoken$/;
 
-/** Every secret-like key contains one of these; most keys fail this one test. */
-const SECRET_WORD = /pass|pwd|secret|token|key|auth|cred|bearer|cookie|sig|cvv|cvc|pin|otp|mfa|code/i;
+/** Every secret-like or personal-data key contains one of these; most keys fail this one test. */
+const SECRET_WORD = /pass|pwd|secret|token|key|auth|cred|bearer|cookie|sig|cvv|cvc|pin|otp|mfa|code|ssn|itin|sin|social|national|tax|licen|dl|dob|birth|nino|nhs|medicare|mrn|record|bsn|nir|cpf|aadhaar|pesel|personnummer|fiscale|curp|rrn|phone|mobile|cell|tel|fax/i;
 
 /** Classify a key by name (case-insensitive). */
 export function classifyKey(key: string): number {
   if (key.length < 3 || key.length > 64 || !SECRET_WORD.test(key)) return KEY_NONE;
   const k = key.toLowerCase();
+  if (PERSONAL_KEY.test(k)) return KEY_PERSONAL;
+  if (PHONE_KEY.test(k)) return KEY_PHONE;
   if (NOT_SECRET_KEY.test(k)) return KEY_NONE;
   if (k.includes('aws') && (k.includes('secret') || k.includes('access_key'))) return KEY_AWS_SECRET;
   if (PASSWORD_KEY.test(k)) return KEY_PASSWORD;
@@ -1145,6 +1167,7 @@ export class Scanner {
     const te = this.matchToken(v);
     if (te > 0 && this.emit(v, te, this.tokenId)) return true;
     if (this.placeholder(v, ve)) return false;
+    if (kind === KEY_PERSONAL || kind === KEY_PHONE) return this.personalValue(kind, v, ve);
     const len = ve - v;
     if (kind === KEY_AWS_SECRET && len === 40 && this.allIn(v, ve, B64) && this.emit(v, ve, D.awsSecretKey)) return true;
     if ((kind === KEY_PASSWORD || kind === KEY_AWS_SECRET) && this.emit(v, ve, D.password)) return true;
@@ -1158,9 +1181,18 @@ export class Scanner {
    */
   private wholeToken(v: number, ve: number): boolean {
     if (this.nested) return false;
-    const n = this.n;
-    const lastEnd = this.lastEnd;
     const count = this.hits.n;
+    const lastEnd = this.lastEnd;
+    this.scanWithin(v, ve);
+    if (this.hits.n === count + 1 && this.hits.start[count] === v && this.hits.end[count] === ve) return true;
+    this.hits.n = count;
+    this.lastEnd = lastEnd;
+    return false;
+  }
+
+  /** The detectors over `s[v, ve)` alone, as if the text ended there; hits are appended. */
+  private scanWithin(v: number, ve: number): void {
+    const n = this.n;
     this.nested = true;
     this.n = ve;
     this.lastEnd = v;
@@ -1170,10 +1202,25 @@ export class Scanner {
       this.nested = false;
       this.n = n;
     }
-    if (this.hits.n === count + 1 && this.hits.start[count] === v && this.hits.end[count] === ve) return true;
-    this.hits.n = count;
-    this.lastEnd = lastEnd;
-    return false;
+  }
+
+  /**
+   * The value of a personal-data key: what the detectors find in it keeps their form (a dashed
+   * SSN its last four digits, an e-mail address its domain); otherwise the whole value, when it
+   * has the digits such a value has (two for an identifier or a birth date, seven for a phone).
+   */
+  private personalValue(kind: number, v: number, ve: number): boolean {
+    if (!this.nested) {
+      const count = this.hits.n;
+      const lastEnd = this.lastEnd;
+      this.scanWithin(v, ve);
+      if (this.hits.n > count) return true;
+      this.lastEnd = lastEnd;
+    }
+    let digits = 0;
+    for (let t = v; t < ve; t++) if (is(this.s.charCodeAt(t), DIGIT)) digits++;
+    if (kind === KEY_PHONE) return digits >= 7 && digits <= 15 && this.emit(v, ve, D.phone);
+    return digits >= 2 && this.emit(v, ve, D.personalData);
   }
 
   private allIn(v: number, ve: number, flags: number): boolean {

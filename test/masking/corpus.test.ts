@@ -56,7 +56,7 @@ test('corpus: recall ≥ 0.99 and false-positive rate ≤ 1 %', () => {
   if (misses.length > 0) console.log(`missed:\n  ${misses.slice(0, 20).join('\n  ')}`);
   if (falsePositives.length > 0) console.log(`false positives:\n  ${falsePositives.slice(0, 20).join('\n  ')}`);
   // Every built-in detector is represented.
-  for (const type of ['credit_card', 'us_ssn', 'iban', 'email', 'phone', 'jwt', 'private_key', 'aws_access_key', 'aws_secret_key', 'github_token', 'gitlab_token', 'slack_token', 'slack_webhook', 'stripe_key', 'google_api_key', 'npm_token', 'url_password', 'password', 'generic_secret', 'ipv4', 'ipv6', 'uk_nino', 'ca_sin', 'in_aadhaar', 'br_cpf', 'es_dni', 'openai_key', 'anthropic_key', 'huggingface_token', 'vendor_token', 'password_hash']) {
+  for (const type of ['credit_card', 'us_ssn', 'iban', 'email', 'phone', 'jwt', 'private_key', 'aws_access_key', 'aws_secret_key', 'github_token', 'gitlab_token', 'slack_token', 'slack_webhook', 'stripe_key', 'google_api_key', 'npm_token', 'url_password', 'password', 'generic_secret', 'ipv4', 'ipv6', 'uk_nino', 'ca_sin', 'in_aadhaar', 'br_cpf', 'es_dni', 'openai_key', 'anthropic_key', 'huggingface_token', 'vendor_token', 'password_hash', 'personal_data']) {
     assert.ok((perType.get(type)?.n ?? 0) >= 10, `corpus has positives for ${type}`);
   }
   assert.ok(recall >= 0.99, `recall ${recall} < 0.99`);

@@ -34,7 +34,7 @@ test('DETECTOR_NAMES lists every built-in detector', () => {
     'aws_access_key', 'aws_secret_key', 'credit_card', 'email', 'generic_secret', 'github_token', 'gitlab_token', 'google_api_key',
     'iban', 'ipv4', 'ipv6', 'jwt', 'npm_token', 'password', 'phone', 'private_key', 'slack_token', 'slack_webhook', 'stripe_key',
     'url_password', 'us_ssn', 'uk_nino', 'ca_sin', 'in_aadhaar', 'br_cpf', 'es_dni', 'openai_key', 'anthropic_key', 'huggingface_token', 'vendor_token',
-    'password_hash',
+    'password_hash', 'personal_data',
   ].sort());
 });
 

@@ -150,6 +150,27 @@ test('a secret-named column masks its whole value', () => {
   assert.equal(plan.maskValue(0, ''), '');
 });
 
+test('a column named for personal data masks its value, keeping a detector\'s own form; it is not protected like a secret', () => {
+  const m = defaultMasker();
+  const cols = ['ssn', 'date_of_birth', 'passport_no', 'mobile_phone', 'customerSsn', 'notes'].map((column) => ({ table: 'patients', column }));
+  const plan = m.planColumns(cols);
+  assert.equal(plan.maskValue(0, '123456789'), '[REDACTED:personal_data]');
+  assert.equal(plan.maskValue(0, '123-45-6789'), '***-**-6789', 'the SSN detector\'s form wins');
+  assert.equal(plan.maskValue(1, '1985-03-14'), '[REDACTED:personal_data]');
+  assert.equal(plan.maskValue(2, 'X12345678'), '[REDACTED:personal_data]');
+  assert.equal(plan.maskValue(3, '020 7946 0958'), '*** **** 0958', 'a national-format number under a phone name: phone\'s partial form');
+  assert.equal(plan.maskValue(3, 'none on file'), 'none on file', 'no phone number in it');
+  assert.equal(plan.maskValue(1, 'unknown'), 'unknown', 'no digits: not a birth date');
+  assert.equal(plan.maskValue(4, '123456789'), '123456789', 'camelCase without a separator is not read');
+  assert.equal(plan.maskValue(5, '123456789'), '123456789');
+  assert.equal(plan.maskBytes(0, Buffer.from('123456789'))?.toString(), '[REDACTED:personal_data]', 'bytes path: keyed columns are always decoded');
+  // Personal-data names mask values as detectors do; only secret-like names refuse computing on the column.
+  assert.equal(m.protectsColumn('ssn', ['patients']), false);
+  assert.equal(m.protectsColumn('dob', []), false);
+  assert.equal(m.protectsColumn('password', ['patients']), true);
+  assert.deepEqual(m.maskJson({ dob: '14/03/1985', phone: '+44 20 7946 0958', dob_verified: true }), { dob: '[REDACTED:personal_data]', phone: '+** ** **** 0958', dob_verified: true });
+});
+
 test('maskBytes: unchanged bytes are not decoded or copied; changed values are re-encoded; NULL rules', () => {
   const m = createMasker({ columns: { '*.secret_col': 'null' } });
   const plan = m.planColumns([{ column: 'name' }, { column: 'card' }, { column: 'secret_col' }]);

@@ -454,16 +454,19 @@ const idContainers = [
   (v: string) => `INSERT INTO people (name, id_number) VALUES ('Ines', '${v}');`,
   (v: string) => `2024-05-16T08:12:22.620Z INFO kyc check passed for ${v} status=200`,
 ];
+// A field named `national_id` is masked by its name whatever its check digits say (personal_data),
+// so the look-alikes sit under a neutral field name.
+const lookalikeContainers = idContainers.map((c, i) => (i === 1 ? (v: string) => `{"reference": "${v}", "country": "x"}` : c));
 positives('uk_nino', 24, nino, idContainers);
 positives('ca_sin', 24, () => group3(sinDigits(true), pick([' ', '-'])), idContainers);
 positives('in_aadhaar', 24, () => group4(aadhaarDigits(true), pick([' ', '-'])), idContainers);
 positives('br_cpf', 24, () => cpf(true), idContainers);
 positives('es_dni', 24, () => dni(true), idContainers);
-negatives('nino_invalid', 30, () => pick([`${pick(['QQ', 'BG', 'GB', 'NK', 'TN', 'ZZ', 'DA', 'AO'])}${chars(DIGITS, 6)}${pick(['A', 'B', 'C', 'D'])}`, `AB${chars(DIGITS, 6)}${pick(['E', 'F', 'X'])}`, `AB${chars(DIGITS, 5)}C`]), idContainers);
-negatives('sin_like', 30, () => group3(sinDigits(false), pick([' ', '-'])), idContainers);
-negatives('aadhaar_like', 30, () => group4(aadhaarDigits(false), pick([' ', '-'])), idContainers);
-negatives('cpf_invalid', 30, () => (int(4) === 0 ? `${chars('1', 3)}.111.111-11` : cpf(false)), idContainers);
-negatives('dni_wrong_letter', 30, () => dni(false), idContainers);
+negatives('nino_invalid', 30, () => pick([`${pick(['QQ', 'BG', 'GB', 'NK', 'TN', 'ZZ', 'DA', 'AO'])}${chars(DIGITS, 6)}${pick(['A', 'B', 'C', 'D'])}`, `AB${chars(DIGITS, 6)}${pick(['E', 'F', 'X'])}`, `AB${chars(DIGITS, 5)}C`]), lookalikeContainers);
+negatives('sin_like', 30, () => group3(sinDigits(false), pick([' ', '-'])), lookalikeContainers);
+negatives('aadhaar_like', 30, () => group4(aadhaarDigits(false), pick([' ', '-'])), lookalikeContainers);
+negatives('cpf_invalid', 30, () => (int(4) === 0 ? `${chars('1', 3)}.111.111-11` : cpf(false)), lookalikeContainers);
+negatives('dni_wrong_letter', 30, () => dni(false), lookalikeContainers);
 negatives('number_groups', 30, () => pick([`${chars(DIGITS, 3)} ${chars(DIGITS, 3)} ${chars(DIGITS, 3)} ${chars(DIGITS, 3)}`, `order ${chars(DIGITS, 8)} shipped`, `${chars(DIGITS, 4)} ${chars(DIGITS, 4)} ${chars(DIGITS, 4)} ${chars(DIGITS, 4)} ${chars(DIGITS, 4)}`, `v${chars(DIGITS, 3)}.${chars(DIGITS, 3)}.${chars(DIGITS, 3)}`]));
 
 // ---------------------------------------------------------------- model-provider keys and more vendor tokens
@@ -661,6 +664,40 @@ negatives('token_and_hash_lookalike', 40, () => pick([
   `v1.0-${pick(['beta', 'rc1', 'final'])}`,
   `ya29.${pick(['x', 'example'])}`,
   'xai-sdk 1.2 and glrt- docs',
+]));
+
+// ---------------------------------------------------------------- personal data named by its field
+// Appended last, so earlier records keep their ids and values.
+
+const personalContainers = [
+  (v: string) => `{"id": ${int(9999)}, "ssn": "${v}", "plan": "gold"}`,
+  (v: string) => `patient dob=${v} ward=3`,
+  (v: string) => `{"passportNumber": "${v}", "nationality": "PT"}`,
+  (v: string) => `tax_id: ${v}`,
+  (v: string) => `<dateOfBirth>${v}</dateOfBirth>`,
+];
+positives('personal_data', 30, () => pick([
+  chars(DIGITS, 9),
+  `19${50 + int(50)}-0${1 + int(9)}-${10 + int(18)}`,
+  `${pick(['X', 'C', 'P'])}${chars(DIGITS, 8)}`,
+  `${chars(DIGITS, 2)}-${chars(DIGITS, 7)}`,
+  `${10 + int(18)}/0${1 + int(9)}/19${50 + int(50)}`,
+]), personalContainers);
+const phoneContainers = [
+  (v: string) => `{"name": "Ana", "phone": "${v}"}`,
+  (v: string) => `mobile=${v}`,
+  (v: string) => `"phoneNumber": "${v}",`,
+];
+positives('phone', 12, () => pick([`0${chars(DIGITS, 2)} ${chars(DIGITS, 4)} ${chars(DIGITS, 4)}`, `0${chars(DIGITS, 9)}`, `06 ${chars(DIGITS, 2)} ${chars(DIGITS, 2)} ${chars(DIGITS, 2)} ${chars(DIGITS, 2)}`]), phoneContainers);
+negatives('personal_field_lookalike', 30, () => pick([
+  '{"dob_verified": true, "ssn_last_checked_at": "2024-05-01"}',
+  '{"phone": "n/a", "mobile": "unknown"}',
+  `{"passport_country": "FR", "tax_rate": 0.${chars(DIGITS, 2)}}`,
+  `{"taxonomy_id": ${int(9999)}, "microphone": "Yeti X"}`,
+  '{"dob": null, "ssn": ""}',
+  `{"cell": "B${int(99)}", "telemetry": "on"}`,
+  `record_count=${int(999)} national_holiday=true`,
+  `{"phone_extension": "${int(999)}", "dl_url": "https://example.com/f.zip"}`,
 ]));
 
 const out = join(dirname(fileURLToPath(import.meta.url)), 'corpus.jsonl');
