@@ -199,9 +199,23 @@ describe('inline masking through the PostgreSQL gateway', () => {
       for (const sql of [`UPDATE customers SET email = '${shown.email}' WHERE id = 1`, `UPDATE customers SET ssn = '${shown.ssn}', name = 'Ada' WHERE id = 1`, "UPDATE customers SET password = '[REDACTED]' WHERE id = 1"]) {
         await assert.rejects(c.query(sql), (err: Error & { detail?: string }) => /masked-value-write/.test(err.message) && /a value Sluice masked/.test(err.detail ?? ''), sql);
       }
+      // Drivers bind values as parameters of the extended protocol: each bound value is read too,
+      // and the connection goes on after the refusal.
+      for (const [sql, values] of [
+        ['UPDATE customers SET email = $1 WHERE id = $2', [shown.email, 1]],
+        ['UPDATE customers SET name = $2, ssn = $1 WHERE id = 1', [shown.ssn, 'Ada']],
+        ['WITH u AS (UPDATE customers SET password = $1 WHERE id = 1 RETURNING id) SELECT count(*) FROM u', ['[REDACTED:password]']],
+      ] as const) {
+        await assert.rejects(c.query(sql, [...values]), (err: Error & { detail?: string }) => /masked-value-write/.test(err.message) && /a value Sluice masked/.test(err.detail ?? ''), sql);
+      }
+      await c.query('UPDATE customers SET name = $1 WHERE id = $2', ['Ada', 1]);
+      // A prepared UPDATE, bound again with a masked value, is refused at that Execute only.
+      await c.query({ name: 'set-email', text: 'UPDATE customers SET email = $1 WHERE id = $2', values: ['ada@example.com', 1] });
+      await assert.rejects(c.query({ name: 'set-email', text: 'UPDATE customers SET email = $1 WHERE id = $2', values: [shown.email, 1] }), /masked-value-write/);
       const stored = await f.pg.query('SELECT email, ssn, password FROM customers WHERE id = 1', 'app');
       assert.deepEqual(stored.rows[0], { email: 'ada@example.com', ssn: '123-45-6789', password: 'hunter2' });
-      // A new row quoting masked text replaces nothing.
+      // A new row quoting masked text replaces nothing, bound or inline.
+      await c.query('INSERT INTO customers (name, email) VALUES ($1, $2)', ['Bound', shown.email]);
       await c.query("INSERT INTO customers (name, email) VALUES ('Quoted', 'see [REDACTED:email] above')");
     } finally {
       await c.end();

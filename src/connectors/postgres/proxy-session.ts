@@ -87,6 +87,24 @@ function hasStarOrdering(d: SqlDecision): boolean {
   return d.decision.effect !== 'deny' && d.statements.some((st) => (st.facts as Partial<StatementFacts>).starOrdering !== undefined);
 }
 
+/** An UPDATE or MERGE, alone or inside a CTE: it replaces values a result may have shown masked. */
+function overwrites(st: SqlDecision['statements'][number]): boolean {
+  const verbs = (st.facts as Partial<StatementFacts>).verbs ?? [st.facts.kind];
+  return verbs.includes('update') || verbs.includes('merge');
+}
+
+/** `d` refused because it writes `found`, a value Sluice masked (`masked-value-write`). */
+function writeBackDenied(d: SqlDecision, found: string): SqlDecision {
+  return {
+    ...d,
+    decision: {
+      effect: 'deny',
+      rule: BUILTIN_RULES.maskedValueWrite,
+      reason: `it writes ${found}, a value Sluice masked, which would replace the real value; write the real value, or leave the column out`,
+    },
+  };
+}
+
 function isPureRead(d: SqlDecision): boolean {
   if (d.decision.effect !== 'allow' || d.statements.length === 0) return false;
   return d.statements.every((st) => {
@@ -146,6 +164,8 @@ interface PortalInfo {
   readonly resultFormats: readonly number[];
   /** Bound parameter bytes, kept for statements that need approval. */
   readonly params?: Buffer;
+  /** A bound parameter of an UPDATE or MERGE carries a value Sluice masked: its Execute is refused. */
+  readonly writesMasked?: string;
   fields?: readonly FieldDescription[];
 }
 
@@ -576,21 +596,29 @@ export class ProxySession {
   private checkWriteBack(d: SqlDecision): SqlDecision {
     if (d.decision.effect === 'deny' || this.o.masker.inert) return d;
     for (const st of d.statements) {
-      const verbs = (st.facts as Partial<StatementFacts>).verbs ?? [st.facts.kind];
-      if (!verbs.includes('update') && !verbs.includes('merge')) continue;
+      if (!overwrites(st)) continue;
       const found = findMaskMarker(st.text);
-      if (found !== undefined) {
-        return {
-          ...d,
-          decision: {
-            effect: 'deny',
-            rule: BUILTIN_RULES.maskedValueWrite,
-            reason: `it writes ${found}, a value Sluice masked, which would replace the real value; write the real value, or leave the column out`,
-          },
-        };
-      }
+      if (found !== undefined) return writeBackDenied(d, found);
     }
     return d;
+  }
+
+  /**
+   * The bound parameters of an UPDATE or MERGE (`SET email = $1`, as drivers send every value):
+   * the first one carrying a value Sluice masked, else undefined. Markers are ASCII, so text and
+   * binary formats are read alike.
+   */
+  private maskedParam(st: PreparedInfo | undefined, body: Buffer, start: number, end: number): string | undefined {
+    if (st === undefined || this.o.masker.inert || st.decision.decision.effect === 'deny' || !st.decision.statements.some(overwrites)) return undefined;
+    const b = new BodyReader(body.subarray(start, end));
+    const n = b.int16();
+    for (let i = 0; i < n; i++) {
+      const len = b.int32();
+      if (len <= 0) continue;
+      const found = findMaskMarker(b.bytes(len).toString('latin1'));
+      if (found !== undefined) return found;
+    }
+    return undefined;
   }
 
   /**
@@ -964,8 +992,15 @@ export class ProxySession {
     // Only held statements need their bound parameters: an approval covers exactly these values.
     const params = st !== undefined && st.decision.decision.effect === 'review' ? Buffer.from(body.subarray(paramsStart, paramsEnd)) : undefined;
     const refusedParse = st === undefined && this.refusedParses.has(statement);
+    const writesMasked = this.maskedParam(st, body, paramsStart, paramsEnd);
     if (st === undefined || !isPureRead(st.decision)) this.protocolNames.add('P', portal);
-    this.portals.set(portal, { statement: st, resultFormats, ...(params !== undefined ? { params } : {}), ...(refusedParse ? { refusedParse } : {}) });
+    this.portals.set(portal, {
+      statement: st,
+      resultFormats,
+      ...(params !== undefined ? { params } : {}),
+      ...(refusedParse ? { refusedParse } : {}),
+      ...(writesMasked !== undefined ? { writesMasked } : {}),
+    });
   }
 
   private async onExecute(body: Buffer, frameBytesView: Buffer): Promise<void> {
@@ -1033,6 +1068,15 @@ export class ProxySession {
       return;
     }
     this.recordLazyNow();
+    if (portal?.writesMasked !== undefined) {
+      const d = writeBackDenied(statement.decision, portal.writesMasked);
+      const denied = this.deniedError(d);
+      this.denied += 1;
+      await this.recordDecision(sql, d, undefined, denied);
+      this.pushOp({ ...op, denied });
+      this.forward(executeMessage(DENIED_PORTAL));
+      return;
+    }
     let denied: SluiceError | undefined;
     let approvalId: string | undefined;
     if (statement.decision.decision.effect === 'review') {
