@@ -208,10 +208,12 @@ describe('inline masking through the PostgreSQL gateway', () => {
       ] as const) {
         await assert.rejects(c.query(sql, [...values]), (err: Error & { detail?: string }) => /masked-value-write/.test(err.message) && /a value Sluice masked/.test(err.detail ?? ''), sql);
       }
-      await c.query('UPDATE customers SET name = $1 WHERE id = $2', ['Ada', 1]);
+      // (Rows are left where they are: later tests read the table in its physical order.)
+      assert.equal((await c.query('UPDATE customers SET name = $1 WHERE id = $2', ['Nobody', 0])).rowCount, 0);
       // A prepared UPDATE, bound again with a masked value, is refused at that Execute only.
-      await c.query({ name: 'set-email', text: 'UPDATE customers SET email = $1 WHERE id = $2', values: ['ada@example.com', 1] });
+      await c.query({ name: 'set-email', text: 'UPDATE customers SET email = $1 WHERE id = $2', values: ['nobody@example.com', 0] });
       await assert.rejects(c.query({ name: 'set-email', text: 'UPDATE customers SET email = $1 WHERE id = $2', values: [shown.email, 1] }), /masked-value-write/);
+      await c.query({ name: 'set-email', text: 'UPDATE customers SET email = $1 WHERE id = $2', values: ['nobody@example.com', 0] });
       const stored = await f.pg.query('SELECT email, ssn, password FROM customers WHERE id = 1', 'app');
       assert.deepEqual(stored.rows[0], { email: 'ada@example.com', ssn: '123-45-6789', password: 'hunter2' });
       // A new row quoting masked text replaces nothing, bound or inline.
