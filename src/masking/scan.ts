@@ -134,7 +134,8 @@ const SECRET_WORD = /pass|pwd|secret|token|key|auth|cred|bearer|cookie|sig|cvv|c
 /** Classify a key by name (case-insensitive). */
 export function classifyKey(key: string): number {
   if (key.length < 3 || key.length > 64 || !SECRET_WORD.test(key)) return KEY_NONE;
-  const k = key.toLowerCase();
+  // A label of words (`Date of Birth`, `Driver's License`) reads as one key.
+  const k = key.includes(' ') ? key.toLowerCase().replace(/'/g, '').replace(/ /g, '_') : key.toLowerCase();
   if (PERSONAL_KEY.test(k)) return KEY_PERSONAL;
   if (PHONE_KEY.test(k)) return KEY_PHONE;
   if (NOT_SECRET_KEY.test(k)) return KEY_NONE;
@@ -195,6 +196,11 @@ const CRYPT_HASH =
 const SCHEME_HASH =
   /(?:pbkdf2_sha(?:1|256|512)\$\d{1,9}\$[^$\s"']{1,128}\$[A-Za-z0-9+/=]{16,}|argon2\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}|bcrypt(?:_sha256)?\$\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}|scrypt\$\d+\$[^$\s"']{1,128}\$\d+\$\d+\$[A-Za-z0-9+/=]{16,}|SCRAM-SHA-256\$\d{1,9}:[A-Za-z0-9+/=]{8,}\$[A-Za-z0-9+/=]{16,}:[A-Za-z0-9+/=]{16,})(?![A-Za-z0-9+/=])/y;
 const HASH_SCHEMES = ['pbkdf2_sha256', 'pbkdf2_sha512', 'pbkdf2_sha1', 'bcrypt_sha256', 'bcrypt', 'argon2', 'scrypt', 'SCRAM-SHA-256'];
+
+/** Month names and abbreviations, for dates of birth written in words (Scanner.personalEnd). */
+const MONTHS: ReadonlySet<string> = new Set(
+  ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'].flatMap((m) => [m, m.slice(0, 3)]).concat(['sept']),
+);
 
 /** Quoted assignment values longer than this are not treated as one secret. */
 const MAX_VALUE = 4096;
@@ -989,10 +995,12 @@ export class Scanner {
       j--;
     }
     const ks = j + 1;
-    if (ke - ks < 3) return i + 1;
-    let kind = this.keyKind(h, ks, ke);
+    if (ke - ks < 2) return i + 1;
+    let kind = ke - ks >= 3 ? this.keyKind(h, ks, ke) : KEY_NONE;
     // `"name": "DB_PASSWORD", "value": "…"` (env lists as JSON text, `- name: …` / `value: …` in YAML).
     if (kind === KEY_NONE && ke - ks === 5 && s.slice(ks, ke).toLowerCase() === 'value') kind = this.pairName(ks);
+    // A label of words: `API Key: …`, `Date of Birth: …`, `Tax ID: …`.
+    if (kind === KEY_NONE && s.charCodeAt(i) === COLON && ke === i) kind = this.labelKind(ks, ke);
     if (kind === KEY_NONE) return i + 1;
     // The value: quoted (to the closing quote) or bare (to whitespace or a delimiter).
     let v = from;
@@ -1032,7 +1040,53 @@ export class Scanner {
       }
     }
     if (ve <= v) return i + 1;
+    // `Date of Birth: 14 March 1985`: a personal value after a label runs on over its words.
+    if ((kind === KEY_PERSONAL || kind === KEY_PHONE) && s.charCodeAt(i) === COLON && q !== QUOTE && q !== APOS && q !== BACKTICK) ve = this.personalEnd(ve);
     return this.emitValue(kind, v, ve) ? this.lastEnd : v;
+  }
+
+  /**
+   * The kind of a label of up to four words ending at `ke` (`Secret Access Key`, `Social Security
+   * Number`, `Driver's License`), joined as one key, when its last word alone is not keyed.
+   * Words are letters (and `'`) joined by single spaces, on one line.
+   */
+  private labelKind(ks: number, ke: number): number {
+    const s = this.s;
+    if (!this.allIn(ks, ke, UPPER | LOWER)) return KEY_NONE;
+    let ws = ks;
+    for (let words = 1; words < 4; words++) {
+      if (ws - 2 < this.lastEnd || s.charCodeAt(ws - 1) !== SPACE) return KEY_NONE;
+      let w = ws - 1;
+      while (w > this.lastEnd && ws - 1 - w < 20 && (is(s.charCodeAt(w - 1), UPPER | LOWER) || s.charCodeAt(w - 1) === APOS)) w--;
+      if (w === ws - 1 || this.wordAt(w - 1)) return KEY_NONE;
+      ws = w;
+      const kind = this.keyKindAt(ws, ke);
+      if (kind !== KEY_NONE) return kind;
+    }
+    return KEY_NONE;
+  }
+
+  /**
+   * The end of a personal value read as a bare word ending at `ve`: more words follow while each
+   * has a digit, is one or two capitals or a month's name (`14 March 1985`, `March 14, 1985`,
+   * `020 7946 0958`, `AB 12 34 56 C`), up to 64 characters in all.
+   */
+  private personalEnd(ve: number): number {
+    const s = this.s;
+    const limit = ve + 64;
+    for (;;) {
+      let next = ve;
+      if (s.charCodeAt(next) === C(',')) next++;
+      if (s.charCodeAt(next) !== SPACE) return ve;
+      next++;
+      const we = this.bareEnd(next);
+      if (we === next || we > limit) return ve;
+      let digit = false;
+      for (let t = next; t < we && !digit; t++) digit = is(s.charCodeAt(t), DIGIT);
+      // A capital letter or two (a NINO's suffix `AB 12 34 56 C`) stays with the number too.
+      if (!digit && !(we - next <= 2 && this.allIn(next, we, UPPER)) && !MONTHS.has(s.slice(next, we).toLowerCase().replace(/\.$/, ''))) return ve;
+      ve = we;
+    }
   }
 
   private bareEnd(v: number): number {

@@ -229,6 +229,26 @@ test('keys naming card codes, PINs, OTP seeds and presigned-URL signatures mask 
   }
 });
 
+test('labels of several words key their values (forms, tickets, copied tables); prose and neutral labels do not', () => {
+  const m = defaultMasker();
+  for (const [text, want] of [
+    ['Date of Birth: 14 March 1985\nWard: 3', 'Date of Birth: [REDACTED:personal_data]\nWard: 3'],
+    ['Date of Birth: March 14, 1985', 'Date of Birth: [REDACTED:personal_data]'],
+    ['Social Security Number: 123456789', 'Social Security Number: [REDACTED:personal_data]'],
+    ["Driver's License: D1234567", "Driver's License: [REDACTED:personal_data]"],
+    ['Tax ID: 12-3456789', 'Tax ID: [REDACTED:personal_data]'],
+    ['National ID: AB 12 34 56 C', 'National ID: ** ** *4 56 C'],
+    ['API Key: 9f8e7d6c5b4a39281716aabbccddeeff', 'API Key: [REDACTED:generic_secret]'],
+    ['Secret Access Key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'Secret Access Key: [REDACTED:generic_secret]'],
+    ['Phone Number: 020 7946 0958', 'Phone Number: *** **** 0958'],
+  ] as const) {
+    assert.equal(m.maskText(text), want);
+  }
+  for (const text of ['Build Number: 4411', 'Record Count: 12', 'Start Date: 2024-05-01', 'Step 2: run the tests', 'Date of Birth: not given', 'Date of Birth: see form 12 below', 'Ward: 3 Bed: 12']) {
+    assert.equal(m.maskText(text), text);
+  }
+});
+
 test('connection-string keys (Azure Storage, Service Bus, Cosmos DB) are secrets; the key names beside them are not', () => {
   const storage = `DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=${'Zm9vYmFyYmF6cXV4'.repeat(5)}Zm9vYmE=;EndpointSuffix=core.windows.net`;
   const out = defaultMasker().maskText(storage);

@@ -454,9 +454,9 @@ const idContainers = [
   (v: string) => `INSERT INTO people (name, id_number) VALUES ('Ines', '${v}');`,
   (v: string) => `2024-05-16T08:12:22.620Z INFO kyc check passed for ${v} status=200`,
 ];
-// A field named `national_id` is masked by its name whatever its check digits say (personal_data),
-// so the look-alikes sit under a neutral field name.
-const lookalikeContainers = idContainers.map((c, i) => (i === 1 ? (v: string) => `{"reference": "${v}", "country": "x"}` : c));
+// A field or label naming a national id is masked by its name whatever the check digits say
+// (personal_data), so the look-alikes sit under neutral names.
+const lookalikeContainers = idContainers.map((c, i) => (i === 0 ? (v: string) => `customer reference: ${v}` : i === 1 ? (v: string) => `{"reference": "${v}", "country": "x"}` : c));
 positives('uk_nino', 24, nino, idContainers);
 positives('ca_sin', 24, () => group3(sinDigits(true), pick([' ', '-'])), idContainers);
 positives('in_aadhaar', 24, () => group4(aadhaarDigits(true), pick([' ', '-'])), idContainers);
@@ -669,6 +669,12 @@ negatives('token_and_hash_lookalike', 40, () => pick([
 // ---------------------------------------------------------------- personal data named by its field
 // Appended last, so earlier records keep their ids and values.
 
+const labelContainers = [
+  (v: string) => `Date of Birth: ${v}`,
+  (v: string) => `Social Security Number: ${v}\nPlan: gold`,
+  (v: string) => `Passport No: ${v}`,
+  (v: string) => `Tax ID: ${v}, filed 2024`,
+];
 const personalContainers = [
   (v: string) => `{"id": ${int(9999)}, "ssn": "${v}", "plan": "gold"}`,
   (v: string) => `patient dob=${v} ward=3`,
@@ -683,6 +689,16 @@ positives('personal_data', 30, () => pick([
   `${chars(DIGITS, 2)}-${chars(DIGITS, 7)}`,
   `${10 + int(18)}/0${1 + int(9)}/19${50 + int(50)}`,
 ]), personalContainers);
+positives('personal_data', 16, () => pick([chars(DIGITS, 9), `19${50 + int(50)}-0${1 + int(9)}-${10 + int(18)}`, `${10 + int(18)} ${pick(['March', 'Sep', 'December'])} 19${50 + int(50)}`, `X${chars(DIGITS, 8)}`]), labelContainers);
+negatives('label_lookalike', 16, () => pick([
+  `Build Number: ${int(9999)}`,
+  `Record Count: ${int(999)}`,
+  `Start Date: 2024-0${1 + int(9)}-1${int(9)}`,
+  `Error Code: ${int(999)}`,
+  `Cell Count: ${int(99)}`,
+  'Date of Birth: not provided',
+  `API Key: ${pick(['rotated', 'see vault', '(unset)'])}`,
+]));
 const phoneContainers = [
   (v: string) => `{"name": "Ana", "phone": "${v}"}`,
   (v: string) => `mobile=${v}`,
