@@ -17,7 +17,7 @@ import * as validators from './validators.js';
 const isIPv6 = net.isIPv6;
 const D = detectors.D;
 const bit = detectors.bit;
-const { IBAN_LENGTHS, aadhaarValid, cardIinValid, cpfValid, dniValid, entropyAt, luhnAt, nanpValid, ninoValid, sinValid, ssnValid } = validators;
+const { IBAN_LENGTHS, aadhaarValid, cardIinValid, cnRicValid, codiceFiscaleValid, cpfValid, dniValid, entropyAt, hetuValid, luhnAt, nanpValid, nhsValid, ninoValid, nricValid, panValid, rrnValid, sinValid, ssnValid } = validators;
 /** Detectors whose candidates start at (or just before) a digit. */
 const NATIONAL_IDS = bit(D.ukNino) | bit(D.caSin) | bit(D.inAadhaar) | bit(D.brCpf) | bit(D.esDni);
 /** Detectors with tokens whose first digit sits inside a word (Scanner.tokenInWord). */
@@ -231,7 +231,7 @@ export function buildTriggers(enabled: number): Uint8Array {
   const assignments = bit(D.password) | bit(D.genericSecret) | bit(D.awsSecretKey);
   // Digits start numbers, and a few tokens: Telegram bot tokens, Databricks `dapi…`, GitLab's
   // `GR1348941…`, Google's `1//…` refresh tokens, PostgreSQL `md5…` password hashes.
-  if (on(bit(D.card) | bit(D.ssn) | bit(D.iban) | bit(D.phone) | bit(D.ipv4) | NATIONAL_IDS | bit(D.vendorToken) | bit(D.gitlab) | bit(D.google) | bit(D.passwordHash))) set('0123456789', T_DIGIT);
+  if (on(bit(D.card) | bit(D.ssn) | bit(D.iban) | bit(D.phone) | bit(D.ipv4) | NATIONAL_IDS | bit(D.personalData) | bit(D.vendorToken) | bit(D.gitlab) | bit(D.google) | bit(D.passwordHash))) set('0123456789', T_DIGIT);
   if (on(bit(D.email))) set('@', T_AT);
   if (on(assignments | bit(D.urlPassword) | bit(D.slackWebhook) | bit(D.vendorToken) | bit(D.ipv6))) set(':', T_COLON);
   if (on(assignments)) {
@@ -426,6 +426,7 @@ export class Scanner {
         if (en & bit(D.ukNino) && (e = this.nino(i - 2, i, false)) > 0) return e;
       }
       if (en & bit(D.esDni) && (prev === 88 || prev === 89 || prev === 90) /* X Y Z */ && i - 1 >= this.lastEnd && !this.wordAt(i - 2) && (e = this.dni(i - 1, i)) > 0) return e;
+      if (is(prev, UPPER) && en & bit(D.personalData) && (e = this.lettersThenDigits(i)) > 0) return e;
       return this.skipDigits(i);
     }
     // `999-123-45-6789`, `1.2.3`, `12:30`: a run after a separator that follows a digit continues
@@ -436,6 +437,7 @@ export class Scanner {
     const runEnd = this.skipDigits(i);
     if (runEnd - i >= 8 && runEnd - i <= 10 && this.code(runEnd) === COLON && en & bit(D.vendorToken) && (e = this.telegram(i, runEnd)) > 0) return e;
     if (runEnd === i + 1 && this.code(runEnd) === SLASH && en & bit(D.google) && (e = this.googleRefresh(i)) > 0) return e;
+    if (runEnd - i === 6 && en & bit(D.personalData) && (e = this.birthDateId(i, runEnd)) > 0) return e;
     if (runEnd - i < 8) {
       const c = this.code(runEnd);
       if (c !== SPACE && c !== HYPHEN && c !== DOT && c !== RPAREN) return runEnd;
@@ -447,8 +449,64 @@ export class Scanner {
     if (en & bit(D.ssn) && (e = this.ssn(i)) > 0) return e;
     if (en & NATIONAL_IDS && (e = this.nationalId(i, prev)) > 0) return e;
     if (en & bit(D.phone) && (e = this.phone(i, prev)) > 0) return e;
+    if (en & bit(D.personalData) && (e = this.digitsOnlyId(i, runEnd)) > 0) return e;
     if (en & bit(D.ipv4) && (e = this.ipv4(i)) > 0) return e;
     return this.ge[0]!;
+  }
+
+  /**
+   * National identifiers that start with capitals, from the first digit `i`: Singapore NRIC/FIN
+   * (`S1234567D`), Indian PAN (`ABCPE1234F`), Italian codice fiscale (`RSSMRA85M01H501Q`).
+   */
+  private lettersThenDigits(i: number): number {
+    let j = i;
+    while (j > this.lastEnd && i - j < 7 && is(this.code(j - 1), UPPER)) j--;
+    const n = i - j;
+    if ((n !== 1 && n !== 5 && n !== 6) || this.wordAt(j - 1)) return -1;
+    const len = n === 1 ? 9 : n === 5 ? 10 : 16;
+    const e = j + len;
+    if (e > this.n || this.wordAt(e)) return -1;
+    const id = this.s.slice(j, e);
+    if (!(n === 1 ? nricValid(id) : n === 5 ? panValid(id) : codiceFiscaleValid(id))) return -1;
+    return this.emit(j, e, D.personalData) ? e : -1;
+  }
+
+  /**
+   * Identifiers that open with a birth date, six digits at `i`: Finnish `131052-308T` (DDMMYY,
+   * century sign, check character) and Korean `850314-1234567` (YYMMDD and seven digits).
+   */
+  private birthDateId(i: number, r: number): number {
+    const s = this.s;
+    const sign = s.charCodeAt(r);
+    if (sign === HYPHEN && is(this.code(r + 1), DIGIT)) {
+      const d = this.skipDigits(r + 1);
+      if (d - r - 1 === 7 && !this.wordAt(d) && rrnValid(s.slice(i, r) + s.slice(r + 1, d))) return this.emit(i, d, D.personalData) ? d : -1;
+    }
+    if (sign !== HYPHEN && sign !== PLUS && !(sign >= 65 && sign <= 89)) return -1;
+    const e = r + 5;
+    if (e > this.n || this.wordAt(e) || !hetuValid(s.slice(i, e))) return -1;
+    return this.emit(i, e, D.personalData) ? e : -1;
+  }
+
+  /**
+   * Digits-only identifiers, after the phone formats had their turn: a Chinese resident identity
+   * number (18 characters, the last maybe `X`) and a UK NHS number written 3-3-4 (`943 476 5919`).
+   * Ten bare digits are not read as an NHS number: a Unix time passes its check one time in eleven.
+   */
+  private digitsOnlyId(i: number, runEnd: number): number {
+    const s = this.s;
+    const len = runEnd - i;
+    if (len === 18 || (len === 17 && s.charCodeAt(runEnd) === 88 /* X */)) {
+      const e = i + 18;
+      return !this.wordAt(e) && cnRicValid(s.slice(i, e)) && this.emit(i, e, D.personalData) ? e : -1;
+    }
+    if (this.ng >= 3 && this.glen(0) === 3 && this.glen(1) === 3 && this.glen(2) === 4 && this.sepLen[0] === 1 && this.sepLen[1] === 1) {
+      const sep = this.sepCode[0]!;
+      if ((sep !== SPACE && sep !== HYPHEN) || this.sepCode[1] !== sep || this.continues(2)) return -1;
+      const end = this.ge[2]!;
+      return nhsValid(this.digitsOf(i, end)) && this.emit(i, end, D.personalData) ? end : -1;
+    }
+    return -1;
   }
 
   /**

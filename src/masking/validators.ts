@@ -169,6 +169,100 @@ export function dniValid(body: string, letter: string): boolean {
   return DNI_LETTERS[Number(digits) % 23] === letter;
 }
 
+/** A calendar date (years 1800–2099), for identifiers that embed a birth date. */
+function dateValid(year: number, month: number, day: number): boolean {
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return day <= [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
+}
+
+// Italian codice fiscale: values of the characters in odd positions (1st, 3rd, …), by digit or letter.
+const CF_ODD = [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23];
+
+/**
+ * Italian codice fiscale (Agenzia delle Entrate): six letters, year, month letter, day (41–71 for
+ * women), municipality, and a check letter over the first fifteen characters.
+ */
+export function codiceFiscaleValid(cf: string): boolean {
+  if (!/^[A-Z]{6}\d{2}[ABCDEHLMPRST]\d{2}[A-Z]\d{3}[A-Z]$/.test(cf)) return false;
+  const day = Number(cf.slice(9, 11));
+  if (!((day >= 1 && day <= 31) || (day >= 41 && day <= 71))) return false;
+  let sum = 0;
+  for (let i = 0; i < 15; i++) {
+    const c = cf.charCodeAt(i);
+    const v = c <= 57 ? c - ZERO : c - 65;
+    sum += i % 2 === 0 ? CF_ODD[v]! : v;
+  }
+  return cf.charCodeAt(15) - 65 === sum % 26;
+}
+
+/** Singapore NRIC/FIN (ICA): S, T, F or G, seven digits, check letter (weights 2 7 6 5 4 3 2). */
+export function nricValid(id: string): boolean {
+  if (!/^[STFG]\d{7}[A-Z]$/.test(id)) return false;
+  const w = [2, 7, 6, 5, 4, 3, 2];
+  let sum = id[0] === 'T' || id[0] === 'G' ? 4 : 0;
+  for (let i = 0; i < 7; i++) sum += (id.charCodeAt(i + 1) - ZERO) * w[i]!;
+  const table = id[0] === 'S' || id[0] === 'T' ? 'JZIHGFEDCBA' : 'XWUTRQPNMLK';
+  return table[sum % 11] === id[8];
+}
+
+const HETU_CENTURIES: Readonly<Record<string, number>> = { '+': 1800, '-': 1900, Y: 1900, X: 1900, W: 1900, V: 1900, U: 1900, A: 2000, B: 2000, C: 2000, D: 2000, E: 2000, F: 2000 };
+
+/** Finnish personal identity code (henkilötunnus): DDMMYY, century sign, NNN, check character (mod 31). */
+export function hetuValid(id: string): boolean {
+  if (!/^\d{6}[-+ABCDEFUVWXY]\d{3}[0-9A-Y]$/.test(id)) return false;
+  const century = HETU_CENTURIES[id[6]!]!;
+  if (!dateValid(century + Number(id.slice(4, 6)), Number(id.slice(2, 4)), Number(id.slice(0, 2)))) return false;
+  return '0123456789ABCDEFHJKLMNPRSTUVWXY'[Number(id.slice(0, 6) + id.slice(7, 10)) % 31] === id[10];
+}
+
+/**
+ * Korean resident registration number: YYMMDD, a sex and century digit (1–8), six more digits,
+ * the last a mod-11 check (numbers issued before October 2020).
+ */
+export function rrnValid(digits: string): boolean {
+  if (!/^\d{13}$/.test(digits)) return false;
+  const g = digits.charCodeAt(6) - ZERO;
+  if (g < 1 || g > 8) return false;
+  const century = g === 1 || g === 2 || g === 5 || g === 6 ? 1900 : 2000;
+  if (!dateValid(century + Number(digits.slice(0, 2)), Number(digits.slice(2, 4)), Number(digits.slice(4, 6)))) return false;
+  const w = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
+  let sum = 0;
+  for (let i = 0; i < 12; i++) sum += (digits.charCodeAt(i) - ZERO) * w[i]!;
+  return (11 - (sum % 11)) % 10 === digits.charCodeAt(12) - ZERO;
+}
+
+/**
+ * Chinese resident identity card number (GB 11643): six region digits, a birth date YYYYMMDD,
+ * three sequence digits and an ISO 7064 MOD 11-2 check character (0–9 or X).
+ */
+export function cnRicValid(id: string): boolean {
+  if (!/^[1-8]\d{16}[\dX]$/.test(id)) return false;
+  const year = Number(id.slice(6, 10));
+  if (year < 1900 || year > 2099 || !dateValid(year, Number(id.slice(10, 12)), Number(id.slice(12, 14)))) return false;
+  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  let sum = 0;
+  for (let i = 0; i < 17; i++) sum += (id.charCodeAt(i) - ZERO) * w[i]!;
+  return '10X98765432'[sum % 11] === id[17];
+}
+
+/**
+ * NHS number (England and Wales; issued ranges start 4, 6 or 7, test numbers 9): ten digits, the last a
+ * mod-11 check over the first nine (weights 10 to 2).
+ */
+export function nhsValid(digits: string): boolean {
+  if (!/^[4679]\d{9}$/.test(digits)) return false;
+  let sum = 0;
+  for (let i = 0; i < 9; i++) sum += (digits.charCodeAt(i) - ZERO) * (10 - i);
+  const check = 11 - (sum % 11);
+  return check !== 10 && (check === 11 ? 0 : check) === digits.charCodeAt(9) - ZERO;
+}
+
+/** Indian PAN (Income Tax Department): five letters (the fourth the holder's type), four digits, a letter. */
+export function panValid(id: string): boolean {
+  return /^[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]$/.test(id);
+}
+
 /** Shannon entropy in bits per character of `s[start, end)`. */
 export function entropyAt(s: string, start: number, end: number): number {
   const n = end - start;

@@ -229,6 +229,14 @@ test('keys naming card codes, PINs, OTP seeds and presigned-URL signatures mask 
   }
 });
 
+test('personal_data: national identifiers with their own checks, bare in text; look-alikes that fail the check stay', () => {
+  hits(
+    'personal_data',
+    ['RSSMRA85M01H501Q', 'S1234567D', 'G1234567X', 'ABCPE1234F', '131052-308T', '010203A1230', '850314-1023451', '11010519491231002X', '44030419900307123X', '401 023 2137', '401-023-2137'],
+    ['RSSMRA85M01H501R', 'xRSSMRA85M01H501Q', 'S1234567A', 'S1234567DX', 'ABCXE1234F', '131052-308U', '850314-1023452', '850314-102345', '110105194912310021', '401 023 2138', '4010232137', '2024-05-16', 'ORDER12345', 'AB1234567C'],
+  );
+});
+
 test('labels of several words key their values (forms, tickets, copied tables); prose and neutral labels do not', () => {
   const m = defaultMasker();
   for (const [text, want] of [

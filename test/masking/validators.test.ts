@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { aadhaarValid, cardIinValid, cpfValid, dniValid, ibanMod97, ibanValid, luhn, luhnAt, nanpValid, ninoValid, sinValid, ssnValid, validatorFor, verhoeff } from '../../src/masking/validators.js';
+import { aadhaarValid, cardIinValid, cnRicValid, codiceFiscaleValid, cpfValid, dniValid, hetuValid, ibanMod97, ibanValid, luhn, luhnAt, nanpValid, nhsValid, ninoValid, nricValid, panValid, rrnValid, sinValid, ssnValid, validatorFor, verhoeff } from '../../src/masking/validators.js';
 
 test('luhn accepts valid numbers and rejects a one-digit change', () => {
   for (const n of ['4111111111111111', '378282246310005', '6011111111111117', '5555555555554444', '79927398713']) assert.equal(luhn(n), true, n);
@@ -78,4 +78,26 @@ test('national identifier checks', () => {
   assert.equal(ninoValid('A', 'B', 'E'), false);
   assert.equal(sinValid('130692544'), true);
   assert.equal(sinValid('830692547'), false, 'Luhn-valid, but 8 is never issued');
+});
+
+test('more national identifiers: each issuer\'s check, and a one-character change fails it', () => {
+  const cases: [(id: string) => boolean, string, string[]][] = [
+    [codiceFiscaleValid, 'RSSMRA85M01H501Q', ['RSSMRA85M01H501R', 'RSSMRA85Z01H501Q', 'RSSMRA85M32H501Q', 'RSSMRA85M01H501']],
+    [codiceFiscaleValid, 'BNCLRA92D45F205D', ['BNCLRA92D45F205E']],
+    [nricValid, 'S1234567D', ['S1234567A', 'X1234567D', 'S123456D']],
+    [nricValid, 'T1234567J', ['T1234567D']],
+    [nricValid, 'F1234567N', ['G1234567N']],
+    [hetuValid, '131052-308T', ['131052-308U', '311352-308T', '131052Z308T']],
+    [hetuValid, '010203A1230', ['010203A1231', '300203A1230']],
+    [rrnValid, '8503141023451', ['8503141023452', '8513141023451', '8503149023451']],
+    [cnRicValid, '11010519491231002X', ['110105194912310021', '11010519491331002X', '01010519491231002X']],
+    [cnRicValid, '44030419900307123X', ['440304199003071230']],
+    [nhsValid, '4010232137', ['4010232138', '1010232137', '401023213']],
+    [nhsValid, '9434765919', ['9434765918']],
+    [panValid, 'ABCPE1234F', ['ABCXE1234F', 'ABCPE12345', 'abcpe1234f']],
+  ];
+  for (const [valid, good, bad] of cases) {
+    assert.equal(valid(good), true, good);
+    for (const b of bad) assert.equal(valid(b), false, b);
+  }
 });

@@ -699,6 +699,36 @@ negatives('label_lookalike', 16, () => pick([
   'Date of Birth: not provided',
   `API Key: ${pick(['rotated', 'see vault', '(unset)'])}`,
 ]));
+// National identifiers with their own check characters, found bare (no field name needed).
+const CF_ODD = [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23];
+function codiceFiscale(valid: boolean): string {
+  const body = `${chars('ABCDEFGHIJKLMNOPQRSTUVWXYZ', 6)}${chars(DIGITS, 2)}${pick([...'ABCDEHLMPRST'])}${String(1 + int(28)).padStart(2, '0')}${pick([...'ABCDEFGHILMZ'])}${chars(DIGITS, 3)}`;
+  let sum = 0;
+  for (let i = 0; i < 15; i++) {
+    const c = body.charCodeAt(i);
+    const v = c <= 57 ? c - 48 : c - 65;
+    sum += i % 2 === 0 ? CF_ODD[v]! : v;
+  }
+  return body + String.fromCharCode(65 + ((sum % 26) + (valid ? 0 : 1 + int(24))) % 26);
+}
+function nric(valid: boolean): string {
+  const p = pick(['S', 'T', 'F', 'G']);
+  const d = chars(DIGITS, 7);
+  const w = [2, 7, 6, 5, 4, 3, 2];
+  let sum = p === 'T' || p === 'G' ? 4 : 0;
+  for (let i = 0; i < 7; i++) sum += Number(d[i]) * w[i]!;
+  const table = p === 'S' || p === 'T' ? 'JZIHGFEDCBA' : 'XWUTRQPNMLK';
+  return `${p}${d}${table[(sum % 11 + (valid ? 0 : 1 + int(9))) % 11]}`;
+}
+function cnRic(valid: boolean): string {
+  const body = `${pick(['110105', '440304', '310115', '510107'])}${1950 + int(60)}${String(1 + int(12)).padStart(2, '0')}${String(1 + int(28)).padStart(2, '0')}${chars(DIGITS, 3)}`;
+  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  let sum = 0;
+  for (let i = 0; i < 17; i++) sum += Number(body[i]) * w[i]!;
+  return body + '10X98765432'[(sum % 11 + (valid ? 0 : 1 + int(9))) % 11];
+}
+positives('personal_data', 30, () => pick([codiceFiscale(true), nric(true), cnRic(true)]), idContainers);
+negatives('national_id_lookalike', 30, () => pick([codiceFiscale(false), nric(false), cnRic(false)]), lookalikeContainers);
 const phoneContainers = [
   (v: string) => `{"name": "Ana", "phone": "${v}"}`,
   (v: string) => `mobile=${v}`,
