@@ -16,6 +16,7 @@ import { CsvMasker, type MaskStats } from '../../masking/index.js';
 import {
   contentKind,
   csvDelimiter,
+  mediaType,
   createApprovalHolder,
   createProxy,
   createScrubber,
@@ -108,7 +109,8 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
             return csv === undefined ? { mode: 'text', text, stream: true } : { mode: 'text', text, stream: true, records: () => new CsvMasker(masker, csv.delimiter) };
           }
           case 'binary':
-            return { mode: 'binary' };
+            // A file served as plain bytes (an `.env` from an object store) is masked when it is text.
+            return mediaType(upRes.headers['content-type']) === 'application/octet-stream' ? { mode: 'binary', textIfReadable: (t, stats) => masker.maskText(t, stats) } : { mode: 'binary' };
           default: {
             const never: never = kind;
             return { mode: 'refuse', reason: `unknown content kind ${String(never)}` };

@@ -4,9 +4,9 @@
  * being buffered and each event reaches the agent as soon as it is complete.
  */
 import { isUtf8 } from 'node:buffer';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { SluiceError } from '../../errors.js';
-import { findMaskMarker, MARKER_CARRY } from '../../masking/index.js';
+import { findMaskMarker, MARKER_CARRY, utf8Boundary } from '../../masking/index.js';
 
 /**
  * Mask text bytes, returning `bytes` itself when nothing changed. UTF-8 is masked as UTF-8. Bytes
@@ -114,3 +114,37 @@ export function maskLines(mask: (line: string) => string, maxLine: number, stric
 }
 
 const NL = Buffer.from('\n');
+
+/**
+ * The first chunk of `stream` (null when it ends at once) and a stream of the whole body, that
+ * chunk first. Errors and an early close pass through both ways.
+ */
+export async function peekFirstChunk(stream: Readable): Promise<{ head: Buffer | null; body: Readable }> {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first = await it.next();
+  const head = first.done === true ? null : first.value;
+  async function* whole(): AsyncGenerator<Buffer> {
+    if (head === null) return;
+    yield head;
+    for (;;) {
+      const next = await it.next();
+      if (next.done === true) return;
+      yield next.value;
+    }
+  }
+  return { head, body: Readable.from(whole(), { objectMode: false }) };
+}
+
+/**
+ * Whether the first bytes of a body read as text: UTF-8 (a sequence cut at the end allowed), no
+ * NUL, and control characters other than tab, line breaks, form feed and escape under 1 %.
+ * Binary formats (images, archives, protobuf) fail at once.
+ */
+export function looksLikeText(head: Buffer): boolean {
+  const probe = head.subarray(0, Math.min(head.length, 4096));
+  if (probe.length === 0 || probe.includes(0)) return false;
+  let control = 0;
+  for (const b of probe) if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c && b !== 0x1b) control++;
+  if (control * 100 > probe.length) return false;
+  return isUtf8(probe.subarray(0, utf8Boundary(probe)));
+}

@@ -17,7 +17,7 @@ import type { Action, Decision } from '../../pipeline/types.js';
 import { findMaskMarker, MaskStats, spliceJson, type CsvMasker } from '../../masking/index.js';
 import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
 import type { ApprovalHolder } from './approval-hold.js';
-import { byteLimit, maskedWriteBack, maskLines, maskTextBytes, refuseMaskMarkers } from './body-streams.js';
+import { byteLimit, looksLikeText, peekFirstChunk, maskedWriteBack, maskLines, maskTextBytes, refuseMaskMarkers } from './body-streams.js';
 import { textEncodingPlan, toUtf8, utf8Stream, withUtf8Charset } from './charset.js';
 import { CookieJar } from './cookie-jar.js';
 import { stripHopByHop } from './hop-by-hop.js';
@@ -43,7 +43,15 @@ export type BodyPlan =
       /** Text whose lines are records under a header (CSV, TSV): a masker per response, which reads the header first. */
       readonly records?: () => Pick<CsvMasker, 'line' | 'text'>;
     }
-  | { readonly mode: 'binary' }
+  | {
+      readonly mode: 'binary';
+      /**
+       * A generic type (`application/octet-stream`) that may carry a text file (an `.env`, a
+       * config, a key from an object store): when the first bytes read as UTF-8 text, the body is
+       * masked as streamed text lines instead of passing as bytes.
+       */
+      readonly textIfReadable?: (text: string, stats: MaskStats) => string;
+    }
   | { readonly mode: 'refuse'; readonly reason: string };
 
 export interface ProxyProtocol<D extends Described> {
@@ -510,10 +518,19 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
           upRes.destroy();
           throw new SluiceError('SLUICE_MESSAGE_TOO_LARGE', `upstream response of ${upDeclared} bytes exceeds ${o.maxResponseBytes}`);
         }
+        let body: Readable = upRes;
+        if (plan.textIfReadable !== undefined && encoding === 'identity') {
+          const peeked = await peekFirstChunk(upRes);
+          body = peeked.body;
+          if (peeked.head !== null && looksLikeText(peeked.head)) {
+            const asText = plan.textIfReadable;
+            return streamLines(body, res, status, outHeaders, encoding, (line) => scrubText(asText(line, stats)), false, tap(onResponseBytes));
+          }
+        }
         res.writeHead(status, outHeaders);
         const stages: NodeJS.ReadWriteStream[] = [byteLimit(o.maxResponseBytes, 'upstream response')];
         if (o.scrubber.active) stages.push(o.scrubber.bytes(() => stats.add('credential')));
-        await pipe(upRes, ...(stages as [Transform]), tap(onResponseBytes), res);
+        await pipe(body, ...(stages as [Transform]), tap(onResponseBytes), res);
         return status;
       }
       case 'json':
@@ -591,7 +608,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
   };
 
   const streamLines = async (
-    upRes: IncomingMessage,
+    upRes: Readable,
     res: ServerResponse,
     status: number,
     headers: OutgoingHttpHeaders,
@@ -657,7 +674,7 @@ function upstreamError(err: unknown): SluiceError {
 }
 
 /** Decode a compressed upstream body so the masker sees its text; an unknown coding is refused. */
-function decode(upRes: IncomingMessage, encoding: string): Readable {
+function decode(upRes: Readable, encoding: string): Readable {
   switch (encoding) {
     case '':
     case 'identity':

@@ -31,7 +31,7 @@ policies:
       - deny: [delete]
         paths: ['/v1/orders/**']
       - allow: [read]
-        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream', '/hdr', '/utf16-*', '/contents', '/jar/**', '/export*']
+        paths: ['/v1/**', '/echo/**', '/slow', '/bin', '/envfile', '/big', '/stream', '/text', '/events', '/ids', '/dup', '/latin1', '/latin1-stream', '/hdr', '/utf16-*', '/contents', '/jar/**', '/export*']
       - allow: [post]
         paths: ['/v1/orders']
         when: http.headers["content-type"] == "application/json"
@@ -153,6 +153,14 @@ describe('HTTP connector', () => {
         const bytes = Buffer.concat([Buffer.from([0, 1, 2, 255]), Buffer.from('ada@example.com 4111 1111 1111 1111')]);
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
         res.end(bytes);
+        return;
+      }
+      if (url === '/envfile') {
+        // A text file served as plain bytes, as object stores and file APIs do; in two chunks.
+        const env = 'DB_HOST=db.internal\nDB_PASSWORD=hunter2-prod\nSTRIPE_KEY=sk_live_abcdefghijklmnop1234\n';
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(env) });
+        res.write(env.slice(0, 25));
+        setTimeout(() => res.end(env.slice(25)), 20);
         return;
       }
       if (url === '/big') {
@@ -486,6 +494,11 @@ describe('HTTP connector', () => {
     assert.match(t.text, /plain line/);
     const b = await send(gw.port, 'GET', '/http/api/bin', auth);
     assert.deepEqual(b.body, Buffer.concat([Buffer.from([0, 1, 2, 255]), Buffer.from('ada@example.com 4111 1111 1111 1111')]));
+    // application/octet-stream whose bytes are text (an .env from a file API) is masked as text.
+    const env = await send(gw.port, 'GET', '/http/api/envfile', auth);
+    assert.equal(env.status, 200);
+    assert.equal(env.text, 'DB_HOST=db.internal\nDB_PASSWORD=[REDACTED:password]\nSTRIPE_KEY=[REDACTED:stripe_key]\n');
+    assert.equal(env.headers['content-length'], undefined, 'masked text changes length: sent chunked');
   });
 
   test('streams NDJSON line by line, masked', async () => {
