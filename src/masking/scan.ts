@@ -519,12 +519,16 @@ export class Scanner {
       const e = this.runEnd(i + 1, HEX);
       return e - i - 1 === 32 && !this.wordAt(e) && this.emit(i - 2, e, D.passwordHash) ? e : -1;
     }
-    if (prev === 82 /* R */ && s.charCodeAt(i - 2) === 71 /* G */ && s.startsWith('1348941', i)) return this.onTokenStart(i - 2, -1);
-    // `dapi` and hex: the first digit may follow a few of the hex letters a–f.
-    let j = i;
-    while (j > this.lastEnd && i - j < 32 && is(s.charCodeAt(j - 1), HEX) && is(s.charCodeAt(j - 1), LOWER)) j--;
-    if (j - 4 >= this.lastEnd && s.charCodeAt(j - 1) === 105 /* i */ && s.startsWith('dapi', j - 4)) return this.onTokenStart(j - 4, -1);
-    return -1;
+    if (prev === 82 /* R */) return s.charCodeAt(i - 2) === 71 /* G */ && s.startsWith('1348941', i) ? this.onTokenStart(i - 2, -1) : -1;
+    // `dapi` and hex: the first digit may follow a few of the hex letters a–f (UUIDs and digests
+    // come here at every digit after a letter, so this stays a bare loop).
+    let j = i - 1;
+    if (prev !== 105 /* i */) {
+      let c = prev;
+      while (c >= 97 && c <= 102 && j > this.lastEnd && i - j < 32) c = s.charCodeAt(--j);
+      if (c !== 105) return -1;
+    }
+    return j - 3 >= this.lastEnd && s.startsWith('dap', j - 3) ? this.onTokenStart(j - 3, -1) : -1;
   }
 
   /** Google OAuth refresh token: `1//0` (or `1//` and another character) and a long base64url run. */
