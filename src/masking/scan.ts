@@ -70,6 +70,7 @@ const T_DOT = 9; // hvs./hvb./hvr. (HashiCorp Vault), dp.pt. (Doppler), ya29. (G
 const T_LT = 10; // <password>…</password>, <entry key="password">…</entry>, <add key="ApiKey" value="…"/>
 const T_DOLLAR = 11; // $2b$…, $6$…, $argon2id$…, pbkdf2_sha256$…, SCRAM-SHA-256$… (password hashes)
 const T_STAR = 12; // *<40 hex> (MySQL mysql_native_password hash)
+const T_APOS = 13; // PASSWORD 'x', IDENTIFIED BY 'x' (SQL role statements)
 
 const C = (ch: string): number => ch.charCodeAt(0);
 const SPACE = C(' ');
@@ -202,6 +203,9 @@ const MONTHS: ReadonlySet<string> = new Set(
   ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'].flatMap((m) => [m, m.slice(0, 3)]).concat(['sept']),
 );
 
+/** The words before a MySQL or Oracle password literal, ending at `BY`. */
+const IDENTIFIED_BY = /\bidentified\s+(?:with\s+['"`]?\w+['"`]?\s+)?by$/i;
+
 /** Quoted assignment values longer than this are not treated as one secret. */
 const MAX_VALUE = 4096;
 
@@ -238,6 +242,7 @@ export function buildTriggers(enabled: number): Uint8Array {
     set('=', T_EQUALS);
     set('<', T_LT);
   }
+  if (on(bit(D.password))) set("'", T_APOS);
   if (on(tokens)) set('_', T_UNDERSCORE);
   // `-`: tokens (`glpat-`), PEM headers, and long flags (`--db-password value`).
   if (on(tokens | bit(D.privateKey) | assignments)) set('-', T_HYPHEN);
@@ -370,6 +375,9 @@ export class Scanner {
           break;
         case T_STAR:
           i = this.onStar(i);
+          break;
+        case T_APOS:
+          i = this.onApos(i);
           break;
         default:
           i++;
@@ -1453,6 +1461,61 @@ export class Scanner {
     if (m === null) return i + 1;
     const e = st + m[0].length;
     return this.emit(st, e, D.passwordHash) ? e : i + 1;
+  }
+
+  /**
+   * `'` opening an SQL string literal that is a password: `PASSWORD 'x'` (PostgreSQL CREATE/ALTER
+   * ROLE, USER MAPPING and SERVER options), `IDENTIFIED BY 'x'` (MySQL, Oracle), `PASSWORD('x')`.
+   * Statements are recorded in the audit log through this masker, so a role's new password is
+   * not kept there. `''` inside the literal is an escaped quote.
+   */
+  private onApos(i: number): number {
+    const s = this.s;
+    let j = i - 1;
+    if (s.charCodeAt(j) === LPAREN) j--;
+    const gap = j;
+    while (j >= this.lastEnd && gap - j < 8 && (s.charCodeAt(j) === SPACE || s.charCodeAt(j) === TAB || s.charCodeAt(j) === 10 || s.charCodeAt(j) === 13)) j--;
+    // MySQL `SET PASSWORD [FOR 'user'@'host'] = 'x'`: only after `PASSWORD` or a quoted host is
+    // the line read back (`status = 'open'` is not).
+    if (s.charCodeAt(j) === EQUALS) {
+      let k = j - 1;
+      while (k >= this.lastEnd && j - k < 8 && s.charCodeAt(k) === SPACE) k--;
+      const c = s.charCodeAt(k);
+      return (c === APOS || c === 100 /* d */ || c === 68 /* D */) && this.setPassword(j) ? this.sqlLiteral(i) : i + 1;
+    }
+    if (j === gap && s.charCodeAt(i - 1) !== LPAREN) return i + 1;
+    const we = j + 1;
+    while (j >= this.lastEnd && we - j <= 10 && is(s.charCodeAt(j), UPPER | LOWER)) j--;
+    const ws = j + 1;
+    if (this.wordAt(j)) return i + 1;
+    const word = s.slice(ws, we).toLowerCase();
+    let keyed = word === 'password';
+    // `IDENTIFIED BY 'x'`, `IDENTIFIED WITH caching_sha2_password BY 'x'`.
+    if (!keyed && word === 'by' && s.charCodeAt(i - 1) !== LPAREN) keyed = IDENTIFIED_BY.test(s.slice(Math.max(this.lastEnd, ws - 80), we));
+    return keyed ? this.sqlLiteral(i) : i + 1;
+  }
+
+  /** Whether the `=` at `eq` ends `SET PASSWORD [FOR …]` on the same line. */
+  private setPassword(eq: number): boolean {
+    const s = this.s;
+    let k = eq;
+    while (k > this.lastEnd && eq - k < 200 && s.charCodeAt(k - 1) !== 10 && s.charCodeAt(k - 1) !== 59 /* ; */) k--;
+    return /\bset\s+password\b/i.test(s.slice(k, eq));
+  }
+
+  /** The SQL string literal opening at `i` (`''` an escaped quote) masked as a password; else `i + 1`. */
+  private sqlLiteral(i: number): number {
+    const s = this.s;
+    const v = i + 1;
+    let ve = v;
+    while (ve < this.n && ve - v < MAX_VALUE) {
+      if (s.charCodeAt(ve) === APOS) {
+        if (s.charCodeAt(ve + 1) !== APOS) break;
+        ve += 2;
+      } else ve++;
+    }
+    if (ve >= this.n || s.charCodeAt(ve) !== APOS || ve === v || this.placeholder(v, ve)) return i + 1;
+    return this.emit(v, ve, D.password) ? ve + 1 : i + 1;
   }
 
   /** `*` and 40 upper-case hex digits: MySQL's mysql_native_password hash. */

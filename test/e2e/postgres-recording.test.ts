@@ -97,6 +97,24 @@ describe('PostgreSQL statement records', () => {
     assert.deepEqual([end?.details?.commands, end?.details?.denied], [5, 1]);
   });
 
+  it('keeps a role\'s new password out of the recorded statement text, allowed or refused', async () => {
+    const token = await mintLocalToken(config, { role: 'writer', subject: 'role-password@acme' });
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'writer', password: token, database: 'appdb-rw' });
+    await c.connect();
+    try {
+      for (const sql of ["ALTER ROLE app WITH PASSWORD 'Fr3sh-Pw-9931'", "CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'app', password 'Fr3sh-Pw-9932')", "CREATE ROLE bob LOGIN ENCRYPTED PASSWORD 'Fr3sh-Pw-99''33'"]) {
+        await assert.rejects(c.query(sql), /denied|does not exist|permission/, sql);
+      }
+    } finally {
+      await c.end();
+    }
+    const events = await sessionRecords('role-password@acme');
+    const texts = events.filter((e) => e.type === 'command').map((e) => e.command?.text ?? '');
+    assert.equal(texts.length, 3);
+    for (const text of texts) assert.match(text, /PASSWORD '\[REDACTED:password\]'|password '\[REDACTED:password\]'/, text);
+    assert.ok(!JSON.stringify(events).includes('Fr3sh-Pw'), 'no record holds the password');
+  });
+
   it('records the decision before the first rows of a result longer than one chunk, and the result after', async () => {
     const token = await mintLocalToken(config, { role: 'writer', subject: 'long-result@acme' });
     const c = new pg.Client({ host: '127.0.0.1', port, user: 'writer', password: token, database: 'appdb-rw' });

@@ -237,6 +237,24 @@ test('personal_data: national identifiers with their own checks, bare in text; l
   );
 });
 
+test('password literals of SQL role statements (recorded in the audit log) are masked; other literals are not', () => {
+  const m = createMasker({ detectors: ['password'] });
+  for (const [text, want] of [
+    ["ALTER ROLE app WITH PASSWORD 'hunter2'", "ALTER ROLE app WITH PASSWORD '[REDACTED:password]'"],
+    ["CREATE ROLE bob LOGIN ENCRYPTED PASSWORD 'it''s-2'", "CREATE ROLE bob LOGIN ENCRYPTED PASSWORD '[REDACTED:password]'"],
+    ["CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'app', password 'hunter2')", "CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'app', password '[REDACTED:password]')"],
+    ["CREATE USER 'bob'@'%' IDENTIFIED BY 'hunter2';", "CREATE USER 'bob'@'%' IDENTIFIED BY '[REDACTED:password]';"],
+    ["ALTER USER bob IDENTIFIED WITH caching_sha2_password BY 'hunter2'", "ALTER USER bob IDENTIFIED WITH caching_sha2_password BY '[REDACTED:password]'"],
+    ["SET PASSWORD FOR 'bob'@'%' = 'hunter2'", "SET PASSWORD FOR 'bob'@'%' = '[REDACTED:password]'"],
+    ["SELECT PASSWORD('hunter2')", "SELECT PASSWORD('[REDACTED:password]')"],
+  ] as const) {
+    assert.equal(m.maskText(text), want);
+  }
+  for (const text of ["SELECT * FROM t WHERE status = 'open' AND note = 'password reset'", "ALTER ROLE app PASSWORD NULL", "ORDER BY 'x'", "UPDATE t SET password_hint = 'pet'", "it's the user's password"]) {
+    assert.equal(m.maskText(text), text);
+  }
+});
+
 test('labels of several words key their values (forms, tickets, copied tables); prose and neutral labels do not', () => {
   const m = defaultMasker();
   for (const [text, want] of [

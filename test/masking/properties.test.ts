@@ -134,6 +134,11 @@ test('pathological inputs stay linear (each would take minutes if a search ran t
     `${'x'.repeat(14)}.atlasv1.`.repeat(17_000),
     'ya29.'.repeat(80_000),
     `${'a'.repeat(32)}-us1`.repeat(10_000),
+    "PASSWORD '".repeat(40_000),
+    "password ''''".repeat(40_000),
+    "d = '".repeat(80_000),
+    "SET PASSWORD FOR 'x'@'%' = ".repeat(16_000),
+    "IDENTIFIED BY ".repeat(30_000) + "'x",
   ];
   const t0 = process.hrtime.bigint();
   for (const text of inputs) {
