@@ -55,8 +55,14 @@ export const DETECTORS = [
   { name: 'vendor_token', group: 'secrets', style: 'redact', normalise: 'none' },
   /** Password hashes (crypt, bcrypt, Argon2, PBKDF2, SCRAM, md5, MySQL): crackable offline. */
   { name: 'password_hash', group: 'secrets', style: 'redact', normalise: 'none' },
-  /** Values of fields named for a personal identifier or a birth date (`ssn`, `passport_number`, `dob`). */
+  /**
+   * National identifiers without a detector of their own (codice fiscale, NRIC, PAN, HETU, RRN,
+   * Chinese resident ID, NHS), and values of fields named for a personal identifier or a birth
+   * date (`ssn`, `passport_number`, `dob`).
+   */
   { name: 'personal_data', group: 'pii', style: 'redact', normalise: 'none' },
+  // Enabled detectors are one 32-bit mask (`bit(index)`, bitwise operators): this list is full.
+  // Another detector needs a wider mask, or joins one of these names.
 ] as const satisfies readonly DetectorInfo[];
 
 export type DetectorName = (typeof DETECTORS)[number]['name'];
