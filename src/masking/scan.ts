@@ -898,7 +898,49 @@ export class Scanner {
       const e = this.ipv6(i);
       if (e > 0) return e;
     }
+    const c = s.charCodeAt(i + 1);
+    if ((is(c, DIGIT) || c === 42) /* * */ && this.enabled & bit(D.password)) {
+      const e = this.pgpass(i);
+      if (e > 0) return e;
+    }
     return this.assignment(i);
+  }
+
+  /**
+   * A line of a PostgreSQL password file (`.pgpass`, `PGPASSFILE`): `host:port:database:user:password`,
+   * the port digits or `*`, `\:` an escaped colon; `i` is the first `:`. The line must be just
+   * those five fields, so a log line with colons is not one.
+   */
+  private pgpass(i: number): number {
+    const s = this.s;
+    // The host runs from the line's start: no colon or space before it on the line.
+    let ls = i;
+    while (ls > this.lastEnd && i - ls < 256 && s.charCodeAt(ls - 1) > SPACE && s.charCodeAt(ls - 1) !== COLON) ls--;
+    if (ls === i || (ls > 0 && s.charCodeAt(ls - 1) !== 10)) return -1;
+    // host, port, database and user: no spaces, no colons.
+    let k = i;
+    for (let field = 0; field < 3; field++) {
+      const from = k + 1;
+      k = from;
+      while (k < this.n && k - from < 256) {
+        const c = s.charCodeAt(k);
+        if (c === COLON || c <= SPACE) break;
+        k += c === BACKSLASH ? 2 : 1;
+      }
+      if (k === from || k >= this.n || s.charCodeAt(k) !== COLON) return -1;
+      if (field === 0 && !(s.startsWith('*', from) && k === from + 1) && !this.allIn(from, k, DIGIT)) return -1;
+    }
+    const v = k + 1;
+    let ve = v;
+    while (ve < this.n && ve - v < MAX_VALUE) {
+      const c = s.charCodeAt(ve);
+      if (c === 10 || c === 13) break;
+      if (c === COLON) return -1;
+      ve += c === BACKSLASH ? 2 : 1;
+    }
+    if (ve > this.n) ve = this.n;
+    if (ve === v || this.placeholder(v, ve)) return -1;
+    return this.emit(v, ve, D.password) ? ve : -1;
   }
 
   private onEquals(i: number): number {

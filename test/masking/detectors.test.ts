@@ -256,6 +256,14 @@ test('password literals of SQL role statements (recorded in the audit log) are m
   }
 });
 
+test('PostgreSQL password files (.pgpass): the fifth field of a five-field line is the password', () => {
+  const m = createMasker({ detectors: ['password'] });
+  assert.equal(m.maskText('db.internal:5432:appdb:app:S3cr3t Pw!\n*:*:*:replicator:An0ther\\:Pw\n'), 'db.internal:5432:appdb:app:[REDACTED:password]\n*:*:*:replicator:[REDACTED:password]\n');
+  for (const text of ['2024-05-16T08:12:22.620Z INFO a:1:b:c:d', 'fe80::1:2:3:4', 'a:1:b:c', 'host:port:db:user:pw', 'x 10:23:07:99:done', 'a:1:b:c:d:e']) {
+    assert.equal(m.maskText(text), text);
+  }
+});
+
 test('labels of several words key their values (forms, tickets, copied tables); prose and neutral labels do not', () => {
   const m = defaultMasker();
   for (const [text, want] of [

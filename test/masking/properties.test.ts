@@ -139,6 +139,9 @@ test('pathological inputs stay linear (each would take minutes if a search ran t
     "d = '".repeat(80_000),
     "SET PASSWORD FOR 'x'@'%' = ".repeat(16_000),
     "IDENTIFIED BY ".repeat(30_000) + "'x",
+    'a:1:'.repeat(100_000),
+    `h:1:d:u:${'x'.repeat(400_000)}`,
+    `${'x'.repeat(250)}:1:d:u:p`.repeat(1500),
   ];
   const t0 = process.hrtime.bigint();
   for (const text of inputs) {
