@@ -45,6 +45,14 @@ export function spliceJson(text: string, parsed: unknown, masked: unknown, maskN
   return s.finish();
 }
 
+/**
+ * Whether JSON text that `JSON.parse` read as `parsed` repeats a key in some object (or nests past
+ * the scanner's depth): parsers disagree on which value such a key has.
+ */
+export function hasDuplicateKey(text: string, parsed: unknown): boolean {
+  return spliceJson(text, parsed, parsed) !== text;
+}
+
 class Splicer {
   private pos = 0;
   private copied = 0;

@@ -22,6 +22,7 @@ import { parserSafetyViolation } from './sql/parser-safety.js';
 import { analyzeSql, type StatementFacts } from './sql/facts.js';
 import { expandRuleList, READ_ONLY_VERBS, type VerbList } from './vocabulary.js';
 import { compilePathPattern, type PathPattern } from './http/path-pattern.js';
+import { isJsonRpcBatch } from './http/facts.js';
 import { expandHttpRuleList } from './http/verbs.js';
 import { expandK8sRuleList } from './k8s/verbs.js';
 
@@ -46,13 +47,15 @@ export const BUILTIN_RULES = {
   maskedValueWrite: 'masked-value-write',
   /** PostgreSQL connector: COPY … TO STDOUT whose output columns could not be described for masking. */
   copyUnmaskable: 'sql-copy-unmaskable',
+  /** HTTP connector: a body that rules read as `http.json` which parsers would read differently (refused, 400). */
+  requestBody: 'http-request-body',
 } as const;
 
 /**
  * Bumped whenever matching semantics change (verbs, aliases, the read-only function list), so the
  * recorded policy version changes with them even when the config file does not.
  */
-const POLICY_SEMANTICS = 4;
+const POLICY_SEMANTICS = 5;
 
 /** Most (role, connection) pairs whose rule lists are memoised; both come from config, so this is generous. */
 const MAX_MEMO = 4096;
@@ -419,13 +422,26 @@ function describe(verbs: readonly string[], facts: SqlFacts | undefined): string
 }
 
 /**
- * The CEL contexts a condition is evaluated in: one, unless an HTTP request's query reads
- * differently to different upstreams. A parameter repeated with different values
- * (`?limit=10&limit=100000`) is the first value to Go, Java's getParameter and Flask, the last to
- * PHP and Rails, all joined by commas to ASP.NET; a `;` separates parameters for Rack 2 and old
- * Python (`?x=1;force=true`). `http.query` is then given in each of those readings.
+ * The CEL contexts a condition is evaluated in: one per reading of an HTTP request's query
+ * (queryReadings), and per call of a JSON-RPC batch body.
  */
 function celContexts(identity: Identity, role: string, action: Action, facts: SqlFacts | undefined): Record<string, unknown>[] {
+  const contexts = queryReadings(identity, role, action, facts);
+  // A JSON-RPC batch is each of its calls: `http.json` is one call in each context, so a rule on
+  // `http.json.method` meets every call (an allow must hold for all, a deny or review for any).
+  const json = action.kind === 'http' ? action.http?.json : undefined;
+  if (!isJsonRpcBatch(json)) return contexts;
+  return contexts.flatMap((c) => json.map((call) => ({ ...c, http: { ...(c.http as Record<string, unknown>), json: toCelValue(call) } })));
+}
+
+/**
+ * One context, unless an HTTP request's query reads differently to different upstreams. A
+ * parameter repeated with different values (`?limit=10&limit=100000`) is the first value to Go,
+ * Java's getParameter and Flask, the last to PHP and Rails, all joined by commas to ASP.NET; a
+ * `;` separates parameters for Rack 2 and old Python (`?x=1;force=true`). `http.query` is then
+ * given in each of those readings.
+ */
+function queryReadings(identity: Identity, role: string, action: Action, facts: SqlFacts | undefined): Record<string, unknown>[] {
   const base = celContext(identity, role, action, facts);
   const http = action.kind === 'http' ? action.http : undefined;
   const all = http?.queryAll as Readonly<Record<string, readonly string[]>> | undefined;

@@ -226,6 +226,9 @@ policies:
   - role: agent
     connection: orders-api
     rules:
+      - deny: [post]
+        paths: ['/mcp']
+        when: http.json.method == "tools/call" && http.json.params.name == "refund_all"
       - deny: [delete]
         paths: ['/v1/orders/**']
       - review: [post]
@@ -256,7 +259,7 @@ policies:
     const get = await req('agent', 'orders-api', 'GET /v1/orders/42?expand=items&expand=payments');
     assert.equal(get.code, 0, get.stderr);
     const j = get.json();
-    assert.deepEqual([j.effect, j.rule, j.request], ['allow', 'agent/orders-api#3', 'GET /v1/orders/42?expand=items&expand=payments']);
+    assert.deepEqual([j.effect, j.rule, j.request], ['allow', 'agent/orders-api#4', 'GET /v1/orders/42?expand=items&expand=payments']);
     const facts = j.facts as { method: string; path: string; query: Record<string, string>; queryAll: Record<string, string[]> };
     assert.deepEqual([facts.method, facts.path, facts.query.expand, facts.queryAll.expand], ['GET', '/v1/orders/42', 'items', ['items', 'payments']]);
     assert.equal((await req('agent', 'orders-api', 'delete /v1/orders/42')).code, EXIT_DENY);
@@ -268,6 +271,21 @@ policies:
     const withHeader = await req('agent', 'orders-api', 'GET /v1/reports/daily', '--header', 'X-Team: payments', '--header', 'Authorization: Bearer secret-token');
     assert.equal(withHeader.code, 0, withHeader.stdout);
     assert.ok(!withHeader.stdout.includes('secret-token'));
+  });
+
+  test('HTTP: --body is read as http.json, a JSON-RPC batch call by call, and an ambiguous body is refused', async () => {
+    const mcp = (body: string): Promise<Result> => req('agent', 'orders-api', 'POST /mcp', '--body', body);
+    const call = (name: string): string => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name } });
+    const denied = await mcp(call('refund_all'));
+    assert.equal(denied.code, EXIT_DENY, denied.stdout);
+    assert.equal((denied.json().facts as { json: { params: { name: string } } }).json.params.name, 'refund_all');
+    assert.equal((await mcp(`[${call('list_orders')},${call('refund_all')}]`)).code, EXIT_DENY);
+    const dup = await mcp('{"method":"tools/call","params":{"name":"refund_all","name":"list_orders"}}');
+    assert.deepEqual([dup.code, dup.json().rule], [EXIT_DENY, 'http-request-body']);
+    assert.match(String(dup.json().reason), /repeats a key/);
+    // No rule allows POST /mcp otherwise: the default deny, not the tool rule, decides.
+    assert.equal((await mcp(call('list_orders'))).json().rule, 'default-deny');
+    assert.equal((await req('agent', 'prod', 'GET /api/v1/pods', '--body', '{}')).code, 2, '--body is for HTTP connections');
   });
 
   test('HTTP: a path an upstream could read differently is refused, as the gateway refuses it', async () => {

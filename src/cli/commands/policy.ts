@@ -8,7 +8,7 @@ import { SluiceError } from '../../errors.js';
 import { createMasker, defaultMasker, type Masker } from '../../masking/index.js';
 import type { Decision, Identity } from '../../pipeline/types.js';
 import { BUILTIN_RULES, createPolicyEngine, initSqlParser, maskedColumnViolation, REVEAL_PROFILE, type PolicyEngine, type SqlDecisions } from '../../policy/index.js';
-import { httpAction, httpFacts, parseRequestTarget } from '../../policy/http/index.js';
+import { httpAction, httpFacts, parseRequestTarget, readJsonBody } from '../../policy/http/index.js';
 import { k8sAction, k8sFacts, parseRequestInfo } from '../../policy/k8s/index.js';
 import { parseFlags, runSubcommand, UsageError, writeJson, type CliIo } from '../io.js';
 
@@ -16,7 +16,8 @@ const HELP = `Usage:
   sluice policy check --config F --role R --connection C --sql "SQL" [--subject S]
                       [--claims JSON] [--model M]
   sluice policy check --config F --role R --connection C --request "METHOD /path?query"
-                      [--header "Name: value" ...] [--subject S] [--claims JSON] [--model M]
+                      [--header "Name: value" ...] [--body TEXT] [--subject S] [--claims JSON]
+                      [--model M]
 
 check    Decide SQL (one or more statements; "-" reads it from stdin) for role R on
          connection C and print JSON:
@@ -34,7 +35,10 @@ For an HTTP or Kubernetes connection, --request names the request as the upstrea
 with the facts CEL sees: http.method/path/query/headers/host, or for Kubernetes the
 attributes the API server derives (k8s.verb, resource, subresource, namespace, name, …)
 and "reveal" when the deciding rule shows Secret values. --header adds a request header
-(repeatable); credentials (authorization, cookie) never become facts.
+(repeatable); credentials (authorization, cookie) never become facts. --body gives the request
+body, read as http.json as the connector reads it for rules that use http.json (a JSON-RPC or
+MCP call: "tools/call" and the tool's name); a JSON body with a repeated key, or one that does
+not parse, is refused as the connector refuses it.
 
 For a PostgreSQL connection the check also applies the connection's masking as the gateway
 does: a statement that computes on a masked column (upper(password), a filter, a set
@@ -72,6 +76,7 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
     sql: { type: 'string' },
     request: { type: 'string' },
     header: { type: 'string', multiple: true },
+    body: { type: 'string' },
     subject: { type: 'string' },
     claims: { type: 'string' },
     model: { type: 'string' },
@@ -112,7 +117,8 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
     ...(values.model !== undefined ? { model: values.model } : {}),
     expiresAt: Math.floor(Date.now() / 1000) + 300,
   };
-  if (values.request !== undefined) return checkRequest(io, engine, identity, role, connection, conn.type === 'kubernetes', values.request, values.header ?? []);
+  if (values.body !== undefined && (values.request === undefined || conn.type !== 'http')) throw new UsageError('--body goes with --request on an HTTP connection');
+  if (values.request !== undefined) return checkRequest(io, engine, identity, role, connection, conn.type === 'kubernetes', values.request, values.header ?? [], values.body);
   const sql = values.sql === '-' ? await readStdin(io) : (values.sql as string);
   const result = withMaskedColumns(engine.decideAll(identity, role, connection, sql), checkMasker(conn.mask, conn.name));
   const single = result.statements.length === 1 ? result.statements[0] : undefined;
@@ -176,7 +182,7 @@ function exitFor(effect: 'allow' | 'deny' | 'review'): number {
 }
 
 /** Decide one HTTP or Kubernetes request exactly as the connector describes it to the policy. */
-function checkRequest(io: CliIo, engine: PolicyEngine, identity: Identity, role: string, connection: string, kubernetes: boolean, request: string, headerFlags: readonly string[]): number {
+function checkRequest(io: CliIo, engine: PolicyEngine, identity: Identity, role: string, connection: string, kubernetes: boolean, request: string, headerFlags: readonly string[], body?: string): number {
   const m = /^([A-Za-z]+)\s+(\S+)$/.exec(request.trim());
   if (m === null) throw new UsageError('--request must be "METHOD /path?query", e.g. --request "GET /v1/orders?limit=5"');
   const method = (m[1] as string).toUpperCase();
@@ -195,9 +201,13 @@ function checkRequest(io: CliIo, engine: PolicyEngine, identity: Identity, role:
     facts = k8sFacts(info);
     decision = engine.decide(identity, role, k8sAction(connection, info, text));
   } else {
-    const f = httpFacts(method, target, headers);
+    const json = body !== undefined ? readJsonBody(Buffer.from(body, 'utf8')) : undefined;
+    const f = httpFacts(method, target, headers, [], json?.value);
     facts = f;
-    decision = engine.decide(identity, role, httpAction(connection, f, target.rawQuery));
+    decision =
+      json?.error !== undefined
+        ? { effect: 'deny' as const, rule: BUILTIN_RULES.requestBody, reason: json.error.message }
+        : engine.decide(identity, role, httpAction(connection, f, target.rawQuery));
   }
   writeJson(io, {
     effect: decision.effect,

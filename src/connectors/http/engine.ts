@@ -5,12 +5,13 @@
  * `Authorization: Bearer`; Sluice strips it, decides on method and path, injects the upstream
  * credential, and masks JSON, JSON lines and text responses.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedConnection } from '../../config/index.js';
 import { SluiceError } from '../../errors.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
-import { httpAction, httpFacts, METHOD_PARAMETER } from '../../policy/http/index.js';
+import { httpAction, httpFacts, METHOD_PARAMETER, readJsonBody } from '../../policy/http/index.js';
 import type { Engine, EngineContext } from '../engine.js';
 import { CsvMasker, type MaskStats } from '../../masking/index.js';
 import {
@@ -81,19 +82,29 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
     upstreams.push(upstream);
     const masker = ctx.maskerFor(c.name);
     const prefix = (c.pathPrefix ?? defaultPrefix('http', c.name)).replace(/\/+$/, '');
+    const readsJson = rulesReadJson(ctx.config, c.name);
     const protocol: ProxyProtocol<HttpDescribed> = {
       protocol: 'http',
       // Rails, Laravel and Symfony take a POSTed form's `_method` field as the method: such a
       // body (url-encoded or multipart) is read before deciding, and decided as each method it names.
-      needsBody: (req) => req.method === 'POST' && formKind(req.headers['content-type']) !== undefined,
+      // Where rules read `http.json`, every request body is read before deciding.
+      needsBody: (req) => (req.method === 'POST' && formKind(req.headers['content-type']) !== undefined) || (readsJson && mayHaveBody(req)),
       // PUT and PATCH replace stored values; a POST may quote masked text (a comment, a report).
       guardsWriteBack: (method) => method === 'PUT' || method === 'PATCH',
       describe(req, target, body) {
         const method = (req.method ?? 'GET').toUpperCase();
         const formMethods = body !== undefined ? methodFields(req.headers['content-type'], body) : [];
-        const facts = httpFacts(method, target, req.headers, formMethods);
-        // A grant window for POST must not cover a POST that asks to be run as DELETE.
-        return { action: httpAction(c.name, facts, target.rawQuery), fingerprint: `${[method, ...facts.methodOverrides].join('+')} ${target.path}`, method };
+        const json = readsJson && body !== undefined ? readJsonBody(body) : undefined;
+        const facts = httpFacts(method, target, req.headers, formMethods, json?.value);
+        // A grant window for POST must not cover a POST that asks to be run as DELETE, nor one
+        // JSON-RPC call another: where rules read the body, the fingerprint holds its digest.
+        const digest = json?.value !== undefined && body !== undefined ? ` #${createHash('sha256').update(body).digest('hex').slice(0, 16)}` : '';
+        return {
+          action: httpAction(c.name, facts, target.rawQuery),
+          fingerprint: `${[method, ...facts.methodOverrides].join('+')} ${target.path}${digest}`,
+          method,
+          ...(json?.error !== undefined ? { bodyError: json.error } : {}),
+        };
       },
       planBody(upRes): BodyPlan {
         const kind = contentKind(upRes.headers['content-type']);
@@ -197,6 +208,17 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
 }
 
 /** `urlencoded` or `multipart` for the form bodies frameworks read `_method` from. */
+/** Whether any policy rule that can apply to `connection` reads the JSON body (`http.json` in its `when`). */
+function rulesReadJson(config: RequestEngineContext['config'], connection: string): boolean {
+  return config.policies.some((p) => (p.connection === connection || p.connection === '*') && p.rules.some((r) => typeof r.when === 'string' && /\bhttp\s*\.\s*json\b/.test(r.when)));
+}
+
+/** Whether a request carries a body (a declared length above zero, or a chunked one). */
+function mayHaveBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 function formKind(contentType: string | undefined): 'urlencoded' | 'multipart' | undefined {
   const type = contentType?.split(';')[0]?.trim().toLowerCase();
   if (type === 'application/x-www-form-urlencoded') return 'urlencoded';

@@ -30,6 +30,8 @@ export interface Described {
   readonly action: Action;
   /** Normalised form for grant windows (`GET /v1/orders/*` style: method and path, no query). */
   readonly fingerprint: string;
+  /** The body read to decide cannot be read as the upstream would: the request is refused, and recorded. */
+  readonly bodyError?: SluiceError;
 }
 
 /** How to treat one response body. */
@@ -262,6 +264,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     }
     const described = o.protocol.describe(req, target, body);
     const decision = o.decide(session, described.action);
+    bodyError ??= described.bodyError;
     return { session, described, decision, target, ...(body !== undefined ? { body } : {}), ...(bodyError !== undefined ? { bodyError } : {}) };
   };
 
