@@ -47,8 +47,8 @@ export const BUILTIN_RULES = {
   maskedValueWrite: 'masked-value-write',
   /** PostgreSQL connector: COPY … TO STDOUT whose output columns could not be described for masking. */
   copyUnmaskable: 'sql-copy-unmaskable',
-  /** HTTP connector: a body that rules read as `http.json` which parsers would read differently (refused, 400). */
-  requestBody: 'http-request-body',
+  /** HTTP and Kubernetes connectors: a body rules read (`http.json`, `k8s.object`) that cannot be read, or could be read two ways (refused, 400). */
+  requestBody: 'request-body-unreadable',
 } as const;
 
 /**

@@ -214,7 +214,7 @@ describe('sluice policy check --request (HTTP and Kubernetes connections)', () =
   const REQUEST_CONFIG = `
 identity:
   issuers: [ { local: true } ]
-  roles: [ { name: agent }, { name: viewer } ]
+  roles: [ { name: agent }, { name: viewer }, { name: deployer } ]
 connections:
   - name: orders-api
     type: http
@@ -246,6 +246,12 @@ policies:
         when: k8s.resource == "secrets" && k8s.name == "app-tls"
         reveal: true
       - allow: [read]
+  - role: deployer
+    connection: prod
+    rules:
+      - deny: [create, patch]
+        when: k8s.object.spec.hostNetwork == true
+      - allow: '*'
 `;
   let reqConfig: string;
   before(() => {
@@ -281,11 +287,22 @@ policies:
     assert.equal((denied.json().facts as { json: { params: { name: string } } }).json.params.name, 'refund_all');
     assert.equal((await mcp(`[${call('list_orders')},${call('refund_all')}]`)).code, EXIT_DENY);
     const dup = await mcp('{"method":"tools/call","params":{"name":"refund_all","name":"list_orders"}}');
-    assert.deepEqual([dup.code, dup.json().rule], [EXIT_DENY, 'http-request-body']);
+    assert.deepEqual([dup.code, dup.json().rule], [EXIT_DENY, 'request-body-unreadable']);
     assert.match(String(dup.json().reason), /repeats a key/);
     // No rule allows POST /mcp otherwise: the default deny, not the tool rule, decides.
     assert.equal((await mcp(call('list_orders'))).json().rule, 'default-deny');
-    assert.equal((await req('agent', 'prod', 'GET /api/v1/pods', '--body', '{}')).code, 2, '--body is for HTTP connections');
+    assert.equal((await cli(['check', '--config', reqConfig, '--role', 'agent', '--connection', 'orders-api', '--sql', 'SELECT 1', '--body', '{}'])).code, 2, '--body goes with --request');
+  });
+
+  test('Kubernetes: --body is read as k8s.object, JSON or server-side-apply YAML', async () => {
+    const pod = (hostNetwork: boolean): string => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { hostNetwork, containers: [{ name: 'a', image: 'x' }] } });
+    assert.equal((await req('deployer', 'prod', 'POST /api/v1/namespaces/default/pods', '--body', pod(true))).code, EXIT_DENY);
+    assert.equal((await req('deployer', 'prod', 'POST /api/v1/namespaces/default/pods', '--body', pod(false))).code, 0);
+    const ssa = await req('deployer', 'prod', 'PATCH /api/v1/namespaces/default/pods/p?fieldManager=me', '--header', 'Content-Type: application/apply-patch+yaml', '--body', 'spec:\n  hostNetwork: on\n');
+    assert.equal(ssa.code, EXIT_DENY, ssa.stdout);
+    assert.equal((ssa.json().facts as { patchType: string }).patchType, 'apply');
+    const proto = await req('deployer', 'prod', 'POST /api/v1/namespaces/default/pods', '--header', 'Content-Type: application/vnd.kubernetes.protobuf', '--body', 'k8s');
+    assert.deepEqual([proto.code, proto.json().rule], [EXIT_DENY, 'request-body-unreadable']);
   });
 
   test('HTTP: a path an upstream could read differently is refused, as the gateway refuses it', async () => {

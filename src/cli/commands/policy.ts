@@ -9,7 +9,7 @@ import { createMasker, defaultMasker, type Masker } from '../../masking/index.js
 import type { Decision, Identity } from '../../pipeline/types.js';
 import { BUILTIN_RULES, createPolicyEngine, initSqlParser, maskedColumnViolation, REVEAL_PROFILE, type PolicyEngine, type SqlDecisions } from '../../policy/index.js';
 import { httpAction, httpFacts, parseRequestTarget, readJsonBody } from '../../policy/http/index.js';
-import { k8sAction, k8sFacts, parseRequestInfo } from '../../policy/k8s/index.js';
+import { k8sAction, k8sFacts, k8sPatchType, parseRequestInfo, readK8sObject } from '../../policy/k8s/index.js';
 import { parseFlags, runSubcommand, UsageError, writeJson, type CliIo } from '../io.js';
 
 const HELP = `Usage:
@@ -36,9 +36,11 @@ with the facts CEL sees: http.method/path/query/headers/host, or for Kubernetes 
 attributes the API server derives (k8s.verb, resource, subresource, namespace, name, …)
 and "reveal" when the deciding rule shows Secret values. --header adds a request header
 (repeatable); credentials (authorization, cookie) never become facts. --body gives the request
-body, read as http.json as the connector reads it for rules that use http.json (a JSON-RPC or
-MCP call: "tools/call" and the tool's name); a JSON body with a repeated key, or one that does
-not parse, is refused as the connector refuses it.
+body as the connector reads it for rules that use it: http.json on an HTTP connection (a
+JSON-RPC or MCP call: "tools/call" and the tool's name), k8s.object on a Kubernetes one (the
+manifest or patch of a create, update or patch; its type from --header "Content-Type: …",
+JSON by default). A body with a repeated key, or one that does not parse, is refused as the
+connector refuses it (rule request-body-unreadable).
 
 For a PostgreSQL connection the check also applies the connection's masking as the gateway
 does: a statement that computes on a masked column (upper(password), a filter, a set
@@ -117,7 +119,7 @@ async function runCheck(args: string[], io: CliIo): Promise<number> {
     ...(values.model !== undefined ? { model: values.model } : {}),
     expiresAt: Math.floor(Date.now() / 1000) + 300,
   };
-  if (values.body !== undefined && (values.request === undefined || conn.type !== 'http')) throw new UsageError('--body goes with --request on an HTTP connection');
+  if (values.body !== undefined && values.request === undefined) throw new UsageError('--body goes with --request');
   if (values.request !== undefined) return checkRequest(io, engine, identity, role, connection, conn.type === 'kubernetes', values.request, values.header ?? [], values.body);
   const sql = values.sql === '-' ? await readStdin(io) : (values.sql as string);
   const result = withMaskedColumns(engine.decideAll(identity, role, connection, sql), checkMasker(conn.mask, conn.name));
@@ -198,8 +200,15 @@ function checkRequest(io: CliIo, engine: PolicyEngine, identity: Identity, role:
   let decision;
   if (kubernetes) {
     const info = parseRequestInfo(method, target.path, target.query);
-    facts = k8sFacts(info);
-    decision = engine.decide(identity, role, k8sAction(connection, info, text));
+    const contentType = headers['content-type'] ?? 'application/json';
+    const object = body !== undefined ? readK8sObject(Buffer.from(body, 'utf8'), contentType) : undefined;
+    const patchType = k8sPatchType(method, contentType);
+    const written = { ...(patchType !== undefined ? { patchType } : {}), ...(object?.value !== undefined ? { object: object.value } : {}) };
+    facts = k8sFacts(info, written);
+    decision =
+      object?.error !== undefined
+        ? { effect: 'deny' as const, rule: BUILTIN_RULES.requestBody, reason: object.error.message }
+        : engine.decide(identity, role, k8sAction(connection, info, text, written));
   } else {
     const json = body !== undefined ? readJsonBody(Buffer.from(body, 'utf8')) : undefined;
     const f = httpFacts(method, target, headers, [], json?.value);

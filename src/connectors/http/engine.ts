@@ -25,6 +25,8 @@ import {
   createUpstream,
   defaultPrefix,
   connectionLimits,
+  hasRequestBody,
+  rulesRead,
   resolveDecide,
   type BodyPlan,
   type Described,
@@ -82,13 +84,13 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
     upstreams.push(upstream);
     const masker = ctx.maskerFor(c.name);
     const prefix = (c.pathPrefix ?? defaultPrefix('http', c.name)).replace(/\/+$/, '');
-    const readsJson = rulesReadJson(ctx.config, c.name);
+    const readsJson = rulesRead(ctx.config, c.name, /\bhttp\s*\.\s*json\b/);
     const protocol: ProxyProtocol<HttpDescribed> = {
       protocol: 'http',
       // Rails, Laravel and Symfony take a POSTed form's `_method` field as the method: such a
       // body (url-encoded or multipart) is read before deciding, and decided as each method it names.
       // Where rules read `http.json`, every request body is read before deciding.
-      needsBody: (req) => (req.method === 'POST' && formKind(req.headers['content-type']) !== undefined) || (readsJson && mayHaveBody(req)),
+      needsBody: (req) => (req.method === 'POST' && formKind(req.headers['content-type']) !== undefined) || (readsJson && hasRequestBody(req)),
       // PUT and PATCH replace stored values; a POST may quote masked text (a comment, a report).
       guardsWriteBack: (method) => method === 'PUT' || method === 'PATCH',
       describe(req, target, body) {
@@ -208,17 +210,6 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
 }
 
 /** `urlencoded` or `multipart` for the form bodies frameworks read `_method` from. */
-/** Whether any policy rule that can apply to `connection` reads the JSON body (`http.json` in its `when`). */
-function rulesReadJson(config: RequestEngineContext['config'], connection: string): boolean {
-  return config.policies.some((p) => (p.connection === connection || p.connection === '*') && p.rules.some((r) => typeof r.when === 'string' && /\bhttp\s*\.\s*json\b/.test(r.when)));
-}
-
-/** Whether a request carries a body (a declared length above zero, or a chunked one). */
-function mayHaveBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
-}
-
 function formKind(contentType: string | undefined): 'urlencoded' | 'multipart' | undefined {
   const type = contentType?.split(';')[0]?.trim().toLowerCase();
   if (type === 'application/x-www-form-urlencoded') return 'urlencoded';

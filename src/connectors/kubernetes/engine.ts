@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import type { ResolvedConnection } from '../../config/index.js';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import { REVEAL_PROFILE } from '../../policy/index.js';
-import { k8sAction, k8sObject, parseRequestInfo, type K8sRequestInfo } from '../../policy/k8s/index.js';
+import { k8sAction, k8sObject, k8sPatchType, parseRequestInfo, readK8sObject, type K8sRequestInfo } from '../../policy/k8s/index.js';
 import type { Engine } from '../engine.js';
 import {
   connectionLimits,
@@ -23,8 +23,10 @@ import {
   createSessionCache,
   createUpstream,
   defaultPrefix,
+  hasRequestBody,
   mediaType,
   resolveDecide,
+  rulesRead,
   type BodyPlan,
   type Described,
   type Proxy,
@@ -47,6 +49,9 @@ interface K8sDescribed extends Described {
 /** Pod subresources served as WebSocket streams. */
 const STREAM_SUBRESOURCES = new Set(['exec', 'attach', 'portforward']);
 
+/** Methods whose body is an object or a patch: create, update, patch. */
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
 export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
   const conns = ctx.config.connections.filter((c): c is KubernetesConnection => c.type === 'kubernetes');
   const decide = conns.length > 0 ? resolveDecide(ctx) : () => ({ effect: 'deny' as const, rule: 'default-deny', reason: 'no connection' });
@@ -67,15 +72,28 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
     const prefix = (c.pathPrefix ?? defaultPrefix('kubernetes', c.name)).replace(/\/+$/, '');
     const limits = connectionLimits(c, where);
 
+    const readsObject = rulesRead(ctx.config, c.name, /\bk8s\s*\.\s*object\b/);
     const protocol: ProxyProtocol<K8sDescribed> = {
       protocol: 'kubernetes',
       // Objects are created and replaced whole: a masked Secret or env value must not be stored.
       guardsWriteBack: (method) => method === 'POST' || method === 'PUT' || method === 'PATCH',
-      describe(req, target) {
+      // Where rules read `k8s.object`, a write's body is read before deciding.
+      needsBody: (req) => readsObject && WRITE_METHODS.has((req.method ?? '').toUpperCase()) && hasRequestBody(req),
+      describe(req, target, body) {
         const method = (req.method ?? 'GET').toUpperCase();
         const info = parseRequestInfo(method, target.path, target.query);
         const text = `${method} ${target.path}${target.rawQuery === '' ? '' : `?${target.rawQuery}`}`;
-        return { action: k8sAction(c.name, info, text), fingerprint: `${info.verb} ${k8sObject(info)}`, info };
+        const contentType = req.headers['content-type'];
+        const object = body !== undefined ? readK8sObject(body, contentType) : undefined;
+        const patchType = k8sPatchType(method, contentType);
+        // A grant window covers only the same object: its digest is in the fingerprint.
+        const digest = object?.value !== undefined && body !== undefined ? ` #${createHash('sha256').update(body).digest('hex').slice(0, 16)}` : '';
+        return {
+          action: k8sAction(c.name, info, text, { ...(patchType !== undefined ? { patchType } : {}), ...(object?.value !== undefined ? { object: object.value } : {}) }),
+          fingerprint: `${info.verb} ${k8sObject(info)}${digest}`,
+          info,
+          ...(object?.error !== undefined ? { bodyError: object.error } : {}),
+        };
       },
       prepareHeaders(headers, described) {
         for (const name of Object.keys(headers)) {

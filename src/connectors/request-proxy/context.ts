@@ -2,6 +2,8 @@
  * What the HTTP-based engines (HTTP, Kubernetes) share beyond EngineContext: defaults, the route
  * prefix convention and how one request is decided.
  */
+import type { IncomingMessage } from 'node:http';
+import type { SluiceConfig } from '../../config/index.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
 import { parseDuration } from '../../config/index.js';
@@ -48,4 +50,18 @@ export function connectionLimits(
     maxResponseBytes: c.maxResponseBytes ?? HTTP_DEFAULTS.maxResponseBytes,
     approvalWaitMs: c.approvalWait === undefined ? HTTP_DEFAULTS.approvalWaitMs : parseDuration(c.approvalWait, `${where}.approvalWait`),
   };
+}
+
+/**
+ * Whether any policy rule that can apply to `connection` names a fact matching `fact` in its
+ * `when` (`http.json`, `k8s.object`): such facts need the request body read before deciding.
+ */
+export function rulesRead(config: SluiceConfig, connection: string, fact: RegExp): boolean {
+  return config.policies.some((p) => (p.connection === connection || p.connection === '*') && p.rules.some((r) => typeof r.when === 'string' && fact.test(r.when)));
+}
+
+/** Whether a request carries a body (a declared length above zero, or a chunked one). */
+export function hasRequestBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }

@@ -68,6 +68,7 @@ describe('Kubernetes connector with kubectl', () => {
   let reader: string;
   let operator: string;
   let revealer: string;
+  let deployer: string;
   let front: { port: number; server: TlsServer };
 
   const kubectlEnv = (config: string): NodeJS.ProcessEnv => ({ ...process.env, KUBECONFIG: config, HOME: gw.dir, KUBECACHEDIR: join(gw.dir, 'cache') });
@@ -136,7 +137,7 @@ listen: { http: 127.0.0.1:0 }
 dataDir: \${DIR}/data
 identity:
   issuers: [ { local: true } ]
-  roles: [ { name: reader }, { name: operator }, { name: revealer } ]
+  roles: [ { name: reader }, { name: operator }, { name: revealer }, { name: deployer } ]
 connections:
   - name: prod
     type: kubernetes
@@ -160,11 +161,23 @@ policies:
         when: k8s.resource == "secrets" && k8s.name == "db"
         reveal: true
       - allow: [read]
+  - role: deployer
+    connection: prod
+    rules:
+      - deny: [create, update, patch]
+        name: no-privileged
+        when: k8s.object.spec.containers.exists(c, has(c.securityContext) && c.securityContext.privileged == true)
+      - deny: [patch]
+        name: no-json-patch
+        when: k8s.patchType == "json"
+      - allow: '*'
+        when: k8s.namespace == "default" || !k8s.isResourceRequest
 `);
     front = await startTlsFront(gw.port);
     reader = kubeconfig(gw.dir, front.port, await gw.mint('reader'), 'reader');
     operator = kubeconfig(gw.dir, front.port, await gw.mint('operator'), 'operator');
     revealer = kubeconfig(gw.dir, front.port, await gw.mint('revealer'), 'revealer');
+    deployer = kubeconfig(gw.dir, front.port, await gw.mint('deployer'), 'deployer');
   });
   after(async () => {
     front?.server.close();
@@ -463,6 +476,38 @@ policies:
     const imp = await send(gw.port, 'GET', '/k8s/prod/api/v1/namespaces/default/pods', { authorization: `Bearer ${token}`, 'impersonate-user': 'system:admin' });
     assert.equal(imp.status, 403);
     assert.equal((imp.json() as { kind: string; reason: string }).reason, 'Forbidden');
+  });
+
+  test('rules over the object a write carries (k8s.object): kubectl apply of a privileged pod is refused, a plain one is created', async () => {
+    const pod = (name: string, securityContext?: Record<string, unknown>): string =>
+      JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { containers: [{ name: 'app', image: 'busybox:1.36', ...(securityContext !== undefined ? { securityContext } : {}) }] } });
+    const privileged = await kubectl(deployer, ['apply', '-f', '-'], pod('root-shell', { privileged: true }));
+    assert.notEqual(privileged.code, 0, privileged.stdout);
+    assert.match(privileged.stderr, /no-privileged/);
+    assert.equal(api.requests.filter((q) => q.method === 'POST' && q.url.startsWith('/api/v1/namespaces/default/pods')).length, 0, 'the create never reached the API server');
+    const plain = await kubectl(deployer, ['apply', '-f', '-'], pod('plain-0', { runAsNonRoot: true }));
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /pod\/plain-0 created/);
+
+    const token = await gw.mint('deployer');
+    const write = (method: string, path: string, type: string, body: string): ReturnType<typeof send> =>
+      send(gw.port, method, `/k8s/prod/api/v1/namespaces/default/pods${path}`, { authorization: `Bearer ${token}`, 'content-type': type }, body);
+    // Server-side apply sends YAML, which the API server reads as YAML 1.1: `yes` is true there.
+    const ssa = await write('PATCH', '/plain-0?fieldManager=agent', 'application/apply-patch+yaml', 'apiVersion: v1\nkind: Pod\nmetadata: { name: plain-0 }\nspec:\n  containers:\n  - name: app\n    securityContext:\n      privileged: yes\n');
+    assert.equal(ssa.status, 403, ssa.text);
+    // An RFC 6902 patch holds operations, not an object: this role's rules refuse that patch type.
+    const ops = await write('PATCH', '/plain-0', 'application/json-patch+json', '[{"op":"add","path":"/spec/containers/0/securityContext/privileged","value":true}]');
+    assert.equal(ops.status, 403, ops.text);
+    assert.match(ops.text, /no-json-patch/);
+    // A body the rules cannot read, or could read two ways, is refused before the API server sees it.
+    const proto = await write('POST', '', 'application/vnd.kubernetes.protobuf', 'k8s\u0000\n\u000f\n\u0002v1\u0012\u0003Pod');
+    assert.equal(proto.status, 400, proto.text);
+    const dup = await write('POST', '', 'application/json', '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"dup"},"spec":{"containers":[{"name":"a","image":"x","securityContext":{"privileged":true,"privileged":false}}]}}');
+    assert.equal(dup.status, 400, dup.text);
+    const writes = api.requests.filter((q) => q.method !== 'GET' && q.url.includes('/pods'));
+    assert.deepEqual(writes.map((q) => `${q.method} ${q.url.split('?')[0]}`), ['POST /api/v1/namespaces/default/pods'], 'only the plain pod\'s create reached the API server');
+    const listed = await kubectl(reader, ['get', 'pods', '-o', 'name']);
+    assert.deepEqual(listed.stdout.trim().split('\n').sort(), ['pod/plain-0', 'pod/web-0']);
   });
 
   test('a request without a token gets an Unauthorized Status', async () => {
