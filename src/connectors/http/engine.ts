@@ -5,7 +5,6 @@
  * `Authorization: Bearer`; Sluice strips it, decides on method and path, injects the upstream
  * credential, and masks JSON, JSON lines and text responses.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedConnection } from '../../config/index.js';
 import { SluiceError } from '../../errors.js';
@@ -25,6 +24,7 @@ import {
   createUpstream,
   defaultPrefix,
   connectionLimits,
+  bodyFingerprint,
   hasRequestBody,
   rulesRead,
   resolveDecide,
@@ -100,7 +100,7 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
         const facts = httpFacts(method, target, req.headers, formMethods, json?.value);
         // A grant window for POST must not cover a POST that asks to be run as DELETE, nor one
         // JSON-RPC call another: where rules read the body, the fingerprint holds its digest.
-        const digest = json?.value !== undefined && body !== undefined ? ` #${createHash('sha256').update(body).digest('hex').slice(0, 16)}` : '';
+        const digest = json?.value !== undefined && body !== undefined ? bodyFingerprint(body) : '';
         return {
           action: httpAction(c.name, facts, target.rawQuery),
           fingerprint: `${[method, ...facts.methodOverrides].join('+')} ${target.path}${digest}`,

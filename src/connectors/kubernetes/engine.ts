@@ -23,6 +23,7 @@ import {
   createSessionCache,
   createUpstream,
   defaultPrefix,
+  bodyFingerprint,
   hasRequestBody,
   mediaType,
   resolveDecide,
@@ -87,7 +88,7 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
         const object = body !== undefined ? readK8sObject(body, contentType) : undefined;
         const patchType = k8sPatchType(method, contentType);
         // A grant window covers only the same object: its digest is in the fingerprint.
-        const digest = object?.value !== undefined && body !== undefined ? ` #${createHash('sha256').update(body).digest('hex').slice(0, 16)}` : '';
+        const digest = object?.value !== undefined && body !== undefined ? bodyFingerprint(body) : '';
         return {
           action: k8sAction(c.name, info, text, { ...(patchType !== undefined ? { patchType } : {}), ...(object?.value !== undefined ? { object: object.value } : {}) }),
           fingerprint: `${info.verb} ${k8sObject(info)}${digest}`,

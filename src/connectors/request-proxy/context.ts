@@ -2,6 +2,7 @@
  * What the HTTP-based engines (HTTP, Kubernetes) share beyond EngineContext: defaults, the route
  * prefix convention and how one request is decided.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { SluiceConfig } from '../../config/index.js';
 import type { SessionInfo } from '../../pipeline/session.js';
@@ -64,4 +65,12 @@ export function rulesRead(config: SluiceConfig, connection: string, fact: RegExp
 export function hasRequestBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * The part of a grant-window fingerprint that names a body rules read (` #` and 16 hex digits of
+ * its SHA-256): a window approved for one JSON-RPC call or manifest covers only the same body.
+ */
+export function bodyFingerprint(body: Buffer): string {
+  return ` #${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;
 }

@@ -2,7 +2,7 @@
  * The request-proxy kit shared by the HTTP-based engines (HTTP and Kubernetes): authenticate,
  * decide, hold, record, forward with the injected credential, and mask the response.
  */
-export { HTTP_DEFAULTS, resolveDecide, defaultPrefix, connectionLimits, rulesRead, hasRequestBody } from './context.js';
+export { HTTP_DEFAULTS, resolveDecide, defaultPrefix, connectionLimits, rulesRead, hasRequestBody, bodyFingerprint } from './context.js';
 export type { RequestEngineContext, DecideRequest } from './context.js';
 export { createProxy, readBearer, sourceOf, relativeTarget } from './proxy.js';
 export type { Proxy, ProxyOptions, ProxyProtocol, Described, BodyPlan, Admitted } from './proxy.js';

@@ -30,7 +30,7 @@ const PATCH_TYPES: Readonly<Record<string, string>> = {
   'application/apply-patch+yaml': 'apply',
 };
 
-/** The patch kind a PATCH's Content-Type names (PATCH_TYPES), or undefined. */
+/** The patch kind a PATCH's Content-Type names (PATCH_TYPES, else `other`); undefined for other methods or no type. */
 export function k8sPatchType(method: string, contentType: string | undefined): string | undefined {
   if (method !== 'PATCH' || contentType === undefined) return undefined;
   return PATCH_TYPES[contentType.split(';')[0]!.trim().toLowerCase()] ?? 'other';
