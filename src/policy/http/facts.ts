@@ -38,7 +38,7 @@ export interface HttpFacts {
 
 const HIDDEN_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'host']);
 
-/** The most elements of a JSON array body (a JSON-RPC batch, decided call by call) when rules read `http.json`. */
+/** The most calls of a JSON-RPC batch body (each decided on its own) when rules read `http.json`. */
 export const MAX_BATCH_CALLS = 100;
 
 /**
