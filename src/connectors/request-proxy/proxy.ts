@@ -14,7 +14,7 @@ import { SluiceError, toSluiceError } from '../../errors.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
-import { findMaskMarker, MaskStats, spliceJson, type CsvMasker } from '../../masking/index.js';
+import { findMaskMarker, MaskStats, spliceJson, utf8Boundary, type CsvMasker } from '../../masking/index.js';
 import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
 import type { ApprovalHolder } from './approval-hold.js';
 import { byteLimit, looksLikeText, peekFirstChunk, maskedWriteBack, maskLines, maskTextBytes, refuseMaskMarkers } from './body-streams.js';
@@ -334,7 +334,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
             text: o.maskText(described.action.text),
             statementHash,
             fingerprint: described.fingerprint,
-            facts: { kind: described.action.kind, verb: described.action.verb, objects: described.action.objects, bodyBytes: body.length },
+            facts: { kind: described.action.kind, verb: described.action.verb, objects: described.action.objects, bodyBytes: body.length, ...(o.protocol.protocol === 'http' ? bodyPreview(body, o.maskText) : {}) },
             waitMs: o.approvalWaitMs,
             clientGone,
           });
@@ -674,6 +674,22 @@ function upstreamError(err: unknown): SluiceError {
   const code = (err as NodeJS.ErrnoException).code ?? '';
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) return new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream TLS verification failed (${code})`, { cause: err });
   return new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream unavailable${code !== '' ? ` (${code})` : ''}`, { cause: err });
+}
+
+/** The most of a held request's body a reviewer is shown. */
+const PREVIEW_BYTES = 2048;
+
+/**
+ * What a reviewer sees of a held HTTP request's body (`facts.body`): its first PREVIEW_BYTES when
+ * it is text, masked like the command text, `…` when cut. Binary bodies show only their length.
+ * Kubernetes writes show none: a Secret's manifest carries its values as base64, which text
+ * masking does not read.
+ */
+function bodyPreview(body: Buffer, maskText: (text: string) => string): { body?: string } {
+  if (body.length === 0 || !looksLikeText(body)) return {};
+  const head = body.subarray(0, PREVIEW_BYTES);
+  const text = head.toString('utf8', 0, body.length > PREVIEW_BYTES ? utf8Boundary(head) : head.length);
+  return { body: `${maskText(text)}${body.length > PREVIEW_BYTES ? '…' : ''}` };
 }
 
 /** Decode a compressed upstream body so the masker sees its text; an unknown coding is refused. */

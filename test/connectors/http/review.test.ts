@@ -115,6 +115,7 @@ policies:
     const first = await send(gw.port, 'POST', '/http/api/v1/orders/9', { ...auth, 'content-type': 'application/json' }, '{"qty":1}');
     assert.equal(first.status, 202);
     const id = (first.json() as { approvalId: string }).approvalId;
+    assert.deepEqual([approvals.held.find((x) => x.id === id)?.facts.body, approvals.held.find((x) => x.id === id)?.facts.bodyBytes], ['{"qty":1}', 9], 'the reviewer sees what the body asks for');
     approvals.held.find((x) => x.id === id)?.decide({ state: 'approved', approvers: ['alice'] });
     await new Promise((r) => setTimeout(r, 20));
     const swapped = await send(gw.port, 'POST', '/http/api/v1/orders/9', { ...auth, 'content-type': 'application/json' }, '{"qty":1000}');
@@ -122,6 +123,19 @@ policies:
     const same = await send(gw.port, 'POST', '/http/api/v1/orders/9', { ...auth, 'content-type': 'application/json' }, '{"qty":1}');
     assert.equal(same.status, 200);
     assert.equal((same.json() as { body: string }).body, '{"qty":1}');
+  });
+
+  test('the reviewer sees a held body masked and cut at 2 KB; a binary body only by its length', async () => {
+    const long = JSON.stringify({ card: '4111 1111 1111 1111', note: 'x'.repeat(3000) });
+    const held = await send(gw.port, 'POST', '/http/api/v1/orders/10', { ...auth, 'content-type': 'application/json' }, long);
+    assert.equal(held.status, 202);
+    const facts = approvals.held.find((x) => x.id === (held.json() as { approvalId: string }).approvalId)?.facts as { body: string; bodyBytes: number };
+    assert.ok(facts.body.startsWith('{"card":"4111 **** **** 1111","note":"xxx'), facts.body.slice(0, 60));
+    assert.ok(facts.body.endsWith('…') && facts.body.length < 2100);
+    assert.equal(facts.bodyBytes, long.length);
+    const binary = await send(gw.port, 'POST', '/http/api/v1/orders/11', { ...auth, 'content-type': 'application/octet-stream' }, Buffer.from([0, 1, 2, 3, 255]));
+    const binFacts = approvals.held.find((x) => x.id === (binary.json() as { approvalId: string }).approvalId)?.facts;
+    assert.deepEqual([binFacts?.body, binFacts?.bodyBytes], [undefined, 5]);
   });
 
   test('denied → 403 with the approval id; a grant window lets the fingerprint through', async () => {
