@@ -11,10 +11,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ResolvedConnection } from '../../config/index.js';
 import { SluiceError, toSluiceError } from '../../errors.js';
+import { MaskStats } from '../../masking/index.js';
 import { REVEAL_PROFILE } from '../../policy/index.js';
 import { k8sAction, k8sObject, k8sPatchType, parseRequestInfo, readK8sObject, type K8sRequestInfo } from '../../policy/k8s/index.js';
 import type { Engine } from '../engine.js';
 import {
+  clipPreview,
   connectionLimits,
   contentKind,
   createApprovalHolder,
@@ -95,6 +97,13 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
           info,
           ...(object?.error !== undefined ? { bodyError: object.error } : {}),
         };
+      },
+      // A held write's manifest, masked as a response would be: a Secret's values never reach a reviewer.
+      previewBody(body, req, described) {
+        const object = readK8sObject(body, req.headers['content-type']);
+        if (object.value === undefined) return undefined;
+        const masked = maskKubernetesValue(object.value, { masker, secretsRequest: described.info.resource === 'secrets', reveal: false }, new MaskStats());
+        return clipPreview(JSON.stringify(masked));
       },
       prepareHeaders(headers, described) {
         for (const name of Object.keys(headers)) {

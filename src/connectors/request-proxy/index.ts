@@ -4,7 +4,7 @@
  */
 export { HTTP_DEFAULTS, resolveDecide, defaultPrefix, connectionLimits, rulesRead, hasRequestBody, bodyFingerprint } from './context.js';
 export type { RequestEngineContext, DecideRequest } from './context.js';
-export { createProxy, readBearer, sourceOf, relativeTarget } from './proxy.js';
+export { clipPreview, createProxy, readBearer, sourceOf, relativeTarget } from './proxy.js';
 export type { Proxy, ProxyOptions, ProxyProtocol, Described, BodyPlan, Admitted } from './proxy.js';
 export { createUpstream, MIN_SCRUB_LENGTH } from './upstream.js';
 export type { Upstream, RequestConnection } from './upstream.js';

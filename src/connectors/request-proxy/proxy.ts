@@ -67,6 +67,11 @@ export interface ProxyProtocol<D extends Described> {
   readonly guardsWriteBack?: (method: string) => boolean;
   /** Whether the decision depends on the request body (read first, up to maxRequestBytes). */
   needsBody?(req: IncomingMessage): boolean;
+  /**
+   * What a reviewer is shown of a held request's body (`facts.body`), masked; undefined shows only
+   * its length. Without this, a text body's first 2 KB, masked as text (bodyPreview).
+   */
+  previewBody?(body: Buffer, req: IncomingMessage, described: D): string | undefined;
   /** Adjust forwarded request headers; throw a SluiceError to refuse the request. */
   prepareHeaders?(headers: OutgoingHttpHeaders, described: D): void;
   planBody(upstream: IncomingMessage, described: D, decision: Decision): BodyPlan;
@@ -268,6 +273,11 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     return { session, described, decision, target, ...(body !== undefined ? { body } : {}), ...(bodyError !== undefined ? { bodyError } : {}) };
   };
 
+  const previewOf = (body: Buffer, req: IncomingMessage, described: D): { body?: string } => {
+    const preview = o.protocol.previewBody !== undefined ? o.protocol.previewBody(body, req, described) : bodyPreview(body, o.maskText);
+    return preview !== undefined ? { body: preview } : {};
+  };
+
   const commandOf = (d: Described): { text: string; kind: string; verb: string; objects: readonly string[] } => ({ text: d.action.text, kind: d.action.kind, verb: d.action.verb, objects: d.action.objects });
 
   const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
@@ -334,7 +344,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
             text: o.maskText(described.action.text),
             statementHash,
             fingerprint: described.fingerprint,
-            facts: { kind: described.action.kind, verb: described.action.verb, objects: described.action.objects, bodyBytes: body.length, ...(o.protocol.protocol === 'http' ? bodyPreview(body, o.maskText) : {}) },
+            facts: { kind: described.action.kind, verb: described.action.verb, objects: described.action.objects, bodyBytes: body.length, ...previewOf(body, req, described) },
             waitMs: o.approvalWaitMs,
             clientGone,
           });
@@ -680,16 +690,19 @@ function upstreamError(err: unknown): SluiceError {
 const PREVIEW_BYTES = 2048;
 
 /**
- * What a reviewer sees of a held HTTP request's body (`facts.body`): its first PREVIEW_BYTES when
- * it is text, masked like the command text, `…` when cut. Binary bodies show only their length.
- * Kubernetes writes show none: a Secret's manifest carries its values as base64, which text
- * masking does not read.
+ * What a reviewer sees of a held request's text body: its first PREVIEW_BYTES, masked like the
+ * command text, `…` when cut; undefined for a binary body (only its length is shown).
  */
-function bodyPreview(body: Buffer, maskText: (text: string) => string): { body?: string } {
-  if (body.length === 0 || !looksLikeText(body)) return {};
+function bodyPreview(body: Buffer, maskText: (text: string) => string): string | undefined {
+  if (body.length === 0 || !looksLikeText(body)) return undefined;
   const head = body.subarray(0, PREVIEW_BYTES);
   const text = head.toString('utf8', 0, body.length > PREVIEW_BYTES ? utf8Boundary(head) : head.length);
-  return { body: `${maskText(text)}${body.length > PREVIEW_BYTES ? '…' : ''}` };
+  return `${maskText(text)}${body.length > PREVIEW_BYTES ? '…' : ''}`;
+}
+
+/** `text` cut to PREVIEW_BYTES characters, `…` when cut. */
+export function clipPreview(text: string): string {
+  return text.length > PREVIEW_BYTES ? `${text.slice(0, PREVIEW_BYTES)}…` : text;
 }
 
 /** Decode a compressed upstream body so the masker sees its text; an unknown coding is refused. */

@@ -57,6 +57,7 @@ dataDir: \${DIR}/data
 identity: { issuers: [ { local: true } ], roles: [ { name: agent } ] }
 connections:
   - { name: api, type: http, approvalWait: 300ms, upstream: { url: ${up.url} } }
+  - { name: prod, type: kubernetes, approvalWait: 300ms, upstream: { url: ${up.url} } }
 policies:
   - role: agent
     connection: api
@@ -64,6 +65,10 @@ policies:
       - review: [delete, post]
         paths: ['/v1/orders/**']
       - allow: [get]
+  - role: agent
+    connection: prod
+    rules:
+      - review: [create]
 `,
       { approvals },
     );
@@ -136,6 +141,18 @@ policies:
     const binary = await send(gw.port, 'POST', '/http/api/v1/orders/11', { ...auth, 'content-type': 'application/octet-stream' }, Buffer.from([0, 1, 2, 3, 255]));
     const binFacts = approvals.held.find((x) => x.id === (binary.json() as { approvalId: string }).approvalId)?.facts;
     assert.deepEqual([binFacts?.body, binFacts?.bodyBytes], [undefined, 5]);
+  });
+
+  test('a held Kubernetes write shows its manifest masked as a response would be: a Secret\'s values never reach the reviewer', async () => {
+    // Keys that name no secret: only Secret masking, not text masking, hides these values.
+    const secret = JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db', namespace: 'default' }, data: { conn: Buffer.from('hunter2-db-pw').toString('base64') }, stringData: { note: 'plain-but-secret-9931' } });
+    const held = await send(gw.port, 'POST', '/k8s/prod/api/v1/namespaces/default/secrets', { ...auth, 'content-type': 'application/json' }, secret);
+    assert.equal(held.status, 403, held.text);
+    const id = /apr_\d+/.exec(held.text)?.[0];
+    const facts = approvals.held.find((x) => x.id === id)?.facts as { body: string; bodyBytes: number };
+    assert.match(facts.body, /"name":"db"/);
+    assert.ok(!facts.body.includes(Buffer.from('hunter2-db-pw').toString('base64')) && !facts.body.includes('plain-but-secret-9931'), facts.body);
+    assert.equal(facts.bodyBytes, secret.length);
   });
 
   test('denied → 403 with the approval id; a grant window lets the fingerprint through', async () => {
