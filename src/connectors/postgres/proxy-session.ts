@@ -604,21 +604,11 @@ export class ProxySession {
   }
 
   /**
-   * The bound parameters of an UPDATE or MERGE (`SET email = $1`, as drivers send every value):
-   * the first one carrying a value Sluice masked, else undefined. Markers are ASCII, so text and
-   * binary formats are read alike.
+   * Whether the bound parameters of `st` are read for values Sluice masked: an UPDATE or MERGE
+   * (`SET email = $1`, as drivers send every value) while masking is on.
    */
-  private maskedParam(st: PreparedInfo | undefined, body: Buffer, start: number, end: number): string | undefined {
-    if (st === undefined || this.o.masker.inert || st.decision.decision.effect === 'deny' || !st.decision.statements.some(overwrites)) return undefined;
-    const b = new BodyReader(body.subarray(start, end));
-    const n = b.int16();
-    for (let i = 0; i < n; i++) {
-      const len = b.int32();
-      if (len <= 0) continue;
-      const found = findMaskMarker(b.bytes(len).toString('latin1'));
-      if (found !== undefined) return found;
-    }
-    return undefined;
+  private guardsBoundWrites(st: PreparedInfo | undefined): boolean {
+    return st !== undefined && !this.o.masker.inert && st.decision.decision.effect !== 'deny' && st.decision.statements.some(overwrites);
   }
 
   /**
@@ -978,21 +968,26 @@ export class ProxySession {
     const statement = b.cstring();
     const nParamFormats = b.int16();
     b.bytes(2 * Math.max(nParamFormats, 0));
+    const st = this.statements.get(statement);
+    const guard = this.guardsBoundWrites(st);
+    // The first bound value carrying a value Sluice masked; markers are ASCII, so text and binary
+    // formats are read alike.
+    let writesMasked: string | undefined;
     const paramsStart = b.position;
     const nParams = b.int16();
     for (let i = 0; i < nParams; i++) {
       const len = b.int32();
-      if (len > 0) b.bytes(len);
+      if (len <= 0) continue;
+      const value = b.bytes(len);
+      if (guard && writesMasked === undefined) writesMasked = findMaskMarker(value.toString('latin1'));
     }
     const paramsEnd = b.position;
     const nResult = b.int16();
     const resultFormats: number[] = [];
     for (let i = 0; i < nResult; i++) resultFormats.push(b.int16());
-    const st = this.statements.get(statement);
     // Only held statements need their bound parameters: an approval covers exactly these values.
     const params = st !== undefined && st.decision.decision.effect === 'review' ? Buffer.from(body.subarray(paramsStart, paramsEnd)) : undefined;
     const refusedParse = st === undefined && this.refusedParses.has(statement);
-    const writesMasked = this.maskedParam(st, body, paramsStart, paramsEnd);
     if (st === undefined || !isPureRead(st.decision)) this.protocolNames.add('P', portal);
     this.portals.set(portal, {
       statement: st,
