@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createMasker, defaultMasker, DETECTOR_NAMES, MaskStats } from '../../src/masking/index.js';
+import { createMasker, defaultMasker, DETECTOR_NAMES, MaskStats, type Masker } from '../../src/masking/index.js';
 
 function only(detector: string): (text: string) => { out: string; hits: number } {
   const m = createMasker({ detectors: [detector] });
@@ -27,6 +27,12 @@ function hits(detector: string, positives: readonly string[], negatives: readonl
     const text = `before ${x} after`;
     assert.equal(run(text).out, text, `${detector} must leave ${JSON.stringify(x)} alone`);
   }
+}
+
+/** Each text of `cases` masks to its expected text; each of `unchanged` stays as it is. */
+function masksAs(m: Masker, cases: ReadonlyArray<readonly [string, string]>, unchanged: readonly string[]): void {
+  for (const [text, want] of cases) assert.equal(m.maskText(text), want);
+  for (const text of unchanged) assert.equal(m.maskText(text), text);
 }
 
 test('DETECTOR_NAMES lists every built-in detector', () => {
@@ -239,49 +245,45 @@ test('personal_data: national identifiers with their own checks, bare in text; l
 });
 
 test('password literals of SQL role statements (recorded in the audit log) are masked; other literals are not', () => {
-  const m = createMasker({ detectors: ['password'] });
-  for (const [text, want] of [
-    ["ALTER ROLE app WITH PASSWORD 'hunter2'", "ALTER ROLE app WITH PASSWORD '[REDACTED:password]'"],
-    ["CREATE ROLE bob LOGIN ENCRYPTED PASSWORD 'it''s-2'", "CREATE ROLE bob LOGIN ENCRYPTED PASSWORD '[REDACTED:password]'"],
-    ["CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'app', password 'hunter2')", "CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'app', password '[REDACTED:password]')"],
-    ["CREATE USER 'bob'@'%' IDENTIFIED BY 'hunter2';", "CREATE USER 'bob'@'%' IDENTIFIED BY '[REDACTED:password]';"],
-    ["ALTER USER bob IDENTIFIED WITH caching_sha2_password BY 'hunter2'", "ALTER USER bob IDENTIFIED WITH caching_sha2_password BY '[REDACTED:password]'"],
-    ["SET PASSWORD FOR 'bob'@'%' = 'hunter2'", "SET PASSWORD FOR 'bob'@'%' = '[REDACTED:password]'"],
-    ["SELECT PASSWORD('hunter2')", "SELECT PASSWORD('[REDACTED:password]')"],
-  ] as const) {
-    assert.equal(m.maskText(text), want);
-  }
-  for (const text of ["SELECT * FROM t WHERE status = 'open' AND note = 'password reset'", "ALTER ROLE app PASSWORD NULL", "ORDER BY 'x'", "UPDATE t SET password_hint = 'pet'", "it's the user's password"]) {
-    assert.equal(m.maskText(text), text);
-  }
+  masksAs(
+    createMasker({ detectors: ['password'] }),
+    [
+      ["ALTER ROLE app WITH PASSWORD 'hunter2'", "ALTER ROLE app WITH PASSWORD '[REDACTED:password]'"],
+      ["CREATE ROLE bob LOGIN ENCRYPTED PASSWORD 'it''s-2'", "CREATE ROLE bob LOGIN ENCRYPTED PASSWORD '[REDACTED:password]'"],
+      ["CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'app', password 'hunter2')", "CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'app', password '[REDACTED:password]')"],
+      ["CREATE USER 'bob'@'%' IDENTIFIED BY 'hunter2';", "CREATE USER 'bob'@'%' IDENTIFIED BY '[REDACTED:password]';"],
+      ["ALTER USER bob IDENTIFIED WITH caching_sha2_password BY 'hunter2'", "ALTER USER bob IDENTIFIED WITH caching_sha2_password BY '[REDACTED:password]'"],
+      ["SET PASSWORD FOR 'bob'@'%' = 'hunter2'", "SET PASSWORD FOR 'bob'@'%' = '[REDACTED:password]'"],
+      ["SELECT PASSWORD('hunter2')", "SELECT PASSWORD('[REDACTED:password]')"],
+    ],
+    ["SELECT * FROM t WHERE status = 'open' AND note = 'password reset'", "ALTER ROLE app PASSWORD NULL", "ORDER BY 'x'", "UPDATE t SET password_hint = 'pet'", "it's the user's password"],
+  );
 });
 
 test('PostgreSQL password files (.pgpass): the fifth field of a five-field line is the password', () => {
-  const m = createMasker({ detectors: ['password'] });
-  assert.equal(m.maskText('db.internal:5432:appdb:app:S3cr3t Pw!\n*:*:*:replicator:An0ther\\:Pw\n'), 'db.internal:5432:appdb:app:[REDACTED:password]\n*:*:*:replicator:[REDACTED:password]\n');
-  for (const text of ['2024-05-16T08:12:22.620Z INFO a:1:b:c:d', 'fe80::1:2:3:4', 'a:1:b:c', 'host:port:db:user:pw', 'x 10:23:07:99:done', 'a:1:b:c:d:e']) {
-    assert.equal(m.maskText(text), text);
-  }
+  masksAs(
+    createMasker({ detectors: ['password'] }),
+    [['db.internal:5432:appdb:app:S3cr3t Pw!\n*:*:*:replicator:An0ther\\:Pw\n', 'db.internal:5432:appdb:app:[REDACTED:password]\n*:*:*:replicator:[REDACTED:password]\n']],
+    ['2024-05-16T08:12:22.620Z INFO a:1:b:c:d', 'fe80::1:2:3:4', 'a:1:b:c', 'host:port:db:user:pw', 'x 10:23:07:99:done', 'a:1:b:c:d:e'],
+  );
 });
 
 test('labels of several words key their values (forms, tickets, copied tables); prose and neutral labels do not', () => {
-  const m = defaultMasker();
-  for (const [text, want] of [
-    ['Date of Birth: 14 March 1985\nWard: 3', 'Date of Birth: [REDACTED:personal_data]\nWard: 3'],
-    ['Date of Birth: March 14, 1985', 'Date of Birth: [REDACTED:personal_data]'],
-    ['Social Security Number: 123456789', 'Social Security Number: [REDACTED:personal_data]'],
-    ["Driver's License: D1234567", "Driver's License: [REDACTED:personal_data]"],
-    ['Tax ID: 12-3456789', 'Tax ID: [REDACTED:personal_data]'],
-    ['National ID: AB 12 34 56 C', 'National ID: ** ** *4 56 C'],
-    ['API Key: 9f8e7d6c5b4a39281716aabbccddeeff', 'API Key: [REDACTED:generic_secret]'],
-    ['Secret Access Key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'Secret Access Key: [REDACTED:generic_secret]'],
-    ['Phone Number: 020 7946 0958', 'Phone Number: *** **** 0958'],
-  ] as const) {
-    assert.equal(m.maskText(text), want);
-  }
-  for (const text of ['Build Number: 4411', 'Record Count: 12', 'Start Date: 2024-05-01', 'Step 2: run the tests', 'Date of Birth: not given', 'Date of Birth: see form 12 below', 'Ward: 3 Bed: 12']) {
-    assert.equal(m.maskText(text), text);
-  }
+  masksAs(
+    defaultMasker(),
+    [
+      ['Date of Birth: 14 March 1985\nWard: 3', 'Date of Birth: [REDACTED:personal_data]\nWard: 3'],
+      ['Date of Birth: March 14, 1985', 'Date of Birth: [REDACTED:personal_data]'],
+      ['Social Security Number: 123456789', 'Social Security Number: [REDACTED:personal_data]'],
+      ["Driver's License: D1234567", "Driver's License: [REDACTED:personal_data]"],
+      ['Tax ID: 12-3456789', 'Tax ID: [REDACTED:personal_data]'],
+      ['National ID: AB 12 34 56 C', 'National ID: ** ** *4 56 C'],
+      ['API Key: 9f8e7d6c5b4a39281716aabbccddeeff', 'API Key: [REDACTED:generic_secret]'],
+      ['Secret Access Key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'Secret Access Key: [REDACTED:generic_secret]'],
+      ['Phone Number: 020 7946 0958', 'Phone Number: *** **** 0958'],
+    ],
+    ['Build Number: 4411', 'Record Count: 12', 'Start Date: 2024-05-01', 'Step 2: run the tests', 'Date of Birth: not given', 'Date of Birth: see form 12 below', 'Ward: 3 Bed: 12'],
+  );
 });
 
 test('connection-string keys (Azure Storage, Service Bus, Cosmos DB) are secrets; the key names beside them are not', () => {
