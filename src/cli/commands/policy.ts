@@ -207,7 +207,7 @@ function checkRequest(io: CliIo, engine: PolicyEngine, identity: Identity, role:
     facts = k8sFacts(info, written);
     decision =
       object?.error !== undefined
-        ? { effect: 'deny' as const, rule: BUILTIN_RULES.requestBody, reason: object.error.message }
+        ? unreadableBody(object.error)
         : engine.decide(identity, role, k8sAction(connection, info, text, written));
   } else {
     const json = body !== undefined ? readJsonBody(Buffer.from(body, 'utf8')) : undefined;
@@ -215,7 +215,7 @@ function checkRequest(io: CliIo, engine: PolicyEngine, identity: Identity, role:
     facts = f;
     decision =
       json?.error !== undefined
-        ? { effect: 'deny' as const, rule: BUILTIN_RULES.requestBody, reason: json.error.message }
+        ? unreadableBody(json.error)
         : engine.decide(identity, role, httpAction(connection, f, target.rawQuery));
   }
   writeJson(io, {
@@ -229,6 +229,11 @@ function checkRequest(io: CliIo, engine: PolicyEngine, identity: Identity, role:
     facts,
   });
   return exitFor(decision.effect);
+}
+
+/** The decision the connector makes for a body its rules read but cannot: refused (400) before any rule. */
+function unreadableBody(err: SluiceError): Decision {
+  return { effect: 'deny', rule: BUILTIN_RULES.requestBody, reason: err.message };
 }
 
 function parseClaims(raw: string | undefined): Record<string, unknown> {

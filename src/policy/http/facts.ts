@@ -39,7 +39,7 @@ export interface HttpFacts {
 const HIDDEN_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'host']);
 
 /** The most calls of a JSON-RPC batch body (each decided on its own) when rules read `http.json`. */
-export const MAX_BATCH_CALLS = 100;
+const MAX_BATCH_CALLS = 100;
 
 /**
  * A request body as JSON, for `http.json`. Read whatever its Content-Type says (JSON-RPC servers
@@ -112,7 +112,7 @@ export function httpFacts(method: string, target: RequestTarget, headers: Incomi
  * call's method and, for MCP's `tools/call`, `prompts/get` and `resources/read`, the tool, prompt
  * or resource it names (`tools/call delete_file`). Empty when the body is not JSON-RPC.
  */
-export function jsonRpcSummary(json: unknown): string {
+function jsonRpcSummary(json: unknown): string {
   const calls = Array.isArray(json) ? json : [json];
   const parts: string[] = [];
   for (const call of calls.slice(0, 8)) {
