@@ -73,6 +73,7 @@ const T_LT = 10; // <password>…</password>, <entry key="password">…</entry>,
 const T_DOLLAR = 11; // $2b$…, $6$…, $argon2id$…, pbkdf2_sha256$…, SCRAM-SHA-256$… (password hashes)
 const T_STAR = 12; // *<40 hex> (MySQL mysql_native_password hash)
 const T_APOS = 13; // PASSWORD 'x', IDENTIFIED BY 'x' (SQL role statements)
+const T_NEWLINE = 14; // a line that starts with a config directive: `requirepass x`, `machine h login u password x` (Scanner.onLineStart)
 
 const C = (ch: string): number => ch.charCodeAt(0);
 const SPACE = C(' ');
@@ -183,15 +184,67 @@ const SHORT_FLAGS: readonly { readonly flag: string; readonly spaced: boolean; r
   { flag: 'w', spaced: true, after: /\bldap(?:search|modify|add|delete|whoami|passwd|compare)\b/ },
   { flag: 'a', spaced: true, after: /\bredis-cli\b/ },
   { flag: 'u', spaced: true, after: /\bcurl\b/, userinfo: true },
+  // Registry logins (`docker login -u ci -p x registry`) and the MongoDB shells; SQL Server's sqlcmd
+  // and zip/unzip take `-P`, 7-Zip `-pSECRET`.
+  { flag: 'p', spaced: true, after: /\b(?:docker|podman|nerdctl|buildah|skopeo|oras|crane|regctl)\b.*\blogin\b/ },
+  { flag: 'p', spaced: true, after: /\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport)\b/ },
+  { flag: 'P', spaced: true, after: /\b(?:sqlcmd|bcp|zip|unzip)\b/ },
+  { flag: 'p', spaced: false, after: /\b7za?\b|\b7zr\b/ },
 ];
 
 /**
+ * Config lines whose first word says a secret follows on the same line, separated by spaces
+ * rather than `=` or `:` (Scanner.onLineStart). Only these exact spellings, at the start of a line:
+ * config files write them so, and a sentence that starts with one is capitalised.
+ */
+/** The word's value is the next token (after a Cisco type digit): `requirepass x`, `key-string 7 x`. */
+const DIR_VALUE = 1;
+/** As DIR_VALUE, when the line is the word and its value alone: `password x` (.netrc), `secret "x";` (BIND). */
+const DIR_LONE = 2;
+/** `.netrc`: `machine h login u password x`, `default login u password x` (keyword and value pairs). */
+const DIR_NETRC = 3;
+/** Cisco IOS lines, each by its own grammar (Scanner.iosLine): `username u secret 9 x`, `snmp-server community x`. */
+const DIR_IOS = 4;
+/** Redis ACL `user u on >x` (every `>x` and `<x`), HAProxy `user u insecure-password x`. */
+const DIR_USER = 5;
+/** `ENV KEY value` (Dockerfile), `setenv KEY value`, `SetEnv KEY value`, `set -gx KEY value` (fish), `fastcgi_param KEY value;`: the key names the value. */
+const DIR_KV = 6;
+/** `aws configure set aws_secret_access_key x`. */
+const DIR_AWS = 7;
+/** BIND `key "name" { algorithm hmac-sha256; secret "x"; };` on one line. */
+const DIR_BIND_KEY = 8;
+const DIRECTIVES: ReadonlyMap<string, number> = new Map([
+  ...['requirepass', 'masterauth', 'tls-key-file-pass', 'tls-client-key-file-pass', 'rootpw', 'bindpw', 'wpa-psk', 'auth_pass', 'key-string', 'pre-shared-key', 'insecure-password', 'authentication-key'].map((w) => [w, DIR_VALUE] as const),
+  ...['password', 'passwd', 'secret'].map((w) => [w, DIR_LONE] as const),
+  ...['machine', 'default'].map((w) => [w, DIR_NETRC] as const),
+  ...['username', 'enable', 'neighbor', 'snmp-server', 'tacacs-server', 'radius-server', 'ip', 'ipv6'].map((w) => [w, DIR_IOS] as const),
+  ['user', DIR_USER],
+  ...['ENV', 'setenv', 'SetEnv', 'set', 'fastcgi_param', 'uwsgi_param', 'scgi_param'].map((w) => [w, DIR_KV] as const),
+  ['aws', DIR_AWS],
+  ['key', DIR_BIND_KEY],
+]);
+/** Lengths and first letters of the directive words: most lines are turned away before a slice. */
+const DIRECTIVE_FIRST = new Uint32Array(128);
+for (const w of DIRECTIVES.keys()) DIRECTIVE_FIRST[w.charCodeAt(0)]! |= 1 << w.length;
+/** `.netrc` keywords that take a value. */
+const NETRC_KEYS: ReadonlySet<string> = new Set(['login', 'password', 'passwd', 'account', 'port', 'protocol', 'force']);
+/** What follows `auth`/`priv` in `snmp-server user u g v3 auth sha x priv aes 128 y` before the secret. */
+const SNMP_ALGORITHMS: ReadonlySet<string> = new Set(['md5', 'sha', 'sha-1', 'sha224', 'sha256', 'sha384', 'sha512', 'des', '3des', 'aes']);
+/** Words after a secret's name that say it is not given here (`password changed`, `password for …`). */
+const NOT_A_VALUE: ReadonlySet<string> = new Set(['for', 'is', 'was', 'the', 'a', 'an', 'to', 'of', 'and', 'or', 'in', 'not', 'set', 'reset', 'changed', 'expired', 'incorrect', 'invalid', 'required', 'updated', 'encryption', 'recovery', 'file']);
+/** The first rule after `user NAME` on a Redis ACL line, or HAProxy's password words: what makes a `user` line a directive. */
+const USER_RULE = /^(?:on|off|reset|nopass|resetpass|password|insecure-password|>.+)$/;
+/** A first token that makes the line code or an assignment (`key = x`, `key += x`, `user.name`), not a directive. */
+const NOT_DIRECTIVE_START = /^(?:[-+*/|&!?.]?=|[:(\[.,;)\]}])/;
+
+/**
  * Password hashes in modular crypt format, read from their leading `$`: bcrypt, md5-crypt and
- * Apache's apr1, sha256/sha512-crypt (with `rounds=`), yescrypt and scrypt-crypt, Argon2 (PHC
- * strings), passlib's scrypt and pbkdf2. Each needs its hash part at full length.
+ * Apache's apr1, sha256/sha512-crypt (with `rounds=`), yescrypt and scrypt-crypt, Cisco IOS type
+ * 8 and 9 (`$8$`, `$9$`), Argon2 (PHC strings), passlib's scrypt and pbkdf2. Each needs its hash
+ * part at full length.
  */
 const CRYPT_HASH =
-  /\$(?:2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}|(?:1|5|6|apr1|md5|sha1)\$(?:rounds=\d{1,9}\$)?[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{22,}|(?:y|gy|7)\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{0,64}\$[./A-Za-z0-9]{43}|argon2(?:id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}|(?:scrypt|pbkdf2(?:-sha(?:1|256|512))?)\$[^$\s"']{1,64}\$[A-Za-z0-9+/.=]{8,}\$[A-Za-z0-9+/.=]{16,})(?![./A-Za-z0-9+=])/y;
+  /\$(?:2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}|(?:1|5|6|apr1|md5|sha1)\$(?:rounds=\d{1,9}\$)?[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{22,}|(?:y|gy|7)\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{0,64}\$[./A-Za-z0-9]{43}|[89]\$[./A-Za-z0-9]{14}\$[./A-Za-z0-9]{43}|argon2(?:id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}|(?:scrypt|pbkdf2(?:-sha(?:1|256|512))?)\$[^$\s"']{1,64}\$[A-Za-z0-9+/.=]{8,}\$[A-Za-z0-9+/.=]{16,})(?![./A-Za-z0-9+=])/y;
 /**
  * Password hashes named by a scheme before their first `$`: Django's `pbkdf2_sha256$…`,
  * `argon2$argon2id$…`, `bcrypt_sha256$$2b$…`, `scrypt$…`, and PostgreSQL's SCRAM-SHA-256 verifier.
@@ -244,7 +297,10 @@ export function buildTriggers(enabled: number): Uint8Array {
     set('=', T_EQUALS);
     set('<', T_LT);
   }
-  if (on(bit(D.password))) set("'", T_APOS);
+  if (on(bit(D.password))) {
+    set("'", T_APOS);
+    set('\n', T_NEWLINE);
+  }
   if (on(tokens)) set('_', T_UNDERSCORE);
   // `-`: tokens (`glpat-`), PEM headers, and long flags (`--db-password value`).
   if (on(tokens | bit(D.privateKey) | assignments)) set('-', T_HYPHEN);
@@ -277,6 +333,10 @@ export class Scanner {
   private readonly sepCode = new Int32Array(MAX_GROUPS);
   private readonly sepLen = new Int32Array(MAX_GROUPS);
   private ng = 0;
+  /** onLineStart's tokens (start, end pairs) and the indexes of those that are secrets. */
+  private readonly dirTokens = new Int32Array(48);
+  private readonly dirValues = new Int32Array(24);
+  private dirKeyKind = KEY_NONE;
   private readonly keyCache = new Map<number, { readonly key: string; readonly kind: number }>();
 
   constructor(enabled: number) {
@@ -296,7 +356,7 @@ export class Scanner {
   /** Scan `s`; results are in `this.hits` until the next call. */
   scan(s: string): Hits {
     this.begin(s);
-    this.scanFrom(0);
+    this.scanFrom(this.triggers[10] === T_NEWLINE ? this.onLineStart(0) : 0);
     return this.hits;
   }
 
@@ -316,7 +376,7 @@ export class Scanner {
       if (sp > v && sp < ve && SCHEMES.has(s.slice(v, sp).toLowerCase())) v = sp + 1;
       if (ve > v && this.emitValue(keyKind, v, ve)) return this.hits;
     }
-    this.scanFrom(0);
+    this.scanFrom(this.triggers[10] === T_NEWLINE ? this.onLineStart(0) : 0);
     return this.hits;
   }
 
@@ -380,6 +440,9 @@ export class Scanner {
           break;
         case T_APOS:
           i = this.onApos(i);
+          break;
+        case T_NEWLINE:
+          i = this.onLineStart(i + 1);
           break;
         default:
           i++;
@@ -1276,10 +1339,12 @@ export class Scanner {
     const long = s.startsWith('--user ', i);
     const f = long ? 'u' : String.fromCharCode(this.code(i + 1));
     const spaced = long || this.code(i + 2) === SPACE;
-    const rule = SHORT_FLAGS.find((r) => r.flag === f && r.spaced === spaced);
-    if (rule === undefined) return -1;
+    if (!SHORT_FLAGS.some((r) => r.flag === f && r.spaced === spaced)) return -1;
     const lineStart = s.lastIndexOf('\n', i) + 1;
-    if (i - lineStart > 512 || !rule.after.test(s.slice(lineStart, i))) return -1;
+    if (i - lineStart > 512) return -1;
+    const before = s.slice(lineStart, i);
+    const rule = SHORT_FLAGS.find((r) => r.flag === f && r.spaced === spaced && r.after.test(before));
+    if (rule === undefined) return -1;
     let v = i + (long ? 7 : spaced ? 3 : 2);
     const ve = this.bareEnd(v);
     if (rule.userinfo) {
@@ -1289,6 +1354,201 @@ export class Scanner {
     }
     if (ve <= v || this.code(v) === HYPHEN || this.placeholder(v, ve)) return -1;
     return this.emit(v, ve, D.password) ? ve : -1;
+  }
+
+  /**
+   * The secrets of a Cisco IOS line, each command by its grammar (what follows `word`, the first):
+   * `username u [privilege n] password|secret [type] x`, `enable password|secret [level n] [type] x`,
+   * `neighbor addr password [type] x`, `snmp-server community x`, `snmp-server user u g v3 auth sha
+   * x priv aes 128 y`, `tacacs-server|radius-server … key [type] x`, `ip ospf authentication-key x`,
+   * `ip ospf message-digest-key n md5 [type] x`. Calls `valueAt` with each secret's token.
+   */
+  private iosLine(word: string, tokens: number, text: (k: number) => string, valueAt: (k: number) => number): void {
+    const secretWord = (k: number): boolean => text(k) === 'password' || text(k) === 'secret';
+    // These commands end with the secret (after a type digit): a line that goes on is prose.
+    const last = (k: number): void => {
+      if (k === tokens - 1 || (k === tokens - 2 && /^\d$/.test(text(k)))) valueAt(k);
+    };
+    switch (word) {
+      case 'username': {
+        const k = text(1) === 'privilege' ? 3 : 1;
+        if (secretWord(k)) last(k + 1);
+        return;
+      }
+      case 'enable':
+        if (secretWord(0)) last(text(1) === 'level' ? 3 : 1);
+        return;
+      case 'neighbor':
+        if (secretWord(1)) last(2);
+        return;
+      case 'snmp-server':
+        if (text(0) === 'community') valueAt(1);
+        else if (text(0) === 'user') {
+          for (let k = 1; k < tokens - 1; k++) {
+            const w = text(k);
+            if ((w === 'auth' || w === 'priv') && SNMP_ALGORITHMS.has(text(k + 1))) k = valueAt(/^\d{3}$/.test(text(k + 2)) ? k + 3 : k + 2) - 1;
+          }
+        }
+        return;
+      case 'tacacs-server':
+      case 'radius-server':
+        for (let k = 0; k < tokens - 1; k++) if (text(k) === 'key') k = valueAt(k + 1) - 1;
+        return;
+      default:
+        // `ip` and `ipv6`: routing protocols' keys.
+        for (let k = 1; k < tokens - 1; k++) {
+          if (text(k) === 'authentication-key') k = valueAt(k + 1) - 1;
+          else if (text(k) === 'message-digest-key' && text(k + 2) === 'md5') k = valueAt(k + 3) - 1;
+        }
+    }
+  }
+
+  /**
+   * A line whose first word is a config directive that holds a secret, the secret separated by
+   * spaces (DIRECTIVES): Redis `requirepass x`, `.netrc` `machine h login u password x`, Cisco IOS
+   * `username u secret 9 x` and `snmp-server community x`, OpenLDAP `rootpw x`, Redis ACL
+   * `user u on >x`, Dockerfile `ENV DB_PASSWORD x`. `i` starts the line; returns where to go on
+   * (`i` when the line holds no such secret). What the line holds before each secret is scanned
+   * as usual, so hits stay in order.
+   */
+  private onLineStart(i: number): number {
+    const s = this.s;
+    let j = i;
+    while (j < this.n && (s.charCodeAt(j) === SPACE || s.charCodeAt(j) === TAB)) j++;
+    const c0 = this.code(j);
+    if (c0 >= 128 || DIRECTIVE_FIRST[c0] === 0) return i;
+    let we = j + 1;
+    while (we < this.n && we - j < 24 && (is(s.charCodeAt(we), WORD) || s.charCodeAt(we) === HYPHEN)) we++;
+    const after = this.code(we);
+    if ((after !== SPACE && after !== TAB) || (DIRECTIVE_FIRST[c0]! & (1 << (we - j))) === 0) return i;
+    const word = s.slice(j, we);
+    const kind = DIRECTIVES.get(word);
+    return kind === undefined ? i : this.directive(i, word, kind, we);
+  }
+
+  /** onLineStart's directive line: `word` (of DIRECTIVES, its `kind`) ends at `we`. Kept apart so the common case allocates no closures. */
+  private directive(i: number, word: string, kind: number, we: number): number {
+    const s = this.s;
+    // The line's tokens after the word (at most 24): starts and ends, quotes kept.
+    const t = this.dirTokens;
+    let nt = 0;
+    let p = we;
+    for (;;) {
+      while (p < this.n && (s.charCodeAt(p) === SPACE || s.charCodeAt(p) === TAB)) p++;
+      if (p >= this.n || nt === 48) break;
+      const c = s.charCodeAt(p);
+      if (c === 10 || c === 13) break;
+      let e = p + 1;
+      if (c === QUOTE || c === APOS) {
+        while (e < this.n && s.charCodeAt(e) !== c && s.charCodeAt(e) !== 10) e++;
+        if (e < this.n && s.charCodeAt(e) === c) e++;
+      } else {
+        while (e < this.n && e - p < MAX_VALUE && !isSpace(s.charCodeAt(e))) e++;
+      }
+      t[nt++] = p;
+      t[nt++] = e;
+      p = e;
+    }
+    const tokens = nt / 2;
+    const text = (k: number): string => (k < tokens ? s.slice(t[2 * k]!, t[2 * k + 1]!) : '');
+    if (tokens === 0 || NOT_DIRECTIVE_START.test(text(0))) return i;
+    const values = this.dirValues;
+    let nv = 0;
+    /** The secret at token k, after a Cisco type digit (`password 7 x`): returns the next token to read. */
+    const valueAt = (k: number): number => {
+      if (k >= tokens) return k;
+      if (k + 1 < tokens && t[2 * k + 1]! - t[2 * k]! === 1 && is(s.charCodeAt(t[2 * k]!), DIGIT)) k++;
+      values[nv++] = k;
+      return k + 1;
+    };
+    switch (kind) {
+      case DIR_VALUE:
+        valueAt(0);
+        break;
+      case DIR_LONE:
+        // The value, then nothing but a `;` or a comment.
+        if (word === 'password' || word === 'passwd' || word === 'secret') {
+          const k = tokens >= 2 && t[1]! - t[0]! === 1 && is(s.charCodeAt(t[0]!), DIGIT) ? 1 : 0;
+          const alone = tokens === k + 1 || (tokens > k + 1 && (s.charCodeAt(t[2 * k + 2]!) === C('#') || s.charCodeAt(t[2 * k + 2]!) === C(';')));
+          // A wrapped sentence (`password combination.`) is not a directive.
+          // BIND quotes its secrets; a bare word after `secret` is prose (`secret sharing`).
+          const q = s.charCodeAt(t[2 * k]!);
+          if (alone && !/^[a-z]+[.,!?:]$/.test(text(k)) && (word !== 'secret' || q === QUOTE || q === APOS)) valueAt(0);
+        }
+        break;
+      case DIR_NETRC:
+        // Keyword and value pairs after the host (`default` has none), every keyword one of .netrc's.
+        for (let k = word === 'machine' ? 1 : 0; k < tokens; k += 2) {
+          const w = text(k);
+          if (!NETRC_KEYS.has(w) || k + 1 >= tokens) {
+            nv = 0;
+            break;
+          }
+          if (w === 'password' || w === 'passwd') values[nv++] = k + 1;
+        }
+        break;
+      case DIR_IOS:
+        this.iosLine(word, tokens, text, valueAt);
+        break;
+      case DIR_BIND_KEY:
+        if (tokens < 4 || text(1) !== '{') break;
+        for (let k = 2; k < tokens - 1; k++) if (text(k) === 'secret') k = valueAt(k + 1) - 1;
+        break;
+      case DIR_USER:
+        if (tokens < 2 || !USER_RULE.test(text(1))) break;
+        for (let k = 1; k < tokens; k++) {
+          const w = text(k);
+          if (w === 'password' || w === 'insecure-password') k = valueAt(k + 1) - 1;
+          else if ((w.charCodeAt(0) === C('>') || w.charCodeAt(0) === C('<')) && w.length > 1) {
+            // The password after the sign.
+            t[2 * k]!++;
+            values[nv++] = k;
+          }
+        }
+        break;
+      case DIR_KV:
+      case DIR_AWS: {
+        let k = 0;
+        if (kind === DIR_AWS) {
+          if (tokens < 4 || text(0) !== 'configure' || text(1) !== 'set') break;
+          k = 2;
+        }
+        while (k < tokens && s.charCodeAt(t[2 * k]!) === HYPHEN) k++;
+        // fish's `set` only with its scope flags (`set -gx KEY value`): a bare `set x y` is anything.
+        if (word === 'set' && k === 0) break;
+        if (k + 1 >= tokens || !this.allIn(t[2 * k]!, t[2 * k + 1]!, KEY)) break;
+        const keyKind = this.keyKindAt(t[2 * k]!, t[2 * k + 1]!);
+        if (keyKind === KEY_NONE) break;
+        this.dirKeyKind = keyKind;
+        values[nv++] = k + 1;
+        break;
+      }
+      default:
+        break;
+    }
+    if (nv === 0) return i;
+    const keyKind = kind === DIR_KV || kind === DIR_AWS ? this.dirKeyKind : KEY_PASSWORD;
+    let at = i;
+    for (let x = 0; x < nv; x++) {
+      const k = values[x]!;
+      let v = t[2 * k]!;
+      let ve = t[2 * k + 1]!;
+      const q = s.charCodeAt(v);
+      if (q === QUOTE || q === APOS) {
+        v++;
+        if (ve > v && s.charCodeAt(ve - 1) === q) ve--;
+        else if (ve > v + 1 && s.charCodeAt(ve - 1) === C(';') && s.charCodeAt(ve - 2) === q) ve -= 2;
+      } else if (ve > v + 1 && s.charCodeAt(ve - 1) === C(';')) ve--;
+      if (ve <= v || v < at || NOT_A_VALUE.has(s.slice(v, ve).toLowerCase())) continue;
+      if (v > at) this.scanWithin(at, v);
+      if (this.lastEnd > v) continue;
+      // A hash keeps its own name (`enable secret 5 $1$…`).
+      const h = q === C('$') ? this.onDollar(v) : -1;
+      if (h > v + 1 && this.lastEnd === h) at = h;
+      else if (this.emitValue(keyKind, v, ve)) at = this.lastEnd;
+      else at = v;
+    }
+    return at;
   }
 
   /**
@@ -1412,7 +1672,8 @@ export class Scanner {
     if (stars) return true;
     if (c0 === C('[') && s.startsWith('[REDACTED', v)) return true;
     if (c0 === C('<') || c0 === C('?') || c0 === C('%')) return true;
-    if (c0 === C('$') && (is(this.code(v + 1), DIGIT) || this.code(v + 1) === C('{') || this.code(v + 1) === C('('))) return true;
+    // `$1` (a bind parameter or positional argument), `${VAR}`, `$(cmd)`; not `$9$salt$hash`.
+    if (c0 === C('$') && ((ve > v + 1 && this.allIn(v + 1, ve, DIGIT)) || this.code(v + 1) === C('{') || this.code(v + 1) === C('('))) return true;
     if (c0 === C('{') && this.code(v + 1) === C('{')) return true;
     if (c0 === COLON && is(this.code(v + 1), UPPER | LOWER)) return true;
     const len = ve - v;

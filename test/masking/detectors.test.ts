@@ -268,6 +268,73 @@ test('PostgreSQL password files (.pgpass): the fifth field of a five-field line 
   );
 });
 
+test('config directives that give a secret after a space: Redis, .netrc, LDAP, Cisco IOS, BIND, Redis ACL, Dockerfile ENV', () => {
+  const R = '[REDACTED:password]';
+  masksAs(
+    defaultMasker(),
+    [
+      ['bind 127.0.0.1\nrequirepass Sup3rS3cretRedis!\nmasterauth "pass with spaces"\n', `bind 127.0.0.1\nrequirepass ${R}\nmasterauth "${R}"\n`],
+      ['machine api.example.com login deploy password N0tInAFormat123', `machine api.example.com login deploy password ${R}`],
+      ['default login anonymous password guest@example.org', `default login anonymous password ${R}`],
+      ['machine git.example.com\n  login ci\n  password qwerty\n', `machine git.example.com\n  login ci\n  password ${R}\n`],
+      ['rootpw plainRootPw\nbindpw plainBindPw', `rootpw ${R}\nbindpw ${R}`],
+      ['enable password Cisco123', `enable password ${R}`],
+      ['enable secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0', 'enable secret 5 [REDACTED:password_hash]'],
+      ['username admin privilege 15 password 0 CiscoPlain99', `username admin privilege 15 password 0 ${R}`],
+      ['username admin secret 9 $9$nhEmQVczB7dqsO$X.HsgL6x1il0RxkOSSvyQYwucySCt7qFm4v7pqCxkKM', 'username admin secret 9 [REDACTED:password_hash]'],
+      ['neighbor 10.0.0.1 password 7 0822455D0A16', `neighbor 10.0.0.1 password 7 ${R}`],
+      ['snmp-server community S3cr3tC0mm RO', `snmp-server community ${R} RO`],
+      ['snmp-server user admin grp v3 auth sha AuthPass1 priv aes 128 PrivPass1', `snmp-server user admin grp v3 auth sha ${R} priv aes 128 ${R}`],
+      ['tacacs-server host 10.1.1.1 key 7 TacKey99', `tacacs-server host 10.1.1.1 key 7 ${R}`],
+      [' ip ospf message-digest-key 1 md5 7 OspfKey1', ` ip ospf message-digest-key 1 md5 7 ${R}`],
+      [' key-string 7 06070E234D4B0B\n pre-shared-key CiscoPsk123', ` key-string 7 ${R}\n pre-shared-key ${R}`],
+      ['key "tsig" { algorithm hmac-sha256; secret "c2VjcmV0a2V5MTIzNA=="; };', `key "tsig" { algorithm hmac-sha256; secret "${R}"; };`],
+      ['key "tsig" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0a2V5MTIzNA==";\n};', `key "tsig" {\n\talgorithm hmac-sha256;\n\tsecret "${R}";\n};`],
+      ['user worker on >pw1 >pw2 ~jobs:* +@list', `user worker on >${R} >${R} ~jobs:* +@list`],
+      ['userlist L\n  user admin insecure-password HaproxyPlain1', `userlist L\n  user admin insecure-password ${R}`],
+      ['FROM node:20\nENV DB_PASSWORD hunter2\nENV PATH /usr/local/bin', `FROM node:20\nENV DB_PASSWORD ${R}\nENV PATH /usr/local/bin`],
+      ['set -gx DB_PASSWORD fishPass1', `set -gx DB_PASSWORD ${R}`],
+      ['fastcgi_param DB_PASS s3cret;', `fastcgi_param DB_PASS ${R};`],
+      ['aws configure set aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'aws configure set aws_secret_access_key [REDACTED:aws_secret_key]'],
+      // What the line holds before the secret is still scanned, and comes first.
+      ['machine h login ada@example.com password pw123', `machine h login a***@example.com password ${R}`],
+    ],
+    [
+      'password changed for user bob',
+      'Password expired',
+      '   password combination.',
+      'username and password login, session cookies',
+      'username = password = None',
+      'key = camelCase( key );',
+      'key += key + key',
+      'user that <code>bc</code> is ready',
+      'user alice logged in from 10.0.0.1',
+      'set self._password if they have data',
+      'machine password is stored',
+      'secret sharing',
+      'enable password checks for all users',
+      'requirepass',
+      'ENV PATH /usr/bin',
+    ],
+  );
+});
+
+test('short password flags of registry logins, MongoDB shells, sqlcmd and zip', () => {
+  const R = '[REDACTED:password]';
+  masksAs(
+    defaultMasker(),
+    [
+      ['docker login -u ci -p DockerS3cret99 registry.example.com', `docker login -u ci -p ${R} registry.example.com`],
+      ['podman login --username ci -p PodS3cret quay.io', `podman login --username ci -p ${R} quay.io`],
+      ['mongosh --host db -u admin -p MongoS3cret', `mongosh --host db -u admin -p ${R}`],
+      ['sqlcmd -S db -U sa -P SqlS3cret!', `sqlcmd -S db -U sa -P ${R}`],
+      ['zip -P ZipS3cret out.zip a.txt', `zip -P ${R} out.zip a.txt`],
+      ['7z a -pSevenS3cret out.7z dir', `7z a -p${R} out.7z dir`],
+    ],
+    ['docker run -p 8080:80 nginx', 'docker ps -p x', 'grep -P "a+" file', 'ssh -p 2222 host'],
+  );
+});
+
 test('labels of several words key their values (forms, tickets, copied tables); prose and neutral labels do not', () => {
   masksAs(
     defaultMasker(),

@@ -746,6 +746,37 @@ negatives('personal_field_lookalike', 30, () => pick([
   `{"phone_extension": "${int(999)}", "dl_url": "https://example.com/f.zip"}`,
 ]));
 
+// Config directives with the secret after a space (Redis, .netrc, LDAP, Cisco IOS, BIND, Dockerfile), and short flags of more clients.
+positives('password', 36, () => chars(ALNUM, 10 + int(6)), [
+  (v) => `bind 127.0.0.1 ::1\nport 6379\nrequirepass ${v}\nappendonly yes`,
+  (v) => `replicaof 10.0.0.5 6379\nmasterauth ${v}`,
+  (v) => `machine api.${pick(['github.com', 'heroku.com', 'example.org'])} login ${pick(FIRST).toLowerCase()} password ${v}`,
+  (v) => `machine ftp.example.com\n  login deploy\n  password ${v}\n`,
+  (v) => `base dc=example,dc=com\nbinddn cn=reader,dc=example,dc=com\nbindpw ${v}`,
+  (v) => `hostname edge-${int(99)}\nenable password ${v}\n!`,
+  (v) => `username ${pick(['admin', 'netops', 'backup'])} privilege 15 password 0 ${v}`,
+  (v) => `snmp-server community ${v} RO`,
+  (v) => `key "xfer-key" {\n\talgorithm hmac-sha256;\n\tsecret "${v}";\n};`,
+  (v) => `user ${pick(['worker', 'app', 'reports'])} on >${v} ~jobs:* +@read`,
+  (v) => `FROM python:3.12-slim\nENV DB_PASSWORD ${v}\nCMD ["python", "app.py"]`,
+  (v) => `+ docker login -u ci -p ${v} registry.example.com`,
+]);
+negatives('directive_lookalike', 24, () =>
+  pick([
+    'password changed for user bob',
+    `user ${pick(FIRST).toLowerCase()} logged in from 10.0.${int(255)}.${int(255)}`,
+    'username = password = None',
+    'key = compute_key( key );',
+    'secret sharing schemes split a key',
+    'machine password is rotated nightly',
+    'enable password checks for every account',
+    `docker run -p ${8000 + int(99)}:80 nginx`,
+    'ENV PATH /usr/local/bin:$PATH',
+    'set self._password if they have authentication data',
+    '   password combination.',
+  ]),
+);
+
 const out = join(dirname(fileURLToPath(import.meta.url)), 'corpus.jsonl');
 writeFileSync(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
 const pos = records.filter((r) => r.label === 'positive').length;
