@@ -337,6 +337,8 @@ export class Scanner {
   private readonly dirTokens = new Int32Array(48);
   private readonly dirValues = new Int32Array(24);
   private dirKeyKind = KEY_NONE;
+  /** pem()'s last footer search over the current text: from where, and where it found the footer (-1: nowhere). */
+  private readonly pemSearch = { footer: '', n: -1, from: 0, at: -1 };
   private readonly keyCache = new Map<number, { readonly key: string; readonly kind: number }>();
 
   constructor(enabled: number) {
@@ -383,6 +385,7 @@ export class Scanner {
   private begin(s: string): void {
     this.s = s;
     this.n = s.length;
+    this.pemSearch.n = -1;
     this.lastEnd = 0;
     this.hits.n = 0;
   }
@@ -2243,7 +2246,18 @@ export class Scanner {
     const m = PEM_HEADER.exec(this.s);
     if (m === null) return -1;
     const footer = `-----END ${m[1] ?? ''}PRIVATE KEY${m[2] ?? ''}-----`;
-    const at = this.s.indexOf(footer, PEM_HEADER.lastIndex);
+    const from = PEM_HEADER.lastIndex;
+    // The last search is reused while it still answers (no footer after it, or one still ahead):
+    // a text of many headers and no footer would otherwise be searched to its end once per header.
+    const c = this.pemSearch;
+    if (c.footer !== footer || c.n !== this.n || from < c.from || (c.at >= 0 && c.at < from)) {
+      c.footer = footer;
+      c.n = this.n;
+      c.from = from;
+      c.at = this.s.indexOf(footer, from);
+      if (c.at + footer.length > this.n) c.at = -1;
+    }
+    const at = c.at;
     // Without its footer (a truncated log line, a key cut by a preview cap), the key is the header
     // and the key-body lines after it, not everything to the end of the text.
     const end = at < 0 ? this.pemBody(PEM_HEADER.lastIndex) : at + footer.length;
