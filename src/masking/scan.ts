@@ -263,6 +263,8 @@ const IDENTIFIED_BY = /\bidentified\s+(?:with\s+['"`]?\w+['"`]?\s+)?by$/i;
 
 /** Quoted assignment values longer than this are not treated as one secret. */
 const MAX_VALUE = 4096;
+/** Values of personal-data keys longer than this are not one identifier (`"dob": "14 March 1985"`). */
+const MAX_PERSONAL = 128;
 
 export class Hits {
   start: number[] = [];
@@ -337,8 +339,13 @@ export class Scanner {
   private readonly dirTokens = new Int32Array(48);
   private readonly dirValues = new Int32Array(24);
   private dirKeyKind = KEY_NONE;
-  /** pem()'s last footer search over the current text: from where, and where it found the footer (-1: nowhere). */
-  private readonly pemSearch = { footer: '', n: -1, from: 0, at: -1 };
+  /** bareEnd's last value: from, end, whether it ended at a stop character or the text's end (not at MAX_VALUE). */
+  private readonly bare = { n: -1, from: 0, end: 0, stopped: false };
+  /** runEnd's last runs, four slots of (flags, extra, from, end); reset for each text. */
+  private readonly runs = new Int32Array(16).fill(-2);
+  /** find()'s last search for each needle in this text (`gen`): from where, and where it found it (-1: nowhere). */
+  private readonly finds = new Map<string, { gen: number; n: number; from: number; at: number }>();
+  private gen = 0;
   private readonly keyCache = new Map<number, { readonly key: string; readonly kind: number }>();
 
   constructor(enabled: number) {
@@ -385,7 +392,9 @@ export class Scanner {
   private begin(s: string): void {
     this.s = s;
     this.n = s.length;
-    this.pemSearch.n = -1;
+    this.gen++;
+    this.runs.fill(-2);
+    this.bare.n = -1;
     this.lastEnd = 0;
     this.hits.n = 0;
   }
@@ -1076,7 +1085,7 @@ export class Scanner {
     let after: number;
     if (s.startsWith('<![CDATA[', v)) {
       v += 9;
-      const close = s.indexOf(']]>', v);
+      const close = this.find(']]>', v);
       if (close < 0 || close - v > MAX_VALUE) return te + 1;
       ve = close;
       after = close + 3;
@@ -1207,7 +1216,7 @@ export class Scanner {
       // A nested object or list (`secretKeyRef: { name: db }`, `keys: ["a"]`) is not a scalar value;
       // `{noop}hunter2` (Spring's encoded-password prefix) is.
       if ((q === C('{') || q === C('[')) && !is(this.code(v + 1), KEY)) return i + 1;
-      const close = q === C('{') || q === C('[') ? s.indexOf(q === C('{') ? '}' : ']', v + 1) : -1;
+      const close = q === C('{') || q === C('[') ? this.find(q === C('{') ? '}' : ']', v + 1) : -1;
       ve = close > v && close - v <= 32 ? this.bareEnd(close + 1) : this.bareEnd(v);
       if (s.charCodeAt(ve) === SPACE && SCHEMES.has(s.slice(v, ve).toLowerCase())) {
         // `Authorization: Bearer abc…`, `Basic dXNlcjpw…`: the credential is the next word.
@@ -1272,12 +1281,31 @@ export class Scanner {
 
   private bareEnd(v: number): number {
     const s = this.s;
+    const b = this.bare;
     let ve = v;
-    while (ve < this.n && ve - v < MAX_VALUE) {
+    // Within the last value read: it ends where that one did, or reading goes on from there
+    // (`sig=sig=sig=…` would otherwise read up to MAX_VALUE characters at every `=`).
+    if (b.n === this.n && v >= b.from && v <= b.end) {
+      if (b.stopped && b.end - v < MAX_VALUE) return b.end;
+      ve = b.end;
+    }
+    let stopped = false;
+    while (ve - v < MAX_VALUE) {
+      if (ve >= this.n) {
+        stopped = true;
+        break;
+      }
       const c = s.charCodeAt(ve);
-      if (c <= SPACE || c === C(',') || c === C(';') || c === C('&') || c === QUOTE || c === APOS || c === C('<') || c === C('>') || c === RPAREN || c === C('}') || c === C(']') || c === BACKTICK) break;
+      if (c <= SPACE || c === C(',') || c === C(';') || c === C('&') || c === QUOTE || c === APOS || c === C('<') || c === C('>') || c === RPAREN || c === C('}') || c === C(']') || c === BACKTICK) {
+        stopped = true;
+        break;
+      }
       ve++;
     }
+    b.n = this.n;
+    b.from = v;
+    b.end = ve;
+    b.stopped = stopped;
     return ve;
   }
 
@@ -1343,16 +1371,17 @@ export class Scanner {
     const f = long ? 'u' : String.fromCharCode(this.code(i + 1));
     const spaced = long || this.code(i + 2) === SPACE;
     if (!SHORT_FLAGS.some((r) => r.flag === f && r.spaced === spaced)) return -1;
-    const lineStart = s.lastIndexOf('\n', i) + 1;
-    if (i - lineStart > 512) return -1;
-    const before = s.slice(lineStart, i);
+    // The client's name is looked for at most 512 characters back, on the same line.
+    const window = s.slice(Math.max(0, i - 512), i);
+    const before = window.slice(window.lastIndexOf('\n') + 1);
     const rule = SHORT_FLAGS.find((r) => r.flag === f && r.spaced === spaced && r.after.test(before));
     if (rule === undefined) return -1;
     let v = i + (long ? 7 : spaced ? 3 : 2);
     const ve = this.bareEnd(v);
     if (rule.userinfo) {
-      const colon = s.indexOf(':', v);
-      if (colon < 0 || colon >= ve - 1) return -1;
+      let colon = v;
+      while (colon < ve && s.charCodeAt(colon) !== COLON) colon++;
+      if (colon >= ve - 1) return -1;
       v = colon + 1;
     }
     if (ve <= v || this.code(v) === HYPHEN || this.placeholder(v, ve)) return -1;
@@ -1578,7 +1607,7 @@ export class Scanner {
     while (p < limit) {
       let q = p;
       while (q < this.n && s.charCodeAt(q) === SPACE) q++;
-      let end = s.indexOf('\n', q);
+      let end = this.find('\n', q);
       if (end < 0) end = this.n;
       let te = end;
       if (te > q && s.charCodeAt(te - 1) === 13) te--;
@@ -1590,7 +1619,8 @@ export class Scanner {
       p = end + 1;
     }
     if (first < 0 || this.placeholder(first, last)) return e;
-    if (s.indexOf('\n', first) < last) return this.emit(first, last, kind === KEY_PASSWORD ? D.password : D.genericSecret) ? last : e;
+    const nl = this.find('\n', first);
+    if (nl >= 0 && nl < last) return this.emit(first, last, kind === KEY_PASSWORD ? D.password : D.genericSecret) ? last : e;
     return this.emitValue(kind, first, last) ? this.lastEnd : e;
   }
 
@@ -1599,7 +1629,8 @@ export class Scanner {
     const te = this.matchToken(v);
     if (te > 0 && this.emit(v, te, this.tokenId)) return true;
     if (this.placeholder(v, ve)) return false;
-    if (kind === KEY_PERSONAL || kind === KEY_PHONE) return this.personalValue(kind, v, ve);
+    // A personal identifier, birth date or phone number is short: a longer value is text, scanned as such.
+    if (kind === KEY_PERSONAL || kind === KEY_PHONE) return ve - v <= MAX_PERSONAL && this.personalValue(kind, v, ve);
     const len = ve - v;
     if (kind === KEY_AWS_SECRET && len === 40 && this.allIn(v, ve, B64) && this.emit(v, ve, D.awsSecretKey)) return true;
     if ((kind === KEY_PASSWORD || kind === KEY_AWS_SECRET) && this.emit(v, ve, D.password)) return true;
@@ -1909,6 +1940,12 @@ export class Scanner {
   }
 
   private runEnd(from: number, flags: number, extra = -1): number {
+    // A run read before and still ahead ends where it ended: triggers inside one long run
+    // (`sk-sk-sk-…`) would otherwise each read it to its end.
+    const rc = this.runs;
+    const slot = (flags ^ (extra << 8)) & 3;
+    const base = slot * 4;
+    if (rc[base] === flags && rc[base + 1] === extra && from >= rc[base + 2]! && from <= rc[base + 3]! && rc[base + 3]! <= this.n) return rc[base + 3]!;
     const s = this.s;
     let k = from;
     while (k < this.n) {
@@ -1916,6 +1953,10 @@ export class Scanner {
       if (is(c, flags) || c === extra) k++;
       else break;
     }
+    rc[base] = flags;
+    rc[base + 1] = extra;
+    rc[base + 2] = from;
+    rc[base + 3] = k;
     return k;
   }
 
@@ -2218,7 +2259,27 @@ export class Scanner {
     const from = body + (kind?.[0].length ?? 0);
     const e = this.runEnd(from, WORD, HYPHEN);
     if (kind !== null) return e - from >= 40 ? this.token(e, D.openai) : -1;
-    return e - from >= 40 && s.slice(from, e).includes('T3BlbkFJ') ? this.token(e, D.openai) : -1;
+    if (e - from < 40) return -1;
+    const mark = this.find('T3BlbkFJ', from);
+    return mark >= 0 && mark + 8 <= e ? this.token(e, D.openai) : -1;
+  }
+
+  /**
+   * `s.indexOf(needle, from)` within the text being scanned (-1 if none), the last answer reused
+   * while it still holds: triggers that each look ahead for the same needle (a PEM footer, an
+   * OpenAI key's marker) would otherwise search to the end of the text once each.
+   */
+  private find(needle: string, from: number): number {
+    let c = this.finds.get(needle);
+    if (c === undefined) this.finds.set(needle, (c = { gen: -1, n: 0, from: 0, at: -1 }));
+    if (c.gen !== this.gen || c.n !== this.n || from < c.from || (c.at >= 0 && c.at < from)) {
+      c.gen = this.gen;
+      c.n = this.n;
+      c.from = from;
+      c.at = this.s.indexOf(needle, from);
+      if (c.at + needle.length > this.n) c.at = -1;
+    }
+    return c.at;
   }
 
   private token(e: number, id: number): number {
@@ -2246,18 +2307,7 @@ export class Scanner {
     const m = PEM_HEADER.exec(this.s);
     if (m === null) return -1;
     const footer = `-----END ${m[1] ?? ''}PRIVATE KEY${m[2] ?? ''}-----`;
-    const from = PEM_HEADER.lastIndex;
-    // The last search is reused while it still answers (no footer after it, or one still ahead):
-    // a text of many headers and no footer would otherwise be searched to its end once per header.
-    const c = this.pemSearch;
-    if (c.footer !== footer || c.n !== this.n || from < c.from || (c.at >= 0 && c.at < from)) {
-      c.footer = footer;
-      c.n = this.n;
-      c.from = from;
-      c.at = this.s.indexOf(footer, from);
-      if (c.at + footer.length > this.n) c.at = -1;
-    }
-    const at = c.at;
+    const at = this.find(footer, PEM_HEADER.lastIndex);
     // Without its footer (a truncated log line, a key cut by a preview cap), the key is the header
     // and the key-body lines after it, not everything to the end of the text.
     const end = at < 0 ? this.pemBody(PEM_HEADER.lastIndex) : at + footer.length;

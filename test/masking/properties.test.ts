@@ -149,6 +149,13 @@ test('pathological inputs stay linear (each would take minutes if a search ran t
     `requirepass ${' '.repeat(400_000)}x`,
     `key "k" { ${'secret "'.repeat(50_000)}`,
     'username a password 0 '.repeat(20_000),
+    // Triggers inside one long run of a token's characters, each reading ahead.
+    'sk-'.repeat(130_000),
+    'curl -u '.repeat(50_000),
+    'sig='.repeat(100_000),
+    // A personal-data key whose value is more of the same, scanned again inside the value.
+    'ssn='.repeat(2_000),
+    'phone: '.repeat(1_200),
   ];
   // Each input against its first quarter: linear work takes ~4× as long, quadratic ~16×. The
   // best of two runs each, and a floor, keep a busy machine's pauses out of the ratio.
