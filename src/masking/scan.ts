@@ -19,7 +19,7 @@ import * as validators from './validators.js';
 const isIPv6 = net.isIPv6;
 const D = detectors.D;
 const bit = detectors.bit;
-const { IBAN_LENGTHS, aadhaarValid, cardIinValid, cnRicValid, codiceFiscaleValid, cpfValid, dniValid, entropyAt, hetuValid, luhnAt, nanpValid, nhsValid, ninoValid, nricValid, panValid, rrnValid, sinValid, ssnValid } = validators;
+const { IBAN_LENGTHS, aadhaarValid, abnValid, cardIinValid, cnRicValid, codiceFiscaleValid, cprValid, cpfValid, curpValid, dniValid, entropyAt, hetuValid, itinValid, luhnAt, medicareValid, nanpValid, nhsValid, nirValid, ninoValid, nricValid, panValid, personnummerValid, rrnValid, saIdValid, sinValid, ssnValid } = validators;
 /** Detectors whose candidates start at (or just before) a digit. */
 const NATIONAL_IDS = bit(D.ukNino) | bit(D.caSin) | bit(D.inAadhaar) | bit(D.brCpf) | bit(D.esDni);
 /** Detectors with tokens whose first digit sits inside a word (Scanner.tokenInWord). */
@@ -116,7 +116,7 @@ export function isSecretKind(kind: number): boolean {
  * `dateOfBirth` is `dateofbirth`), as a whole name or its last part after `-`, `_` or `.`.
  */
 const PERSONAL_KEY =
-  /(?:^|[-_.])(?:ssn|social[-_.]?security(?:[-_.]?(?:number|no|num))?|itin|sin[-_.]?(?:number|no)|social[-_.]?insurance(?:[-_.]?(?:number|no))?|national[-_.]?id(?:entity)?(?:[-_.]?(?:number|no|num))?|(?:tax|taxpayer)[-_.]?(?:id|number|no)|passport(?:[-_.]?(?:number|no|num|id))?|drivers?[-_.]?licen[cs]e(?:[-_.]?(?:number|no|num|id))?|dl[-_.]?(?:number|no)|dob|date[-_.]?of[-_.]?birth|birth[-_.]?date|birthday|nino|nhs[-_.]?(?:number|no)|medicare[-_.]?(?:number|no)|mrn|medical[-_.]?record[-_.]?(?:number|no)|bsn|nir|cpf|aadhaar(?:[-_.]?(?:number|no))?|pesel|personnummer|codice[-_.]?fiscale|curp|rrn)$/;
+  /(?:^|[-_.])(?:ssn|social[-_.]?security(?:[-_.]?(?:number|no|num))?|itin|sin[-_.]?(?:number|no)|social[-_.]?insurance(?:[-_.]?(?:number|no))?|national[-_.]?id(?:entity)?(?:[-_.]?(?:number|no|num))?|(?:tax|taxpayer)[-_.]?(?:id|number|no)|passport(?:[-_.]?(?:number|no|num|id))?|drivers?[-_.]?licen[cs]e(?:[-_.]?(?:number|no|num|id))?|dl[-_.]?(?:number|no)|dob|date[-_.]?of[-_.]?birth|birth[-_.]?date|birthday|nino|nhs[-_.]?(?:number|no)|medicare[-_.]?(?:number|no)|mrn|medical[-_.]?record[-_.]?(?:number|no)|bsn|nir|cpf|aadhaar(?:[-_.]?(?:number|no))?|pesel|personnummer|codice[-_.]?fiscale|curp|rrn|tfn|tax[-_.]?file[-_.]?(?:number|no)|fodselsnummer|fnr|my[-_.]?number|individual[-_.]?number|cpr(?:[-_.]?(?:number|no|nr))?|hetu|henkilotunnus)$/;
 const PHONE_KEY = /(?:phone(?:[-_.]?(?:number|no|num))?|(?:^|[-_.])(?:mobile|cell|tel|telephone|fax)(?:[-_.]?(?:number|no|num|phone))?)$/;
 
 const PASSWORD_KEY =
@@ -133,7 +133,7 @@ const NOT_SECRET_KEY =
   /tokens$|token_?count|_at$|expir|count$|type$|_?url$|_?uri$|length$|_len$|ttl$|hint$|polic|_id$|name$|[-_.]?(?:path|file|dir)$|stdin$|prompt$|required|enabled|strength|rotat|changed|updated|created|mode$|format$|prefix$|[-_.]?ref$|usage|header$|_field$|_param$|_identifier$|^prstoken$/;
 
 /** Every secret-like or personal-data key contains one of these; most keys fail this one test. */
-const SECRET_WORD = /pass|pwd|secret|token|key|auth|cred|bearer|cookie|sig|cvv|cvc|pin|otp|mfa|code|ssn|itin|sin|social|national|tax|licen|dl|dob|birth|nino|nhs|medicare|mrn|record|bsn|nir|cpf|aadhaar|pesel|personnummer|fiscale|curp|rrn|phone|mobile|cell|tel|fax/i;
+const SECRET_WORD = /pass|pwd|secret|token|key|auth|cred|bearer|cookie|sig|cvv|cvc|pin|otp|mfa|code|ssn|itin|sin|social|national|tax|licen|dl|dob|birth|nino|nhs|medicare|mrn|record|bsn|nir|cpf|aadhaar|pesel|personnummer|fiscale|curp|rrn|tfn|fodsel|fnr|my.?number|individual|cpr|hetu|henkilo|phone|mobile|cell|tel|fax/i;
 
 /** Classify a key by name (case-insensitive). */
 export function classifyKey(key: string): number {
@@ -531,8 +531,8 @@ export class Scanner {
     }
     this.cluster(i);
     if (en & bit(D.card) && (e = this.card(i)) > 0) return e;
-    if (en & bit(D.ssn) && (e = this.ssn(i)) > 0) return e;
-    if (en & NATIONAL_IDS && (e = this.nationalId(i, prev)) > 0) return e;
+    if (en & (bit(D.ssn) | bit(D.personalData)) && (e = this.ssn(i)) > 0) return e;
+    if (en & (NATIONAL_IDS | bit(D.personalData)) && (e = this.nationalId(i, prev)) > 0) return e;
     if (en & bit(D.phone) && (e = this.phone(i, prev)) > 0) return e;
     if (en & bit(D.personalData) && (e = this.digitsOnlyId(i, runEnd)) > 0) return e;
     if (en & bit(D.ipv4) && (e = this.ipv4(i)) > 0) return e;
@@ -547,12 +547,12 @@ export class Scanner {
     let j = i;
     while (j > this.lastEnd && i - j < 7 && is(this.code(j - 1), UPPER)) j--;
     const n = i - j;
-    if ((n !== 1 && n !== 5 && n !== 6) || this.wordAt(j - 1)) return -1;
-    const len = n === 1 ? 9 : n === 5 ? 10 : 16;
+    if ((n !== 1 && n !== 4 && n !== 5 && n !== 6) || this.wordAt(j - 1)) return -1;
+    const len = n === 1 ? 9 : n === 4 ? 18 : n === 5 ? 10 : 16;
     const e = j + len;
     if (e > this.n || this.wordAt(e)) return -1;
     const id = this.s.slice(j, e);
-    if (!(n === 1 ? nricValid(id) : n === 5 ? panValid(id) : codiceFiscaleValid(id))) return -1;
+    if (!(n === 1 ? nricValid(id) : n === 4 ? curpValid(id) : n === 5 ? panValid(id) : codiceFiscaleValid(id))) return -1;
     return this.emit(j, e, D.personalData) ? e : -1;
   }
 
@@ -563,9 +563,14 @@ export class Scanner {
   private birthDateId(i: number, r: number): number {
     const s = this.s;
     const sign = s.charCodeAt(r);
-    if (sign === HYPHEN && is(this.code(r + 1), DIGIT)) {
+    if ((sign === HYPHEN || sign === PLUS) && is(this.code(r + 1), DIGIT)) {
       const d = this.skipDigits(r + 1);
-      if (d - r - 1 === 7 && !this.wordAt(d) && rrnValid(s.slice(i, r) + s.slice(r + 1, d))) return this.emit(i, d, D.personalData) ? d : -1;
+      if (d - r - 1 === 7 && sign === HYPHEN && !this.wordAt(d) && rrnValid(s.slice(i, r) + s.slice(r + 1, d))) return this.emit(i, d, D.personalData) ? d : -1;
+      // Swedish personnummer `811218-9876` (`+` past a hundred years), Danish CPR `070761-4285`.
+      if (d - r - 1 === 4 && !this.wordAt(d) && this.code(d) !== HYPHEN && this.code(i - 1) !== HYPHEN) {
+        const digits = s.slice(i, r) + s.slice(r + 1, d);
+        if (personnummerValid(digits) || (sign === HYPHEN && cprValid(digits))) return this.emit(i, d, D.personalData) ? d : -1;
+      }
     }
     if (sign !== HYPHEN && sign !== PLUS && !(sign >= 65 && sign <= 89)) return -1;
     const e = r + 5;
@@ -585,6 +590,8 @@ export class Scanner {
       const e = i + 18;
       return !this.wordAt(e) && cnRicValid(s.slice(i, e)) && this.emit(i, e, D.personalData) ? e : -1;
     }
+    // A French NIR (15 digits) or a South African identity number (13), each with its checks.
+    if ((len === 15 || len === 13) && !this.wordAt(runEnd) && (len === 15 ? nirValid(s.slice(i, runEnd)) : saIdValid(s.slice(i, runEnd)))) return this.emit(i, runEnd, D.personalData) ? runEnd : -1;
     if (this.ng >= 3 && this.glen(0) === 3 && this.glen(1) === 3 && this.glen(2) === 4 && this.sepLen[0] === 1 && this.sepLen[1] === 1) {
       const sep = this.sepCode[0]!;
       if ((sep !== SPACE && sep !== HYPHEN) || this.sepCode[1] !== sep || this.continues(2)) return -1;
@@ -741,6 +748,7 @@ export class Scanner {
     if (en & bit(D.esDni) && (e = this.dni(i, i)) > 0) return e;
     // The rest are groups joined by single separators, with no more digits after them.
     const ng = this.ng;
+    if (ng >= 7 && en & bit(D.personalData) && (e = this.spacedNir(i)) > 0) return e;
     if (ng < 3 || ng > 4 || this.sepLen[0] !== 1 || this.sepLen[1] !== 1) return -1;
     const g0 = this.glen(0);
     const g1 = this.glen(1);
@@ -751,12 +759,35 @@ export class Scanner {
     if (en & bit(D.caSin) && ng === 3 && same && g0 === 3 && g1 === 3 && g2 === 3 && !this.continues(2) && sinValid(this.digitsOf(i, this.ge[2]!))) return this.emit(i, this.ge[2]!, D.caSin) ? this.ge[2]! : -1;
     // `2345 6789 0123`
     if (en & bit(D.inAadhaar) && ng === 3 && same && g0 === 4 && g1 === 4 && g2 === 4 && !this.continues(2) && aadhaarValid(this.digitsOf(i, this.ge[2]!))) return this.emit(i, this.ge[2]!, D.inAadhaar) ? this.ge[2]! : -1;
+    // Australian TFNs (3-3-3) and Japanese Individual Numbers (4-4-4) are not read bare: their one
+    // check digit (mod 11) would add a tenth of every such group of digits to the SIN's and Aadhaar's.
+    const personal = (en & bit(D.personalData)) !== 0;
+    if (personal && sep === SPACE && this.sepCode[1] === SPACE) {
+      // Australian Medicare `2123 45670 1` and ABN `51 824 753 556`.
+      if (ng >= 3 && g0 === 4 && g1 === 5 && g2 === 1 && !this.continues(2) && medicareValid(this.digitsOf(i, this.ge[2]!))) return this.emit(i, this.ge[2]!, D.personalData) ? this.ge[2]! : -1;
+      if (ng >= 4 && g0 === 2 && g1 === 3 && g2 === 3 && this.glen(3) === 3 && this.spacedFrom(2) && !this.continues(3) && abnValid(this.digitsOf(i, this.ge[3]!))) return this.emit(i, this.ge[3]!, D.personalData) ? this.ge[3]! : -1;
+    }
     // `123.456.789-09`
     if (en & bit(D.brCpf) && ng === 4 && sep === DOT && this.sepCode[1] === DOT && this.sepCode[2] === HYPHEN && this.sepLen[2] === 1 && g0 === 3 && g1 === 3 && g2 === 3 && this.glen(3) === 2 && !this.continues(3)) {
       const end = this.ge[3]!;
       if (cpfValid(this.digitsOf(i, end))) return this.emit(i, end, D.brCpf) ? end : -1;
     }
     return -1;
+  }
+
+  /** Are the separators after groups 0…g all single spaces? */
+  private spacedFrom(g: number): boolean {
+    for (let k = 0; k <= g; k++) if (this.sepCode[k] !== SPACE || this.sepLen[k] !== 1) return false;
+    return true;
+  }
+
+  /** A French NIR written in its groups, `2 55 08 14 168 025 38` (1, 2, 2, 2, 3, 3 and 2 digits). */
+  private spacedNir(i: number): number {
+    const lens = [1, 2, 2, 2, 3, 3, 2];
+    for (let k = 0; k < 7; k++) if (this.glen(k) !== lens[k]) return -1;
+    if (!this.spacedFrom(5) || this.continues(6)) return -1;
+    const end = this.ge[6]!;
+    return nirValid(this.digitsOf(i, end)) && this.emit(i, end, D.personalData) ? end : -1;
   }
 
   /** The digits of `s[start, end)`, separators dropped. */
@@ -813,9 +844,10 @@ export class Scanner {
     const sep = this.sepCode[0]!;
     if ((sep !== HYPHEN && sep !== SPACE) || this.sepCode[1] !== sep || this.sepLen[0] !== 1 || this.sepLen[1] !== 1) return -1;
     if (this.continues(2)) return -1;
-    if (!ssnValid(this.groupValue(0), this.groupValue(1), this.groupValue(2))) return -1;
     const end = this.ge[2]!;
-    return this.emit(i, end, D.ssn) ? end : -1;
+    if (ssnValid(this.groupValue(0), this.groupValue(1), this.groupValue(2))) return this.emit(i, end, D.ssn) ? end : -1;
+    // An ITIN has the same form and starts with 9.
+    return itinValid(this.groupValue(0), this.groupValue(1)) && this.emit(i, end, D.personalData) ? end : -1;
   }
 
   private phone(i: number, prev: number): number {
@@ -851,6 +883,9 @@ export class Scanner {
         }
       }
     }
+    // National formats start with a trunk 0, never as a group in the middle of a longer number
+    // (`2 53 06 34 390 207 17`, a French NIR one digit off).
+    if ((prev === SPACE || prev === HYPHEN || prev === DOT) && is(this.code(i - 2), DIGIT)) return -1;
     // French: 01 23 45 67 89 (five pairs, spaces or dots).
     if (s.charCodeAt(i) === 48 && ng >= 5 && this.glen(0) === 2) {
       let ok = true;

@@ -258,6 +258,87 @@ export function nhsValid(digits: string): boolean {
   return check !== 10 && (check === 11 ? 0 : check) === digits.charCodeAt(9) - ZERO;
 }
 
+/**
+ * US Individual Taxpayer Identification Number (IRS): nine digits `9XX-XX-XXXX` whose middle group
+ * is 50–65, 70–88, 90–92 or 94–99 (the ranges the IRS issues; an SSN never starts with 9).
+ */
+export function itinValid(area: number, group: number): boolean {
+  return area >= 900 && area <= 999 && ((group >= 50 && group <= 65) || (group >= 70 && group <= 88) || (group >= 90 && group <= 92) || group >= 94);
+}
+
+/** Australian Business Number (ABR): eleven digits; the first less one, weights 10 1 3 5 … 19, sum divisible by 89. */
+export function abnValid(digits: string): boolean {
+  if (!/^[1-9]\d{10}$/.test(digits)) return false;
+  const w = [10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19];
+  let sum = 0;
+  for (let i = 0; i < 11; i++) sum += (digits.charCodeAt(i) - ZERO - (i === 0 ? 1 : 0)) * w[i]!;
+  return sum % 89 === 0;
+}
+
+/** Australian Medicare card number (Services Australia): ten digits, the first 2–6, the ninth a check over the first eight (weights 1 3 7 9 1 3 7 9). */
+export function medicareValid(digits: string): boolean {
+  if (!/^[2-6]\d{9}$/.test(digits)) return false;
+  const w = [1, 3, 7, 9, 1, 3, 7, 9];
+  let sum = 0;
+  for (let i = 0; i < 8; i++) sum += (digits.charCodeAt(i) - ZERO) * w[i]!;
+  return sum % 10 === digits.charCodeAt(8) - ZERO;
+}
+
+/**
+ * Swedish personnummer or samordningsnummer (Skatteverket): YYMMDD (the day plus 60 for a
+ * coordination number), four digits, the last a Luhn check over the ten.
+ */
+export function personnummerValid(digits: string): boolean {
+  if (!/^\d{10}$/.test(digits)) return false;
+  let day = Number(digits.slice(4, 6));
+  if (day > 60) day -= 60;
+  // Any century: the separator (`-` or `+`) says which, not the digits.
+  return dateValid(2000, Number(digits.slice(2, 4)), day) && luhn(digits);
+}
+
+/** Danish CPR number: DDMMYY, four digits, the whole divisible by 11 with weights 4 3 2 7 6 5 4 3 2 1 (numbers issued before 2007). */
+export function cprValid(digits: string): boolean {
+  if (!/^\d{10}$/.test(digits) || !dateValid(2000, Number(digits.slice(2, 4)), Number(digits.slice(0, 2)))) return false;
+  const w = [4, 3, 2, 7, 6, 5, 4, 3, 2, 1];
+  let sum = 0;
+  for (let i = 0; i < 10; i++) sum += (digits.charCodeAt(i) - ZERO) * w[i]!;
+  return sum % 11 === 0;
+}
+
+/**
+ * French social security number (NIR, INSEE): sex (1, 2, or 3, 4, 7, 8 for provisional numbers),
+ * YY, MM (01–12, or 20 and 30–42, 50–99 where unknown), department, commune, order, and a key of
+ * 97 minus the first thirteen digits mod 97. Corsica's 2A/2B are not read.
+ */
+export function nirValid(digits: string): boolean {
+  if (!/^[123478]\d{14}$/.test(digits)) return false;
+  const month = Number(digits.slice(3, 5));
+  if (month === 0 || (month > 12 && month !== 20 && month < 30) || (month > 42 && month < 50)) return false;
+  return 97 - Number(BigInt(digits.slice(0, 13)) % 97n) === Number(digits.slice(13));
+}
+
+/**
+ * South African identity number (Home Affairs): YYMMDD, four sequence digits, citizenship (0 or
+ * 1), 8 or 9, and a Luhn check digit.
+ */
+export function saIdValid(digits: string): boolean {
+  if (!/^\d{6}\d{4}[01][89]\d$/.test(digits)) return false;
+  return dateValid(2000, Number(digits.slice(2, 4)), Number(digits.slice(4, 6))) && luhn(digits);
+}
+
+/**
+ * Mexican CURP (RENAPO): four letters, YYMMDD, sex (H, M or X), a state code, three consonants,
+ * a homonym character and a check digit (mod 10 over the values of the first seventeen).
+ */
+export function curpValid(id: string): boolean {
+  if (!/^[A-Z]{4}\d{6}[HMX](?:AS|BC|BS|CC|CL|CM|CS|CH|DF|DG|GT|GR|HG|JC|MC|MN|MS|NT|NL|OC|PL|QT|QR|SP|SL|SR|TC|TS|TL|VZ|YN|ZS|NE)[B-DF-HJ-NP-TV-Z]{3}[0-9A-Z]\d$/.test(id)) return false;
+  if (!dateValid(2000, Number(id.slice(6, 8)), Number(id.slice(8, 10)))) return false;
+  const alphabet = '0123456789ABCDEFGHIJKLMN\u00d1OPQRSTUVWXYZ';
+  let sum = 0;
+  for (let i = 0; i < 17; i++) sum += alphabet.indexOf(id[i]!) * (18 - i);
+  return (10 - (sum % 10)) % 10 === id.charCodeAt(17) - ZERO;
+}
+
 /** Indian PAN (Income Tax Department): five letters (the fourth the holder's type), four digits, a letter. */
 export function panValid(id: string): boolean {
   return /^[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]$/.test(id);

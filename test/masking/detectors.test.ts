@@ -244,6 +244,47 @@ test('personal_data: national identifiers with their own checks, bare in text; l
   );
 });
 
+test('personal_data: more national identifiers by their issuers\' checks (ITIN, Swedish, Danish, French, South African, Mexican, Australian)', () => {
+  hits(
+    'personal_data',
+    [
+      '912-78-1234', // US ITIN (middle group 70–88)
+      '900 94 0000',
+      '811218-9876', // Swedish personnummer (Luhn), also `+` past a hundred years
+      '811218+9876',
+      '811278-9873', // samordningsnummer: day + 60
+      '070761-4285', // Danish CPR (mod 11)
+      '255081416802538', // French NIR (key: 97 − first 13 mod 97)
+      '2 55 08 14 168 025 38',
+      '8001015009087', // South African identity number (date, 0/1, 8/9, Luhn)
+      'HEGG560427MVZRRL04', // Mexican CURP (check digit)
+      '51 824 753 556', // Australian ABN (mod 89)
+      '2123 45670 1', // Australian Medicare (weights 1 3 7 9)
+    ],
+    [
+      '912-45-1234', // middle group no ITIN has
+      '811218-9875',
+      '811318-9876', // month 13
+      'backup-240515-1234',
+      '240515-1234-7',
+      '255081416802539',
+      '2 55 08 14 168 025 39',
+      '8001015009088',
+      '8001015002087', // citizenship digit 2
+      'HEGG560427MVZRRL05',
+      'HEGG560427QVZRRL04',
+      '51 824 753 557',
+      '2123 45671 1', // the ninth digit is the check
+      '7123 45670 1', // Medicare numbers start 2–6
+    ],
+  );
+  // Those not read bare are masked under their names.
+  assert.equal(
+    defaultMasker().maskText('{"tfn": "123 456 789", "fnr": "01129955131", "my_number": "123456789018", "cpr_nr": "0707614285", "order_number": "12345"}'),
+    '{"tfn": "[REDACTED:personal_data]", "fnr": "[REDACTED:personal_data]", "my_number": "[REDACTED:personal_data]", "cpr_nr": "[REDACTED:personal_data]", "order_number": "12345"}',
+  );
+});
+
 test('password literals of SQL role statements (recorded in the audit log) are masked; other literals are not', () => {
   masksAs(
     createMasker({ detectors: ['password'] }),
@@ -395,7 +436,7 @@ test('phone: E.164 and NANP/UK/FR national formats, not ids or timestamps', () =
   hits(
     'phone',
     ['+14155552671', '+1 415 555 2671', '+1-415-555-2671', '(415) 555-2671', '415-555-2671', '415.555.2671', '1-800-555-0199', '+44 20 7946 0958', '020 7946 0958', '07700 900123', '+49 30 12345678', '01 23 45 67 89'],
-    ['123-456-7890', '415-155-2671', '2024-01-15', '2024-01-15 10:23:45', '1700000000', '1700000000000', '+100', '555-2671', 'ticket 415-555', 'v1.2.3', '415-555-2671-9', 'PO 0400-0466-92', '10.0.0.1'],
+    ['123-456-7890', '415-155-2671', '2024-01-15', '2024-01-15 10:23:45', '1700000000', '1700000000000', '+100', '555-2671', 'ticket 415-555', 'v1.2.3', '415-555-2671-9', 'PO 0400-0466-92', '10.0.0.1', '2 53 06 34 390 207 17', '12 01 23 45 67 89'],
   );
 });
 

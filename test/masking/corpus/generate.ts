@@ -303,11 +303,13 @@ negatives('invoice_number', 60, () =>
     () => `case ${chars(DIGITS, 12)}`,
   ])(),
 );
+const notItinGroup = (g: number): number => ((g >= 50 && g <= 65) || (g >= 70 && g <= 88) || (g >= 90 && g <= 92) || g >= 94 ? 1 + (g % 49) : g);
 negatives('invalid_ssn', 60, () =>
   pick([
     () => `000-${String(1 + int(99)).padStart(2, '0')}-${String(1 + int(9999)).padStart(4, '0')}`,
     () => `666-${String(1 + int(99)).padStart(2, '0')}-${String(1 + int(9999)).padStart(4, '0')}`,
-    () => `9${chars(DIGITS, 2)}-${String(1 + int(99)).padStart(2, '0')}-${String(1 + int(9999)).padStart(4, '0')}`,
+    // No SSN starts with 9; an ITIN does, with a middle group of 50–65, 70–88, 90–92 or 94–99 (personal data), so not those.
+    () => `9${chars(DIGITS, 2)}-${String(notItinGroup(1 + int(99))).padStart(2, '0')}-${String(1 + int(9999)).padStart(4, '0')}`,
     () => `${ssnArea()}-00-${String(1 + int(9999)).padStart(4, '0')}`,
     () => `${ssnArea()}-${String(1 + int(99)).padStart(2, '0')}-0000`,
   ])(),
@@ -776,6 +778,30 @@ negatives('directive_lookalike', 24, () =>
     '   password combination.',
   ]),
 );
+
+// More national identifiers, each valid by its issuer's check, and look-alikes one digit off.
+const ymd = (): string => `${chars(DIGITS, 2)}${String(1 + int(12)).padStart(2, '0')}${String(1 + int(28)).padStart(2, '0')}`;
+const offByOne = (id: string, at: number): string => id.slice(0, at) + String((Number(id[at]) + 1 + int(8)) % 10) + id.slice(at + 1);
+function swedish(valid: boolean): string {
+  const body = ymd() + chars(DIGITS, 3);
+  const id = body + luhnCheckDigit(body);
+  const d = valid ? id : offByOne(id, 9);
+  return `${d.slice(0, 6)}-${d.slice(6)}`;
+}
+function nir(valid: boolean): string {
+  const body = `${pick(['1', '2'])}${chars(DIGITS, 2)}${String(1 + int(12)).padStart(2, '0')}${String(1 + int(95)).padStart(2, '0')}${chars(DIGITS, 6)}`;
+  const key = String(97 - Number(BigInt(body) % 97n)).padStart(2, '0');
+  const id = valid ? body + key : body + String((Number(key) + 1 + int(50)) % 97).padStart(2, '0');
+  return pick([id, `${id[0]} ${id.slice(1, 3)} ${id.slice(3, 5)} ${id.slice(5, 7)} ${id.slice(7, 10)} ${id.slice(10, 13)} ${id.slice(13)}`]);
+}
+function saId(valid: boolean): string {
+  const body = `${ymd()}${chars(DIGITS, 4)}${pick(['0', '1'])}8`;
+  const id = body + luhnCheckDigit(body);
+  return valid ? id : offByOne(id, 12);
+}
+const itin = (): string => `9${chars(DIGITS, 2)}-${pick(['7', '8'])}${chars(DIGITS, 1)}-${chars(DIGITS, 4)}`;
+positives('personal_data', 32, () => pick([swedish(true), nir(true), saId(true), itin()]), idContainers);
+negatives('national_id_lookalike', 24, () => pick([swedish(false), nir(false), saId(false)]), lookalikeContainers);
 
 const out = join(dirname(fileURLToPath(import.meta.url)), 'corpus.jsonl');
 writeFileSync(out, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
