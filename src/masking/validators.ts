@@ -4,6 +4,8 @@
  * per candidate), which is what keeps the per-cell cost low on the DataRow path.
  */
 
+import { createHash } from 'node:crypto';
+
 const ZERO = 48; // '0'
 
 function isDigitCode(c: number): boolean {
@@ -337,6 +339,54 @@ export function curpValid(id: string): boolean {
   let sum = 0;
   for (let i = 0; i < 17; i++) sum += alphabet.indexOf(id[i]!) * (18 - i);
   return (10 - (sum % 10)) % 10 === id.charCodeAt(17) - ZERO;
+}
+
+const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+
+/**
+ * Base58Check (Bitcoin): the decoded bytes, their last four the first four of the double SHA-256
+ * of the rest; the payload without them, or undefined. Inputs are at most 120 characters.
+ */
+export function base58check(s: string): Uint8Array | undefined {
+  if (s.length === 0 || s.length > 120) return undefined;
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    let carry = BASE58.indexOf(s[i]!);
+    if (carry < 0) return undefined;
+    for (let k = 0; k < bytes.length; k++) {
+      carry += bytes[k]! * 58;
+      bytes[k] = carry & 0xff;
+      carry >>= 8;
+    }
+    while (carry > 0) {
+      bytes.push(carry & 0xff);
+      carry >>= 8;
+    }
+  }
+  for (let i = 0; i < s.length && s[i] === '1'; i++) bytes.push(0);
+  const out = Uint8Array.from(bytes.reverse());
+  if (out.length < 5) return undefined;
+  const payload = out.subarray(0, out.length - 4);
+  const sum = createHash('sha256').update(createHash('sha256').update(payload).digest()).digest();
+  for (let i = 0; i < 4; i++) if (sum[i] !== out[out.length - 4 + i]) return undefined;
+  return payload;
+}
+
+/**
+ * A Bitcoin private key in Wallet Import Format: Base58Check of 0x80 (0xEF on testnet), the
+ * 32-byte key and, for a compressed public key, 0x01.
+ */
+export function wifValid(s: string): boolean {
+  if (s.length !== 51 && s.length !== 52) return false;
+  const p = base58check(s);
+  return p !== undefined && (p[0] === 0x80 || p[0] === 0xef) && (p.length === 33 || (p.length === 34 && p[33] === 0x01));
+}
+
+/** A BIP-32 extended private key (`xprv…`, `tprv…`, and BIP-49/84's `yprv`/`zprv`): 78 bytes of Base58Check whose key data starts with 0x00. */
+export function extendedPrivateKeyValid(s: string): boolean {
+  if (s.length !== 111) return false;
+  const p = base58check(s);
+  return p !== undefined && p.length === 78 && p[45] === 0x00;
 }
 
 /** Indian PAN (Income Tax Department): five letters (the fourth the holder's type), four digits, a letter. */

@@ -452,6 +452,39 @@ test('jwt: three base64url parts, header names alg', () => {
   hits('jwt', [jwt, `Bearer ${jwt}`], ['eyJhbGciOiJIUzI1NiJ9', 'eyJub3QiOiJhIGp3dCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U', 'xeyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N']);
 });
 
+test('private_key: Bitcoin keys by their Base58Check (WIF and BIP-32 extended private keys); public keys and one-character changes stay', () => {
+  hits(
+    'private_key',
+    [
+      '5HueCGU8rMjxEXxiPuD5BDku4MkFqeZyd4dZ1jvhTVqvbTLvyTJ',
+      'KwdMAjGmerYanjeui5SHS7JkmpZvVipYvB2LJGU1ZxJwYvP98617',
+      'L1aW4aubDFB7yfras2S1mN3bqg9nwySY8nkoLmJebSLD5BWv3ENZ',
+      'xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi',
+      'xprvA41z7zogVVwxVSgdKUHDy1SKmdb533PjDz7J6N6mV6uS3ze1ai8FHa8kmHScGpWmj4WggLyQjgPie1rFSruoUihUZREPSL39UNdE3BBDu76',
+    ],
+    [
+      '5HueCGU8rMjxEXxiPuD5BDku4MkFqeZyd4dZ1jvhTVqvbTLvyTK',
+      'KwdMAjGmerYanjeui5SHS7JkmpZvVipYvB2LJGU1ZxJwYvP98618',
+      'xpub661MyMwAqRbcFtXgS5sYJABqqG9YLmC4Q1Rdap9gSE8NqtwybGhePY2gZ29ESFjqJoCu1Rupje8YtGqsefD265TMg7usUDFdp6W1EGMcet8',
+      'xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHj',
+      '1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa',
+      'Kubernetes Linux KeyError v1 dev2',
+    ],
+  );
+});
+
+test('password: a wallet\'s recovery words under their names run to the last word', () => {
+  masksAs(
+    defaultMasker(),
+    [
+      ['mnemonic: legal winner thank year wave sausage worth useful legal winner thank yellow\nnetwork: main', 'mnemonic: [REDACTED:password]\nnetwork: main'],
+      ['SEED_PHRASE=abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about', 'SEED_PHRASE=[REDACTED:password]'],
+      ['{"recovery_phrase": "legal winner thank year"}', '{"recovery_phrase": "[REDACTED:password]"}'],
+    ],
+    ['seed: 42', 'random_seed: 1234', 'Seed: 12 words', 'seed_url: https://example.com'],
+  );
+});
+
 test('private_key: multi-line PEM blocks; without END the key body after the header is masked, and no more', () => {
   const key = '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc+/=\n-----END RSA PRIVATE KEY-----';
   hits('private_key', [key, key.replace(/RSA /g, ''), key.replace(/RSA /g, 'OPENSSH '), key.replace(/RSA /g, 'ENCRYPTED ')], ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----', '-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----']);
