@@ -75,6 +75,7 @@ const T_STAR = 12; // *<40 hex> (MySQL mysql_native_password hash)
 const T_APOS = 13; // PASSWORD 'x', IDENTIFIED BY 'x' (SQL role statements)
 const T_NEWLINE = 14; // a line that starts with a config directive: `requirepass x`, `machine h login u password x` (Scanner.onLineStart)
 const T_WIF = 15; // K…, L… (a compressed Bitcoin private key in Wallet Import Format)
+const T_PERCENT = 16; // %3D, %3A: `password%3Dx` and `%22password%22%3A%22x%22` percent-encoded (Scanner.onPercent)
 
 const C = (ch: string): number => ch.charCodeAt(0);
 const SPACE = C(' ');
@@ -142,6 +143,8 @@ const SECRET_WORD = /pass|pwd|secret|mnemonic|seed|phrase|token|key|auth|cred|be
 /** Classify a key by name (case-insensitive). */
 export function classifyKey(key: string): number {
   if (key.length < 3 || key.length > 64 || !SECRET_WORD.test(key)) return KEY_NONE;
+  // The shell's working directory, not a password.
+  if (key === 'PWD' || key === 'OLDPWD') return KEY_NONE;
   // A label of words (`Date of Birth`, `Driver's License`) reads as one key.
   const k = key.includes(' ') ? key.toLowerCase().replace(/'/g, '').replace(/ /g, '_') : key.toLowerCase();
   if (PERSONAL_KEY.test(k)) return KEY_PERSONAL;
@@ -322,6 +325,7 @@ export function buildTriggers(enabled: number): Uint8Array {
   }
   if (on(bit(D.jwt))) set('J', T_J);
   if (on(bit(D.privateKey))) set('KL', T_WIF);
+  if (on(assignments)) set('%', T_PERCENT);
   return t;
 }
 
@@ -347,6 +351,8 @@ export class Scanner {
   private dirKeyKind = KEY_NONE;
   /** bareEnd's last value: from, end, whether it ended at a stop character or the text's end (not at MAX_VALUE). */
   private readonly bare = { n: -1, from: 0, end: 0, stopped: false };
+  /** percentEnd's last value, as `bare`. */
+  private readonly pct = { n: -1, from: 0, end: 0, stopped: false };
   /** runEnd's last runs, four slots of (flags, extra, from, end); reset for each text. */
   private readonly runs = new Int32Array(16).fill(-2);
   /** find()'s last search for each needle in this text (`gen`): from where, and where it found it (-1: nowhere). */
@@ -401,6 +407,7 @@ export class Scanner {
     this.gen++;
     this.runs.fill(-2);
     this.bare.n = -1;
+    this.pct.n = -1;
     this.lastEnd = 0;
     this.hits.n = 0;
   }
@@ -464,6 +471,9 @@ export class Scanner {
           break;
         case T_WIF:
           i = this.wif(i);
+          break;
+        case T_PERCENT:
+          i = this.onPercent(i);
           break;
         default:
           i++;
@@ -1077,6 +1087,86 @@ export class Scanner {
   }
 
   /**
+   * A percent-encoded assignment, as a form body or a query string nested in another parameter
+   * writes one: `password%3Dx%26user%3Dy`, and JSON in a parameter, `%7B%22password%22%3A%22x%22%7D`.
+   * `i` is the `%` of `%3D` or `%3A`; the value ends at the next escape of a separator (`%26`,
+   * `%22`, `%2C`, `%7D`, …) or a plain delimiter.
+   */
+  private onPercent(i: number): number {
+    const s = this.s;
+    const h1 = s.charCodeAt(i + 1);
+    const h2 = s.charCodeAt(i + 2) | 0x20;
+    if (h1 !== 51 /* 3 */ || (h2 !== 100 /* d */ && h2 !== 97 /* a */)) return i + 1;
+    // The key: KEY characters before the `%`, inside `%22…%22` for JSON.
+    let ke = i;
+    const json = h2 === 97;
+    if (json) {
+      if (ke - 3 < this.lastEnd || !s.startsWith('%22', ke - 3)) return i + 3;
+      ke -= 3;
+    }
+    let ks = ke;
+    if (json) {
+      // Back to the opening `%22` (the key's own characters may be digits, as `22` is).
+      let p = ke - 1;
+      while (p > this.lastEnd && ke - p < 68 && s.charCodeAt(p) !== C('%')) p--;
+      if (!s.startsWith('%22', p) || !this.allIn(p + 3, ke, KEY)) return i + 3;
+      ks = p + 3;
+    } else {
+      while (ks > this.lastEnd && ke - ks < 64 && is(s.charCodeAt(ks - 1), KEY)) ks--;
+    }
+    if (ke - ks < 3) return i + 3;
+    const kind = this.keyKindAt(ks, ke);
+    if (kind === KEY_NONE) return i + 3;
+    let v = i + 3;
+    if (json) {
+      if (s.startsWith('%20', v)) v += 3;
+      if (!s.startsWith('%22', v)) return i + 3;
+      v += 3;
+    }
+    const ve = this.percentEnd(v);
+    if (ve <= v) return i + 3;
+    return this.emitValue(kind, v, ve) ? this.lastEnd : v;
+  }
+
+  /** The end of a percent-encoded value from `v`: a delimiter or an escaped separator; cached as bareEnd is. */
+  private percentEnd(v: number): number {
+    const s = this.s;
+    const b = this.pct;
+    let ve = v;
+    if (b.n === this.n && v >= b.from && v <= b.end) {
+      if (b.stopped && b.end - v < MAX_VALUE) return b.end;
+      ve = b.end;
+    }
+    let stopped = false;
+    while (ve - v < MAX_VALUE) {
+      if (ve >= this.n) {
+        stopped = true;
+        break;
+      }
+      const c = s.charCodeAt(ve);
+      if (c <= SPACE || c === C('&') || c === QUOTE || c === APOS || c === C('<') || c === C('>') || c === C(',') || c === C(';')) {
+        stopped = true;
+        break;
+      }
+      if (c === C('%')) {
+        const e1 = this.code(ve + 1);
+        const e2 = this.code(ve + 2) | 0x20;
+        // %22 " %26 & %27 ' %2C , %20 space, %3B ;, %7D }, %5D ], %0A newline
+        if ((e1 === 50 && (e2 === 50 || e2 === 54 || e2 === 55 || e2 === 99 || e2 === 48)) || (e1 === 51 && e2 === 98) || (e1 === 55 && e2 === 100) || (e1 === 53 && e2 === 100) || (e1 === 48 && e2 === 97)) {
+          stopped = true;
+          break;
+        }
+      }
+      ve++;
+    }
+    b.n = this.n;
+    b.from = v;
+    b.end = ve;
+    b.stopped = stopped;
+    return ve;
+  }
+
+  /**
    * An XML element whose name is a secret-like key (`<password>hunter2</password>`,
    * `<ns:apiKey>…</ns:apiKey>`, CDATA inside), or a tag that names one in a `key` or `name`
    * attribute: its `value` attribute (`<add key="ApiKey" value="…"/>`, `<input name="password"
@@ -1222,7 +1312,11 @@ export class Scanner {
     const s = this.s;
     let j = i - 1;
     while (j >= this.lastEnd && i - j < 8 && (s.charCodeAt(j) === SPACE || s.charCodeAt(j) === TAB)) j--;
-    if (j >= this.lastEnd && (s.charCodeAt(j) === QUOTE || s.charCodeAt(j) === APOS)) j--;
+    if (j >= this.lastEnd && (s.charCodeAt(j) === QUOTE || s.charCodeAt(j) === APOS)) {
+      j--;
+      // JSON inside a JSON string or a log message: `{\"password\":\"…\"}`, escaped once or more.
+      while (j >= this.lastEnd && i - j < 16 && s.charCodeAt(j) === BACKSLASH) j--;
+    }
     const ke = j + 1;
     // FNV-1a over the key (read backwards) indexes the class cache without slicing the key out.
     let h = 0x811c9dc5;
@@ -1243,10 +1337,31 @@ export class Scanner {
     // The value: quoted (to the closing quote) or bare (to whitespace or a delimiter).
     let v = from;
     while (v < this.n && v - from < 8 && (s.charCodeAt(v) === SPACE || s.charCodeAt(v) === TAB)) v++;
+    // An escaped quote opens the value of JSON inside a string (`\"`, `\\\"`): the value ends at
+    // the same escape of a quote.
+    let escaped = 0;
+    while (this.code(v + escaped) === BACKSLASH && escaped < 8) escaped++;
+    if (escaped > 0 && this.code(v + escaped) !== QUOTE) escaped = 0;
+    v += escaped;
     const q = this.code(v);
     if (s.charCodeAt(i) === COLON && (q === C('|') || q === C('>'))) return this.blockScalar(kind, ks, v);
     let ve: number;
-    if (q === QUOTE || q === APOS || q === BACKTICK) {
+    if (escaped > 0) {
+      v++;
+      ve = v;
+      while (ve < this.n && ve - v < MAX_VALUE) {
+        const c = s.charCodeAt(ve);
+        if (c === QUOTE || c === 10 || c === 13) break;
+        if (c === BACKSLASH) {
+          let b = ve;
+          while (b < this.n && s.charCodeAt(b) === BACKSLASH) b++;
+          // As many backslashes as opened the value close it; more are a quote escaped inside it.
+          if (this.code(b) === QUOTE && b - ve <= escaped) break;
+          ve = b + 1;
+        } else ve++;
+      }
+      if (ve > this.n) ve = this.n;
+    } else if (q === QUOTE || q === APOS || q === BACKTICK) {
       v++;
       ve = v;
       while (ve < this.n && ve - v < MAX_VALUE) {
@@ -1992,8 +2107,24 @@ export class Scanner {
   private onTokenStart(st: number, t: number): number {
     if (st < this.lastEnd || this.wordAt(st - 1)) return t + 1;
     const e = this.matchToken(st);
-    if (e > 0 && this.emit(st, e, this.tokenId)) return e;
+    if (e > 0 && this.emit(st, e, this.tokenId)) return this.tokenId === D.awsAccessKey ? this.awsPair(e) : e;
     return t + 1;
+  }
+
+  /**
+   * The secret access key written next to an access key id (`AKIA…,wJal…` in the console's
+   * credentials CSV, `AKIA… wJal…` in a table): the next token, only separators between, of 40
+   * base64 characters that are not all of one kind. `e` ends the access key id; returns where to go on.
+   */
+  private awsPair(e: number): number {
+    const s = this.s;
+    let v = e;
+    while (v < this.n && v - e < 8 && (s.charCodeAt(v) === SPACE || s.charCodeAt(v) === TAB || s.charCodeAt(v) === C(',') || s.charCodeAt(v) === C('|') || s.charCodeAt(v) === QUOTE || s.charCodeAt(v) === APOS || s.charCodeAt(v) === C(';'))) v++;
+    if (v === e) return e;
+    let ve = v;
+    while (ve < this.n && ve - v <= 40 && is(s.charCodeAt(ve), ALNUM | B64)) ve++;
+    if (ve - v !== 40 || is(this.code(ve), ALNUM | B64) || this.code(ve) === C('=') || !this.highEntropy(v, ve)) return e;
+    return this.emit(v, ve, D.awsSecretKey) ? ve : e;
   }
 
   /** A run of exactly `len` characters of `flags` from `from`, ending at a word boundary, as token `id`; else -1. */

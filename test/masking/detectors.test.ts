@@ -360,6 +360,30 @@ test('config directives that give a secret after a space: Redis, .netrc, LDAP, C
   );
 });
 
+test('secrets inside escaped JSON, percent-encoded parameters, and an AWS secret key beside its access key id', () => {
+  masksAs(
+    defaultMasker(),
+    [
+      ['{\\"password\\":\\"hunter2xyz\\",\\"user\\":\\"ada\\"}', '{\\"password\\":\\"[REDACTED:password]\\",\\"user\\":\\"ada\\"}'],
+      ['{"msg": "{\\"api_key\\": \\"9f8e7d6c5b4a39281716aabbccddeeff\\"}"}', '{"msg": "{\\"api_key\\": \\"[REDACTED:generic_secret]\\"}"}'],
+      ['log="{\\\\\\"password\\\\\\": \\\\\\"hunter2xyz\\\\\\"}"', 'log="{\\\\\\"password\\\\\\": \\\\\\"[REDACTED:password]\\\\\\"}"'],
+      ['{\\"password\\": \\"a\\\\\\"b\\", \\"x\\": 1}', '{\\"password\\": \\"[REDACTED:password]\\", \\"x\\": 1}'],
+      ['q=password%3Dhunter2xyz%26user%3Dada', 'q=password%3D[REDACTED:password]%26user%3Dada'],
+      ['next=%2Fcb%3Ftoken%3D9f8e7d6c5b4a39281716aabbccddeeff%26state%3Dabc', 'next=%2Fcb%3Ftoken%3D[REDACTED:generic_secret]%26state%3Dabc'],
+      ['data=%7B%22password%22%3A%22hunter2xyz%22%2C%22user%22%3A%22ada%22%7D', 'data=%7B%22password%22%3A%22[REDACTED:password]%22%2C%22user%22%3A%22ada%22%7D'],
+      ['ci,,AKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY,https://x', 'ci,,[REDACTED:aws_access_key],[REDACTED:aws_secret_key],https://x'],
+      ['| AKIAIOSFODNN7EXAMPLE | wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY |', '| [REDACTED:aws_access_key] | [REDACTED:aws_secret_key] |'],
+    ],
+    [
+      '{\\"user\\":\\"ada\\",\\"role\\":\\"admin\\"}',
+      'width=100%, 50% done',
+      'q=user%3Dada%26page%3D2',
+      'data=%7B%22user%22%3A%22ada%22%7D',
+    ],
+  );
+  assert.equal(defaultMasker().maskText('AKIAIOSFODNN7EXAMPLE then aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'), '[REDACTED:aws_access_key] then aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
+});
+
 test('short password flags of registry logins, MongoDB shells, sqlcmd and zip', () => {
   const R = '[REDACTED:password]';
   masksAs(

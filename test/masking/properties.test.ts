@@ -156,6 +156,14 @@ test('pathological inputs stay linear (each would take minutes if a search ran t
     // A personal-data key whose value is more of the same, scanned again inside the value.
     'ssn='.repeat(2_000),
     'phone: '.repeat(1_200),
+    // Escaped JSON, percent-encoded assignments, access key pairs.
+    '{\\"password\\":\\"'.repeat(20_000),
+    `{\\"password\\":\\"${'\\'.repeat(300_000)}`,
+    'password%3D'.repeat(30_000),
+    '%22password%22%3A%22'.repeat(20_000),
+    `%22${'%'.repeat(300_000)}`,
+    'AKIAIOSFODNN7EXAMPLE,'.repeat(15_000),
+    'ssn%3D:'.repeat(40_000),
   ];
   // Each input against its first quarter: linear work takes ~4× as long, quadratic ~16×. The
   // best of two runs each, and a floor, keep a busy machine's pauses out of the ratio.
