@@ -367,11 +367,25 @@ export class Scanner {
 
   /** Does any character of `s` start a candidate? (Cheap pre-check used by the byte path.) */
   static hasTrigger(triggers: Uint8Array, bytes: Uint8Array, start: number, end: number): boolean {
+    // `K`/`L` start only a 52-character key: names (`Lovelace`) in short cells are not candidates.
+    const wif = end - start >= 51;
     for (let i = start; i < end; i++) {
       const b = bytes[i]!;
-      if (b < 128 && triggers[b] !== 0) return true;
+      if (b < 128 && triggers[b] !== 0 && (wif || triggers[b] !== T_WIF)) return true;
     }
-    return false;
+    // A value that is one config directive line (`requirepass x`) has no trigger character.
+    return triggers[10] === T_NEWLINE && Scanner.startsDirective(bytes, start, end);
+  }
+
+  /** Does `bytes[start, end)` start with a directive word of DIRECTIVES followed by a space? (Checked by length and first letter only: a cheap over-approximation.) */
+  private static startsDirective(bytes: Uint8Array, start: number, end: number): boolean {
+    let j = start;
+    while (j < end && (bytes[j] === SPACE || bytes[j] === TAB)) j++;
+    const c0 = bytes[j] ?? 0;
+    if (c0 >= 128 || DIRECTIVE_FIRST[c0] === 0) return false;
+    let we = j + 1;
+    while (we < end && we - j < 24 && ((bytes[we]! < 128 && is(bytes[we]!, WORD)) || bytes[we] === HYPHEN)) we++;
+    return we < end && (bytes[we] === SPACE || bytes[we] === TAB) && (DIRECTIVE_FIRST[c0]! & (1 << (we - j))) !== 0;
   }
 
   /** Scan `s`; results are in `this.hits` until the next call. */

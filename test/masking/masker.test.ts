@@ -171,6 +171,14 @@ test('a column named for personal data masks its value, keeping a detector\'s ow
   assert.deepEqual(m.maskJson({ dob: '14/03/1985', phone: '+44 20 7946 0958', dob_verified: true }), { dob: '[REDACTED:personal_data]', phone: '+** ** **** 0958', dob_verified: true });
 });
 
+test('maskBytes: cells whose only candidate has no trigger character are still scanned (a config directive, a Bitcoin key)', () => {
+  const plan = createMasker({}).planColumns([{ column: 'note' }]);
+  assert.equal(plan.maskBytes(0, Buffer.from('requirepass s3cretValue'))?.toString(), 'requirepass [REDACTED:password]');
+  assert.equal(plan.maskBytes(0, Buffer.from('KwdMAjGmerYanjeui5SHS7JkmpZvVipYvB2LJGU1ZxJwYvP98617'))?.toString(), '[REDACTED:private_key]');
+  assert.equal(plan.maskBytes(0, Buffer.from('Ada Lovelace')), undefined);
+  assert.equal(plan.maskBytes(0, Buffer.from('Kate Lee, Leeds')), undefined);
+});
+
 test('maskBytes: unchanged bytes are not decoded or copied; changed values are re-encoded; NULL rules', () => {
   const m = createMasker({ columns: { '*.secret_col': 'null' } });
   const plan = m.planColumns([{ column: 'name' }, { column: 'card' }, { column: 'secret_col' }]);
