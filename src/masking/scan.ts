@@ -349,9 +349,8 @@ export class Scanner {
   private readonly dirTokens = new Int32Array(48);
   private readonly dirValues = new Int32Array(24);
   private dirKeyKind = KEY_NONE;
-  /** bareEnd's last value: from, end, whether it ended at a stop character or the text's end (not at MAX_VALUE). */
+  /** valueEnd's last value, bare and percent-encoded: from, end, whether it ended at a stop character or the text's end (not at MAX_VALUE). */
   private readonly bare = { n: -1, from: 0, end: 0, stopped: false };
-  /** percentEnd's last value, as `bare`. */
   private readonly pct = { n: -1, from: 0, end: 0, stopped: false };
   /** runEnd's last runs, four slots of (flags, extra, from, end); reset for each text. */
   private readonly runs = new Int32Array(16).fill(-2);
@@ -1142,44 +1141,6 @@ export class Scanner {
     return this.emitValue(kind, v, ve) ? this.lastEnd : v;
   }
 
-  /** The end of a percent-encoded value from `v`: a delimiter or an escaped separator; cached as bareEnd is. */
-  private percentEnd(v: number): number {
-    const s = this.s;
-    const b = this.pct;
-    let ve = v;
-    if (b.n === this.n && v >= b.from && v <= b.end) {
-      if (b.stopped && b.end - v < MAX_VALUE) return b.end;
-      ve = b.end;
-    }
-    let stopped = false;
-    while (ve - v < MAX_VALUE) {
-      if (ve >= this.n) {
-        stopped = true;
-        break;
-      }
-      const c = s.charCodeAt(ve);
-      if (c <= SPACE || c === C('&') || c === QUOTE || c === APOS || c === C('<') || c === C('>') || c === C(',') || c === C(';')) {
-        stopped = true;
-        break;
-      }
-      if (c === C('%')) {
-        const e1 = this.code(ve + 1);
-        const e2 = this.code(ve + 2) | 0x20;
-        // %22 " %26 & %27 ' %2C , %20 space, %3B ;, %7D }, %5D ], %0A newline
-        if ((e1 === 50 && (e2 === 50 || e2 === 54 || e2 === 55 || e2 === 99 || e2 === 48)) || (e1 === 51 && e2 === 98) || (e1 === 55 && e2 === 100) || (e1 === 53 && e2 === 100) || (e1 === 48 && e2 === 97)) {
-          stopped = true;
-          break;
-        }
-      }
-      ve++;
-    }
-    b.n = this.n;
-    b.from = v;
-    b.end = ve;
-    b.stopped = stopped;
-    return ve;
-  }
-
   /**
    * An XML element whose name is a secret-like key (`<password>hunter2</password>`,
    * `<ns:apiKey>…</ns:apiKey>`, CDATA inside), or a tag that names one in a `key` or `name`
@@ -1472,11 +1433,24 @@ export class Scanner {
   }
 
   private bareEnd(v: number): number {
+    return this.valueEnd(v, false);
+  }
+
+  /** The end of a percent-encoded value from `v`: a delimiter or an escaped separator (`%26`, `%22`, …). */
+  private percentEnd(v: number): number {
+    return this.valueEnd(v, true);
+  }
+
+  /**
+   * The end of a bare value from `v`, at most MAX_VALUE characters: whitespace or a delimiter,
+   * and for a percent-encoded one also an escaped separator. Within the last value read of the same
+   * kind it ends where that one did, or reading goes on from there (`sig=sig=sig=…` would otherwise
+   * read up to MAX_VALUE characters at every `=`).
+   */
+  private valueEnd(v: number, percent: boolean): number {
     const s = this.s;
-    const b = this.bare;
+    const b = percent ? this.pct : this.bare;
     let ve = v;
-    // Within the last value read: it ends where that one did, or reading goes on from there
-    // (`sig=sig=sig=…` would otherwise read up to MAX_VALUE characters at every `=`).
     if (b.n === this.n && v >= b.from && v <= b.end) {
       if (b.stopped && b.end - v < MAX_VALUE) return b.end;
       ve = b.end;
@@ -1488,7 +1462,7 @@ export class Scanner {
         break;
       }
       const c = s.charCodeAt(ve);
-      if (c <= SPACE || c === C(',') || c === C(';') || c === C('&') || c === QUOTE || c === APOS || c === C('<') || c === C('>') || c === RPAREN || c === C('}') || c === C(']') || c === BACKTICK) {
+      if (percent ? c <= SPACE || c === C('&') || c === QUOTE || c === APOS || c === C('<') || c === C('>') || c === C(',') || c === C(';') || (c === C('%') && this.escapedSeparator(ve)) : c <= SPACE || c === C(',') || c === C(';') || c === C('&') || c === QUOTE || c === APOS || c === C('<') || c === C('>') || c === RPAREN || c === C('}') || c === C(']') || c === BACKTICK) {
         stopped = true;
         break;
       }
@@ -1500,6 +1474,14 @@ export class Scanner {
     b.stopped = stopped;
     return ve;
   }
+
+  /** `%22` `"`, `%26` `&`, `%27` `'`, `%2C` `,`, `%20` space, `%3B` `;`, `%7D` `}`, `%5D` `]`, `%0A` newline at `k`. */
+  private escapedSeparator(k: number): boolean {
+    const e1 = this.code(k + 1);
+    const e2 = this.code(k + 2) | 0x20;
+    return (e1 === 50 && (e2 === 50 || e2 === 54 || e2 === 55 || e2 === 99 || e2 === 48)) || (e1 === 51 && e2 === 98) || (e1 === 55 && e2 === 100) || (e1 === 53 && e2 === 100) || (e1 === 48 && e2 === 97);
+  }
+
 
   /**
    * For a `value` key at `ks`: the kind of the name its pair gives just before it, in the same
