@@ -13,6 +13,9 @@ const FRAGMENTS = [
   '4111', '1111', ' ', '-', '.', '(', ')', '+', '@', ':', '=', '_', '"', "'", '\n', 'A', 'J', 'ey', 'eyJ', 'AKIA', 'AIza', 'ghp_', 'github_pat_',
   'glpat-', 'xoxb-', 'sk_live_', 'npm_', '-----BEGIN ', 'PRIVATE KEY-----', '-----END ', 'password', 'token', 'api_key', 'secret', '://', 'user',
   'example.com', 'DE89', '3704', '0044', '123', '45', '6789', '555', '2671', '0', '9', 'é', '€', '\u0000', '::', 'Bearer ', '[REDACTED', '***', 'hash:',
+  // Config directives, encodings and keys added later.
+  'requirepass ', 'machine ', ' login ', ' password ', 'username ', 'enable ', 'secret ', 'user ', ' on ', '>', 'ENV ', 'set -x ', 'snmp-server community ', '%3D', '%22', '%3A',
+  '\\"', '\\', 'K', 'L', '5', 'xprv', '%', 'mnemonic: ', 'ssn=', '912-78-', '811218', '-9876', 'HEGG', 'docker login -p ',
 ];
 const noisy = fc.array(fc.oneof(fc.constantFrom(...FRAGMENTS), fc.string({ maxLength: 6 })), { maxLength: 40 }).map((xs) => xs.join(''));
 const anyText = fc.oneof(noisy, fc.string({ unit: 'binary', maxLength: 200 }));
@@ -166,10 +169,12 @@ test('pathological inputs stay linear (each would take minutes if a search ran t
     'ssn%3D:'.repeat(40_000),
   ];
   // Each input against its first quarter: linear work takes ~4× as long, quadratic ~16×. The
-  // best of two runs each, and a floor, keep a busy machine's pauses out of the ratio.
-  const best = (text: string): number => {
+  // best of two runs each, and a 200 ms floor (an input whose tail differs from its start, such
+  // as a hash that a last `+` spoils, costs more than its quarter's share), keep a busy machine's
+  // pauses out of the ratio; a quadratic input here costs seconds.
+  const best = (text: string, runs: number): number => {
     let ms = Infinity;
-    for (let r = 0; r < 2; r++) {
+    for (let r = 0; r < runs; r++) {
       const t0 = process.hrtime.bigint();
       masker.maskText(text);
       everything.maskText(text);
@@ -178,8 +183,14 @@ test('pathological inputs stay linear (each would take minutes if a search ran t
     return ms;
   };
   for (const text of inputs) {
-    const quarter = best(text.slice(0, Math.floor(text.length / 4)));
-    const whole = best(text);
-    assert.ok(whole < 8 * quarter + 50, `${JSON.stringify(text.slice(0, 40))}…: ${whole.toFixed(0)} ms, its first quarter ${quarter.toFixed(0)} ms`);
+    let quarter = best(text.slice(0, Math.floor(text.length / 4)), 2);
+    let whole = best(text, 2);
+    // A pause of the machine's own (another test, the collector) can land in one run: measured
+    // again before failing, as a quadratic input would still fail.
+    if (whole >= 8 * quarter + 200) {
+      quarter = Math.min(quarter, best(text.slice(0, Math.floor(text.length / 4)), 4));
+      whole = Math.min(whole, best(text, 4));
+    }
+    assert.ok(whole < 8 * quarter + 200, `${JSON.stringify(text.slice(0, 40))}…: ${whole.toFixed(0)} ms, its first quarter ${quarter.toFixed(0)} ms`);
   }
 });
