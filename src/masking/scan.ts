@@ -348,7 +348,6 @@ export class Scanner {
   /** onLineStart's tokens (start, end pairs) and the indexes of those that are secrets. */
   private readonly dirTokens = new Int32Array(48);
   private readonly dirValues = new Int32Array(24);
-  private dirKeyKind = KEY_NONE;
   /** valueEnd's last value, bare and percent-encoded: from, end, whether it ended at a stop character or the text's end (not at MAX_VALUE). */
   private readonly bare = { n: -1, from: 0, end: 0, stopped: false };
   private readonly pct = { n: -1, from: 0, end: 0, stopped: false };
@@ -1663,6 +1662,8 @@ export class Scanner {
     if (tokens === 0 || NOT_DIRECTIVE_START.test(text(0))) return i;
     const values = this.dirValues;
     let nv = 0;
+    // What the secrets are named as: a password, or what a DIR_KV line's key says.
+    let keyKind = KEY_PASSWORD;
     /** The secret at token k, after a Cisco type digit (`password 7 x`): returns the next token to read. */
     const valueAt = (k: number): number => {
       if (k >= tokens) return k;
@@ -1674,17 +1675,16 @@ export class Scanner {
       case DIR_VALUE:
         valueAt(0);
         break;
-      case DIR_LONE:
+      case DIR_LONE: {
         // The value, then nothing but a `;` or a comment.
-        if (word === 'password' || word === 'passwd' || word === 'secret') {
-          const k = tokens >= 2 && t[1]! - t[0]! === 1 && is(s.charCodeAt(t[0]!), DIGIT) ? 1 : 0;
-          const alone = tokens === k + 1 || (tokens > k + 1 && (s.charCodeAt(t[2 * k + 2]!) === C('#') || s.charCodeAt(t[2 * k + 2]!) === C(';')));
-          // A wrapped sentence (`password combination.`) is not a directive.
-          // BIND quotes its secrets; a bare word after `secret` is prose (`secret sharing`).
-          const q = s.charCodeAt(t[2 * k]!);
-          if (alone && !/^[a-z]+[.,!?:]$/.test(text(k)) && (word !== 'secret' || q === QUOTE || q === APOS)) valueAt(0);
-        }
+        const k = tokens >= 2 && t[1]! - t[0]! === 1 && is(s.charCodeAt(t[0]!), DIGIT) ? 1 : 0;
+        const alone = tokens === k + 1 || (tokens > k + 1 && (s.charCodeAt(t[2 * k + 2]!) === C('#') || s.charCodeAt(t[2 * k + 2]!) === C(';')));
+        // A wrapped sentence (`password combination.`) is not a directive.
+        // BIND quotes its secrets; a bare word after `secret` is prose (`secret sharing`).
+        const q = s.charCodeAt(t[2 * k]!);
+        if (alone && !/^[a-z]+[.,!?:]$/.test(text(k)) && (word !== 'secret' || q === QUOTE || q === APOS)) valueAt(0);
         break;
+      }
       case DIR_NETRC:
         // Keyword and value pairs after the host (`default` has none), every keyword one of .netrc's.
         for (let k = word === 'machine' ? 1 : 0; k < tokens; k += 2) {
@@ -1726,9 +1726,8 @@ export class Scanner {
         // fish's `set` only with its scope flags (`set -gx KEY value`): a bare `set x y` is anything.
         if (word === 'set' && k === 0) break;
         if (k + 1 >= tokens || !this.allIn(t[2 * k]!, t[2 * k + 1]!, KEY)) break;
-        const keyKind = this.keyKindAt(t[2 * k]!, t[2 * k + 1]!);
+        keyKind = this.keyKindAt(t[2 * k]!, t[2 * k + 1]!);
         if (keyKind === KEY_NONE) break;
-        this.dirKeyKind = keyKind;
         values[nv++] = k + 1;
         break;
       }
@@ -1736,7 +1735,6 @@ export class Scanner {
         break;
     }
     if (nv === 0) return i;
-    const keyKind = kind === DIR_KV || kind === DIR_AWS ? this.dirKeyKind : KEY_PASSWORD;
     let at = i;
     for (let x = 0; x < nv; x++) {
       const k = values[x]!;
