@@ -115,6 +115,8 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
             return { mode: 'json', mask: (v, stats) => masker.maskJson(v, stats), text: (t, stats) => masker.maskText(t, stats) };
           case 'json-lines':
             return { mode: 'json-lines', mask: (v, stats) => masker.maskJson(v, stats), text: (t, stats) => masker.maskText(t, stats) };
+          case 'event-stream':
+            return { mode: 'events', mask: (v, stats) => masker.maskJson(v, stats), text: (t, stats) => masker.maskText(t, stats) };
           case 'text': {
             // CSV/TSV: the header names the columns; rules and secret-like names apply under it.
             const csv = csvDelimiter(upRes.headers['content-type']);

@@ -125,6 +125,7 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
           if (kind === 'binary') return { mode: 'binary' };
           if (kind === 'json') return { mode: 'json', mask: (v, stats) => masker.maskJson(v, stats), text };
           if (kind === 'json-lines') return { mode: 'json-lines', mask: (v, stats) => masker.maskJson(v, stats), text };
+          if (kind === 'event-stream') return { mode: 'events', mask: (v, stats) => masker.maskJson(v, stats), text };
           return { mode: 'text', text, stream: true };
         }
         switch (kind) {
@@ -134,6 +135,7 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
           case 'json-lines':
             return { mode: 'json-lines', mask, text };
           case 'text':
+          case 'event-stream':
             return { mode: 'text', text, stream: true };
           case 'binary':
             return { mode: 'refuse', reason: `the API server answered ${mediaType(upRes.headers['content-type'])}, which Sluice cannot mask; only JSON is passed` };

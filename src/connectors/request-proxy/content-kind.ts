@@ -3,7 +3,7 @@
  * media that cannot hold readable text passes through byte for byte. Anything unrecognised is
  * treated as text (fail closed), and passes unchanged only if it turns out not to be UTF-8.
  */
-export type ContentKind = 'json' | 'json-lines' | 'text' | 'binary';
+export type ContentKind = 'json' | 'json-lines' | 'event-stream' | 'text' | 'binary';
 
 const JSON_LINES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/jsonlines', 'application/json-seq']);
 const BINARY_EXACT = new Set([
@@ -46,6 +46,7 @@ export function contentKind(contentType: string | undefined): ContentKind {
   const mt = mediaType(contentType);
   if (mt === 'application/json' || mt.endsWith('+json')) return 'json';
   if (JSON_LINES.has(mt)) return 'json-lines';
+  if (mt === 'text/event-stream') return 'event-stream';
   if (BINARY_EXACT.has(mt)) return 'binary';
   const slash = mt.indexOf('/');
   if (slash > 0 && BINARY_TOP.has(mt.slice(0, slash))) return 'binary';

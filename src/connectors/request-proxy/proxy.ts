@@ -18,6 +18,7 @@ import { findMaskMarker, MaskStats, spliceJson, utf8Boundary, type CsvMasker } f
 import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
 import type { ApprovalHolder } from './approval-hold.js';
 import { byteLimit, looksLikeText, peekFirstChunk, maskedWriteBack, maskLines, maskTextBytes, refuseMaskMarkers } from './body-streams.js';
+import { maskEventStream } from './event-stream.js';
 import { textEncodingPlan, toUtf8, utf8Stream, withUtf8Charset } from './charset.js';
 import { CookieJar } from './cookie-jar.js';
 import { stripHopByHop } from './hop-by-hop.js';
@@ -38,6 +39,8 @@ export interface Described {
 export type BodyPlan =
   | { readonly mode: 'json'; readonly mask: (value: unknown, stats: MaskStats) => unknown; readonly text: (text: string, stats: MaskStats) => string }
   | { readonly mode: 'json-lines'; readonly mask: (value: unknown, stats: MaskStats) => unknown; readonly text: (text: string, stats: MaskStats) => string }
+  /** Server-sent events: each event's data masked as JSON when it parses, as text when not (event-stream.ts). */
+  | { readonly mode: 'events'; readonly mask: (value: unknown, stats: MaskStats) => unknown; readonly text: (text: string, stats: MaskStats) => string }
   | {
       readonly mode: 'text';
       readonly text: (text: string, stats: MaskStats) => string;
@@ -537,7 +540,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
           body = peeked.body;
           if (peeked.head !== null && looksLikeText(peeked.head)) {
             const asText = plan.textIfReadable;
-            return streamLines(body, res, status, outHeaders, encoding, (line) => scrubText(asText(line, stats)), false, tap(onResponseBytes));
+            return streamLines(body, res, status, outHeaders, encoding, maskLines((line) => scrubText(asText(line, stats)), o.maxResponseBytes, false), tap(onResponseBytes));
           }
         }
         res.writeHead(status, outHeaders);
@@ -552,7 +555,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
           const records = plan.records?.();
           const maskLine = records !== undefined ? (line: string): string => scrubText(records.line(line, stats)) : (line: string): string => scrubText(plan.text(line, stats));
           // A record's column is known only from the lines before it: no line may be cut in two.
-          return streamLines(upRes, res, status, outHeaders, encoding, maskLine, records !== undefined, tap(onResponseBytes));
+          return streamLines(upRes, res, status, outHeaders, encoding, maskLines(maskLine, o.maxResponseBytes, records !== undefined), tap(onResponseBytes));
         }
         if (upDeclared !== undefined && Number(upDeclared) > o.maxResponseBytes) {
           upRes.destroy();
@@ -600,18 +603,24 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
         res.end(out);
         return status;
       }
-      case 'json-lines': {
-        const maskLine = (line: string): string => {
-          if (line.trim() === '') return line;
+      case 'json-lines':
+      case 'events': {
+        /** JSON masked by its fields and values, the text kept as written; text that is not JSON masked as text. */
+        const maskJsonText = (text: string): string => {
+          if (text.trim() === '') return text;
           let parsed: unknown;
           try {
-            parsed = JSON.parse(line);
+            parsed = JSON.parse(text);
           } catch {
-            return scrubText(plan.text(line, stats));
+            return scrubText(plan.text(text, stats));
           }
-          return scrubText(spliceJson(line, parsed, plan.mask(parsed, stats), (digits) => plan.text(digits, stats)));
+          return scrubText(spliceJson(text, parsed, plan.mask(parsed, stats), (digits) => plan.text(digits, stats)));
         };
-        return streamLines(upRes, res, status, outHeaders, encoding, maskLine, true, tap(onResponseBytes));
+        const masking =
+          plan.mode === 'events'
+            ? maskEventStream({ data: maskJsonText, line: (line) => scrubText(plan.text(line, stats)) }, o.maxResponseBytes)
+            : maskLines(maskJsonText, o.maxResponseBytes, true);
+        return streamLines(upRes, res, status, outHeaders, encoding, masking, tap(onResponseBytes));
       }
       default: {
         const never: never = plan;
@@ -626,8 +635,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     status: number,
     headers: OutgoingHttpHeaders,
     encoding: string,
-    mask: (line: string) => string,
-    strict: boolean,
+    masking: Transform,
     count: Transform,
   ): Promise<number> => {
     const contentType = headerText(headers['content-type']);
@@ -647,7 +655,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     res.writeHead(status, headers);
     // Each masked line goes out as soon as it is complete: watch events and followed logs are live.
     res.flushHeaders();
-    await pipe(source, utf8Stream(contentType), maskLines(mask, o.maxResponseBytes, strict), count, res);
+    await pipe(source, utf8Stream(contentType), masking, count, res);
     return status;
   };
 

@@ -22,7 +22,7 @@ connections:
     upstream: { url: ${upstreamUrl}, auth: { bearer: "${UPSTREAM_TOKEN}" }, timeout: 400ms }
     maxRequestBytes: 1024
     maxResponseBytes: 4096
-    mask: { columns: { "*.password": redact } }
+    mask: { columns: { "*.password": redact, "result.salary": redact } }
 ${extra}
 policies:
   - role: agent
@@ -179,7 +179,13 @@ describe('HTTP connector', () => {
         // Server-sent events, as MCP's Streamable HTTP answers: each event is data lines and a blank line.
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
         res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 1, result: { owner: 'ada@example.com' } })}\n\n`);
-        eventsGate = () => res.end(`data: ${JSON.stringify({ jsonrpc: '2.0', id: 2, result: { key: 'ghp_abcdefghijklmnopqrstuvwxyz0123456789' } })}\n\n`);
+        eventsGate = () =>
+          res.end(
+            `data: ${JSON.stringify({ jsonrpc: '2.0', id: 2, result: { key: 'ghp_abcdefghijklmnopqrstuvwxyz0123456789' } })}\n\n` +
+              // One JSON message over three data lines, CRLF line ends: the field rule on
+              // result.salary applies once the lines are joined as a client joins them.
+              `id: 3\r\ndata: {"jsonrpc": "2.0", "id": 3,\r\ndata:  "result": {"salary": 185000,\r\ndata:   "card": "4111 1111 1111 1111", "name": "Ada"}}\r\n\r\n`,
+          );
         return;
       }
       if (url === '/hdr') {
@@ -527,7 +533,7 @@ describe('HTTP connector', () => {
     assert.equal((JSON.parse(lines[1] as string) as { n: number }).n, 2);
   });
 
-  test('streams server-sent events (text/event-stream) event by event, masked', async () => {
+  test('streams server-sent events (text/event-stream) event by event, each event\'s data masked as JSON with the field rules', async () => {
     const { text, contentType } = await new Promise<{ text: string; contentType: string }>((resolve, reject) => {
       let got = '';
       const req = request({ host: '127.0.0.1', port: gw.port, path: '/http/api/events', headers: { ...auth, accept: 'text/event-stream' } }, (res) => {
@@ -542,10 +548,14 @@ describe('HTTP connector', () => {
       req.end();
     });
     assert.equal(contentType, 'text/event-stream');
-    const events = text.split('\n\n').filter((e) => e !== '');
-    assert.equal(events.length, 2, text);
+    const events = text.split(/\r?\n\r?\n/).filter((e) => e !== '');
+    assert.equal(events.length, 3, text);
     assert.match(events[0] as string, /^event: message\ndata: \{"jsonrpc":"2.0","id":1,"result":\{"owner":"a\*\*\*@example\.com"\}\}$/);
     assert.match(events[1] as string, /^data: \{"jsonrpc":"2.0","id":2,"result":\{"key":"\[REDACTED:github_token\]"\}\}$/);
+    // Same lines, same line ends; the data, joined, is JSON masked by the connection's field rule.
+    assert.equal(events[2], 'id: 3\r\ndata: {"jsonrpc": "2.0", "id": 3,\r\ndata:  "result": {"salary": "[REDACTED]",\r\ndata:   "card": "4111 **** **** 1111", "name": "Ada"}}');
+    const data = (events[2] as string).split('\r\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(l.startsWith('data: ') ? 6 : 5));
+    assert.deepEqual(JSON.parse(data.join('\n')), { jsonrpc: '2.0', id: 3, result: { salary: '[REDACTED]', card: '4111 **** **** 1111', name: 'Ada' } });
   });
 
   test('request and response size limits', async () => {
