@@ -6,11 +6,9 @@
  * shape, watches and followed logs are masked per event/line, and exec/attach/port-forward
  * WebSocket streams are proxied and recorded.
  */
-import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ResolvedConnection } from '../../config/index.js';
-import { SluiceError, toSluiceError } from '../../errors.js';
+import { SluiceError } from '../../errors.js';
 import { MaskStats } from '../../masking/index.js';
 import { REVEAL_PROFILE } from '../../policy/index.js';
 import { k8sAction, k8sObject, k8sPatchType, parseRequestInfo, readK8sObject, type K8sRequestInfo } from '../../policy/k8s/index.js';
@@ -23,8 +21,11 @@ import {
   createProxy,
   createScrubber,
   createSessionCache,
+  createUpgradeHandler,
   createUpstream,
   defaultPrefix,
+  isSpdyUpgrade,
+  isWebSocketUpgrade,
   bodyFingerprint,
   hasRequestBody,
   mediaType,
@@ -41,7 +42,7 @@ import {
 import { narrowAccept } from './accept.js';
 import { maskKubernetesValue } from './secrets.js';
 import { sendStatus, writeStatusToSocket } from './status.js';
-import { isSpdyUpgrade, isWebSocketUpgrade, offeredProtocols, proxyStream } from './stream-proxy.js';
+import { proxyStream } from './stream-proxy.js';
 
 type KubernetesConnection = Extract<ResolvedConnection, { type: 'kubernetes' }>;
 
@@ -171,84 +172,48 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
     });
     proxies.push(proxy);
 
-    const upgrade = (req: IncomingMessage, socket: Socket, head: Buffer, path: string): void => {
-      streams.add(socket);
-      socket.once('close', () => streams.delete(socket));
-      void (async () => {
-        let approvalId: string | undefined;
-        try {
-          const a = await proxy.admit(req, path);
-          const { info } = a.described as K8sDescribed;
-          const command = { text: a.described.action.text, kind: 'k8s', verb: a.described.action.verb, objects: a.described.action.objects };
-          const base = { session: a.session, command, decision: { effect: a.decision.effect, rule: a.decision.rule, reason: a.decision.reason }, policyVersion: ctx.pipeline.policyVersion };
-          const refuse = async (err: SluiceError): Promise<void> => {
-            await ctx.pipeline.record({ type: 'command', ...base, outcome: 'denied', error: { code: err.code, message: err.message }, ...(approvalId !== undefined ? { approval: { id: approvalId } } : {}) });
-            writeStatusToSocket(socket, err, approvalId);
-          };
-          if (a.decision.effect === 'deny') return await refuse(new SluiceError('SLUICE_POLICY_DENIED', a.decision.reason));
-          if (isSpdyUpgrade(req) || !isWebSocketUpgrade(req)) {
-            return await refuse(
-              new SluiceError(
-                'SLUICE_PROTOCOL_VIOLATION',
-                `Sluice proxies exec, attach and port-forward over WebSocket (v5.channel.k8s.io and older) only; the ${String(req.headers.upgrade ?? 'unknown')} upgrade is refused. Use kubectl 1.31 or later and leave KUBECTL_REMOTE_COMMAND_WEBSOCKETS / KUBECTL_PORT_FORWARD_WEBSOCKETS enabled`,
-              ),
-            );
-          }
-          if (!(info.isResourceRequest && info.resource === 'pods' && STREAM_SUBRESOURCES.has(info.subresource)) && info.verb !== 'proxy' && info.subresource !== 'proxy') {
-            return await refuse(new SluiceError('SLUICE_PROTOCOL_VIOLATION', `WebSocket upgrades are proxied for pods/exec, pods/attach, pods/portforward and proxy only, not ${k8sObject(info)}`));
-          }
-          let protocols: string[];
-          try {
-            protocols = offeredProtocols(req.headers['sec-websocket-protocol']);
-          } catch (err) {
-            return await refuse(toSluiceError(err));
-          }
-          if (a.decision.effect === 'review') {
-            const statementHash = createHash('sha256').update(`${a.described.action.verb}\u0000${a.target.rawPath}\u0000${a.target.rawQuery}`).digest('hex');
-            const gone = new Promise<void>((r) => socket.once('close', () => r()));
-            const held = await holder.settle({
-              session: a.session,
-              decision: a.decision,
-              text: masker.maskText(a.described.action.text),
-              statementHash,
-              fingerprint: a.described.fingerprint,
-              facts: { kind: 'k8s', verb: info.verb, objects: a.described.action.objects },
-              waitMs: limits.approvalWaitMs,
-              clientGone: gone,
-            });
-            if (held.kind === 'pending') {
-              approvalId = held.approvalId;
-              return await refuse(new SluiceError('SLUICE_APPROVAL_REQUIRED', `${a.described.action.text} is waiting for approval ${held.approvalId} (${held.url}); run the same command again once it is approved`));
-            }
-            if (held.kind === 'refused') {
-              approvalId = held.approvalId;
-              return await refuse(held.error);
-            }
-            approvalId = held.approvalId;
-          }
-          await ctx.pipeline.record({ type: 'command', ...base, outcome: 'pending', ...(approvalId !== undefined ? { approval: { id: approvalId } } : {}) });
-          proxyStream({
-            req,
-            socket,
-            head,
-            session: a.session,
-            pathAndQuery: a.target.rawPath + (a.target.rawQuery === '' ? '' : `?${a.target.rawQuery}`),
-            protocols,
-            upstream,
-            pipeline: ctx.pipeline,
-            masker,
-            command,
-            record: info.subresource !== 'portforward',
-            ...(approvalId !== undefined ? { approvalId } : {}),
-            log: ctx.log,
-          });
-        } catch (err) {
-          const e = toSluiceError(err);
-          if (e.code === 'SLUICE_INTERNAL') ctx.log(`kubernetes ${c.name}: ${String((err as Error)?.stack ?? err)}`);
-          writeStatusToSocket(socket, e, approvalId);
+    const upgrade = createUpgradeHandler<K8sDescribed>({
+      proxy,
+      pipeline: ctx.pipeline,
+      holder,
+      approvalWaitMs: limits.approvalWaitMs,
+      maskText: (t) => masker.maskText(t),
+      log: (line) => ctx.log(`kubernetes ${c.name}: ${line}`),
+      streams,
+      check(req, a) {
+        const { info } = a.described;
+        if (isSpdyUpgrade(req) || !isWebSocketUpgrade(req)) {
+          return new SluiceError(
+            'SLUICE_PROTOCOL_VIOLATION',
+            `Sluice proxies exec, attach and port-forward over WebSocket (v5.channel.k8s.io and older) only; the ${String(req.headers.upgrade ?? 'unknown')} upgrade is refused. Use kubectl 1.31 or later and leave KUBECTL_REMOTE_COMMAND_WEBSOCKETS / KUBECTL_PORT_FORWARD_WEBSOCKETS enabled`,
+          );
         }
-      })();
-    };
+        if (!(info.isResourceRequest && info.resource === 'pods' && STREAM_SUBRESOURCES.has(info.subresource)) && info.verb !== 'proxy' && info.subresource !== 'proxy') {
+          return new SluiceError('SLUICE_PROTOCOL_VIOLATION', `WebSocket upgrades are proxied for pods/exec, pods/attach, pods/portforward and proxy only, not ${k8sObject(info)}`);
+        }
+        return undefined;
+      },
+      reviewFacts: (a) => ({ kind: 'k8s', verb: a.described.info.verb, objects: a.described.action.objects }),
+      pending: (a, id, url) => new SluiceError('SLUICE_APPROVAL_REQUIRED', `${a.described.action.text} is waiting for approval ${id} (${url}); run the same command again once it is approved`),
+      refuse: writeStatusToSocket,
+      start(s) {
+        proxyStream({
+          req: s.req,
+          socket: s.socket,
+          head: s.head,
+          session: s.admitted.session,
+          pathAndQuery: s.pathAndQuery,
+          protocols: s.protocols,
+          upstream,
+          pipeline: ctx.pipeline,
+          masker,
+          command: s.command,
+          record: s.admitted.described.info.subresource !== 'portforward',
+          ...(s.approvalId !== undefined ? { approvalId: s.approvalId } : {}),
+          log: ctx.log,
+        });
+      },
+    });
 
     ctx.http?.mount(prefix, (req, res, path) => proxy.handle(req, res, path), upgrade);
   }

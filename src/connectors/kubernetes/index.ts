@@ -4,4 +4,4 @@ export { maskKubernetesValue, LAST_APPLIED, SECRET_MARK, SECRET_MARK_B64 } from 
 export type { K8sMaskOptions } from './secrets.js';
 export { narrowAccept } from './accept.js';
 export { statusBody } from './status.js';
-export { isArchiveExec, offeredProtocols } from './stream-proxy.js';
+export { isArchiveExec } from './stream-proxy.js';

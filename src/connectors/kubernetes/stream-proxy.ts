@@ -16,19 +16,15 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import { LineCarry, type CarryOut, type Masker } from '../../masking/index.js';
-import type { Upstream } from '../request-proxy/index.js';
+import { connectUpstream, createAcceptor, createStreamRecorder, toBuffer, validCloseCode, type Upstream } from '../request-proxy/index.js';
 import { errorStatusBody, writeStatusToSocket } from './status.js';
 
 const CHANNEL_NAMES = ['stdin', 'stdout', 'stderr', 'error', 'resize'] as const;
-/** Recorded stream text is flushed to the audit log at least this often … */
-const FLUSH_MS = 250;
-/** … or once this many bytes of one channel are waiting. */
-const FLUSH_BYTES = 16 * 1024;
 /** How long a partial output line waits for the rest of it before it is sent (an interactive prompt has no newline). */
 const CARRY_MS = 25;
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -52,133 +48,38 @@ export interface StreamProxyInput {
   readonly log: (line: string) => void;
 }
 
-type ChosenRequest = IncomingMessage & { sluiceProtocol?: string };
-
-const wss = new WebSocketServer({
-  noServer: true,
-  perMessageDeflate: false,
-  maxPayload: MAX_MESSAGE_BYTES,
-  // Answer the client with exactly the subprotocol the upstream picked (`protocols` holds the
-  // client's offers as `tokenSafe` encoded them).
-  handleProtocols: (protocols: Set<string>, request: IncomingMessage): string | false => {
-    const chosen = (request as ChosenRequest).sluiceProtocol;
-    return chosen !== undefined && chosen !== '' && protocols.has(tokenSafe(chosen)) ? chosen : false;
-  },
-});
-
-/**
- * Kubernetes subprotocol names are not all RFC 6455 tokens: the port-forward tunnel (KEP-4006) is
- * `SPDY/3.1+portforward.k8s.io`, and `ws` refuses its `/` on both ends (its server answers 400, its
- * client throws). So the client's offers are percent-encoded into tokens for `ws`'s parser (and
- * matched encoded), the upstream gets them as a raw header, and the upstream's choice is read off
- * its 101 response. Real API servers (Go) take the names as they are.
- */
-function tokenSafe(protocol: string): string {
-  return protocol.replace(/[^!#$&'*+\-.0-9A-Z^_`a-z|~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
-}
-
-/** At most this many offered subprotocols, each at most MAX_PROTOCOL_LENGTH visible ASCII characters. */
-const MAX_PROTOCOLS = 16;
-const MAX_PROTOCOL_LENGTH = 128;
-
-/** The client's `Sec-WebSocket-Protocol` offers; throws SLUICE_PROTOCOL_VIOLATION for a list no server would take. */
-export function offeredProtocols(header: string | string[] | undefined): string[] {
-  const offered = (Array.isArray(header) ? header.join(',') : (header ?? ''))
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
-  if (offered.length > MAX_PROTOCOLS) throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', `more than ${MAX_PROTOCOLS} WebSocket subprotocols offered`);
-  for (const p of offered) {
-    if (p.length > MAX_PROTOCOL_LENGTH || !/^[\x21-\x7e]+$/.test(p)) throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'a WebSocket subprotocol must be 1 to 128 visible ASCII characters');
-  }
-  if (new Set(offered).size !== offered.length) throw new SluiceError('SLUICE_PROTOCOL_VIOLATION', 'a WebSocket subprotocol is offered twice');
-  return offered;
-}
-
-export function isSpdyUpgrade(req: IncomingMessage): boolean {
-  return /spdy/i.test(String(req.headers.upgrade ?? ''));
-}
-
-export function isWebSocketUpgrade(req: IncomingMessage): boolean {
-  return String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
-}
+const acceptor = createAcceptor(MAX_MESSAGE_BYTES);
 
 export function proxyStream(input: StreamProxyInput): void {
   const { req, socket, head, upstream, pipeline, session } = input;
-  const started = Date.now();
   const offered = input.protocols;
   const archive = input.record && isArchiveExec(input.pathAndQuery);
-  const base = new URL(upstream.url.href);
-  base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-  const target = `${base.origin}${base.pathname.replace(/\/+$/, '')}${input.pathAndQuery}`;
-  // Offered as a raw header, not through `ws` (see tokenSafe); `upProtocol` is the upstream's pick.
-  const up = new WebSocket(target, [], {
-    headers: { ...upstream.credentialHeaders, ...(offered.length > 0 ? { 'Sec-WebSocket-Protocol': offered.join(', ') } : {}) },
-    perMessageDeflate: false,
-    maxPayload: MAX_MESSAGE_BYTES,
-    handshakeTimeout: upstream.timeoutMs,
-    ...upstream.tls,
-  });
-  // Bytes, decoded when flushed: a character split across frames is recorded whole.
-  const channels = new Map<string, Buffer[]>();
-  const sizes = new Map<string, number>();
+  const upstreamSocket = connectUpstream(upstream, input.pathAndQuery, offered, MAX_MESSAGE_BYTES);
+  const up = upstreamSocket.ws;
   const bytes = { in: 0, out: 0 };
-  let seq = 0;
   let closed = false;
   let base64 = false;
-  let timer: NodeJS.Timeout | undefined;
   let failure: SluiceError | undefined;
   let client: WebSocket | undefined;
-  let upProtocol = '';
-  up.on('upgrade', (res: IncomingMessage) => {
-    // Taken off the response before `ws` checks it against the (empty) list it was given.
-    const chosen = res.headers['sec-websocket-protocol'];
-    delete res.headers['sec-websocket-protocol'];
-    upProtocol = typeof chosen === 'string' ? chosen.trim() : '';
-  });
 
   const closeAll = (): void => {
     if (client !== undefined && client.readyState === WebSocket.OPEN) client.close();
     if (up.readyState === WebSocket.OPEN || up.readyState === WebSocket.CONNECTING) up.terminate();
   };
-
-  const flush = (): Promise<void> => {
-    timer = undefined;
-    const writes: Promise<void>[] = [];
-    for (const [channel, parts] of channels) {
-      if (parts.length === 0) continue;
-      const data = input.masker.maskText(Buffer.concat(parts).toString('utf8'));
-      channels.set(channel, []);
-      sizes.set(channel, 0);
-      writes.push(
-        pipeline.record({
-          type: 'command.result',
-          session,
-          command: input.command,
-          outcome: 'pending',
-          details: { stream: channel, seq: seq++, offsetMs: Date.now() - started, data },
-        }),
-      );
-    }
-    return Promise.all(writes).then(
-      () => undefined,
-      (err: unknown) => {
-        // A session that can no longer be recorded does not continue.
-        failure = toSluiceError(err);
-        closeAll();
-      },
-    );
-  };
-
-  const capture = (channel: string, bytes: Buffer): void => {
-    if (!input.record) return;
-    const parts = channels.get(channel) ?? [];
-    parts.push(bytes);
-    channels.set(channel, parts);
-    const size = (sizes.get(channel) ?? 0) + bytes.length;
-    sizes.set(channel, size);
-    if (size >= FLUSH_BYTES) void flush();
-    else timer ??= setTimeout(() => void flush(), FLUSH_MS);
+  const recorder = createStreamRecorder({
+    pipeline,
+    session,
+    command: input.command,
+    mask: (text) => input.masker.maskText(text),
+    // A session that can no longer be recorded does not continue.
+    onFailure: (err) => {
+      failure = err;
+      closeAll();
+    },
+  });
+  const started = recorder.started;
+  const capture = (channel: string, data: Buffer): void => {
+    if (input.record) recorder.capture(channel, data);
   };
 
   const observe = (data: Buffer, isBinary: boolean): void => {
@@ -199,8 +100,7 @@ export function proxyStream(input: StreamProxyInput): void {
   const finish = (): void => {
     if (closed) return;
     closed = true;
-    if (timer !== undefined) clearTimeout(timer);
-    void flush().finally(() => {
+    void recorder.flush().finally(() => {
       pipeline
         .record({
           type: 'command.result',
@@ -211,7 +111,7 @@ export function proxyStream(input: StreamProxyInput): void {
           durationMs: Date.now() - started,
           ...(failure !== undefined ? { error: { code: failure.code, message: failure.message } } : {}),
           ...(input.approvalId !== undefined ? { approval: { id: input.approvalId } } : {}),
-          details: { stream: 'end', requestBytes: bytes.in, responseBytes: bytes.out, protocol: upProtocol },
+          details: { stream: 'end', requestBytes: bytes.in, responseBytes: bytes.out, protocol: upstreamSocket.protocol() },
         })
         .catch((err: unknown) => input.log(`kubernetes: recording stream end failed: ${String(err)}`));
     });
@@ -247,19 +147,16 @@ export function proxyStream(input: StreamProxyInput): void {
   });
   socket.on('error', () => closeAll());
   up.on('open', () => {
-    // What `ws` would have checked: the upstream picks one of the offers, or none when none were made.
-    if (offered.length === 0 ? upProtocol !== '' : !offered.includes(upProtocol)) {
-      failure = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', upProtocol === '' ? 'the upstream accepted the stream without choosing a subprotocol' : `the upstream chose the subprotocol ${JSON.stringify(upProtocol.slice(0, 128))}, which the client did not offer`);
+    const mismatch = upstreamSocket.mismatch();
+    if (mismatch !== undefined) {
+      failure = mismatch;
       up.terminate();
       writeStatusToSocket(socket, failure);
       finish();
       return;
     }
-    base64 = upProtocol === 'base64.channel.k8s.io';
-    (req as ChosenRequest).sluiceProtocol = upProtocol;
-    if (offered.length > 0) req.headers['sec-websocket-protocol'] = offered.map(tokenSafe).join(', ');
-    else delete req.headers['sec-websocket-protocol']; // `ws` refuses an empty list
-    wss.handleUpgrade(req, socket, head, (ws) => {
+    base64 = upstreamSocket.protocol() === 'base64.channel.k8s.io';
+    acceptor.accept(req, socket, head, upstreamSocket.protocol(), offered, (ws) => {
       client = ws;
       ws.on('message', (data: RawData, isBinary: boolean) => {
         const buf = toBuffer(data);
@@ -366,14 +263,4 @@ function statusFrame(err: SluiceError, base64: boolean): Buffer | string {
 /** A frame's channel: its first byte, or with `base64.channel.k8s.io` that byte as an ASCII digit. */
 function channelOf(buf: Buffer, base64: boolean): number {
   return base64 ? (buf[0] as number) - 0x30 : (buf[0] as number);
-}
-
-function validCloseCode(code: number): number {
-  return code === 1000 || (code >= 3000 && code < 5000) || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ? code : 1000;
-}
-
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
 }

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isArchiveExec, offeredProtocols } from '../../../src/connectors/kubernetes/index.js';
+import { isArchiveExec } from '../../../src/connectors/kubernetes/index.js';
+import { offeredProtocols } from '../../../src/connectors/request-proxy/index.js';
 import { SluiceError } from '../../../src/errors.js';
 
 
