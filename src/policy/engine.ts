@@ -261,8 +261,10 @@ function requestVerbs(action: Action): readonly string[] {
   }
   if (action.kind === 'http') {
     const overrides = action.http?.methodOverrides;
-    // A method override names what the upstream may run instead: the request is decided as each.
-    if (Array.isArray(overrides) && overrides.length > 0) return [action.verb.toLowerCase(), ...overrides.map((m) => String(m).toLowerCase())];
+    // A method override names what the upstream may run instead, a WebSocket upgrade opens a
+    // two-way channel: the request is decided as each.
+    const upgrade = action.http?.upgrade === 'websocket' ? ['websocket'] : [];
+    if ((Array.isArray(overrides) && overrides.length > 0) || upgrade.length > 0) return [action.verb.toLowerCase(), ...(Array.isArray(overrides) ? overrides.map((m) => String(m).toLowerCase()) : []), ...upgrade];
   }
   return [action.verb.toLowerCase()];
 }

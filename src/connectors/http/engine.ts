@@ -5,21 +5,27 @@
  * `Authorization: Bearer`; Sluice strips it, decides on method and path, injects the upstream
  * credential, and masks JSON, JSON lines and text responses.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { ResolvedConnection } from '../../config/index.js';
 import { SluiceError } from '../../errors.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
 import { httpAction, httpFacts, METHOD_PARAMETER, readJsonBody } from '../../policy/http/index.js';
 import type { Engine, EngineContext } from '../engine.js';
-import { CsvMasker, type MaskStats } from '../../masking/index.js';
+import { CsvMasker, type Masker, type MaskStats } from '../../masking/index.js';
+import type { UpgradeHandler } from '../../server/http-server.js';
+import { relayWebSocket } from './websocket.js';
 import {
   contentKind,
   csvDelimiter,
   mediaType,
+  createAcceptor,
   createApprovalHolder,
   createProxy,
   createScrubber,
+  createUpgradeHandler,
+  isWebSocketUpgrade,
   createSessionCache,
   createUpstream,
   defaultPrefix,
@@ -34,6 +40,7 @@ import {
   type ProxyProtocol,
   type RequestConnection,
   type RequestEngineContext,
+  type Scrubber,
   type SessionCache,
   type Upstream,
 } from '../request-proxy/index.js';
@@ -71,7 +78,49 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
   const proxies: Proxy[] = [];
   const upstreams: Upstream[] = [];
   const sessions: SessionCache = createSessionCache(ctx.pipeline, { protocol: 'http', log: ctx.log });
-  const byHost = new Map<string, Proxy>();
+  const byHost = new Map<string, { readonly proxy: Proxy; readonly upgrade: UpgradeHandler }>();
+  /** Open WebSockets, closed with the engine. */
+  const streams = new Set<Socket>();
+
+  /** A connection's WebSocket upgrades: decided as `websocket` and the method, then relayed message by message. */
+  const upgradeFor = (proxy: Proxy, c: HttpConnection, upstream: Upstream, masker: Masker, scrubber: Scrubber, limits: ReturnType<typeof connectionLimits>): UpgradeHandler => {
+    const acceptor = createAcceptor(limits.maxRequestBytes);
+    return createUpgradeHandler<HttpDescribed>({
+      proxy,
+      pipeline: ctx.pipeline,
+      holder,
+      approvalWaitMs: limits.approvalWaitMs,
+      maskText: (t) => masker.maskText(t),
+      log: (line) => ctx.log(`http ${c.name}: ${line}`),
+      streams,
+      check: (req) =>
+        isWebSocketUpgrade(req) ? undefined : new SluiceError('SLUICE_PROTOCOL_VIOLATION', `HTTP connections proxy WebSocket upgrades only, not ${JSON.stringify(String(req.headers.upgrade ?? '').slice(0, 64))}`),
+      reviewFacts: (a) => ({ kind: 'http', verb: a.described.action.verb, objects: a.described.action.objects, upgrade: 'websocket' }),
+      pending: (a, id, url) => new SluiceError('SLUICE_APPROVAL_REQUIRED', `${a.described.action.text} is waiting for approval ${id} (${url}); open the WebSocket again once it is approved`),
+      refuse: writeProblemToSocket,
+      start(s) {
+        relayWebSocket({
+          req: s.req,
+          socket: s.socket,
+          head: s.head,
+          session: s.admitted.session,
+          pathAndQuery: s.pathAndQuery,
+          protocols: s.protocols,
+          headers: proxy.upstreamHeaders(s.req, s.admitted),
+          command: s.command,
+          upstream,
+          pipeline: ctx.pipeline,
+          masker,
+          scrubber,
+          maxResponseBytes: limits.maxResponseBytes,
+          acceptor,
+          refuse: writeProblemToSocket,
+          ...(s.approvalId !== undefined ? { approvalId: s.approvalId } : {}),
+          log: (line) => ctx.log(`http ${c.name}: ${line}`),
+        });
+      },
+    });
+  };
   const holder = createApprovalHolder(ctx.approvals);
   if (conns.length > 0 && ctx.http === undefined) {
     throw new SluiceError('SLUICE_CONFIG_INVALID', `connections ${conns.map((c) => c.name).join(', ')} are HTTP connections: set listen.http`);
@@ -151,6 +200,8 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
         res.end(body);
       },
     };
+    const scrubber = createScrubber(upstream.secrets);
+    const limits = connectionLimits(c, where);
     const proxy = createProxy<HttpDescribed>({
       connection: c.name,
       prefix: c.host !== undefined && c.pathPrefix === undefined ? '' : prefix,
@@ -158,10 +209,10 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
       decide,
       sessions,
       upstream,
-      scrubber: createScrubber(upstream.secrets),
+      scrubber,
       holder,
       protocol,
-      ...connectionLimits(c, where),
+      ...limits,
       cookies: c.cookies ?? 'hold',
       maskText: (t, stats) => masker.maskText(t, stats),
       log: ctx.log,
@@ -170,12 +221,12 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
     if (c.host !== undefined && c.pathPrefix === undefined) {
       const host = c.host.toLowerCase();
       if (byHost.has(host)) throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}.host: ${host} is routed to two connections`);
-      byHost.set(host, proxy);
+      byHost.set(host, { proxy, upgrade: upgradeFor(proxy, c, upstream, masker, scrubber, limits) });
       return;
     }
     if (prefixes.has(prefix)) throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}.pathPrefix: ${prefix} is used by two connections`);
     prefixes.add(prefix);
-    ctx.http?.mount(prefix, (req, res, path) => proxy.handle(req, res, path), refuseUpgrade);
+    ctx.http?.mount(prefix, (req, res, path) => proxy.handle(req, res, path), upgradeFor(proxy, c, upstream, masker, scrubber, limits));
   });
 
   if (byHost.size > 0) {
@@ -183,15 +234,21 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
     ctx.http?.mount(
       '/',
       (req: IncomingMessage, res: ServerResponse, path: string) => {
-        const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-        const proxy = byHost.get(host);
-        if (proxy === undefined) {
+        const route = byHost.get(hostOf(req));
+        if (route === undefined) {
           sendHttpError(res, new SluiceError('SLUICE_CONNECTION_UNKNOWN', `no route for ${path}`));
           return;
         }
-        return proxy.handle(req, res, path);
+        return route.proxy.handle(req, res, path);
       },
-      refuseUpgrade,
+      (req: IncomingMessage, socket: Socket, head: Buffer, path: string) => {
+        const route = byHost.get(hostOf(req));
+        if (route === undefined) {
+          writeProblemToSocket(socket, new SluiceError('SLUICE_CONNECTION_UNKNOWN', `no route for ${path}`));
+          return;
+        }
+        route.upgrade(req, socket, head, path);
+      },
     );
   }
 
@@ -202,11 +259,12 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
     },
     async close(graceMs = 5000) {
       await Promise.all(proxies.map((p) => p.drain(graceMs)));
+      for (const s of streams) s.destroy();
       await sessions.close();
       for (const u of upstreams) u.destroy();
     },
     get sessions() {
-      return proxies.reduce((n, p) => n + p.inFlight, 0);
+      return proxies.reduce((n, p) => n + p.inFlight, 0) + streams.size;
     },
   };
 }
@@ -240,8 +298,16 @@ function methodFields(contentType: string | undefined, body: Buffer): string[] {
   return out;
 }
 
-function refuseUpgrade(_req: IncomingMessage, socket: import('node:net').Socket): void {
-  const body = JSON.stringify({ type: 'urn:sluice:error:SLUICE_PROTOCOL_VIOLATION', title: 'SLUICE_PROTOCOL_VIOLATION', status: 501, detail: 'HTTP connections do not proxy protocol upgrades' });
-  socket.end(`HTTP/1.1 501 Not Implemented\r\nconnection: close\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+/** The Host a request names, lower case, without its port. */
+function hostOf(req: IncomingMessage): string {
+  return (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
 }
 
+/** A refused upgrade on the raw socket: the same problem body (RFC 9457) as sendHttpError. */
+function writeProblemToSocket(socket: Socket, err: SluiceError, approvalId?: string): void {
+  if (!socket.writable) return;
+  const status = err.httpStatus;
+  const body = JSON.stringify({ type: `urn:sluice:error:${err.code}`, title: err.code, status, detail: err.message, ...(approvalId !== undefined ? { approvalId } : {}) });
+  const extra = `${status === 401 ? 'www-authenticate: Bearer realm="sluice"\r\n' : ''}${approvalId !== undefined ? `x-sluice-approval-id: ${approvalId}\r\n` : ''}`;
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nconnection: close\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`);
+}

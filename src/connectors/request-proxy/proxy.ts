@@ -110,6 +110,8 @@ export interface Proxy {
   handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>;
   /** Authenticate and decide without forwarding (used by upgrade handlers). */
   admit(req: IncomingMessage, path: string): Promise<Admitted<Described>>;
+  /** The headers an admitted request is forwarded with (upgrade handlers open their own upstream request). */
+  upstreamHeaders(req: IncomingMessage, a: Admitted<Described>): OutgoingHttpHeaders;
   readonly inFlight: number;
   /** Refuse new requests; resolve when in-flight ones finished or after `graceMs`. */
   drain(graceMs: number): Promise<void>;
@@ -424,6 +426,28 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
       .catch((err: unknown) => o.log(`${o.protocol.protocol} ${o.connection}: recording a result failed: ${String(err)}`));
   };
 
+  /**
+   * The headers forwarded upstream: the agent's, without hop-by-hop ones, its token, spoofable
+   * and Sluice's own; the agent's real address; the session's held cookies; the protocol's changes.
+   */
+  const upstreamHeaders = (req: IncomingMessage, a: Admitted<D>): OutgoingHttpHeaders => {
+    const headers = stripHopByHop(req.headers, dropRequest, DROP_REQUEST_PREFIXES);
+    // Masking needs the body as the upstream wrote it, not compressed.
+    headers['accept-encoding'] = 'identity';
+    // Who is really calling, as a reverse proxy says it: the agent's address, not what it claimed.
+    headers['x-forwarded-for'] = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    headers['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+    if (typeof req.headers.host === 'string') headers['x-forwarded-host'] = req.headers.host;
+    const jar = holdCookies ? jars.get(a.session) : undefined;
+    if (jar !== undefined) {
+      const cookie = jar.header(typeof headers.cookie === 'string' ? headers.cookie : undefined, a.target.rawPath, clock());
+      if (cookie === undefined) delete headers.cookie;
+      else headers.cookie = cookie;
+    }
+    o.protocol.prepareHeaders?.(headers, a.described);
+    return headers;
+  };
+
   /** Forward the request and stream the response; resolves with the status sent. */
   const forward = async (
     req: IncomingMessage,
@@ -441,20 +465,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
       req.resume();
       throw tooLarge;
     }
-    const headers = stripHopByHop(req.headers, dropRequest, DROP_REQUEST_PREFIXES);
-    // Masking needs the body as the upstream wrote it, not compressed.
-    headers['accept-encoding'] = 'identity';
-    // Who is really calling, as a reverse proxy says it: the agent's address, not what it claimed.
-    headers['x-forwarded-for'] = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    headers['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
-    if (typeof req.headers.host === 'string') headers['x-forwarded-host'] = req.headers.host;
-    const jar = holdCookies ? jars.get(session) : undefined;
-    if (jar !== undefined) {
-      const cookie = jar.header(typeof headers.cookie === 'string' ? headers.cookie : undefined, target.rawPath, clock());
-      if (cookie === undefined) delete headers.cookie;
-      else headers.cookie = cookie;
-    }
-    o.protocol.prepareHeaders?.(headers, described);
+    const headers = upstreamHeaders(req, a);
     const hasBody = body !== undefined ? body.length > 0 : declared !== undefined ? Number(declared) > 0 : req.headers['transfer-encoding'] !== undefined;
     if (body !== undefined) headers['content-length'] = String(body.length);
     else if (declared !== undefined) headers['content-length'] = declared;
@@ -662,6 +673,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
   return {
     handle,
     admit,
+    upstreamHeaders: (req, a) => upstreamHeaders(req, a as Admitted<D>),
     get inFlight() {
       return inFlight;
     },

@@ -8,7 +8,7 @@
  * the upstream chose, so both ends always speak the same framing.
  */
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { SluiceError, toSluiceError } from '../../errors.js';
@@ -66,14 +66,17 @@ export interface UpstreamSocket {
   mismatch(): SluiceError | undefined;
 }
 
-/** Open the upstream WebSocket at `pathAndQuery` under the upstream's base URL, with its credential. */
-export function connectUpstream(upstream: Upstream, pathAndQuery: string, offered: readonly string[], maxPayload: number, headers: Readonly<Record<string, string>> = {}): UpstreamSocket {
+/**
+ * Open the upstream WebSocket at `pathAndQuery` under the upstream's base URL, with its credential
+ * and `headers` (without handshake headers: `ws` writes its own).
+ */
+export function connectUpstream(upstream: Upstream, pathAndQuery: string, offered: readonly string[], maxPayload: number, headers: OutgoingHttpHeaders = {}): UpstreamSocket {
   const base = new URL(upstream.url.href);
   base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
   const target = `${base.origin}${base.pathname.replace(/\/+$/, '')}${pathAndQuery}`;
   // Offered as a raw header, not through `ws` (see tokenSafe).
   const ws = new WebSocket(target, [], {
-    headers: { ...headers, ...upstream.credentialHeaders, ...(offered.length > 0 ? { 'Sec-WebSocket-Protocol': offered.join(', ') } : {}) },
+    headers: { ...(headers as Record<string, string>), ...upstream.credentialHeaders, ...(offered.length > 0 ? { 'Sec-WebSocket-Protocol': offered.join(', ') } : {}) },
     perMessageDeflate: false,
     maxPayload,
     handshakeTimeout: upstream.timeoutMs,

@@ -2,7 +2,8 @@
  * Request facts of one HTTP request, as CEL sees them under `http.`: `http.method` (upper case),
  * `http.methodOverrides` (methods the request asks the upstream to take instead, see below),
  * `http.path` (decoded), `http.query` (first value of each parameter), `http.queryAll` (every
- * value), `http.headers` (lower-cased names), `http.host`, and `http.json` (the request body read
+ * value), `http.headers` (lower-cased names), `http.host`, `http.upgrade` (`websocket` for a
+ * WebSocket upgrade, else ''), and `http.json` (the request body read
  * as JSON, only on connections whose rules use it). Credentials never become facts:
  * `authorization`, `proxy-authorization`, `cookie` and Sluice's own `x-sluice-*` headers are left out.
  */
@@ -28,6 +29,13 @@ export interface HttpFacts {
   readonly queryAll: Readonly<Record<string, readonly string[]>>;
   readonly headers: Readonly<Record<string, string>>;
   readonly host: string;
+  /**
+   * The protocol the request asks to switch to (`Connection: upgrade` with `Upgrade: websocket`),
+   * lower case; '' for an ordinary request. A WebSocket upgrade is decided as its method and as
+   * `websocket`, so an allow rule must name `websocket` (or `*`): `read` does not open a two-way
+   * channel.
+   */
+  readonly upgrade: string;
   /**
    * The request body as JSON (a JSON-RPC call, an MCP `tools/call`, a GraphQL request), read
    * before deciding on connections whose rules name `http.json`; absent when there is no body or
@@ -104,7 +112,16 @@ export function httpFacts(method: string, target: RequestTarget, headers: Incomi
   }
   for (const v of target.query[METHOD_PARAMETER] ?? []) add(v);
   formMethods.forEach(add);
-  return { method: upper, methodOverrides: [...overrides], path: target.path, query, queryAll: { ...target.query }, headers: shown, host: headers.host ?? '', ...(json !== undefined ? { json } : {}) };
+  return { method: upper, methodOverrides: [...overrides], path: target.path, query, queryAll: { ...target.query }, headers: shown, host: headers.host ?? '', upgrade: upgradeOf(headers), ...(json !== undefined ? { json } : {}) };
+}
+
+/** The protocol named by `Upgrade` when `Connection` lists `upgrade` (as Node routes such a request), lower case. */
+function upgradeOf(headers: IncomingHttpHeaders): string {
+  const connection = headers.connection;
+  const upgrade = headers.upgrade;
+  if (connection === undefined || upgrade === undefined) return '';
+  if (!String(connection).split(',').some((t) => t.trim().toLowerCase() === 'upgrade')) return '';
+  return (String(upgrade).split(',')[0] ?? '').trim().toLowerCase();
 }
 
 /**
@@ -141,7 +158,7 @@ export function httpAction(connection: string, facts: HttpFacts, rawQuery: strin
     verb: facts.method,
     objects: [facts.path],
     // A reviewer, the audit log and the approval binding see the override and the JSON-RPC call too.
-    text: `${facts.method} ${facts.path}${rawQuery === '' ? '' : `?${rawQuery}`}${facts.methodOverrides.length > 0 ? ` (method override: ${facts.methodOverrides.join(', ')})` : ''}${rpcText(facts.json)}`,
+    text: `${facts.method} ${facts.path}${rawQuery === '' ? '' : `?${rawQuery}`}${facts.upgrade !== '' ? ` (upgrade: ${facts.upgrade})` : ''}${facts.methodOverrides.length > 0 ? ` (method override: ${facts.methodOverrides.join(', ')})` : ''}${rpcText(facts.json)}`,
     http: facts as unknown as Readonly<Record<string, unknown>>,
   };
 }

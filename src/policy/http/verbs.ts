@@ -1,10 +1,12 @@
 /**
- * What rule lists may name for HTTP connections: request methods (case-insensitive) and two
- * aliases. `read` is the safe methods of RFC 9110 §9.2.1 except TRACE, which echoes the request.
+ * What rule lists may name for HTTP connections: request methods (case-insensitive), `websocket`
+ * (a WebSocket upgrade, decided as its method and as `websocket`) and two aliases. `read` is the
+ * safe methods of RFC 9110 §9.2.1 except TRACE, which echoes the request; neither alias opens a
+ * WebSocket.
  */
 import { expandVerbList, type VerbList, type VerbVocabulary } from '../vocabulary.js';
 
-export const HTTP_METHODS = ['get', 'head', 'options', 'post', 'put', 'patch', 'delete', 'trace', 'connect'] as const;
+export const HTTP_METHODS = ['get', 'head', 'options', 'post', 'put', 'patch', 'delete', 'trace', 'connect', 'websocket'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 
 export const HTTP_ALIASES: Readonly<Record<string, readonly HttpMethod[]>> = {

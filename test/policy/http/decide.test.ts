@@ -144,3 +144,25 @@ describe('method overrides', () => {
     assert.deepEqual((a.http as { methodOverrides: string[] }).methodOverrides, ['DELETE']);
   });
 });
+
+describe('WebSocket upgrades', () => {
+  test('an upgrade is decided as its method and as `websocket`: read alone does not open one', () => {
+    const ws = { connection: 'keep-alive, Upgrade', upgrade: 'WebSocket' };
+    const e = engine([{ deny: ['get'], paths: ['/admin/**'] }, { allow: ['read', 'websocket'], paths: ['/graphql', '/admin/**'] }, { allow: ['read'], paths: ['/**'] }] as never);
+    assert.equal(e.decide(ID, 'ci', act('GET', '/graphql', ws)).effect, 'allow');
+    assert.equal(e.decide(ID, 'ci', act('GET', '/other', ws)).effect, 'deny', 'an allow of read does not cover websocket');
+    assert.equal(e.decide(ID, 'ci', act('GET', '/other')).effect, 'allow');
+    assert.equal(e.decide(ID, 'ci', act('GET', '/admin/ws', ws)).effect, 'deny', 'a deny on the method covers the upgrade');
+    // `Upgrade` without `Connection: upgrade` is no upgrade (Node serves it as an ordinary request).
+    assert.equal(e.decide(ID, 'ci', act('GET', '/other', { upgrade: 'websocket' })).effect, 'allow');
+    const a = act('GET', '/graphql?x=1', ws);
+    assert.equal(a.text, 'GET /graphql?x=1 (upgrade: websocket)');
+    assert.equal((a.http as { upgrade: string }).upgrade, 'websocket');
+    // A deny on websocket alone leaves ordinary requests to the path alone.
+    const d = engine([{ deny: ['websocket'] }, { allow: '*' }] as never);
+    assert.equal(d.decide(ID, 'ci', act('GET', '/x', ws)).effect, 'deny');
+    assert.equal(d.decide(ID, 'ci', act('GET', '/x')).effect, 'allow');
+    // A typo is still refused at load: websocket is a word rule lists may use.
+    assert.throws(() => engine([{ allow: ['websockets'] }] as never), /websocket/);
+  });
+});

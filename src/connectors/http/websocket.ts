@@ -1,0 +1,192 @@
+/**
+ * WebSocket through an HTTP connection (GraphQL subscriptions, Jupyter kernels, realtime APIs,
+ * the Chrome DevTools protocol). The upgrade is decided as its method and as `websocket`
+ * (policy/http/facts.ts), recorded before it is forwarded, and opened upstream with the injected
+ * credential and the same forwarded headers as an ordinary request. Then, per message:
+ *
+ * - upstream → agent: a text message is masked as a response body is (JSON by its fields and
+ *   values, kept as written; other text by the detectors) and scrubbed of the credential; a
+ *   binary message passes with only the credential overwritten in place;
+ * - agent → upstream: passed as sent;
+ * - both directions' text messages are recorded for replay (`details.stream` `sent` and
+ *   `received`, masked), batched as Kubernetes exec streams are; binary messages are counted.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { WebSocket, type RawData } from 'ws';
+import { SluiceError, toSluiceError } from '../../errors.js';
+import { spliceJson, type Masker } from '../../masking/index.js';
+import type { Pipeline } from '../../pipeline/pipeline.js';
+import type { SessionInfo } from '../../pipeline/session.js';
+import { connectUpstream, createStreamRecorder, toBuffer, validCloseCode, type Acceptor, type Scrubber, type Upstream } from '../request-proxy/index.js';
+
+export interface RelayInput {
+  readonly req: IncomingMessage;
+  readonly socket: Socket;
+  readonly head: Buffer;
+  readonly session: SessionInfo;
+  readonly pathAndQuery: string;
+  readonly protocols: readonly string[];
+  /** The agent's request headers as forwarded (Proxy.upstreamHeaders). */
+  readonly headers: OutgoingHttpHeaders;
+  readonly command: { readonly text: string; readonly kind: string; readonly verb: string; readonly objects: readonly string[] };
+  readonly upstream: Upstream;
+  readonly pipeline: Pipeline;
+  readonly masker: Masker;
+  readonly scrubber: Scrubber;
+  /** The agent's messages are limited by maxRequestBytes (in `acceptor`), the upstream's by this. */
+  readonly maxResponseBytes: number;
+  readonly acceptor: Acceptor;
+  readonly refuse: (socket: Socket, err: SluiceError) => void;
+  readonly approvalId?: string;
+  readonly log: (line: string) => void;
+}
+
+/** Handshake headers `ws` writes itself; the agent's would clash with them. */
+const HANDSHAKE = /^sec-websocket-/;
+
+/** Mask one text message from the upstream: JSON by its fields and values, other text by the detectors. */
+export function maskMessage(text: string, masker: Masker): string {
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    let parsed: unknown;
+    let ok = true;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      ok = false;
+    }
+    if (ok) return spliceJson(text, parsed, masker.maskJson(parsed), (digits) => masker.maskText(digits));
+  }
+  return masker.maskText(text);
+}
+
+export function relayWebSocket(input: RelayInput): void {
+  const { req, socket, head, pipeline, session, masker, scrubber } = input;
+  const headers: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(input.headers)) if (!HANDSHAKE.test(k) && k !== 'accept-encoding') headers[k] = v;
+  const upstreamSocket = connectUpstream(input.upstream, input.pathAndQuery, input.protocols, input.maxResponseBytes, headers);
+  const up = upstreamSocket.ws;
+  const counts = { in: 0, out: 0, sent: 0, received: 0 };
+  let closed = false;
+  let failure: SluiceError | undefined;
+  let client: WebSocket | undefined;
+
+  const closeAll = (): void => {
+    if (client !== undefined && client.readyState === WebSocket.OPEN) client.close(1011);
+    if (up.readyState === WebSocket.OPEN || up.readyState === WebSocket.CONNECTING) up.terminate();
+  };
+  const recorder = createStreamRecorder({
+    pipeline,
+    session,
+    command: input.command,
+    mask: (text) => scrubber.text(masker.maskText(text)),
+    // A stream that can no longer be recorded does not go on.
+    onFailure: (err) => {
+      failure = err;
+      closeAll();
+    },
+  });
+
+  const finish = (): void => {
+    if (closed) return;
+    closed = true;
+    void recorder.flush().finally(() => {
+      pipeline
+        .record({
+          type: 'command.result',
+          session,
+          command: input.command,
+          outcome: failure === undefined ? 'success' : 'failure',
+          bytes: counts.out,
+          durationMs: Date.now() - recorder.started,
+          ...(failure !== undefined ? { error: { code: failure.code, message: failure.message } } : {}),
+          ...(input.approvalId !== undefined ? { approval: { id: input.approvalId } } : {}),
+          details: { stream: 'end', requestBytes: counts.in, responseBytes: counts.out, messagesSent: counts.sent, messagesReceived: counts.received, protocol: upstreamSocket.protocol() },
+        })
+        .catch((err: unknown) => input.log(`recording a WebSocket's end failed: ${String(err)}`));
+    });
+  };
+
+  up.on('unexpected-response', (_r, upRes: IncomingMessage) => {
+    // The upstream answered the upgrade with an ordinary response (401, 404 …): hand it on, masked.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    upRes.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= 64 * 1024) chunks.push(c);
+    });
+    upRes.on('end', () => {
+      const body = scrubber.text(masker.maskText(Buffer.concat(chunks).toString('utf8')));
+      const status = upRes.statusCode ?? 502;
+      const type = String(upRes.headers['content-type'] ?? 'text/plain').replace(/[\r\n]/g, '');
+      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${(upRes.statusMessage ?? '').replace(/[\r\n]/g, '')}\r\nconnection: close\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      failure = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream refused the WebSocket with HTTP ${status}`);
+      finish();
+    });
+  });
+  up.on('error', (err) => {
+    if (client === undefined) {
+      failure = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream WebSocket unavailable (${(err as NodeJS.ErrnoException).code ?? err.message})`);
+      input.refuse(socket, failure);
+      finish();
+      return;
+    }
+    failure = toSluiceError(err);
+    closeAll();
+  });
+  socket.on('error', () => closeAll());
+  up.on('open', () => {
+    const mismatch = upstreamSocket.mismatch();
+    if (mismatch !== undefined) {
+      failure = mismatch;
+      up.terminate();
+      input.refuse(socket, failure);
+      finish();
+      return;
+    }
+    input.acceptor.accept(req, socket, head, upstreamSocket.protocol(), input.protocols, (ws) => {
+      client = ws;
+      ws.on('message', (data: RawData, isBinary: boolean) => {
+        const buf = toBuffer(data);
+        counts.in += buf.length;
+        counts.sent += 1;
+        if (!isBinary) recorder.capture('sent', buf);
+        if (up.readyState === WebSocket.OPEN) up.send(buf, { binary: isBinary });
+      });
+      up.on('message', (data: RawData, isBinary: boolean) => {
+        const buf = toBuffer(data);
+        counts.received += 1;
+        let out: Buffer | string;
+        if (isBinary) {
+          scrubber.overwrite(buf);
+          out = buf;
+        } else {
+          const text = buf.toString('utf8');
+          const masked = scrubber.text(maskMessage(text, masker));
+          out = masked === text ? buf : masked;
+          recorder.capture('received', typeof out === 'string' ? Buffer.from(out) : out);
+        }
+        counts.out += typeof out === 'string' ? Buffer.byteLength(out) : out.length;
+        if (ws.readyState === WebSocket.OPEN) ws.send(out, { binary: isBinary });
+      });
+      ws.on('close', (code, reason) => {
+        if (up.readyState === WebSocket.OPEN) up.close(validCloseCode(code), reason);
+        finish();
+      });
+      up.on('close', (code, reason) => {
+        if (ws.readyState === WebSocket.OPEN) ws.close(validCloseCode(code), closeReason(reason, masker, scrubber));
+        finish();
+      });
+      ws.on('error', () => closeAll());
+    });
+  });
+}
+
+/** The upstream's close reason, masked; dropped when masking made it longer than a close frame holds (123 bytes). */
+function closeReason(reason: Buffer, masker: Masker, scrubber: Scrubber): Buffer | string {
+  const text = reason.toString('utf8');
+  const masked = scrubber.text(masker.maskText(text));
+  if (masked === text) return reason;
+  return Buffer.byteLength(masked) <= 123 ? masked : '';
+}
