@@ -9,7 +9,8 @@
  *   binary message passes with only the credential overwritten in place;
  * - agent → upstream: passed as sent;
  * - both directions' text messages are recorded for replay (`details.stream` `sent` and
- *   `received`, masked), batched as Kubernetes exec streams are; binary messages are counted.
+ *   `received`, masked, one message per line), batched as Kubernetes exec streams are; binary
+ *   messages are counted.
  */
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
@@ -41,6 +42,12 @@ export interface RelayInput {
   readonly approvalId?: string;
   readonly log: (line: string) => void;
 }
+
+/** A message as recorded: one per line, so a replay shows where each ends. */
+function lineOf(buf: Buffer): Buffer {
+  return buf.length > 0 && buf[buf.length - 1] === 0x0a ? buf : Buffer.concat([buf, NL]);
+}
+const NL = Buffer.from('\n');
 
 /** Handshake headers `ws` writes itself; the agent's would clash with them. */
 const HANDSHAKE = /^sec-websocket-/;
@@ -151,7 +158,7 @@ export function relayWebSocket(input: RelayInput): void {
         const buf = toBuffer(data);
         counts.in += buf.length;
         counts.sent += 1;
-        if (!isBinary) recorder.capture('sent', buf);
+        if (!isBinary) recorder.capture('sent', lineOf(buf));
         if (up.readyState === WebSocket.OPEN) up.send(buf, { binary: isBinary });
       });
       up.on('message', (data: RawData, isBinary: boolean) => {
@@ -165,7 +172,7 @@ export function relayWebSocket(input: RelayInput): void {
           const text = buf.toString('utf8');
           const masked = scrubber.text(maskMessage(text, masker));
           out = masked === text ? buf : masked;
-          recorder.capture('received', typeof out === 'string' ? Buffer.from(out) : out);
+          recorder.capture('received', lineOf(typeof out === 'string' ? Buffer.from(out) : out));
         }
         counts.out += typeof out === 'string' ? Buffer.byteLength(out) : out.length;
         if (ws.readyState === WebSocket.OPEN) ws.send(out, { binary: isBinary });

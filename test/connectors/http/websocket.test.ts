@@ -221,6 +221,19 @@ policies:
     assert.equal(anon, 401);
   });
 
+  test('fail closed: when the decision cannot be recorded, the upgrade is refused and nothing reaches the upstream', async () => {
+    const before = up.handshakes.length;
+    gw.auditDown = true;
+    try {
+      const refused = await open(`${base}/graphql`, agent);
+      assert.equal(refused.status, 503);
+      assert.match(refused.body ?? '', /SLUICE_AUDIT_UNAVAILABLE|audit/i);
+    } finally {
+      gw.auditDown = false;
+    }
+    assert.equal(up.handshakes.length, before);
+  });
+
   test('an agent message over maxRequestBytes closes the WebSocket with 1009', async () => {
     const { ws } = await open(`${base}/graphql`, agent);
     assert.ok(ws !== undefined);
