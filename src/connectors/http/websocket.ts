@@ -182,7 +182,9 @@ export function relayWebSocket(input: RelayInput): void {
         finish();
       });
       up.on('close', (code, reason) => {
-        if (ws.readyState === WebSocket.OPEN) ws.close(validCloseCode(code), closeReason(reason, masker, scrubber));
+        // 1006: the upstream's connection ended without a close frame (it died): not a normal close to the agent.
+        if (code === 1006) failure ??= new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', 'the upstream WebSocket ended without a close frame');
+        if (ws.readyState === WebSocket.OPEN) ws.close(code === 1006 ? 1011 : validCloseCode(code), closeReason(reason, masker, scrubber));
         finish();
       });
       ws.on('error', () => closeAll());

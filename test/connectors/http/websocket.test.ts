@@ -48,6 +48,10 @@ async function startWsUpstream(): Promise<Upstream> {
           ws.close(4000, 'bye ada@example.com');
           return;
         }
+        if (text === 'die') {
+          ws.terminate();
+          return;
+        }
         ws.send(JSON.stringify({ type: 'next', id: '1', payload: { data: { user: { email: 'ada@example.com', salary: 185000, note: 'card 4111 1111 1111 1111', big: 12345678901234567890 } } } }).replace('12345678901234567000', '12345678901234567890'));
         ws.send(`plain text with key ghp_abcdefghijklmnopqrstuvwxyz0123456789 and ${UPSTREAM_TOKEN}`);
       });
@@ -232,6 +236,18 @@ policies:
       gw.auditDown = false;
     }
     assert.equal(up.handshakes.length, before);
+  });
+
+  test('an upstream that dies mid-stream is an error to the agent (1011) and a failure in the record', async () => {
+    const { ws } = await open(`${base}/graphql?die`, agent);
+    assert.ok(ws !== undefined);
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    ws.send('die');
+    assert.equal(await closed, 1011);
+    await waitFor(() => gw.events.some((e) => e.type === 'command.result' && e.command?.text === 'GET /graphql?die (upgrade: websocket)' && (e.details as { stream?: string } | undefined)?.stream === 'end'));
+    const end = gw.events.find((e) => e.type === 'command.result' && e.command?.text === 'GET /graphql?die (upgrade: websocket)' && (e.details as { stream?: string } | undefined)?.stream === 'end');
+    assert.equal(end?.outcome, 'failure');
+    assert.equal(end?.error?.code, 'SLUICE_UPSTREAM_UNAVAILABLE');
   });
 
   test('an agent message over maxRequestBytes closes the WebSocket with 1009', async () => {
