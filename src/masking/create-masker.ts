@@ -8,6 +8,7 @@ import { maskSchema, type RawMask } from '../config/schema.js';
 import { resolveSecret, type Secret } from '../config/secret.js';
 import { COLUMN_STYLE_NAMES, DEFAULT_SET, DETECTORS, DETECTOR_NAMES, GROUPS, STYLE_NAMES, bit, detectorIndex, type ColumnStyleName, type StyleName } from './detectors.js';
 import { decodeBase64Text, encodeBase64Like, mayBeBase64Text } from './base64-text.js';
+import { spliceJson } from './json-splice.js';
 import { compileGlob, type CompiledGlob } from './glob.js';
 import { Hits, KEY_NONE, Scanner, classifyKey, isSecretKind } from './scan.js';
 import { MaskStats } from './stats.js';
@@ -113,6 +114,12 @@ export interface Masker {
    * the same value when nothing changed, else a copy of the changed branches.
    */
   maskJson(value: unknown, stats?: MaskStats): unknown;
+  /**
+   * Text that may be a JSON object or array (a WebSocket message, a tool result): its fields masked
+   * as `maskJson` masks them, the text kept as written but for the masked values, then the whole
+   * masked as text; text that is not JSON is masked as text. The same string when nothing matched.
+   */
+  maskJsonText(text: string, stats?: MaskStats): string;
   /** One plan per result set (RowDescription); plans are cached by column names. */
   planColumns(columns: readonly ColumnRef[]): ColumnPlan;
 }
@@ -142,6 +149,12 @@ const PAIR_VALUE_KEYS = ['value', 'Value', 'ParameterValue', 'SecretValue'] as c
 const COLUMN_TARGET: StyleTarget = { redacted: '[REDACTED]', partial: 'last4', normalise: 'none' };
 const PLAN_CACHE_MAX = 512;
 const JSON_MAX_DEPTH = 256;
+/** JSON inside a string longer than this is masked as text only (a body is at most maxResponseBytes anyway). */
+const MAX_EMBEDDED_JSON = 4 * 1024 * 1024;
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
 
 // Per-column codes in a plan.
 const A_SCAN = 0;
@@ -356,6 +369,10 @@ class MaskerImpl implements Masker {
     return this.maskKeyed(text, KEY_NONE, stats, undefined);
   }
 
+  maskJsonText(text: string, stats?: MaskStats): string {
+    return this.maskKeyed(this.maskEmbeddedJson(text, '', 0, stats), KEY_NONE, stats, undefined);
+  }
+
   /** Scan `text` (as the value of a key of class `keyKind`) and apply styles; same instance if nothing hit. */
   maskKeyed(text: string, keyKind: number, stats: MaskStats | undefined, column: string | undefined): string {
     if (text.length === 0) return text;
@@ -452,7 +469,10 @@ class MaskerImpl implements Masker {
   private walk(v: unknown, keyKind: number, path: string, depth: number, stats: MaskStats | undefined): unknown {
     switch (typeof v) {
       case 'string': {
-        const out = this.maskKeyed(v, keyKind, stats, path === '' ? undefined : path);
+        // JSON inside a string (an MCP tool result's `text`, a logged request body, a double-encoded
+        // column): its fields are masked as fields first, then the whole as text, as before.
+        const s = keyKind === KEY_NONE ? this.maskEmbeddedJson(v, path, depth, stats) : v;
+        const out = this.maskKeyed(s, keyKind, stats, path === '' ? undefined : path);
         return out === v ? this.maskBase64Text(v, stats, path === '' ? undefined : path) : out;
       }
       case 'number':
@@ -513,6 +533,32 @@ class MaskerImpl implements Masker {
       }
     }
     return copy ?? v;
+  }
+
+  /**
+   * A string that is a JSON object or array, with its fields masked by the same rules (field rules
+   * on bare names and on the dotted path continued from the string's own, secret-like keys,
+   * name/value pairs), written back as it was written but for the masked values; `v` itself when
+   * it is not JSON or nothing in it changed. One level of nesting counts as one level of depth.
+   */
+  private maskEmbeddedJson(v: string, path: string, depth: number, stats: MaskStats | undefined): string {
+    if (v.length < 2 || v.length > MAX_EMBEDDED_JSON || depth + 1 >= JSON_MAX_DEPTH) return v;
+    let i = 0;
+    while (i < v.length && isJsonSpace(v.charCodeAt(i))) i++;
+    let j = v.length - 1;
+    while (j > i && isJsonSpace(v.charCodeAt(j))) j--;
+    const open = v.charCodeAt(i);
+    const close = v.charCodeAt(j);
+    if (!((open === 0x7b && close === 0x7d) || (open === 0x5b && close === 0x5d))) return v;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      return v;
+    }
+    const masked = this.walk(parsed, KEY_NONE, path, depth + 1, stats);
+    // Spliced even when unchanged: a repeated key's earlier value, which the walk never saw, is dropped.
+    return spliceJson(v, parsed, masked, (digits) => this.maskText(digits, stats));
   }
 
   /**

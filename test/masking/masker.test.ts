@@ -224,6 +224,36 @@ test('maskJson: detectors on strings and numbers, secret-like keys, field rules,
   assert.ok(JSON.stringify(m.maskJson(deep)).includes('[REDACTED:depth_limit]'), 'absurd depth fails closed');
 });
 
+test('maskJson: JSON inside a string (an MCP tool result, a double-encoded field) is masked by its fields and kept as written', () => {
+  const m = createMasker({ columns: { salary: 'redact', '*.dob': 'null', 'result.content.text.rows.name': 'redact' } });
+  const inner = JSON.stringify({ rows: [{ name: 'Ada', salary: 185000, dob: '1815-12-10', big: 1, note: 'ok' }], env: [{ name: 'DB_PASSWORD', value: 'x9Yq' }] }, null, 2).replace('"big": 1', '"big": 12345678901234567890');
+  const body = { jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: inner }] } };
+  const out = m.maskJson(body) as { result: { content: [{ text: string }] } };
+  const text = out.result.content[0].text;
+  // Field rules on bare names and on the path continued into the string; a name/value pair; the
+  // layout and a 20-digit integer as written.
+  assert.equal(
+    text,
+    inner.replace('"name": "Ada"', '"name": "[REDACTED]"').replace('"salary": 185000', '"salary": "[REDACTED]"').replace('"dob": "1815-12-10"', '"dob": null').replace('"value": "x9Yq"', '"value": "[REDACTED:password]"'),
+  );
+  assert.ok(text.includes('"big": 12345678901234567890'));
+  // Still masked as text too, and text that only looks like JSON is text.
+  assert.deepEqual(m.maskJson({ a: '[ada@example.com]', b: '{"email": "ada@example.com"', c: '{ "ok": true }' }), { a: '[a***@example.com]', b: '{"email": "a***@example.com"', c: '{ "ok": true }' });
+  // A repeated key's earlier value, which JSON.parse drops, does not pass.
+  assert.equal((m.maskJson({ t: '{"salary": 1, "salary": 2}' }) as { t: string }).t, '{"salary":"[REDACTED]"}');
+  // Under a secret-like key the whole string is the secret.
+  assert.equal((m.maskJson({ password: '{"a": 1}' }) as { password: string }).password, '[REDACTED:password]');
+  // The same for a text that is JSON (a WebSocket message).
+  assert.equal(m.maskJsonText('{"salary": 5, "x": "ada@example.com"}'), '{"salary": "[REDACTED]", "x": "a***@example.com"}');
+  assert.equal(m.maskJsonText('salary 5 for ada@example.com'), 'salary 5 for a***@example.com');
+  // Encoded again at every level (each level doubles the escapes, so a body bounds the depth).
+  let nested = '{"salary": 1}';
+  for (let i = 0; i < 12; i++) nested = JSON.stringify({ x: nested });
+  let back = (m.maskJson({ n: nested }) as { n: string }).n;
+  for (let i = 0; i < 12; i++) back = (JSON.parse(back) as { x: string }).x;
+  assert.equal(back, '{"salary": "[REDACTED]"}');
+});
+
 test('maskJson: text carried as base64 (wrapped, plain, base64url) is masked inside and encoded again the same way', () => {
   const m = defaultMasker();
   const env = 'DB_HOST=db\nAWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\nowner: ada@example.com\n';

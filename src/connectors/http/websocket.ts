@@ -16,7 +16,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
 import { SluiceError, toSluiceError } from '../../errors.js';
-import { spliceJson, type Masker } from '../../masking/index.js';
+import type { Masker } from '../../masking/index.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import { connectUpstream, createStreamRecorder, toBuffer, validCloseCode, type Acceptor, type Scrubber, type Upstream } from '../request-proxy/index.js';
@@ -51,22 +51,6 @@ const NL = Buffer.from('\n');
 
 /** Handshake headers `ws` writes itself; the agent's would clash with them. */
 const HANDSHAKE = /^sec-websocket-/;
-
-/** Mask one text message from the upstream: JSON by its fields and values, other text by the detectors. */
-export function maskMessage(text: string, masker: Masker): string {
-  const trimmed = text.trimStart();
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
-    let parsed: unknown;
-    let ok = true;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      ok = false;
-    }
-    if (ok) return spliceJson(text, parsed, masker.maskJson(parsed), (digits) => masker.maskText(digits));
-  }
-  return masker.maskText(text);
-}
 
 export function relayWebSocket(input: RelayInput): void {
   const { req, socket, head, pipeline, session, masker, scrubber } = input;
@@ -170,7 +154,7 @@ export function relayWebSocket(input: RelayInput): void {
           out = buf;
         } else {
           const text = buf.toString('utf8');
-          const masked = scrubber.text(maskMessage(text, masker));
+          const masked = scrubber.text(masker.maskJsonText(text));
           out = masked === text ? buf : masked;
           recorder.capture('received', lineOf(typeof out === 'string' ? Buffer.from(out) : out));
         }
