@@ -151,6 +151,10 @@ const PLAN_CACHE_MAX = 512;
 const JSON_MAX_DEPTH = 256;
 /** JSON inside a string longer than this is masked as text only (a body is at most maxResponseBytes anyway). */
 const MAX_EMBEDDED_JSON = 4 * 1024 * 1024;
+/** Strings that looked like JSON and did not parse, per maskJson call, before the rest are only text. */
+const MAX_EMBEDDED_FAILURES = 16;
+/** The first character of a JSON value: `"`, `{`, `[`, `-`, a digit, `t`, `f`, `n`. */
+const JSON_VALUE_START: ReadonlySet<number> = new Set([0x22, 0x7b, 0x5b, 0x2d, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x74, 0x66, 0x6e]);
 
 function isJsonSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -299,6 +303,8 @@ class MaskerImpl implements Masker {
   readonly #plans = new Map<string, ColumnPlan>();
   readonly #plansByArray = new WeakMap<readonly ColumnRef[], ColumnPlan>();
   readonly #keyKinds = new Map<string, number>();
+  /** Strings of the current maskJson call that looked like JSON and did not parse (maskEmbeddedJson). */
+  #embeddedFailures = 0;
   readonly #fieldRules = new Map<string, ColumnRule | null>();
   readonly #protects = new Map<string, boolean>();
 
@@ -370,6 +376,7 @@ class MaskerImpl implements Masker {
   }
 
   maskJsonText(text: string, stats?: MaskStats): string {
+    this.#embeddedFailures = 0;
     return this.maskKeyed(this.maskEmbeddedJson(text, '', 0, stats), KEY_NONE, stats, undefined);
   }
 
@@ -463,6 +470,7 @@ class MaskerImpl implements Masker {
   }
 
   maskJson(value: unknown, stats?: MaskStats): unknown {
+    this.#embeddedFailures = 0;
     return this.walk(value, KEY_NONE, '', 0, stats);
   }
 
@@ -550,10 +558,19 @@ class MaskerImpl implements Masker {
     const open = v.charCodeAt(i);
     const close = v.charCodeAt(j);
     if (!((open === 0x7b && close === 0x7d) || (open === 0x5b && close === 0x5d))) return v;
+    // What may follow the bracket in JSON: `{y}`, `[x]` and `[REDACTED:email]` are text.
+    let k = i + 1;
+    while (k < j && isJsonSpace(v.charCodeAt(k))) k++;
+    const next = v.charCodeAt(k);
+    if (open === 0x7b ? next !== 0x22 && next !== 0x7d : !JSON_VALUE_START.has(next) && next !== 0x5d) return v;
+    // A failed JSON.parse costs an exception (tens of µs): a body of many near-JSON strings
+    // would cost that each, so after a few failures in one body the rest are text.
+    if (this.#embeddedFailures >= MAX_EMBEDDED_FAILURES) return v;
     let parsed: unknown;
     try {
       parsed = JSON.parse(v);
     } catch {
+      this.#embeddedFailures++;
       return v;
     }
     const masked = this.walk(parsed, KEY_NONE, path, depth + 1, stats);
