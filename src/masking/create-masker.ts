@@ -8,7 +8,7 @@ import { maskSchema, type RawMask } from '../config/schema.js';
 import { resolveSecret, type Secret } from '../config/secret.js';
 import { COLUMN_STYLE_NAMES, DEFAULT_SET, DETECTORS, DETECTOR_NAMES, GROUPS, STYLE_NAMES, bit, detectorIndex, type ColumnStyleName, type StyleName } from './detectors.js';
 import { decodeBase64Text, encodeBase64Like, mayBeBase64Text } from './base64-text.js';
-import { spliceJson } from './json-splice.js';
+import { mayBeJson, spliceJson } from './json-splice.js';
 import { compileGlob, type CompiledGlob } from './glob.js';
 import { Hits, KEY_NONE, Scanner, classifyKey, isSecretKind } from './scan.js';
 import { MaskStats } from './stats.js';
@@ -153,12 +153,6 @@ const JSON_MAX_DEPTH = 256;
 const MAX_EMBEDDED_JSON = 4 * 1024 * 1024;
 /** Strings that looked like JSON and did not parse, per maskJson call, before the rest are only text. */
 const MAX_EMBEDDED_FAILURES = 16;
-/** The first character of a JSON value: `"`, `{`, `[`, `-`, a digit, `t`, `f`, `n`. */
-const JSON_VALUE_START: ReadonlySet<number> = new Set([0x22, 0x7b, 0x5b, 0x2d, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x74, 0x66, 0x6e]);
-
-function isJsonSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
 
 // Per-column codes in a plan.
 const A_SCAN = 0;
@@ -550,19 +544,7 @@ class MaskerImpl implements Masker {
    * it is not JSON or nothing in it changed. One level of nesting counts as one level of depth.
    */
   private maskEmbeddedJson(v: string, path: string, depth: number, stats: MaskStats | undefined): string {
-    if (v.length < 2 || v.length > MAX_EMBEDDED_JSON || depth + 1 >= JSON_MAX_DEPTH) return v;
-    let i = 0;
-    while (i < v.length && isJsonSpace(v.charCodeAt(i))) i++;
-    let j = v.length - 1;
-    while (j > i && isJsonSpace(v.charCodeAt(j))) j--;
-    const open = v.charCodeAt(i);
-    const close = v.charCodeAt(j);
-    if (!((open === 0x7b && close === 0x7d) || (open === 0x5b && close === 0x5d))) return v;
-    // What may follow the bracket in JSON: `{y}`, `[x]` and `[REDACTED:email]` are text.
-    let k = i + 1;
-    while (k < j && isJsonSpace(v.charCodeAt(k))) k++;
-    const next = v.charCodeAt(k);
-    if (open === 0x7b ? next !== 0x22 && next !== 0x7d : !JSON_VALUE_START.has(next) && next !== 0x5d) return v;
+    if (v.length < 2 || v.length > MAX_EMBEDDED_JSON || depth + 1 >= JSON_MAX_DEPTH || !mayBeJson(v, true)) return v;
     // A failed JSON.parse costs an exception (tens of µs): a body of many near-JSON strings
     // would cost that each, so after a few failures in one body the rest are text.
     if (this.#embeddedFailures >= MAX_EMBEDDED_FAILURES) return v;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { defaultMasker, spliceJson } from '../../src/masking/index.js';
+import { defaultMasker, mayBeJson, spliceJson } from '../../src/masking/index.js';
 
 const masker = defaultMasker();
 const mask = (text: string): string => {
@@ -108,6 +108,28 @@ describe('spliceJson', () => {
         if (s !== 'x' && s !== 'hunter2') assert.ok(!out.includes(s), out);
       }),
       { numRuns: 400 },
+    );
+  });
+});
+
+describe('mayBeJson: the cheap test before JSON.parse', () => {
+  test('text that cannot be JSON is told apart by its ends', () => {
+    for (const t of ['{y}', '[DONE]', '[REDACTED:email]', 'true story', '42 apples', 'hello', '', '   ', '{', '"open', '{"a": 1} x']) assert.equal(mayBeJson(t), false, t);
+    for (const t of ['{}', '[]', ' { "a" : 1 } ', '[1, 2]', '"s"', '-1.5e3', '0', 'true', 'null', '{"a}']) assert.equal(mayBeJson(t), true, t);
+    assert.equal(mayBeJson('"s"', true), false);
+    assert.equal(mayBeJson('[1]', true), true);
+  });
+
+  test('property: never false for text JSON.parse accepts', () => {
+    const ws = fc.constantFrom('', ' ', '\n', '\t ', '\r\n');
+    fc.assert(
+      fc.property(fc.json(), ws, ws, (json, a, b) => {
+        const text = a + json + b;
+        assert.equal(mayBeJson(text), true, text);
+        const v = JSON.parse(text) as unknown;
+        assert.equal(mayBeJson(text, true), typeof v === 'object' && v !== null, text);
+      }),
+      { numRuns: 2000 },
     );
   });
 });
