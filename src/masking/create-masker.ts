@@ -8,6 +8,7 @@ import { maskSchema, type RawMask } from '../config/schema.js';
 import { resolveSecret, type Secret } from '../config/secret.js';
 import { COLUMN_STYLE_NAMES, DEFAULT_SET, DETECTORS, DETECTOR_NAMES, GROUPS, STYLE_NAMES, bit, detectorIndex, type ColumnStyleName, type StyleName } from './detectors.js';
 import { decodeBase64Text, encodeBase64Like, mayBeBase64Text } from './base64-text.js';
+import { decodeEntities, type Decoded } from './entities.js';
 import { mayBeJson, spliceJson } from './json-splice.js';
 import { compileGlob, type CompiledGlob } from './glob.js';
 import { Hits, KEY_NONE, Scanner, classifyKey, isSecretKind } from './scan.js';
@@ -377,6 +378,9 @@ class MaskerImpl implements Masker {
   /** Scan `text` (as the value of a key of class `keyKind`) and apply styles; same instance if nothing hit. */
   maskKeyed(text: string, keyKind: number, stats: MaskStats | undefined, column: string | undefined): string {
     if (text.length === 0) return text;
+    // HTML character references (`&quot;`, `&#61;`, `&#64;`): scanned decoded, replaced in place.
+    const decoded = text.indexOf('&') >= 0 ? decodeEntities(text) : undefined;
+    if (decoded !== undefined) return this.maskDecoded(text, decoded, keyKind, stats, column);
     const hits = keyKind === KEY_NONE ? this.#scanner.scan(text) : this.#scanner.scanKeyed(text, keyKind);
     if (this.#c.custom.length > 0) return this.applyWithCustom(text, hits, stats, column);
     if (hits.n === 0) return text;
@@ -410,6 +414,21 @@ class MaskerImpl implements Masker {
 
   /** Custom detectors run their own regex after the built-in pass; overlapping hits keep the earlier (then longer) one. */
   private applyWithCustom(text: string, hits: Hits, stats: MaskStats | undefined, column: string | undefined): string {
+    const all = this.withCustom(text, hits);
+    if (all.length === 0) return text;
+    let out = '';
+    let pos = 0;
+    for (const [start, end, id] of all) {
+      if (start < pos) continue;
+      out += text.slice(pos, start) + this.replace(id, text, start, end);
+      pos = end;
+      stats?.add(this.#c.names[id]!, column);
+    }
+    return out + text.slice(pos);
+  }
+
+  /** The built-in hits and the custom detectors' matches in `text`, by start (then longest first). */
+  private withCustom(text: string, hits: Hits): Array<[number, number, number]> {
     const all: Array<[number, number, number]> = [];
     for (let k = 0; k < hits.n; k++) all.push([hits.start[k]!, hits.end[k]!, hits.id[k]!]);
     for (const d of this.#c.custom) {
@@ -423,14 +442,28 @@ class MaskerImpl implements Masker {
         if (d.validate(m[0])) all.push([m.index, m.index + m[0].length, d.id]);
       }
     }
+    if (this.#c.custom.length > 0) all.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+    return all;
+  }
+
+  /**
+   * Text holding HTML character references: scanned as decoded, each replacement (made from the
+   * decoded value) written over the original span it came from; the rest keeps its encoding.
+   */
+  private maskDecoded(text: string, decoded: Decoded, keyKind: number, stats: MaskStats | undefined, column: string | undefined): string {
+    const view = decoded.text;
+    const hits = keyKind === KEY_NONE ? this.#scanner.scan(view) : this.#scanner.scanKeyed(view, keyKind);
+    const all = this.withCustom(view, hits);
     if (all.length === 0) return text;
-    all.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+    const map = decoded.map;
     let out = '';
     let pos = 0;
+    let last = 0;
     for (const [start, end, id] of all) {
-      if (start < pos) continue;
-      out += text.slice(pos, start) + this.replace(id, text, start, end);
-      pos = end;
+      if (start < last) continue;
+      out += text.slice(pos, map[start]!) + this.replace(id, view, start, end);
+      pos = map[end]!;
+      last = end;
       stats?.add(this.#c.names[id]!, column);
     }
     return out + text.slice(pos);

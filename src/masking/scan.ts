@@ -370,6 +370,8 @@ export class Scanner {
     for (let i = start; i < end; i++) {
       const b = bytes[i]!;
       if (b < 128 && triggers[b] !== 0 && (wif || triggers[b] !== T_WIF)) return true;
+      // An HTML character reference may stand for one (`&quot;`, `&#61;`): entities.ts.
+      if (b === 0x26) return true;
     }
     // A value that is one config directive line (`requirepass x`) has no trigger character.
     return triggers[10] === T_NEWLINE && Scanner.startsDirective(bytes, start, end);

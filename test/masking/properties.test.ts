@@ -167,6 +167,10 @@ test('pathological inputs stay linear (each would take minutes if a search ran t
     `%22${'%'.repeat(300_000)}`,
     'AKIAIOSFODNN7EXAMPLE,'.repeat(15_000),
     'ssn%3D:'.repeat(40_000),
+    // HTML character references: many `&` with no `;`, and references everywhere.
+    'a&b'.repeat(130_000),
+    '&quot;password&quot;:&quot;'.repeat(15_000),
+    '&#61;'.repeat(80_000),
   ];
   // Each input against its first quarter: linear work takes ~4× as long, quadratic ~16×. The
   // best of two runs each, and a 200 ms floor (an input whose tail differs from its start, such
