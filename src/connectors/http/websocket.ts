@@ -15,11 +15,11 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
-import { SluiceError, toSluiceError } from '../../errors.js';
+import { SluiceError } from '../../errors.js';
 import type { Masker } from '../../masking/index.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
-import { connectUpstream, createStreamRecorder, toBuffer, validCloseCode, type Acceptor, type Scrubber, type Upstream } from '../request-proxy/index.js';
+import { bridgeUpgrade, connectUpstream, createStreamRecorder, toBuffer, validCloseCode, type Acceptor, type Scrubber, type Upstream } from '../request-proxy/index.js';
 
 export interface RelayInput {
   readonly req: IncomingMessage;
@@ -99,44 +99,15 @@ export function relayWebSocket(input: RelayInput): void {
     });
   };
 
-  up.on('unexpected-response', (_r, upRes: IncomingMessage) => {
-    // The upstream answered the upgrade with an ordinary response (401, 404 …): hand it on, masked.
-    const chunks: Buffer[] = [];
-    let size = 0;
-    upRes.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= 64 * 1024) chunks.push(c);
-    });
-    upRes.on('end', () => {
-      const body = scrubber.text(masker.maskText(Buffer.concat(chunks).toString('utf8')));
-      const status = upRes.statusCode ?? 502;
-      const type = String(upRes.headers['content-type'] ?? 'text/plain').replace(/[\r\n]/g, '');
-      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${(upRes.statusMessage ?? '').replace(/[\r\n]/g, '')}\r\nconnection: close\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-      failure = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream refused the WebSocket with HTTP ${status}`);
-      finish();
-    });
-  });
-  up.on('error', (err) => {
-    if (client === undefined) {
-      failure = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream WebSocket unavailable (${(err as NodeJS.ErrnoException).code ?? err.message})`);
-      input.refuse(socket, failure);
-      finish();
-      return;
-    }
-    failure = toSluiceError(err);
-    closeAll();
-  });
-  socket.on('error', () => closeAll());
-  up.on('open', () => {
-    const mismatch = upstreamSocket.mismatch();
-    if (mismatch !== undefined) {
-      failure = mismatch;
-      up.terminate();
-      input.refuse(socket, failure);
-      finish();
-      return;
-    }
-    input.acceptor.accept(req, socket, head, upstreamSocket.protocol(), input.protocols, (ws) => {
+  bridgeUpgrade(req, socket, head, upstreamSocket, input.acceptor, input.protocols, {
+    // The upstream's own refusal (401, 404 …) reaches the agent masked, without the credential.
+    maskText: (text) => scrubber.text(masker.maskText(text)),
+    defaultType: 'text/plain',
+    refuse: input.refuse,
+    fail: (err) => (failure = err),
+    finish,
+    closeAll,
+    opened: (ws) => {
       client = ws;
       ws.on('message', (data: RawData, isBinary: boolean) => {
         const buf = toBuffer(data);
@@ -172,7 +143,7 @@ export function relayWebSocket(input: RelayInput): void {
         finish();
       });
       ws.on('error', () => closeAll());
-    });
+    },
   });
 }
 

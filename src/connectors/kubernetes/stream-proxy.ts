@@ -17,11 +17,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
-import { SluiceError, toSluiceError } from '../../errors.js';
+import { SluiceError } from '../../errors.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import { LineCarry, type CarryOut, type Masker } from '../../masking/index.js';
-import { connectUpstream, createAcceptor, createStreamRecorder, toBuffer, validCloseCode, type Upstream } from '../request-proxy/index.js';
+import { bridgeUpgrade, connectUpstream, createAcceptor, createStreamRecorder, toBuffer, validCloseCode, type Upstream } from '../request-proxy/index.js';
 import { errorStatusBody, writeStatusToSocket } from './status.js';
 
 const CHANNEL_NAMES = ['stdin', 'stdout', 'stderr', 'error', 'resize'] as const;
@@ -117,47 +117,17 @@ export function proxyStream(input: StreamProxyInput): void {
     });
   };
 
-  up.on('unexpected-response', (_r, upRes: IncomingMessage) => {
-    // The API server refused the upgrade (403, 404, 400 …): hand its Status to the client.
-    const chunks: Buffer[] = [];
-    let size = 0;
-    upRes.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= 64 * 1024) chunks.push(c);
-    });
-    upRes.on('end', () => {
-      const body = input.masker.maskText(Buffer.concat(chunks).toString('utf8'));
-      const status = upRes.statusCode ?? 502;
-      if (socket.writable) {
-        socket.end(`HTTP/1.1 ${status} ${upRes.statusMessage ?? ''}\r\nconnection: close\r\ncontent-type: ${upRes.headers['content-type'] ?? 'application/json'}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-      }
-      failure = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream refused the stream with HTTP ${status}`);
-      finish();
-    });
-  });
-  up.on('error', (err) => {
-    if (client === undefined) {
-      failure = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream stream unavailable (${(err as NodeJS.ErrnoException).code ?? err.message})`);
-      writeStatusToSocket(socket, failure);
-      finish();
-      return;
-    }
-    failure = toSluiceError(err);
-    closeAll();
-  });
-  socket.on('error', () => closeAll());
-  up.on('open', () => {
-    const mismatch = upstreamSocket.mismatch();
-    if (mismatch !== undefined) {
-      failure = mismatch;
-      up.terminate();
-      writeStatusToSocket(socket, failure);
-      finish();
-      return;
-    }
-    base64 = upstreamSocket.protocol() === 'base64.channel.k8s.io';
-    acceptor.accept(req, socket, head, upstreamSocket.protocol(), offered, (ws) => {
+  bridgeUpgrade(req, socket, head, upstreamSocket, acceptor, offered, {
+    // The API server's Status (403, 404, 400 …) reaches the client, masked.
+    maskText: (text) => input.masker.maskText(text),
+    defaultType: 'application/json',
+    refuse: (s, err) => writeStatusToSocket(s, err),
+    fail: (err) => (failure = err),
+    finish,
+    closeAll,
+    opened: (ws) => {
       client = ws;
+      base64 = upstreamSocket.protocol() === 'base64.channel.k8s.io';
       ws.on('message', (data: RawData, isBinary: boolean) => {
         const buf = toBuffer(data);
         bytes.in += buf.length;
@@ -235,7 +205,7 @@ export function proxyStream(input: StreamProxyInput): void {
         finish();
       });
       ws.on('error', () => closeAll());
-    });
+    },
   });
 }
 

@@ -18,5 +18,5 @@ export { stripHopByHop, connectionTokens, HOP_BY_HOP } from './hop-by-hop.js';
 export { byteLimit, maskLines } from './body-streams.js';
 export { contentKind, csvDelimiter, mediaType } from './content-kind.js';
 export type { ContentKind } from './content-kind.js';
-export { offeredProtocols, isSpdyUpgrade, isWebSocketUpgrade, connectUpstream, createAcceptor, createStreamRecorder, createUpgradeHandler, toBuffer, validCloseCode } from './websocket.js';
-export type { Acceptor, StartInput, StreamRecorder, UpgradeOptions, UpstreamSocket } from './websocket.js';
+export { offeredProtocols, isSpdyUpgrade, isWebSocketUpgrade, bridgeUpgrade, connectUpstream, createAcceptor, createStreamRecorder, createUpgradeHandler, toBuffer, validCloseCode } from './websocket.js';
+export type { Acceptor, BridgeHooks, StartInput, StreamRecorder, UpgradeOptions, UpstreamSocket } from './websocket.js';

@@ -127,6 +127,75 @@ export function createAcceptor(maxPayload: number): Acceptor {
   };
 }
 
+/** What a connector does at each turn of an upgrade it bridges (bridgeUpgrade). */
+export interface BridgeHooks {
+  /** Masks the body of the upstream's refusal (an ordinary HTTP answer to the upgrade) before it is passed on. */
+  readonly maskText: (text: string) => string;
+  /** The refusal's content type when the upstream names none. */
+  readonly defaultType: string;
+  /** Answers the client's upgrade with an error of Sluice's own. */
+  readonly refuse: (socket: Socket, err: SluiceError) => void;
+  /** Why the stream failed, kept for its end record. */
+  readonly fail: (err: SluiceError) => void;
+  /** The stream is over: its end record. */
+  readonly finish: () => void;
+  /** Closes both ends. */
+  readonly closeAll: () => void;
+  /** The client's upgrade was answered with the upstream's subprotocol: relay messages. */
+  readonly opened: (client: WebSocket) => void;
+}
+
+/**
+ * The upstream end decides how the client's upgrade is answered: a refusal (401, 404 …) is passed
+ * on with its body masked, an unreachable upstream or a subprotocol the client did not offer is
+ * refused by Sluice, and an accepted one answers the client with the same subprotocol.
+ */
+export function bridgeUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, upstream: UpstreamSocket, acceptor: Acceptor, offered: readonly string[], h: BridgeHooks): void {
+  const up = upstream.ws;
+  let open = false;
+  up.on('unexpected-response', (_r, upRes: IncomingMessage) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    upRes.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= 64 * 1024) chunks.push(c);
+    });
+    upRes.on('end', () => {
+      const body = h.maskText(Buffer.concat(chunks).toString('utf8'));
+      const status = upRes.statusCode ?? 502;
+      const type = String(upRes.headers['content-type'] ?? h.defaultType).replace(/[\r\n]/g, '');
+      const reason = (upRes.statusMessage ?? '').replace(/[\r\n]/g, '');
+      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      h.fail(new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream refused the stream with HTTP ${status}`));
+      h.finish();
+    });
+  });
+  up.on('error', (err) => {
+    if (!open) {
+      const e = new SluiceError('SLUICE_UPSTREAM_UNAVAILABLE', `upstream stream unavailable (${(err as NodeJS.ErrnoException).code ?? err.message})`);
+      h.fail(e);
+      h.refuse(socket, e);
+      h.finish();
+      return;
+    }
+    h.fail(toSluiceError(err));
+    h.closeAll();
+  });
+  socket.on('error', () => h.closeAll());
+  up.on('open', () => {
+    const mismatch = upstream.mismatch();
+    if (mismatch !== undefined) {
+      h.fail(mismatch);
+      up.terminate();
+      h.refuse(socket, mismatch);
+      h.finish();
+      return;
+    }
+    open = true;
+    acceptor.accept(req, socket, head, upstream.protocol(), offered, h.opened);
+  });
+}
+
 /** A close code that may be sent on (1005, 1006 and reserved codes are only ever reported). */
 export function validCloseCode(code: number): number {
   return code === 1000 || (code >= 3000 && code < 5000) || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ? code : 1000;
