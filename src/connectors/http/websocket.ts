@@ -59,7 +59,6 @@ export function relayWebSocket(input: RelayInput): void {
   const upstreamSocket = connectUpstream(input.upstream, input.pathAndQuery, input.protocols, input.maxResponseBytes, headers);
   const up = upstreamSocket.ws;
   const counts = { in: 0, out: 0, sent: 0, received: 0 };
-  let closed = false;
   let failure: SluiceError | undefined;
   let client: WebSocket | undefined;
 
@@ -77,27 +76,12 @@ export function relayWebSocket(input: RelayInput): void {
       failure = err;
       closeAll();
     },
+    ...(input.approvalId !== undefined ? { approvalId: input.approvalId } : {}),
+    log: input.log,
   });
 
-  const finish = (): void => {
-    if (closed) return;
-    closed = true;
-    void recorder.flush().finally(() => {
-      pipeline
-        .record({
-          type: 'command.result',
-          session,
-          command: input.command,
-          outcome: failure === undefined ? 'success' : 'failure',
-          bytes: counts.out,
-          durationMs: Date.now() - recorder.started,
-          ...(failure !== undefined ? { error: { code: failure.code, message: failure.message } } : {}),
-          ...(input.approvalId !== undefined ? { approval: { id: input.approvalId } } : {}),
-          details: { stream: 'end', requestBytes: counts.in, responseBytes: counts.out, messagesSent: counts.sent, messagesReceived: counts.received, protocol: upstreamSocket.protocol() },
-        })
-        .catch((err: unknown) => input.log(`recording a WebSocket's end failed: ${String(err)}`));
-    });
-  };
+  const finish = (): void =>
+    recorder.end({ failure, bytes: counts.out, details: { requestBytes: counts.in, responseBytes: counts.out, messagesSent: counts.sent, messagesReceived: counts.received, protocol: upstreamSocket.protocol() } });
 
   bridgeUpgrade(req, socket, head, upstreamSocket, input.acceptor, input.protocols, {
     // The upstream's own refusal (401, 404 …) reaches the agent masked, without the credential.

@@ -57,7 +57,6 @@ export function proxyStream(input: StreamProxyInput): void {
   const upstreamSocket = connectUpstream(upstream, input.pathAndQuery, offered, MAX_MESSAGE_BYTES);
   const up = upstreamSocket.ws;
   const bytes = { in: 0, out: 0 };
-  let closed = false;
   let base64 = false;
   let failure: SluiceError | undefined;
   let client: WebSocket | undefined;
@@ -76,8 +75,9 @@ export function proxyStream(input: StreamProxyInput): void {
       failure = err;
       closeAll();
     },
+    ...(input.approvalId !== undefined ? { approvalId: input.approvalId } : {}),
+    log: input.log,
   });
-  const started = recorder.started;
   const capture = (channel: string, data: Buffer): void => {
     if (input.record) recorder.capture(channel, data);
   };
@@ -97,25 +97,7 @@ export function proxyStream(input: StreamProxyInput): void {
     capture(name, data.subarray(1));
   };
 
-  const finish = (): void => {
-    if (closed) return;
-    closed = true;
-    void recorder.flush().finally(() => {
-      pipeline
-        .record({
-          type: 'command.result',
-          session,
-          command: input.command,
-          outcome: failure === undefined ? 'success' : 'failure',
-          bytes: bytes.out,
-          durationMs: Date.now() - started,
-          ...(failure !== undefined ? { error: { code: failure.code, message: failure.message } } : {}),
-          ...(input.approvalId !== undefined ? { approval: { id: input.approvalId } } : {}),
-          details: { stream: 'end', requestBytes: bytes.in, responseBytes: bytes.out, protocol: upstreamSocket.protocol() },
-        })
-        .catch((err: unknown) => input.log(`kubernetes: recording stream end failed: ${String(err)}`));
-    });
-  };
+  const finish = (): void => recorder.end({ failure, bytes: bytes.out, details: { requestBytes: bytes.in, responseBytes: bytes.out, protocol: upstreamSocket.protocol() } });
 
   bridgeUpgrade(req, socket, head, upstreamSocket, acceptor, offered, {
     // The API server's Status (403, 404, 400 …) reaches the client, masked.

@@ -220,6 +220,8 @@ export interface StreamRecorderInput {
   readonly mask: (text: string) => string;
   /** A batch could not be recorded: the stream must not go on. */
   readonly onFailure: (err: SluiceError) => void;
+  readonly approvalId?: string;
+  readonly log: (line: string) => void;
 }
 
 export interface StreamRecorder {
@@ -227,6 +229,11 @@ export interface StreamRecorder {
   capture(channel: string, bytes: Buffer): void;
   /** Record what waits now. */
   flush(): Promise<void>;
+  /**
+   * The stream is over (once; later calls do nothing): what waits, then its `command.result` with
+   * `details.stream: end`, the outcome (a failure when `failure` is set) and `details`.
+   */
+  end(e: { readonly failure: SluiceError | undefined; readonly bytes: number; readonly details: Readonly<Record<string, unknown>> }): void;
   readonly started: number;
 }
 
@@ -265,9 +272,29 @@ export function createStreamRecorder(input: StreamRecorderInput): StreamRecorder
       (err: unknown) => input.onFailure(toSluiceError(err)),
     );
   };
+  let ended = false;
   return {
     started,
     flush,
+    end(e) {
+      if (ended) return;
+      ended = true;
+      void flush().finally(() => {
+        input.pipeline
+          .record({
+            type: 'command.result',
+            session: input.session,
+            command: input.command,
+            outcome: e.failure === undefined ? 'success' : 'failure',
+            bytes: e.bytes,
+            durationMs: Date.now() - started,
+            ...(e.failure !== undefined ? { error: { code: e.failure.code, message: e.failure.message } } : {}),
+            ...(input.approvalId !== undefined ? { approval: { id: input.approvalId } } : {}),
+            details: { stream: 'end', ...e.details },
+          })
+          .catch((err: unknown) => input.log(`recording a stream's end failed: ${String(err)}`));
+      });
+    },
     capture(channel, bytes) {
       const parts = channels.get(channel) ?? [];
       parts.push(bytes);
