@@ -154,6 +154,22 @@ const JSON_MAX_DEPTH = 256;
 const MAX_EMBEDDED_JSON = 4 * 1024 * 1024;
 /** Strings that looked like JSON and did not parse, per maskJson call, before the rest are only text. */
 const MAX_EMBEDDED_FAILURES = 16;
+const NOT_JSON: unique symbol = Symbol('not JSON');
+/**
+ * `JSON.parse(text)`, or NOT_JSON. Without a stack trace: the gateway runs with source maps on,
+ * and mapping the stack of each SyntaxError made a failed parse cost ~15 µs (3.5 µs without).
+ */
+function tryParse(text: string): unknown {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return NOT_JSON;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
 
 // Per-column codes in a plan.
 const A_SCAN = 0;
@@ -581,10 +597,8 @@ class MaskerImpl implements Masker {
     // A failed JSON.parse costs an exception (tens of µs): a body of many near-JSON strings
     // would cost that each, so after a few failures in one body the rest are text.
     if (this.#embeddedFailures >= MAX_EMBEDDED_FAILURES) return v;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(v);
-    } catch {
+    const parsed = tryParse(v);
+    if (parsed === NOT_JSON) {
       this.#embeddedFailures++;
       return v;
     }
