@@ -9,7 +9,7 @@ export { COLUMN_STYLE_NAMES, DETECTOR_NAMES, GROUPS as DETECTOR_GROUPS, STYLE_NA
 export type { ColumnStyleName, DetectorName, StyleName } from './detectors.js';
 export { VALIDATOR_NAMES } from './validators.js';
 export { LineCarry, MAX_HOLD, utf8Boundary } from './line-carry.js';
-export { hasDuplicateKey, mayBeJson, spliceJson } from './json-splice.js';
+export { hasDuplicateKey, mayBeJson, NOT_JSON, spliceJson, tryParse } from './json-splice.js';
 export { CsvMasker } from './csv.js';
 export { findMaskMarker, MARKER_CARRY } from './markers.js';
 export { isReadableText } from './base64-text.js';

@@ -54,6 +54,24 @@ export function mayBeJson(text: string, objects = false): boolean {
   return word === 'true' || word === 'false' || word === 'null';
 }
 
+export const NOT_JSON: unique symbol = Symbol('not JSON');
+
+/**
+ * `JSON.parse(text)`, or NOT_JSON. Without a stack trace: the gateway runs with source maps on,
+ * and mapping the stack of each SyntaxError made a failed parse cost ~15 µs (3.5 µs without).
+ */
+export function tryParse(text: string): unknown {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return NOT_JSON;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** The text cannot be spliced (a duplicate key, a masked value of another shape): serialise instead. */
 class Fallback extends Error {}
 

@@ -14,7 +14,7 @@ import { SluiceError, toSluiceError } from '../../errors.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
-import { findMaskMarker, MaskStats, mayBeJson, spliceJson, utf8Boundary, type CsvMasker } from '../../masking/index.js';
+import { findMaskMarker, MaskStats, mayBeJson, NOT_JSON, spliceJson, tryParse, utf8Boundary, type CsvMasker } from '../../masking/index.js';
 import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
 import type { ApprovalHolder } from './approval-hold.js';
 import { byteLimit, looksLikeText, peekFirstChunk, maskedWriteBack, maskLines, maskTextBytes, refuseMaskMarkers } from './body-streams.js';
@@ -620,12 +620,8 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
         const maskJsonText = (text: string): string => {
           // Text that cannot be JSON (an event of plain text, `[DONE]`) is not parsed: a failed parse is an exception.
           if (!mayBeJson(text)) return text.trim() === '' ? text : scrubText(plan.text(text, stats));
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            return scrubText(plan.text(text, stats));
-          }
+          const parsed = tryParse(text);
+          if (parsed === NOT_JSON) return scrubText(plan.text(text, stats));
           return scrubText(spliceJson(text, parsed, plan.mask(parsed, stats), (digits) => plan.text(digits, stats)));
         };
         const masking =
