@@ -117,8 +117,8 @@ export interface Masker {
   maskJson(value: unknown, stats?: MaskStats): unknown;
   /**
    * Text that may be a JSON object or array (a WebSocket message, a tool result): its fields masked
-   * as `maskJson` masks them, the text kept as written but for the masked values, then the whole
-   * masked as text; text that is not JSON is masked as text. The same string when nothing matched.
+   * as `maskJson` masks them, the text kept as written but for the masked values; text that is not
+   * JSON, or JSON in which nothing was masked, is masked as text. The same string when nothing matched.
    */
   maskJsonText(text: string, stats?: MaskStats): string;
   /** One plan per result set (RowDescription); plans are cached by column names. */
@@ -372,7 +372,8 @@ class MaskerImpl implements Masker {
 
   maskJsonText(text: string, stats?: MaskStats): string {
     this.#embeddedFailures = 0;
-    return this.maskKeyed(this.maskEmbeddedJson(text, '', 0, stats), KEY_NONE, stats, undefined);
+    const inner = this.maskEmbeddedJson(text, '', 0, stats);
+    return inner !== text ? inner : this.maskKeyed(text, KEY_NONE, stats, undefined);
   }
 
   /** Scan `text` (as the value of a key of class `keyKind`) and apply styles; same instance if nothing hit. */
@@ -505,9 +506,14 @@ class MaskerImpl implements Masker {
     switch (typeof v) {
       case 'string': {
         // JSON inside a string (an MCP tool result's `text`, a logged request body, a double-encoded
-        // column): its fields are masked as fields first, then the whole as text, as before.
-        const s = keyKind === KEY_NONE ? this.maskEmbeddedJson(v, path, depth, stats) : v;
-        const out = this.maskKeyed(s, keyKind, stats, path === '' ? undefined : path);
+        // column) is masked as a body is, by its fields and values. When that changed nothing it is
+        // scanned as text, as before (a second pass over masked output would mask `***-**-6789`
+        // again as the value of `"ssn":`).
+        if (keyKind === KEY_NONE) {
+          const inner = this.maskEmbeddedJson(v, path, depth, stats);
+          if (inner !== v) return inner;
+        }
+        const out = this.maskKeyed(v, keyKind, stats, path === '' ? undefined : path);
         return out === v ? this.maskBase64Text(v, stats, path === '' ? undefined : path) : out;
       }
       case 'number':
