@@ -12,8 +12,8 @@
  * An event longer than `maxEvent` bytes is not held: its lines go out one by one, masked as text,
  * until the blank line, so a stream that never ends its events still streams, masked.
  */
-import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
+import { maskTextBytes } from './body-streams.js';
 
 export interface EventMask {
   /** An event's data, its `data:` values joined by `\n`. */
@@ -24,6 +24,7 @@ export interface EventMask {
 
 const LF = 0x0a;
 const NL = Buffer.from('\n');
+const CRLF = Buffer.from('\r\n');
 
 /**
  * The lines of one event (each without its LF; a CR before it is kept), masked. Lines that are
@@ -71,7 +72,7 @@ export function maskEvent(lines: readonly string[], mask: EventMask): string[] {
 
 /**
  * The transform: splits the stream into lines, holds each event until its blank line and emits
- * it masked. Bytes that are not UTF-8 are read one byte per character (as body-streams.ts does),
+ * it masked. Bytes that are not UTF-8 are read one byte per character (maskTextBytes),
  * so ASCII secrets in them are still found and every other byte is written back as it came.
  */
 export function maskEventStream(mask: EventMask, maxEvent: number): Transform {
@@ -84,25 +85,16 @@ export function maskEventStream(mask: EventMask, maxEvent: number): Transform {
   /** The current event passed maxEvent: its lines go out as they come, as text, until its end. */
   let overflow = false;
 
-  const encode = (buf: Buffer): 'utf8' | 'latin1' => (isUtf8(buf) ? 'utf8' : 'latin1');
   const textLine = (self: Transform, line: Buffer, newline: boolean): void => {
-    const enc = encode(line);
-    const text = line.toString(enc);
-    const out = mask.line(text);
-    const bytes = out === text ? line : Buffer.from(out, enc);
-    self.push(newline ? Buffer.concat([bytes, NL]) : bytes);
+    const out = maskTextBytes(line, mask.line);
+    self.push(newline ? Buffer.concat([out, NL]) : out);
   };
   /** Emit the held event; `terminated`: its last line had its LF (false only at the stream's end). */
   const emitHeld = (self: Transform, terminated: boolean): void => {
     if (held.length === 0) return;
-    const whole = Buffer.concat(held.flatMap((l) => [l, NL]));
-    const enc = encode(whole);
-    const lines = held.map((l) => l.toString(enc));
-    const before = lines.join('\n');
-    const after = maskEvent(lines, mask).join('\n');
-    const end = terminated ? '\n' : '';
-    // Unchanged, the event goes out as the bytes that came.
-    self.push(after === before ? (terminated ? whole : whole.subarray(0, whole.length - 1)) : Buffer.from(after + end, enc));
+    const event = Buffer.concat(held.flatMap((l, i) => (i === 0 ? [l] : [NL, l])));
+    const out = maskTextBytes(event, (text) => maskEvent(text.split('\n'), mask).join('\n'));
+    self.push(terminated ? Buffer.concat([out, NL]) : out);
     held = [];
     heldBytes = 0;
   };
@@ -118,7 +110,7 @@ export function maskEventStream(mask: EventMask, maxEvent: number): Transform {
     if (blank) {
       emitHeld(self, true);
       overflow = false;
-      self.push(line.length === 0 ? NL : Buffer.from('\r\n'));
+      self.push(line.length === 0 ? NL : CRLF);
       return;
     }
     if (overflow) {
