@@ -57,6 +57,13 @@ function sendHttpError(res: ServerResponse, err: SluiceError, approvalId?: strin
     res.destroy();
     return;
   }
+  const p = problem(err, approvalId);
+  res.writeHead(p.status, p.headers);
+  res.end(p.body);
+}
+
+/** The problem response (RFC 9457) for `err`: status, headers and body, the approval id when there is one. */
+function problem(err: SluiceError, approvalId?: string): { status: number; headers: Record<string, string>; body: string } {
   const status = err.httpStatus;
   const body = JSON.stringify({
     type: `urn:sluice:error:${err.code}`,
@@ -65,11 +72,10 @@ function sendHttpError(res: ServerResponse, err: SluiceError, approvalId?: strin
     detail: err.message,
     ...(approvalId !== undefined ? { approvalId } : {}),
   });
-  const headers: Record<string, string | number> = { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body) };
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'content-length': String(Buffer.byteLength(body)) };
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="sluice"';
   if (approvalId !== undefined) headers['x-sluice-approval-id'] = approvalId;
-  res.writeHead(status, headers);
-  res.end(body);
+  return { status, headers, body };
 }
 
 export function createHttpEngine(ctx: RequestEngineContext): Engine {
@@ -303,11 +309,10 @@ function hostOf(req: IncomingMessage): string {
   return (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
 }
 
-/** A refused upgrade on the raw socket: the same problem body (RFC 9457) as sendHttpError. */
+/** A refused upgrade on the raw socket: the same problem response as sendHttpError. */
 function writeProblemToSocket(socket: Socket, err: SluiceError, approvalId?: string): void {
   if (!socket.writable) return;
-  const status = err.httpStatus;
-  const body = JSON.stringify({ type: `urn:sluice:error:${err.code}`, title: err.code, status, detail: err.message, ...(approvalId !== undefined ? { approvalId } : {}) });
-  const extra = `${status === 401 ? 'www-authenticate: Bearer realm="sluice"\r\n' : ''}${approvalId !== undefined ? `x-sluice-approval-id: ${approvalId}\r\n` : ''}`;
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nconnection: close\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`);
+  const p = problem(err, approvalId);
+  const headers = Object.entries(p.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${p.status} ${STATUS_CODES[p.status] ?? 'Error'}\r\nconnection: close\r\n${headers}\r\n${p.body}`);
 }
