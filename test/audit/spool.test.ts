@@ -136,7 +136,7 @@ function rec(i: number): PreparedRecord {
   return r;
 }
 
-test('a failed spool write is cut back off: its appends are refused, the next ones reuse the seqs, the log verifies', async () => {
+test('a failed spool write is cut back off, never ingested: its appends are refused, the next ones reuse the seqs, the log verifies', async () => {
   const t = tempConfig();
   try {
     let calls = 0;
@@ -144,8 +144,13 @@ test('a failed spool write is cut back off: its appends are refused, the next on
       write: (fd, b, o, l, p) => {
         calls += 1;
         if (calls === 2) {
-          // Half the batch reaches the file before the device fills up.
-          writeSync(fd, b, o, Math.floor(l / 2), p);
+          // The first record's whole line and part of the next reach the file before the device
+          // fills up. The writer thread polls meanwhile (at least every 500 ms): it must not
+          // ingest the whole line it finds there.
+          const firstLine = b.indexOf(0x0a, o) + 1 - o;
+          assert.ok(firstLine > 0 && firstLine < l);
+          writeSync(fd, b, o, firstLine + 10, p);
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 700);
           throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
         }
         return writeSync(fd, b, o, l, p);

@@ -18,7 +18,7 @@ import { openSqliteStore } from '../store/sqlite-store.js';
 import type { AuditStore } from '../store/types.js';
 import { buildBatch, lastCheckpoint, writeWitness } from './batch.js';
 import { ingest, listSegments, parseLines, recordsAfter, SEGMENT_BYTES, type SpooledRecord } from './spool.js';
-import type { FromWriter, ToWriter, WriterThreadData } from './thread-protocol.js';
+import { writtenView, writtenIn, type FromWriter, type ToWriter, type WriterThreadData } from './thread-protocol.js';
 
 const port = parentPort as MessagePort;
 const data = workerData as WriterThreadData;
@@ -45,6 +45,7 @@ try {
 /** The segment being read: bytes after the last complete line wait in `rest`. */
 interface Reading {
   readonly name: string;
+  readonly firstSeq: number;
   readonly fd: number;
   offset: number;
   rest: Buffer;
@@ -61,6 +62,7 @@ let timer: NodeJS.Timeout | null = null;
 let emptyPolls = 0;
 let failures = 0;
 let running = false;
+const written = writtenView(data.written);
 
 /** Poll interval while records arrive: longer polls mean bigger transactions (SQLite commit cost is per transaction). */
 const ACTIVE_POLL_MS = 20;
@@ -72,8 +74,16 @@ const scratch = Buffer.alloc(CHUNK);
 function openNext(): boolean {
   const next = listSegments(data.dir).find((f) => !finished.includes(f));
   if (next === undefined) return false;
-  cur = { name: next, fd: openSync(join(data.dir, next), 'r'), offset: 0, rest: Buffer.alloc(0) };
+  cur = { name: next, firstSeq: Number(next.slice(0, next.indexOf('.'))), fd: openSync(join(data.dir, next), 'r'), offset: 0, rest: Buffer.alloc(0) };
   return true;
+}
+
+/**
+ * The bytes of the segment that can be read: what the event loop published as written for good
+ * (`writtenIn`), never a failed write that it is about to cut back off and write again.
+ */
+function readable(r: Reading): number {
+  return Math.min(fstatSync(r.fd).size, writtenIn(written, r.firstSeq));
 }
 
 /** Read what was appended since the last poll; move past segments the event loop has left. */
@@ -84,7 +94,7 @@ function readNew(): number {
     if (backlog.length >= MAX_BUFFERED) return added;
     if (cur === null && !openNext()) return added;
     const r = cur as Reading;
-    const size = fstatSync(r.fd).size;
+    const size = readable(r);
     if (size > r.offset) {
       const n = readSync(r.fd, scratch, 0, Math.min(CHUNK, size - r.offset), r.offset);
       r.offset += n;
@@ -103,7 +113,9 @@ function readNew(): number {
     if (r.offset < (data.segmentBytes ?? SEGMENT_BYTES) && closing === null) return added;
     const names = listSegments(data.dir);
     if (!names.some((f) => f > r.name)) return added;
-    if (fstatSync(r.fd).size > r.offset) continue;
+    if (readable(r) > r.offset) continue;
+    // The next segment exists but is not published yet: this one may still be written.
+    if (fstatSync(r.fd).size > r.offset) return added;
     if (r.rest.length > 0) throw new SluiceError('SLUICE_AUDIT_UNAVAILABLE', `audit spool ${join(data.dir, r.name)} ends inside a record`);
     closeSync(r.fd);
     finished.push(r.name);

@@ -15,7 +15,7 @@ import { SluiceError } from '../../errors.js';
 import type { StoredCheckpoint } from '../store/types.js';
 import type { CommitOutcome, Committer, PreparedRecord } from './batch.js';
 import { closeSegment, encodeLine, openSegment, SEGMENT_BYTES, type SegmentFile, type WriterLock } from './spool.js';
-import type { FromWriter, ToWriter, WriterThreadData } from './thread-protocol.js';
+import { publishWritten, writtenView, type FromWriter, type ToWriter, type WriterThreadData } from './thread-protocol.js';
 
 const ENTRY = new URL('./writer-thread.mjs', import.meta.url);
 /** Writer thread restarts allowed within a minute before appends are refused. */
@@ -51,7 +51,7 @@ function unavailable(message: string): SluiceError {
   return new SluiceError('SLUICE_AUDIT_UNAVAILABLE', message);
 }
 
-export interface SpoolCommitterOptions extends WriterThreadData {
+export interface SpoolCommitterOptions extends Omit<WriterThreadData, 'written'> {
   /** The first seq to write (committed head + 1, after recovery). */
   readonly nextSeq: number;
   /** Held for the committer's life; released when it closes. */
@@ -75,6 +75,8 @@ class SpoolCommitter implements Committer {
   readonly #fdatasync: NonNullable<SpoolCommitterOptions['fdatasync']>;
   readonly #replies = new Map<number, Reply>();
   readonly #visibleWaiters: VisibleWaiter[] = [];
+  readonly #written: SharedArrayBuffer;
+  readonly #writtenView: BigInt64Array;
   #seg: SegmentFile;
   #nextSeq: number;
   #visibleSeq: number;
@@ -98,13 +100,16 @@ class SpoolCommitter implements Committer {
   #closeAfterSync: SegmentFile[] = [];
   #syncWaiters: { readonly resolve: () => void; readonly reject: (e: SluiceError) => void }[] = [];
 
-  constructor(o: SpoolCommitterOptions, worker: Worker) {
+  constructor(o: SpoolCommitterOptions, written: SharedArrayBuffer, worker: Worker) {
     this.#o = o;
+    this.#written = written;
+    this.#writtenView = writtenView(written);
     this.#write = o.write ?? writeSync;
     this.#fdatasync = o.fdatasync ?? fdatasync;
     this.#nextSeq = o.nextSeq;
     this.#visibleSeq = o.nextSeq - 1;
     this.#seg = openSegment(o.dir, o.nextSeq, o.synchronous === 'full');
+    publishWritten(this.#writtenView, o.nextSeq, 0);
     this.#worker = worker;
     this.#attach(worker);
   }
@@ -144,7 +149,7 @@ class SpoolCommitter implements Committer {
     this.#o.log?.(`audit: the writer thread stopped (exit code ${code}); starting a new one`);
     this.#restarts.push(now);
     this.#idle = false;
-    this.#worker = spawnWriter(this.#o);
+    this.#worker = spawnWriter(this.#o, this.#written);
     this.#attach(this.#worker);
     this.#maybeUnref();
   }
@@ -254,6 +259,7 @@ class SpoolCommitter implements Committer {
       return Promise.reject(this.#undo(seg, start, err));
     }
     seg.offset += buf.length;
+    publishWritten(this.#writtenView, seg.firstSeq, seg.offset);
     this.#nextSeq += records.length;
     const outcome: CommitOutcome = { firstSeq, lastSeq: this.#nextSeq - 1 };
     if (this.#idle) this.#wake();
@@ -283,6 +289,7 @@ class SpoolCommitter implements Committer {
     } catch {
       return; // keep appending to the current segment; try again after the next write
     }
+    publishWritten(this.#writtenView, this.#seg.firstSeq, 0);
     if (this.#o.synchronous === 'full') {
       try {
         fdatasyncSync(old.fd);
@@ -379,15 +386,17 @@ function revive(cp: StoredCheckpoint): StoredCheckpoint {
  * Start the writer thread (it opens the store and loads the signing key) and open the first
  * segment at `nextSeq`. Rejects with SLUICE_AUDIT_UNAVAILABLE if the thread cannot start.
  */
-function spawnWriter(o: SpoolCommitterOptions): Worker {
-  const data: WriterThreadData = { path: o.path, dir: o.dir, synchronous: o.synchronous, busyTimeoutMs: o.busyTimeoutMs, signingKeyPath: o.signingKeyPath, origin: o.origin, checkpointEvery: o.checkpointEvery, ...(o.segmentBytes !== undefined ? { segmentBytes: o.segmentBytes } : {}) };
+function spawnWriter(o: SpoolCommitterOptions, written: SharedArrayBuffer): Worker {
+  const data: WriterThreadData = { path: o.path, dir: o.dir, synchronous: o.synchronous, busyTimeoutMs: o.busyTimeoutMs, signingKeyPath: o.signingKeyPath, origin: o.origin, checkpointEvery: o.checkpointEvery, written, ...(o.segmentBytes !== undefined ? { segmentBytes: o.segmentBytes } : {}) };
   return new Worker(ENTRY, { workerData: data });
 }
 
 export type SpoolCommitterHandle = Committer & { terminateWriter(): Promise<void> };
 
 export async function startSpoolCommitter(o: SpoolCommitterOptions): Promise<SpoolCommitterHandle> {
-  const worker = spawnWriter(o);
+  // Nothing published yet reads as "no bytes written for good" in any segment.
+  const written = new SharedArrayBuffer(16);
+  const worker = spawnWriter(o, written);
   await new Promise<void>((resolve, reject) => {
     const onMessage = (m: FromWriter): void => {
       if (m.t === 'ready') {
@@ -402,7 +411,7 @@ export async function startSpoolCommitter(o: SpoolCommitterOptions): Promise<Spo
   });
   let c: SpoolCommitter;
   try {
-    c = new SpoolCommitter(o, worker);
+    c = new SpoolCommitter(o, written, worker);
   } catch (err) {
     await worker.terminate();
     throw unavailable(`audit spool ${o.dir} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);

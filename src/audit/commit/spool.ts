@@ -277,6 +277,8 @@ const NO_CHECKPOINT: BatchContext = {
 export interface SegmentFile {
   readonly fd: number;
   readonly path: string;
+  /** The seq of its first record (its name). */
+  readonly firstSeq: number;
   offset: number;
 }
 
@@ -292,7 +294,7 @@ export function openSegment(dir: string, firstSeq: number, syncDir = false): Seg
       closeSync(d);
     }
   }
-  return { fd, path, offset: 0 };
+  return { fd, path, firstSeq, offset: 0 };
 }
 
 export function closeSegment(s: SegmentFile): void {
