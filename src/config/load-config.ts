@@ -74,6 +74,8 @@ export interface SluiceConfig {
     readonly roles: RawConfig['identity']['roles'];
     readonly clockSkewMs: number;
     readonly maxTokenBytes: number;
+    /** `end`: sessions end when their token expires (plus the clock skew); `keep`: they live on. */
+    readonly onTokenExpiry: 'end' | 'keep';
   };
   readonly connections: readonly ResolvedConnection[];
   readonly policies: RawConfig['policies'];
@@ -243,6 +245,7 @@ function resolveConfig(raw: RawConfig, path: string, env: NodeJS.ProcessEnv): Sl
       roles: raw.identity.roles,
       clockSkewMs,
       maxTokenBytes: raw.identity.maxTokenBytes ?? DEFAULTS.maxTokenBytes,
+      onTokenExpiry: raw.identity.onTokenExpiry ?? 'end',
     },
     connections,
     policies: raw.policies,

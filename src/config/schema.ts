@@ -302,6 +302,8 @@ export const configSchema = z
         clockSkew: duration.optional(),
         maxTokenLifetime: duration.optional(),
         maxTokenBytes: z.number().int().min(256).max(65536).optional(),
+        /** `end` (default): a session, stream or WebSocket ends when its token expires; `keep`: it lives on. */
+        onTokenExpiry: z.enum(['end', 'keep']).optional(),
       })
       .strict(),
     connections: z.array(connection).default([]),

@@ -30,6 +30,7 @@ describe('sluice.yaml', () => {
     assert.equal(config.connections[0]?.name, 'appdb');
     assert.equal(config.identity.issuers.length, 2);
     assert.equal(config.identity.clockSkewMs, 30_000);
+    assert.equal(config.identity.onTokenExpiry, 'end', 'sessions end with their token unless the config says keep');
     assert.equal(config.policies[0]?.rules.length, 3);
     const c = config.connections[0];
     assert.ok(c !== undefined && c.type === 'postgres');
@@ -71,6 +72,8 @@ describe('sluice.yaml', () => {
     rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  clockSkew: 5m'), /clockSkew: at most 60s/);
     rejects('identity:\n  issuers: [ { issuer: "https://a.example", audience: a, algorithms: [HS256] } ]\n', /HS256 is not allowed/);
     rejects('identity:\n  issuers: [ { local: true }, { local: true } ]\n', /local issuer is listed more than once/);
+    rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  onTokenExpiry: never'), /identity\.onTokenExpiry/);
+    assert.equal(parseConfig(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  onTokenExpiry: keep'), 'x.yaml', { env: {} }).identity.onTokenExpiry, 'keep');
   });
 
   it('checks names across sections', () => {

@@ -91,6 +91,7 @@ export function relayWebSocket(input: RelayInput): void {
     fail: (err) => (failure = err),
     finish,
     closeAll,
+    session,
     opened: (ws) => {
       client = ws;
       ws.on('message', (data: RawData, isBinary: boolean) => {

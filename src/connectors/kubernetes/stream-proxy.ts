@@ -107,6 +107,17 @@ export function proxyStream(input: StreamProxyInput): void {
     fail: (err) => (failure = err),
     finish,
     closeAll,
+    session,
+    // exec and attach end as the API server ends a failed one: a Status on the error channel,
+    // which kubectl reports, then a normal close. Port-forward has no such channel.
+    ...(input.record
+      ? {
+          expire: (ws: WebSocket, err: SluiceError) => {
+            ws.send(statusFrame(err, base64), { binary: !base64 });
+            ws.close(1000);
+          },
+        }
+      : {}),
     opened: (ws) => {
       client = ws;
       base64 = upstreamSocket.protocol() === 'base64.channel.k8s.io';

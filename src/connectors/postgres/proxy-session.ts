@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import type { AuditEventInput } from '../../audit/index.js';
 import type { Pipeline, SessionSummary, SqlDecision } from '../../pipeline/pipeline.js';
-import type { SessionInfo } from '../../pipeline/session.js';
+import { atSessionEnd, sessionExpired, tokenExpiredError, type SessionInfo } from '../../pipeline/session.js';
 import type { SqlFacts } from '../../pipeline/types.js';
 import { createHash } from 'node:crypto';
 import { findMaskMarker, MaskStats, type ColumnRef, type Masker } from '../../masking/index.js';
@@ -49,6 +49,10 @@ const SYNTAX_ERROR = '42601';
 const PREVIEW_VALUE_BYTES = 1024;
 /** Chunks read ahead of the pump before the socket stops being read (backpressure). */
 const MAX_QUEUED_CHUNKS = 16;
+/** Client messages that start work upstream: refused once the session's token expired. */
+const STARTS_WORK: ReadonlySet<number> = new Set([Frontend.Query, Frontend.Parse, Frontend.Bind, Frontend.Execute, Frontend.FunctionCall]);
+/** How often an expired session that is still answering a statement looks again whether it is done. */
+const EXPIRY_RECHECK_MS = 100;
 /** An Execute of this portal name fails with 34000 (invalid_cursor_name) before anything runs. */
 const DENIED_PORTAL = 'sluice_denied_portal';
 const UNDEFINED_CURSOR = '34000';
@@ -327,6 +331,8 @@ export class ProxySession {
   private copyIn = false;
   /** Output kept from the client until the records of the pure reads in it are durable. */
   private holding: Held | undefined;
+  /** Cancels the end of the session at its token's expiry (atSessionEnd). */
+  private cancelExpiry: () => void = () => undefined;
 
   constructor(private readonly o: ProxySessionOptions) {
     this.clientReader = new FrameReader(o.maxMessageBytes, 'client');
@@ -352,6 +358,7 @@ export class ProxySession {
         }
       });
     }
+    this.cancelExpiry = atSessionEnd(this.o.session, () => this.endExpired());
     if (this.o.upstreamLeftover.length > 0) this.onUpstreamData(this.o.upstreamLeftover);
     if (this.o.clientLeftover.length > 0) this.onClientData(this.o.clientLeftover);
     client.resume();
@@ -396,10 +403,28 @@ export class ProxySession {
     }
   }
 
+  /**
+   * The token expired: the session ends once what is running finished (its answer reaches the
+   * client; a statement that arrives meanwhile is refused by handleClientFrame). A statement
+   * waiting for approval is withdrawn, and a COPY FROM STDIN, whose data the client keeps
+   * sending, is cut off: neither is work the upstream is doing.
+   */
+  private endExpired(): void {
+    if (this.closed) return;
+    const idle = this.ops.length === 0 && this.holding === undefined && !this.clientPumping && !this.upstreamPumping;
+    if (idle || this.held !== undefined || this.copyIn) {
+      this.fatal(tokenExpiredError(this.o.session));
+      return;
+    }
+    setTimeout(() => this.endExpired(), EXPIRY_RECHECK_MS).unref();
+  }
+
   /** Handle the current client frame; returns a promise when the frame had to wait (policy/audit). */
   private handleClientFrame(): Promise<void> | undefined {
     const r = this.clientReader;
     const type = r.type;
+    // Nothing new starts once the token expired, a statement prepared before it included.
+    if (STARTS_WORK.has(type) && sessionExpired(this.o.session, Date.now())) throw tokenExpiredError(this.o.session);
     switch (type) {
       case Frontend.Query:
         return this.onQuery(new BodyReader(r.body()).cstring());
@@ -1702,12 +1727,14 @@ export class ProxySession {
     const e = toSluiceError(err);
     if (e.code === 'SLUICE_INTERNAL') this.o.log(`postgres session ${this.o.session.id}: ${String((err as Error)?.stack ?? err)}`);
     if (this.o.client.writable) this.o.client.write(errorResponse({ severity: 'FATAL', code: e.sqlstate, message: `sluice: ${e.message}`, ...(e.detail !== undefined ? { detail: e.detail } : {}) }));
-    this.shutdown(`error ${e.code}`);
+    // Said as the HTTP session cache says it, so `sessions list` reads the same for every protocol.
+    this.shutdown(e.code === 'SLUICE_TOKEN_EXPIRED' ? 'token expired' : `error ${e.code}`);
   }
 
   shutdown(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.cancelExpiry();
     this.markAnswered?.();
     this.probeWaiter?.(undefined);
     if (this.held !== undefined) void this.o.approvals?.withdraw(this.held.id, `client session ended (${reason})`);

@@ -12,7 +12,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { isUtf8 } from 'node:buffer';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
-import type { SessionInfo } from '../../pipeline/session.js';
+import { atSessionEnd, tokenExpiredError, type SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
 import { findMaskMarker, MaskStats, mayBeJson, NOT_JSON, spliceJson, tryParse, utf8Boundary, type CsvMasker } from '../../masking/index.js';
 import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
@@ -234,6 +234,11 @@ export function relativeTarget(url: string, prefix: string): string {
   return rest;
 }
 
+/** Set when the session's token expired while its request ran: the request ended for that. */
+interface Expiry {
+  error: SluiceError | undefined;
+}
+
 export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
   const clock = o.clock ?? Date.now;
   const dropRequest: ReadonlySet<string> = new Set([...DROP_REQUEST, ...SPOOFABLE_REQUEST, ...o.upstream.credentialHeaderNames]);
@@ -397,10 +402,11 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     let responseBytes = 0;
     let status = 0;
     let error: SluiceError | undefined;
+    const expiry: Expiry = { error: undefined };
     try {
-      status = await forward(req, res, a, body, stats, (n) => (requestBytes += n), (n) => (responseBytes += n));
+      status = await forward(req, res, a, body, stats, (n) => (requestBytes += n), (n) => (responseBytes += n), expiry);
     } catch (err) {
-      error = toSluiceError(err);
+      error = expiry.error ?? toSluiceError(err);
       if (error.code === 'SLUICE_INTERNAL') o.log(`${o.protocol.protocol} ${o.connection}: ${String((err as Error)?.stack ?? err)}`);
       if (!res.headersSent) {
         status = error.httpStatus;
@@ -457,6 +463,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     stats: MaskStats,
     onRequestBytes: (n: number) => void,
     onResponseBytes: (n: number) => void,
+    expiry: Expiry,
   ): Promise<number> => {
     const { described, decision, target, session } = a;
     const declared = req.headers['content-length'];
@@ -481,6 +488,12 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
       if (!res.writableFinished) upReq.destroy();
     };
     res.once('close', clientClosed);
+    // A response still streaming (a watch, followed logs, server-sent events) ends with its token.
+    const stopAtExpiry = atSessionEnd(session, () => {
+      expiry.error = tokenExpiredError(session);
+      upReq.destroy(expiry.error);
+    });
+    res.once('close', stopAtExpiry);
     const responded = new Promise<IncomingMessage>((resolve, reject) => {
       upReq.once('response', resolve);
       upReq.once('error', (err) => reject(requestFailure ?? upstreamError(err)));

@@ -89,7 +89,7 @@ export function createSessionCache(pipeline: Pipeline, options: SessionCacheOpti
       try {
         const session = await opened;
         entry.session = session;
-        entry.expiresAt = session.identity.expiresAt * 1000;
+        entry.expiresAt = session.endsAt ?? session.identity.expiresAt * 1000;
         bySession.set(session.id, entry);
         return session;
       } catch (err) {

@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { SluiceError, toSluiceError } from '../../errors.js';
 import type { Pipeline } from '../../pipeline/pipeline.js';
-import type { SessionInfo } from '../../pipeline/session.js';
+import { atSessionEnd, tokenExpiredError, type SessionInfo } from '../../pipeline/session.js';
 import type { ApprovalHolder } from './approval-hold.js';
 import type { Admitted, Described, Proxy } from './proxy.js';
 import type { Upstream } from './upstream.js';
@@ -143,6 +143,18 @@ export interface BridgeHooks {
   readonly closeAll: () => void;
   /** The client's upgrade was answered with the upstream's subprotocol: relay messages. */
   readonly opened: (client: WebSocket) => void;
+  /** The session the stream belongs to: the stream ends when its token expires (`endsAt`). */
+  readonly session: SessionInfo;
+  /**
+   * Tells the client its stream ends because the token expired, and closes it; by default a close
+   * with 1008 (policy violation) and the reason.
+   */
+  readonly expire?: (client: WebSocket, err: SluiceError) => void;
+}
+
+/** Close a client's stream whose token expired: 1008, with why in the close reason. */
+function closeExpired(client: WebSocket): void {
+  client.close(1008, 'token expired');
 }
 
 /**
@@ -192,7 +204,17 @@ export function bridgeUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
       return;
     }
     open = true;
-    acceptor.accept(req, socket, head, upstream.protocol(), offered, h.opened);
+    acceptor.accept(req, socket, head, upstream.protocol(), offered, (client) => {
+      // Nothing the token opened outlives it: at its expiry both ends are closed.
+      const cancel = atSessionEnd(h.session, () => {
+        const err = tokenExpiredError(h.session);
+        h.fail(err);
+        if (client.readyState === WebSocket.OPEN) (h.expire ?? closeExpired)(client, err);
+        if (up.readyState === WebSocket.OPEN) up.close(1001);
+      });
+      client.once('close', cancel);
+      h.opened(client);
+    });
   });
 }
 

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { mintLocalToken } from '../../../src/identity/index.js';
 import { startGateway, type TestGateway } from './harness.js';
 
 const UPSTREAM_TOKEN = 'up-ws-token-0123456789abcdef';
@@ -17,6 +18,8 @@ interface Upstream {
   readonly url: string;
   readonly handshakes: IncomingHttpHeaders[];
   readonly received: string[];
+  /** Close codes the upstream's WebSockets ended with. */
+  readonly closes: number[];
   close(): Promise<void>;
 }
 
@@ -24,7 +27,16 @@ interface Upstream {
 async function startWsUpstream(): Promise<Upstream> {
   const handshakes: IncomingHttpHeaders[] = [];
   const received: string[] = [];
-  const server: Server = createServer((_req, res) => {
+  const closes: number[] = [];
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/events') {
+      // An event stream that never ends by itself (an LLM or MCP stream left open).
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: first\n\n');
+      const tick = setInterval(() => res.write('data: tick\n\n'), 100);
+      res.on('close', () => clearInterval(tick));
+      return;
+    }
     res.writeHead(404);
     res.end();
   });
@@ -37,6 +49,7 @@ async function startWsUpstream(): Promise<Upstream> {
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('close', (code) => closes.push(code));
       ws.on('message', (data, isBinary) => {
         const text = data.toString();
         received.push(isBinary ? `binary:${(data as Buffer).length}` : text);
@@ -63,6 +76,7 @@ async function startWsUpstream(): Promise<Upstream> {
     url: `http://127.0.0.1:${port}`,
     handshakes,
     received,
+    closes,
     async close() {
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((r) => server.close(() => r()));
@@ -120,6 +134,7 @@ dataDir: \${DIR}/data
 identity:
   issuers: [ { local: true } ]
   roles: [ { name: agent }, { name: reader } ]
+  clockSkew: 0s
 connections:
   - name: api
     type: http
@@ -133,7 +148,7 @@ policies:
       - deny: [get]
         paths: ['/admin/**']
       - allow: [read, websocket]
-        paths: ['/graphql', '/refuse', '/admin/**']
+        paths: ['/graphql', '/refuse', '/admin/**', '/events']
   - role: reader
     connection: api
     rules:
@@ -248,6 +263,49 @@ policies:
     const end = gw.events.find((e) => e.type === 'command.result' && e.command?.text === 'GET /graphql?die (upgrade: websocket)' && (e.details as { stream?: string } | undefined)?.stream === 'end');
     assert.equal(end?.outcome, 'failure');
     assert.equal(end?.error?.code, 'SLUICE_UPSTREAM_UNAVAILABLE');
+  });
+
+  test('a WebSocket ends when the token that opened it expires: 1008 to the agent, 1001 upstream, the reason in the record', async () => {
+    const short = await mintLocalToken(gw.config, { role: 'agent', ttlMs: 2000 });
+    const { ws } = await open(`${base}/graphql?short`, short);
+    assert.ok(ws !== undefined);
+    const next = inbox(ws);
+    ws.send('hello');
+    await next(); // the stream works until then
+    const closed = new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
+    const { code, reason } = await closed;
+    assert.deepEqual({ code, reason }, { code: 1008, reason: 'token expired' });
+    const exp = JSON.parse(Buffer.from(short.split('.')[1] as string, 'base64url').toString()).exp as number;
+    assert.ok(Date.now() >= exp * 1000, 'not before the token expired');
+    await waitFor(() => up.closes.includes(1001));
+    const text = 'GET /graphql?short (upgrade: websocket)';
+    await waitFor(() => gw.events.some((e) => e.type === 'command.result' && e.command?.text === text && (e.details as { stream?: string } | undefined)?.stream === 'end'));
+    const end = gw.events.find((e) => e.type === 'command.result' && e.command?.text === text && (e.details as { stream?: string } | undefined)?.stream === 'end');
+    assert.equal(end?.outcome, 'failure');
+    assert.equal(end?.error?.code, 'SLUICE_TOKEN_EXPIRED');
+  });
+
+  test('a streamed response ends when the token expires; a new request with that token is refused', async () => {
+    const short = await mintLocalToken(gw.config, { role: 'agent', ttlMs: 2000 });
+    const res = await fetch(`http://127.0.0.1:${gw.port}/http/api/events`, { headers: { authorization: `Bearer ${short}` } });
+    assert.equal(res.status, 200);
+    let got = '';
+    const ended = (async () => {
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) got += Buffer.from(chunk).toString();
+        return 'end';
+      } catch {
+        return 'aborted';
+      }
+    })();
+    assert.equal(await ended, 'aborted', 'cut off, not a clean end the agent would take for the whole stream');
+    assert.match(got, /data: first\n\n(data: tick\n\n)+/);
+    const exp = JSON.parse(Buffer.from(short.split('.')[1] as string, 'base64url').toString()).exp as number;
+    assert.ok(Date.now() >= exp * 1000);
+    await waitFor(() => gw.events.some((e) => e.type === 'command.result' && e.command?.text === 'GET /events' && e.error?.code === 'SLUICE_TOKEN_EXPIRED'));
+    const again = await fetch(`http://127.0.0.1:${gw.port}/http/api/events`, { headers: { authorization: `Bearer ${short}` } });
+    assert.equal(again.status, 401);
+    await again.body?.cancel();
   });
 
   test('an agent message over maxRequestBytes closes the WebSocket with 1009', async () => {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
+import { mintLocalToken } from '../../../src/identity/index.js';
 import { startGateway, type TestGateway } from '../http/harness.js';
 import { makeCertificates, send } from '../http/client.js';
 import { startFakeApiServer, type FakeApiServer } from './fake-apiserver.js';
@@ -138,6 +139,7 @@ dataDir: \${DIR}/data
 identity:
   issuers: [ { local: true } ]
   roles: [ { name: reader }, { name: operator }, { name: revealer }, { name: deployer } ]
+  clockSkew: 0s
 connections:
   - name: prod
     type: kubernetes
@@ -424,6 +426,26 @@ policies:
     const denied = await kubectl(reader, forward);
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /sluice|[Ff]orbidden/);
+  });
+
+  test('kubectl exec ends when its token expires, and kubectl says why', async () => {
+    const token = await mintLocalToken(gw.config, { role: 'operator', subject: 'short-exec@test', ttlMs: 2000 });
+    const exp = (JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as { exp: number }).exp * 1000;
+    const config = kubeconfig(gw.dir, front.port, token, 'short-exec');
+    // stdin stays open: `cat` would run for ever.
+    const child = spawn(KUBECTL, kubectlArgs(['exec', '-i', 'web-0', '--', 'cat']), { env: kubectlEnv(config) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdin.write('still here\n');
+    const t = setTimeout(() => child.kill(), 20_000);
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    clearTimeout(t);
+    assert.ok(Date.now() >= exp, 'not before the token expired');
+    assert.notEqual(code, 0);
+    assert.equal(stdout, 'still here\n');
+    assert.match(stderr, /token this session signed in with expired/);
   });
 
   test('exec with older subprotocols: v4.channel.k8s.io and base64.channel.k8s.io are negotiated end to end and stdout is masked in each framing', async () => {

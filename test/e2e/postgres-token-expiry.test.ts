@@ -1,0 +1,130 @@
+/**
+ * A PostgreSQL session ends with the token it signed in with (`identity.onTokenExpiry: end`, the
+ * default): an idle session is ended at the expiry, a statement running then finishes and reaches
+ * the client, and nothing starts afterwards. With `keep` the session lives on. Real PostgreSQL,
+ * the real `pg` client, tokens from the local issuer with a 2 s lifetime and no clock skew allowed.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { loadConfigFile, type SluiceConfig } from '../../src/config/index.js';
+import { mintLocalToken } from '../../src/identity/index.js';
+import { startGateway, type Gateway } from '../../src/server/gateway.js';
+import { createFixture, endedSessionRecords, fixtureConfig, type Fixture } from '../helpers/gateway.js';
+import { msg, rawConnect } from '../helpers/raw-pg.js';
+
+function configFor(f: Fixture, onTokenExpiry?: 'end' | 'keep'): string {
+  const yaml = fixtureConfig(f, {
+    roles: ['reader'],
+    connections: { appdb: { user: 'app_ro' } },
+    policies: `  - role: reader
+    connection: appdb
+    rules:
+      - allow: [select, show, transaction]
+      - allow: [select, side-effect]
+        when: 'sql.functions.all(f, f == "pg_sleep")'
+`,
+  });
+  return yaml.replace('identity:\n', `identity:\n  clockSkew: 0s\n${onTokenExpiry !== undefined ? `  onTokenExpiry: ${onTokenExpiry}\n` : ''}`);
+}
+
+function expiryOf(token: string): number {
+  return (JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as { exp: number }).exp * 1000;
+}
+
+describe('PostgreSQL: a session ends when its token expires', () => {
+  let f: Fixture;
+  let config: SluiceConfig;
+  let gw: Gateway;
+  let port: number;
+
+  before(async () => {
+    f = await createFixture();
+    config = loadConfigFile(f.writeConfig(configFor(f)));
+    gw = await startGateway(config, { log: () => undefined });
+    port = gw.addresses.postgres?.port as number;
+  });
+  after(async () => {
+    await gw?.close();
+    await f?.cleanup();
+  });
+
+  const connect = async (subject: string): Promise<{ c: pg.Client; token: string; ended: Promise<Error & { code?: string }> }> => {
+    const token = await mintLocalToken(config, { role: 'reader', subject, ttlMs: 2000 });
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'reader', database: 'appdb', password: token });
+    const ended = new Promise<Error & { code?: string }>((resolve) => c.on('error', resolve));
+    await c.connect();
+    return { c, token, ended };
+  };
+
+  it('ends an idle session at the expiry with a FATAL the client reads (28000), recorded as "token expired"', async () => {
+    const { c, token, ended } = await connect('idle-expiry@test');
+    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    const err = await ended;
+    assert.ok(Date.now() >= expiryOf(token), 'not before the token expired');
+    assert.equal(err.code, '28000');
+    assert.match(err.message, /token this session signed in with expired at .*; connect again with a fresh token/);
+    await c.end().catch(() => undefined);
+    const records = await endedSessionRecords(gw.audit.store, 'idle-expiry@test');
+    const end = records.find((r) => r.type === 'session.end');
+    assert.equal((end?.details as { reason?: string } | undefined)?.reason, 'token expired');
+  });
+
+  it('lets a statement running at the expiry finish and reach the client, then ends the session', async () => {
+    const { c, token, ended } = await connect('busy-expiry@test');
+    const r = await c.query('SELECT pg_sleep(2.5), 42 AS answer');
+    assert.ok(Date.now() >= expiryOf(token), 'the statement ran past the expiry');
+    assert.equal(r.rows[0].answer, 42);
+    const err = await ended;
+    assert.equal(err.code, '28000');
+    await assert.rejects(c.query('SELECT 1'));
+    await c.end().catch(() => undefined);
+    const records = await endedSessionRecords(gw.audit.store, 'busy-expiry@test');
+    const result = records.find((x) => x.type === 'command.result' && x.command?.text.includes('pg_sleep'));
+    assert.equal(result?.outcome, 'success');
+  });
+
+  it('ends the session at once when a statement arrives after the expiry, without running it', async () => {
+    // A client that does not wait for the running statement's answer (pipelining) sends the next
+    // one after the expiry: it is not run, and the session ends there.
+    const token = await mintLocalToken(config, { role: 'reader', subject: 'pipelined-expiry@test', ttlMs: 2000 });
+    const raw = await rawConnect(port, 'reader', 'appdb', token);
+    const first = raw.exchange([msg.query('SELECT pg_sleep(3), 1 AS n')], 99).then(() => '', (e: Error) => e.message);
+    await new Promise((r) => setTimeout(r, Math.max(0, expiryOf(token) - Date.now()) + 150));
+    const second = raw.exchange([msg.query("SELECT 'after the expiry' AS n")], 99).then(() => '', (e: Error) => e.message);
+    const [a, b] = await Promise.all([first, second]);
+    for (const got of [a, b]) assert.match(got, /E\(sluice: the token this session signed in with expired/);
+    const records = await endedSessionRecords(gw.audit.store, 'pipelined-expiry@test');
+    assert.ok(!records.some((r) => r.command?.text.includes('after the expiry')), 'the late statement was not decided or run');
+    assert.equal((records.find((r) => r.type === 'session.end')?.details as { reason?: string } | undefined)?.reason, 'token expired');
+  });
+});
+
+describe('PostgreSQL: identity.onTokenExpiry: keep', () => {
+  let f: Fixture;
+
+  before(async () => {
+    f = await createFixture();
+  });
+  after(async () => {
+    await f?.cleanup();
+  });
+
+  it('keeps a session open after its token expired', async () => {
+    const config = loadConfigFile(f.writeConfig(configFor(f, 'keep')));
+    const gw = await startGateway(config, { log: () => undefined });
+    try {
+      const token = await mintLocalToken(config, { role: 'reader', subject: 'keep@test', ttlMs: 1000 });
+      const c = new pg.Client({ host: '127.0.0.1', port: gw.addresses.postgres?.port as number, user: 'reader', database: 'appdb', password: token });
+      await c.connect();
+      try {
+        await new Promise((r) => setTimeout(r, Math.max(0, expiryOf(token) - Date.now()) + 300));
+        assert.equal((await c.query('SELECT 7 AS seven')).rows[0].seven, 7);
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await gw.close();
+    }
+  });
+});
