@@ -112,6 +112,8 @@ export interface Proxy {
   admit(req: IncomingMessage, path: string): Promise<Admitted<Described>>;
   /** The headers an admitted request is forwarded with (upgrade handlers open their own upstream request). */
   upstreamHeaders(req: IncomingMessage, a: Admitted<Described>): OutgoingHttpHeaders;
+  /** Keep the session from ending idle while a stream of it is open (upgrade handlers); call the result when it closed. */
+  hold(session: SessionInfo): () => void;
   readonly inFlight: number;
   /** Refuse new requests; resolve when in-flight ones finished or after `graceMs`. */
   drain(graceMs: number): Promise<void>;
@@ -403,6 +405,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     let status = 0;
     let error: SluiceError | undefined;
     const expiry: Expiry = { error: undefined };
+    const release = o.sessions.hold(session);
     try {
       status = await forward(req, res, a, body, stats, (n) => (requestBytes += n), (n) => (responseBytes += n), expiry);
     } catch (err) {
@@ -415,6 +418,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
         res.destroy();
       }
     }
+    release();
     o.sessions.touch(session);
     o.pipeline
       .record({
@@ -684,6 +688,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     handle,
     admit,
     upstreamHeaders: (req, a) => upstreamHeaders(req, a as Admitted<D>),
+    hold: (session) => o.sessions.hold(session),
     get inFlight() {
       return inFlight;
     },

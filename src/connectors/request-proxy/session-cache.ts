@@ -21,6 +21,11 @@ export interface SessionCache {
   get(req: SessionRequest): Promise<SessionInfo>;
   /** Count a finished request against its session. */
   touch(session: SessionInfo): void;
+  /**
+   * A request or stream of the session is open (a watch, followed logs, a WebSocket): the session
+   * is not idle until the returned function is called, so its end is never recorded before it.
+   */
+  hold(session: SessionInfo): () => void;
   readonly size: number;
   /** End every session (recording session.end). */
   close(): Promise<void>;
@@ -33,6 +38,8 @@ interface Entry {
   expiresAt: number;
   lastUsed: number;
   requests: number;
+  /** Requests and streams still open (hold). */
+  open: number;
 }
 
 export interface SessionCacheOptions {
@@ -59,7 +66,11 @@ export function createSessionCache(pipeline: Pipeline, options: SessionCacheOpti
 
   const sweep = setInterval(() => {
     const now = clock();
-    for (const e of entries.values()) if (e.session !== undefined && (now - e.lastUsed > idleMs || now >= e.expiresAt)) end(e, now >= e.expiresAt ? 'token expired' : 'idle');
+    for (const e of entries.values()) {
+      if (e.session === undefined) continue;
+      if (now >= e.expiresAt) end(e, 'token expired');
+      else if (e.open === 0 && now - e.lastUsed > idleMs) end(e, 'idle');
+    }
   }, Math.min(30_000, Math.max(1000, Math.floor(idleMs / 2))));
   sweep.unref();
 
@@ -78,13 +89,14 @@ export function createSessionCache(pipeline: Pipeline, options: SessionCacheOpti
       if (entries.size >= max) {
         // Evict the least recently used session rather than refuse a new agent.
         let oldest: Entry | undefined;
-        for (const e of entries.values()) if (e.session !== undefined && (oldest === undefined || e.lastUsed < oldest.lastUsed)) oldest = e;
+        // Never one with a stream open while another would do.
+        for (const e of entries.values()) if (e.session !== undefined && (oldest === undefined || (e.open === 0) > (oldest.open === 0) || ((e.open === 0) === (oldest.open === 0) && e.lastUsed < oldest.lastUsed))) oldest = e;
         if (oldest !== undefined) end(oldest, 'evicted');
       }
       const opened = pipeline
         .openSession({ token: req.token, role: req.role, connection: req.connection, protocol: options.protocol, source: req.source, ...(req.client !== undefined ? { client: req.client } : {}) })
         .then((r) => r.session);
-      const entry: Entry = { key, opened, expiresAt: Number.POSITIVE_INFINITY, lastUsed: now, requests: 0 };
+      const entry: Entry = { key, opened, expiresAt: Number.POSITIVE_INFINITY, lastUsed: now, requests: 0, open: 0 };
       entries.set(key, entry);
       try {
         const session = await opened;
@@ -103,6 +115,18 @@ export function createSessionCache(pipeline: Pipeline, options: SessionCacheOpti
         e.requests += 1;
         e.lastUsed = clock();
       }
+    },
+    hold(session) {
+      const e = bySession.get(session.id);
+      if (e === undefined) return () => undefined;
+      e.open += 1;
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        e.open -= 1;
+        e.lastUsed = clock();
+      };
     },
     get size() {
       return entries.size;

@@ -412,6 +412,8 @@ export function createUpgradeHandler<D extends Described>(o: UpgradeOptions<D>):
           if (held.kind === 'refused') return await refuse(held.error);
         }
         await o.pipeline.record({ type: 'command', ...base, outcome: 'pending', ...(approvalId !== undefined ? { approval: { id: approvalId } } : {}) });
+        // An open stream keeps its session from ending idle under it.
+        socket.once('close', o.proxy.hold(a.session));
         o.start({
           req,
           socket,
