@@ -58,7 +58,7 @@ export function compileRoleMap(config: SluiceConfig): RoleMap {
       for (const role of roles) {
         if (role.when === undefined) continue;
         if (role.issuer !== undefined && role.issuer !== context.issuer) continue;
-        if (role.when(cel)) granted.push(role.name);
+        if (role.when(cel) === true) granted.push(role.name);
       }
       return granted;
     },

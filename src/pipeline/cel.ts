@@ -1,11 +1,20 @@
 /**
  * CEL conditions, compiled once at startup. Used by claim→role mapping and policy rules.
- * A condition that fails to evaluate (a missing claim, a type mismatch) is false: fail closed.
+ * A condition that fails to evaluate (a missing claim or field, a type mismatch, a value that is
+ * not a boolean) does not hold: a role is not granted and a rule does not apply, as OPA and Cedar
+ * treat an undefined or erroring rule. The failure is returned, not thrown, so a decision can say
+ * which rule could not be checked and why.
  */
 import { parse } from '@marcbachmann/cel-js';
 import { SluiceError } from '../errors.js';
 
-export type Condition = (context: Readonly<Record<string, unknown>>) => boolean;
+/** Why a condition could not be evaluated (CEL's message: `No such key: environment`). */
+export class ConditionFailure {
+  constructor(readonly message: string) {}
+}
+
+/** True or false, or why it could not be evaluated; only `true` holds. */
+export type Condition = (context: Readonly<Record<string, unknown>>) => boolean | ConditionFailure;
 
 /** Largest condition text accepted from config; CEL is cheap but config is still input. */
 const MAX_CONDITION_LENGTH = 4096;
@@ -26,11 +35,13 @@ export function compileCondition(source: string, where: string): Condition {
     throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}: invalid CEL condition: ${first}`);
   }
   return (context) => {
+    let value: unknown;
     try {
-      return evaluate(context as Record<string, unknown>) === true;
-    } catch {
-      return false;
+      value = evaluate(context as Record<string, unknown>);
+    } catch (err) {
+      return new ConditionFailure((err instanceof Error ? err.message : String(err)).split('\n')[0] as string);
     }
+    return typeof value === 'boolean' ? value : new ConditionFailure(`the condition gave ${typeof value === 'string' ? 'a string' : typeof value}, not true or false`);
   };
 }
 

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import type { SluiceConfig } from '../config/index.js';
 import type { RawRule } from '../config/index.js';
 import { SluiceError, type SluiceErrorCode } from '../errors.js';
-import { compileCondition, toCelValue, type Condition } from '../pipeline/cel.js';
+import { compileCondition, ConditionFailure, toCelValue, type Condition } from '../pipeline/cel.js';
 import type { Action, Decision, Effect, Identity, SqlFacts } from '../pipeline/types.js';
 import { readOnlyViolation } from './read-only-guard.js';
 import { parserSafetyViolation } from './sql/parser-safety.js';
@@ -360,6 +360,9 @@ function isSessionControl(facts: SqlFacts): boolean {
 function decideVerbs(set: RuleSet, identity: Identity, role: string, action: Action, verbs: readonly string[], facts: SqlFacts | undefined, sessionControl = false): Decision {
   let contexts: readonly Record<string, unknown>[] | undefined;
   const request = action.kind === 'http' || action.kind === 'k8s';
+  /** The first rule passed over because its condition could not be evaluated, said in the decision's reason. */
+  let unchecked: string | undefined;
+  const noting = (d: Decision): Decision => (unchecked === undefined ? d : { ...d, reason: `${d.reason}; ${unchecked}` });
   for (const rule of set.rules) {
     const list = request ? (action.kind === 'http' ? rule.httpVerbs : rule.k8sVerbs) : rule.verbs;
     if (sessionControl && list === '*') continue;
@@ -375,20 +378,25 @@ function decideVerbs(set: RuleSet, identity: Identity, role: string, action: Act
       contexts ??= celContexts(identity, role, action, facts);
       // Where the request reads differently to different upstreams (a repeated query parameter),
       // an allow must hold for every reading and a deny or review for any one of them.
-      const condition = rule.condition;
-      const holds = rule.effect === 'allow' ? contexts.every((c) => condition(c)) : contexts.some((c) => condition(c));
-      if (!holds) continue;
+      const results = contexts.map(rule.condition);
+      const holds = rule.effect === 'allow' ? results.every((r) => r === true) : results.some((r) => r === true);
+      if (!holds) {
+        const failed = results.find((r): r is ConditionFailure => r instanceof ConditionFailure);
+        // A deny or review passed over this way is worth an operator's eye: `has(…)` guards an optional field.
+        if (failed !== undefined && unchecked === undefined) unchecked = `rule ${rule.name} (${rule.effect}) did not apply: its condition could not be evaluated (${failed.message})`;
+        continue;
+      }
     }
-    return decisionFor(rule, verbs, facts);
+    return noting(decisionFor(rule, verbs, facts));
   }
   if (sessionControl) {
-    return { effect: 'allow', rule: BUILTIN_RULES.sessionControl, reason: `${describe(verbs, facts)} only controls the session; allowed unless a rule names it` };
+    return noting({ effect: 'allow', rule: BUILTIN_RULES.sessionControl, reason: `${describe(verbs, facts)} only controls the session; allowed unless a rule names it` });
   }
-  return {
+  return noting({
     effect: 'deny',
     rule: BUILTIN_RULES.defaultDeny,
     reason: `no rule for role ${role} on ${action.connection} allows ${describe(verbs, facts)}`,
-  };
+  });
 }
 
 function ruleMatches(rule: CompiledRule, verbs: readonly string[], list: VerbList): boolean {

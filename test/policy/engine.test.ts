@@ -284,9 +284,30 @@ describe('CEL conditions', () => {
     assert.equal(decideSql(e, 'SELECT 1', 'ci', 'appdb', other).rule, 'default-deny');
   });
 
-  test('a condition that fails to evaluate does not match (missing claim)', () => {
+  test('a condition that fails to evaluate does not match (missing claim), and the decision says which rule and why', () => {
     const e = engine([{ role: 'ci', connection: 'appdb', rules: [{ allow: ['select'], when: 'identity.claims.nope == 1' }] }]);
-    assert.equal(decideSql(e, 'SELECT 1').effect, 'deny');
+    const d = decideSql(e, 'SELECT 1');
+    assert.equal(d.effect, 'deny');
+    assert.match(d.reason, /rule .* \(allow\) did not apply: its condition could not be evaluated \(No such key: nope\)/);
+    // A deny passed over this way is named in the allow that follows, for the audit log and `policy check`.
+    const skipped = engine([
+      {
+        role: 'ci',
+        connection: 'appdb',
+        rules: [
+          { name: 'not-outside-prod', deny: ['select'], when: 'identity.claims.environment != "prod"' },
+          { name: 'reads', allow: ['select'] },
+        ],
+      },
+    ]);
+    const a = decideSql(skipped, 'SELECT 1');
+    assert.equal(a.effect, 'allow');
+    assert.match(a.reason, /^allowed by rule reads: select; rule not-outside-prod \(deny\) did not apply: its condition could not be evaluated \(No such key: environment\)$/);
+    const guarded = engine([{ role: 'ci', connection: 'appdb', rules: [{ name: 'guarded', deny: ['select'], when: '!has(identity.claims.environment) || identity.claims.environment != "prod"' }, { allow: ['select'] }] }]);
+    assert.equal(decideSql(guarded, 'SELECT 1').rule, 'guarded', 'has() makes an optional claim explicit');
+    // A condition that is not a boolean does not hold either.
+    const notBool = engine([{ role: 'ci', connection: 'appdb', rules: [{ allow: ['select'], when: 'identity.claims.repository' }] }]);
+    assert.match(decideSql(notBool, 'SELECT 1').reason, /gave a string, not true or false/);
   });
 
   test('a bad CEL condition stops startup with the rule path', () => {
