@@ -9,6 +9,7 @@ import { resolveSecret, type Secret } from '../config/secret.js';
 import { COLUMN_STYLE_NAMES, DEFAULT_SET, DETECTORS, DETECTOR_NAMES, GROUPS, STYLE_NAMES, bit, detectorIndex, type ColumnStyleName, type StyleName } from './detectors.js';
 import { decodeBase64Text, encodeBase64Like, mayBeBase64Text } from './base64-text.js';
 import { decodeEntities, type Decoded } from './entities.js';
+import { foldWide } from './wide.js';
 import { mayBeJson, NOT_JSON, spliceJson, tryParse } from './json-splice.js';
 import { compileGlob, type CompiledGlob } from './glob.js';
 import { Hits, KEY_NONE, Scanner, classifyKey, isSecretKind } from './scan.js';
@@ -381,8 +382,10 @@ class MaskerImpl implements Masker {
     if (text.length === 0) return text;
     // HTML character references (`&quot;`, `&#61;`, `&#64;`): scanned decoded, replaced in place.
     const decoded = text.indexOf('&') >= 0 ? decodeEntities(text) : undefined;
-    if (decoded !== undefined) return this.maskDecoded(text, decoded, keyKind, stats, column);
+    if (decoded !== undefined) return this.maskDecoded(text, decoded.text, decoded.map, keyKind, stats, column);
     const hits = keyKind === KEY_NONE ? this.#scanner.scan(text) : this.#scanner.scanKeyed(text, keyKind);
+    // Full-width digits or letters (`４１１１ …`): scanned again folded to ASCII, offsets unchanged.
+    if (this.#scanner.wide) return this.maskDecoded(text, foldWide(text), undefined, keyKind, stats, column);
     if (this.#c.custom.length > 0) return this.applyWithCustom(text, hits, stats, column);
     if (hits.n === 0) return text;
     // Pieces are joined in batches: on dense text, one array of every piece kept them all alive
@@ -448,22 +451,27 @@ class MaskerImpl implements Masker {
   }
 
   /**
-   * Text holding HTML character references: scanned as decoded, each replacement (made from the
-   * decoded value) written over the original span it came from; the rest keeps its encoding.
+   * Text scanned as another view of it — HTML character references decoded (`map`: each view
+   * offset's offset in `text`), full-width forms folded (same offsets) — each replacement, made
+   * from the view, written over the original span it came from; the rest keeps its encoding.
    */
-  private maskDecoded(text: string, decoded: Decoded, keyKind: number, stats: MaskStats | undefined, column: string | undefined): string {
-    const view = decoded.text;
-    const hits = keyKind === KEY_NONE ? this.#scanner.scan(view) : this.#scanner.scanKeyed(view, keyKind);
+  private maskDecoded(text: string, decodedView: string, map: Decoded['map'] | undefined, keyKind: number, stats: MaskStats | undefined, column: string | undefined): string {
+    let view = decodedView;
+    let hits = keyKind === KEY_NONE ? this.#scanner.scan(view) : this.#scanner.scanKeyed(view, keyKind);
+    if (this.#scanner.wide) {
+      view = foldWide(view);
+      hits = keyKind === KEY_NONE ? this.#scanner.scan(view) : this.#scanner.scanKeyed(view, keyKind);
+    }
     const all = this.withCustom(view, hits);
     if (all.length === 0) return text;
-    const map = decoded.map;
+    const at = (i: number): number => (map === undefined ? i : map[i]!);
     let out = '';
     let pos = 0;
     let last = 0;
     for (const [start, end, id] of all) {
       if (start < last) continue;
-      out += text.slice(pos, map[start]!) + this.replace(id, view, start, end);
-      pos = map[end]!;
+      out += text.slice(pos, at(start)) + this.replace(id, view, start, end);
+      pos = at(end);
       last = end;
       stats?.add(this.#c.names[id]!, column);
     }

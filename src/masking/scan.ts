@@ -11,6 +11,7 @@
  * synchronous, so one `Scanner` per masker is enough. The one re-entry is a keyed value scanned
  * alone for what it holds (scanWithin), one level deep.
  */
+import { hasWideBytes, startsWide } from './wide.js';
 import * as net from 'node:net';
 import * as detectors from './detectors.js';
 import * as validators from './validators.js';
@@ -357,6 +358,8 @@ export class Scanner {
   private readonly finds = new Map<string, { gen: number; n: number; from: number; at: number }>();
   private gen = 0;
   private readonly keyCache = new Map<number, { readonly key: string; readonly kind: number }>();
+  /** The last scan passed a full-width digit, letter or `＠`: the text is worth scanning folded (wide.ts). */
+  wide = false;
 
   constructor(enabled: number) {
     this.enabled = enabled;
@@ -372,6 +375,8 @@ export class Scanner {
       if (b < 128 && triggers[b] !== 0 && (wif || triggers[b] !== T_WIF)) return true;
       // An HTML character reference may stand for one (`&quot;`, `&#61;`): entities.ts.
       if (b === 0x26) return true;
+      // So may a full-width digit or letter (`４`, `ａ`): wide.ts.
+      if (b === 0xef && hasWideBytes(bytes, i, end)) return true;
     }
     // A value that is one config directive line (`requirepass x`) has no trigger character.
     return triggers[10] === T_NEWLINE && Scanner.startsDirective(bytes, start, end);
@@ -418,6 +423,7 @@ export class Scanner {
   private begin(s: string): void {
     this.s = s;
     this.n = s.length;
+    this.wide = false;
     this.gen++;
     this.runs.fill(-2);
     this.bare.n = -1;
@@ -433,8 +439,11 @@ export class Scanner {
     let i = from;
     while (i < n) {
       let c = s.charCodeAt(i);
-      // Hot loop: skip non-trigger characters.
-      while (c >= 128 || trig[c] === 0) {
+      // Hot loop: skip non-trigger characters (noting a full-width digit or letter: wide.ts).
+      for (;;) {
+        if (c < 128) {
+          if (trig[c] !== 0) break;
+        } else if (c >= 0xff10 && startsWide(c)) this.wide = true;
         if (++i >= n) return;
         c = s.charCodeAt(i);
       }

@@ -93,6 +93,9 @@ describe('inline masking through the PostgreSQL gateway', () => {
       // Values computed in the query carry no table: detectors still apply.
       const expr = await c.query("SELECT 'card ' || card AS note FROM customers WHERE id = 1");
       assert.equal(expr.rows[0].note, 'card 4111 **** **** 1111');
+      // Digits the database wrote full-width are masked as their ASCII forms.
+      const wide = await c.query("SELECT translate('card 4111 1111 1111 1111 / 078-05-1120', '0123456789-', '０１２３４５６７８９－') AS note");
+      assert.equal(wide.rows[0].note, 'card 4111 **** **** 1111 / ***-**-1120');
     } finally {
       await c.end();
     }
