@@ -89,7 +89,7 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
   const streams = new Set<Socket>();
 
   /** A connection's WebSocket upgrades: decided as `websocket` and the method, then relayed message by message. */
-  const upgradeFor = (proxy: Proxy, c: HttpConnection, upstream: Upstream, masker: Masker, scrubber: Scrubber, limits: ReturnType<typeof connectionLimits>): UpgradeHandler => {
+  const upgradeFor = (proxy: Proxy, c: HttpConnection, upstream: Upstream, masker: Masker, scrubber: Scrubber, limits: ReturnType<typeof connectionLimits>, readsJson: boolean): UpgradeHandler => {
     const acceptor = createAcceptor(limits.maxRequestBytes);
     return createUpgradeHandler<HttpDescribed>({
       proxy,
@@ -105,7 +105,19 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
       pending: (a, id, url) => new SluiceError('SLUICE_APPROVAL_REQUIRED', `${a.described.action.text} is waiting for approval ${id} (${url}); open the WebSocket again once it is approved`),
       refuse: writeProblemToSocket,
       start(s) {
+        // Where rules read `http.json`, each agent message is decided as the upgrade was, with the
+        // message as the body: a mutation or a JSON-RPC call meets the rules it would in a POST.
+        const method = (s.req.method ?? 'GET').toUpperCase();
+        const decideMessage = readsJson
+          ? (data: Buffer, isBinary: boolean): Decision | SluiceError => {
+              const json = isBinary ? {} : readJsonBody(data);
+              if (json.error !== undefined) return new SluiceError('SLUICE_POLICY_DENIED', json.error.message.replace('request body', 'message'));
+              const facts = httpFacts(method, s.admitted.target, s.req.headers, [], json.value);
+              return decide(s.admitted.session, httpAction(c.name, facts, s.admitted.target.rawQuery));
+            }
+          : undefined;
         relayWebSocket({
+          ...(decideMessage !== undefined ? { decideMessage } : {}),
           req: s.req,
           socket: s.socket,
           head: s.head,
@@ -227,12 +239,12 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
     if (c.host !== undefined && c.pathPrefix === undefined) {
       const host = c.host.toLowerCase();
       if (byHost.has(host)) throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}.host: ${host} is routed to two connections`);
-      byHost.set(host, { proxy, upgrade: upgradeFor(proxy, c, upstream, masker, scrubber, limits) });
+      byHost.set(host, { proxy, upgrade: upgradeFor(proxy, c, upstream, masker, scrubber, limits, readsJson) });
       return;
     }
     if (prefixes.has(prefix)) throw new SluiceError('SLUICE_CONFIG_INVALID', `${where}.pathPrefix: ${prefix} is used by two connections`);
     prefixes.add(prefix);
-    ctx.http?.mount(prefix, (req, res, path) => proxy.handle(req, res, path), upgradeFor(proxy, c, upstream, masker, scrubber, limits));
+    ctx.http?.mount(prefix, (req, res, path) => proxy.handle(req, res, path), upgradeFor(proxy, c, upstream, masker, scrubber, limits, readsJson));
   });
 
   if (byHost.size > 0) {

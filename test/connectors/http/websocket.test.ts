@@ -147,6 +147,9 @@ policies:
     rules:
       - deny: [get]
         paths: ['/admin/**']
+      - deny: [websocket]
+        name: no-ws-mutations
+        when: http.json.payload.query.startsWith("mutation")
       - allow: [read, websocket]
         paths: ['/graphql', '/refuse', '/admin/**', '/events']
   - role: reader
@@ -306,6 +309,33 @@ policies:
     const again = await fetch(`http://127.0.0.1:${gw.port}/http/api/events`, { headers: { authorization: `Bearer ${short}` } });
     assert.equal(again.status, 401);
     await again.body?.cancel();
+  });
+
+  test('where rules read http.json, each agent message is decided: a GraphQL mutation sent over the socket is refused (1008) before it reaches the upstream', async () => {
+    const { ws } = await open(`${base}/graphql?msgs`, agent, ['graphql-transport-ws']);
+    assert.ok(ws !== undefined);
+    const next = inbox(ws);
+    ws.send(JSON.stringify({ type: 'subscribe', id: '1', payload: { query: 'subscription { orders { id } }' } }));
+    await next(); // an allowed message goes through
+    const closed = new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
+    ws.send(JSON.stringify({ type: 'subscribe', id: '2', payload: { query: 'mutation { deleteUser(id: 7) }' } }));
+    const { code, reason } = await closed;
+    assert.equal(code, 1008);
+    assert.match(reason, /denied by rule no-ws-mutations/);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!up.received.some((m) => m.includes('deleteUser')), 'the mutation never reached the upstream');
+    const denied = gw.events.find((e) => e.type === 'command' && e.outcome === 'denied' && (e.command?.text ?? '').startsWith('GET /graphql?msgs (upgrade: websocket) message: '));
+    assert.equal(denied?.decision?.rule, 'no-ws-mutations');
+    assert.match(denied?.command?.text ?? '', /deleteUser/);
+    // A message that cannot be read one way only (a repeated key) is refused too.
+    const again = await open(`${base}/graphql?dup`, agent);
+    assert.ok(again.ws !== undefined);
+    const closedDup = new Promise<{ code: number; reason: string }>((r) => again.ws?.once('close', (c, why) => r({ code: c, reason: why.toString() })));
+    again.ws.send('{"payload":{"query":"subscription { a }","query":"mutation { b }"}}');
+    const dup = await closedDup;
+    assert.equal(dup.code, 1008);
+    assert.match(dup.reason, /repeats a key/);
+    assert.ok(!up.received.some((m) => m.includes('mutation { b }')));
   });
 
   test('an agent message over maxRequestBytes closes the WebSocket with 1009', async () => {
