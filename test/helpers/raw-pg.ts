@@ -15,6 +15,8 @@ export interface RawMessage {
 export interface RawClient {
   /** Send the frames, then collect replies through the `readyCount`-th ReadyForQuery (or until `done` says so). */
   exchange(frames: readonly Buffer[], readyCount?: number, done?: (received: readonly RawMessage[]) => boolean): Promise<RawMessage[]>;
+  /** Send the frames without waiting for anything (while an exchange is still collecting replies). */
+  send(frames: readonly Buffer[]): void;
   close(): void;
 }
 
@@ -78,6 +80,7 @@ export async function rawConnect(port: number, user: string, database: string, p
       socket.write(Buffer.concat(frames));
       return until(readyCount, done);
     },
+    send: (frames) => void socket.write(Buffer.concat(frames)),
     close: () => socket.end(serialize.end()),
   };
 }

@@ -333,6 +333,8 @@ export class ProxySession {
   private holding: Held | undefined;
   /** Cancels the end of the session at its token's expiry (atSessionEnd). */
   private cancelExpiry: () => void = () => undefined;
+  /** Releases the client frame held because it arrived after the token expired (at shutdown). */
+  private heldForExpiry: (() => void) | undefined;
 
   constructor(private readonly o: ProxySessionOptions) {
     this.clientReader = new FrameReader(o.maxMessageBytes, 'client');
@@ -405,13 +407,15 @@ export class ProxySession {
 
   /**
    * The token expired: the session ends once what is running finished (its answer reaches the
-   * client; a statement that arrives meanwhile is refused by handleClientFrame). A statement
+   * client; a statement that arrives meanwhile is held unread by handleClientFrame). A statement
    * waiting for approval is withdrawn, and a COPY FROM STDIN, whose data the client keeps
    * sending, is cut off: neither is work the upstream is doing.
    */
   private endExpired(): void {
     if (this.closed) return;
-    const idle = this.ops.length === 0 && this.holding === undefined && !this.clientPumping && !this.upstreamPumping;
+    // The client side is idle when it waits on nothing but a frame held for the expiry.
+    const clientIdle = !this.clientPumping || this.heldForExpiry !== undefined;
+    const idle = this.ops.length === 0 && this.holding === undefined && clientIdle && !this.upstreamPumping;
     if (idle || this.held !== undefined || this.copyIn) {
       this.fatal(tokenExpiredError(this.o.session));
       return;
@@ -423,8 +427,13 @@ export class ProxySession {
   private handleClientFrame(): Promise<void> | undefined {
     const r = this.clientReader;
     const type = r.type;
-    // Nothing new starts once the token expired, a statement prepared before it included.
-    if (STARTS_WORK.has(type) && sessionExpired(this.o.session, Date.now())) throw tokenExpiredError(this.o.session);
+    // Nothing new starts once the token expired, a statement prepared before it included: the
+    // frame is held unread, and the session ends once what runs has been answered (endExpired).
+    if (STARTS_WORK.has(type) && sessionExpired(this.o.session, Date.now())) {
+      return new Promise<void>((resolve) => {
+        this.heldForExpiry = resolve;
+      });
+    }
     switch (type) {
       case Frontend.Query:
         return this.onQuery(new BodyReader(r.body()).cstring());
@@ -1735,6 +1744,7 @@ export class ProxySession {
     if (this.closed) return;
     this.closed = true;
     this.cancelExpiry();
+    this.heldForExpiry?.();
     this.markAnswered?.();
     this.probeWaiter?.(undefined);
     if (this.held !== undefined) void this.o.approvals?.withdraw(this.held.id, `client session ended (${reason})`);
