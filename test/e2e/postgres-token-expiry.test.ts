@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { loadConfigFile, type SluiceConfig } from '../../src/config/index.js';
-import { mintLocalToken } from '../../src/identity/index.js';
+import { mintShortToken } from '../helpers/tokens.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { createFixture, endedSessionRecords, fixtureConfig, type Fixture } from '../helpers/gateway.js';
 import { msg, rawConnect } from '../helpers/raw-pg.js';
@@ -28,9 +28,6 @@ function configFor(f: Fixture, onTokenExpiry?: 'end' | 'keep'): string {
   return yaml.replace('identity:\n', `identity:\n  clockSkew: 0s\n${onTokenExpiry !== undefined ? `  onTokenExpiry: ${onTokenExpiry}\n` : ''}`);
 }
 
-function expiryOf(token: string): number {
-  return (JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as { exp: number }).exp * 1000;
-}
 
 describe('PostgreSQL: a session ends when its token expires', () => {
   let f: Fixture;
@@ -49,19 +46,19 @@ describe('PostgreSQL: a session ends when its token expires', () => {
     await f?.cleanup();
   });
 
-  const connect = async (subject: string): Promise<{ c: pg.Client; token: string; ended: Promise<Error & { code?: string }> }> => {
-    const token = await mintLocalToken(config, { role: 'reader', subject, ttlMs: 2000 });
+  const connect = async (subject: string): Promise<{ c: pg.Client; expiresAt: number; ended: Promise<Error & { code?: string }> }> => {
+    const { token, expiresAt } = await mintShortToken(config, 'reader', subject, 2);
     const c = new pg.Client({ host: '127.0.0.1', port, user: 'reader', database: 'appdb', password: token });
     const ended = new Promise<Error & { code?: string }>((resolve) => c.on('error', resolve));
     await c.connect();
-    return { c, token, ended };
+    return { c, expiresAt, ended };
   };
 
   it('ends an idle session at the expiry with a FATAL the client reads (28000), recorded as "token expired"', async () => {
-    const { c, token, ended } = await connect('idle-expiry@test');
+    const { c, expiresAt, ended } = await connect('idle-expiry@test');
     assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
     const err = await ended;
-    assert.ok(Date.now() >= expiryOf(token), 'not before the token expired');
+    assert.ok(Date.now() >= expiresAt, 'not before the token expired');
     assert.equal(err.code, '28000');
     assert.match(err.message, /token this session signed in with expired at .*; connect again with a fresh token/);
     await c.end().catch(() => undefined);
@@ -71,9 +68,9 @@ describe('PostgreSQL: a session ends when its token expires', () => {
   });
 
   it('lets a statement running at the expiry finish and reach the client, then ends the session', async () => {
-    const { c, token, ended } = await connect('busy-expiry@test');
+    const { c, expiresAt, ended } = await connect('busy-expiry@test');
     const r = await c.query('SELECT pg_sleep(2.5), 42 AS answer');
-    assert.ok(Date.now() >= expiryOf(token), 'the statement ran past the expiry');
+    assert.ok(Date.now() >= expiresAt, 'the statement ran past the expiry');
     assert.equal(r.rows[0].answer, 42);
     const err = await ended;
     assert.equal(err.code, '28000');
@@ -87,14 +84,14 @@ describe('PostgreSQL: a session ends when its token expires', () => {
   it('does not run a statement that arrives after the expiry; the one running then is answered first', async () => {
     // A client that does not wait for the running statement's answer (pipelining) sends the next
     // one after the expiry: it is never read, and the session ends once the first is answered.
-    const token = await mintLocalToken(config, { role: 'reader', subject: 'pipelined-expiry@test', ttlMs: 2000 });
+    const { token, expiresAt } = await mintShortToken(config, 'reader', 'pipelined-expiry@test', 2);
     const raw = await rawConnect(port, 'reader', 'appdb', token);
     // Both answers are collected by one exchange: until the connection closes, which it does.
     const all = raw.exchange([msg.query('SELECT pg_sleep(3), 1 AS n')], 2).then(
       () => '',
       (e: Error) => e.message,
     );
-    await new Promise((r) => setTimeout(r, Math.max(0, expiryOf(token) - Date.now()) + 150));
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 150));
     raw.send([msg.query("SELECT 'after the expiry' AS n")]);
     const got = await all;
     // The running statement's row, its end, then the FATAL: nothing of the second.
@@ -119,11 +116,11 @@ describe('PostgreSQL: identity.onTokenExpiry: keep', () => {
     const config = loadConfigFile(f.writeConfig(configFor(f, 'keep')));
     const gw = await startGateway(config, { log: () => undefined });
     try {
-      const token = await mintLocalToken(config, { role: 'reader', subject: 'keep@test', ttlMs: 1000 });
+      const { token, expiresAt } = await mintShortToken(config, 'reader', 'keep@test', 1);
       const c = new pg.Client({ host: '127.0.0.1', port: gw.addresses.postgres?.port as number, user: 'reader', database: 'appdb', password: token });
       await c.connect();
       try {
-        await new Promise((r) => setTimeout(r, Math.max(0, expiryOf(token) - Date.now()) + 300));
+        await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 300));
         assert.equal((await c.query('SELECT 7 AS seven')).rows[0].seven, 7);
       } finally {
         await c.end();

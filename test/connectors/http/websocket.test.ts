@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { mintLocalToken } from '../../../src/identity/index.js';
+import { mintShortToken } from '../../helpers/tokens.js';
 import { startGateway, type TestGateway } from './harness.js';
 
 const UPSTREAM_TOKEN = 'up-ws-token-0123456789abcdef';
@@ -269,7 +269,7 @@ policies:
   });
 
   test('a WebSocket ends when the token that opened it expires: 1008 to the agent, 1001 upstream, the reason in the record', async () => {
-    const short = await mintLocalToken(gw.config, { role: 'agent', ttlMs: 2000 });
+    const { token: short, expiresAt } = await mintShortToken(gw.config, 'agent', 'short-ws@test', 2);
     const { ws } = await open(`${base}/graphql?short`, short);
     assert.ok(ws !== undefined);
     const next = inbox(ws);
@@ -278,8 +278,7 @@ policies:
     const closed = new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
     const { code, reason } = await closed;
     assert.deepEqual({ code, reason }, { code: 1008, reason: 'token expired' });
-    const exp = JSON.parse(Buffer.from(short.split('.')[1] as string, 'base64url').toString()).exp as number;
-    assert.ok(Date.now() >= exp * 1000, 'not before the token expired');
+    assert.ok(Date.now() >= expiresAt, 'not before the token expired');
     await waitFor(() => up.closes.includes(1001));
     const text = 'GET /graphql?short (upgrade: websocket)';
     await waitFor(() => gw.events.some((e) => e.type === 'command.result' && e.command?.text === text && (e.details as { stream?: string } | undefined)?.stream === 'end'));
@@ -289,7 +288,7 @@ policies:
   });
 
   test('a streamed response ends when the token expires; a new request with that token is refused', async () => {
-    const short = await mintLocalToken(gw.config, { role: 'agent', ttlMs: 2000 });
+    const { token: short, expiresAt } = await mintShortToken(gw.config, 'agent', 'short-sse@test', 2);
     const res = await fetch(`http://127.0.0.1:${gw.port}/http/api/events`, { headers: { authorization: `Bearer ${short}` } });
     assert.equal(res.status, 200);
     let got = '';
@@ -303,8 +302,7 @@ policies:
     })();
     assert.equal(await ended, 'aborted', 'cut off, not a clean end the agent would take for the whole stream');
     assert.match(got, /data: first\n\n(data: tick\n\n)+/);
-    const exp = JSON.parse(Buffer.from(short.split('.')[1] as string, 'base64url').toString()).exp as number;
-    assert.ok(Date.now() >= exp * 1000);
+    assert.ok(Date.now() >= expiresAt);
     await waitFor(() => gw.events.some((e) => e.type === 'command.result' && e.command?.text === 'GET /events' && e.error?.code === 'SLUICE_TOKEN_EXPIRED'));
     const again = await fetch(`http://127.0.0.1:${gw.port}/http/api/events`, { headers: { authorization: `Bearer ${short}` } });
     assert.equal(again.status, 401);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
-import { mintLocalToken } from '../../../src/identity/index.js';
+import { mintShortToken } from '../../helpers/tokens.js';
 import { startGateway, type TestGateway } from '../http/harness.js';
 import { makeCertificates, send } from '../http/client.js';
 import { startFakeApiServer, type FakeApiServer } from './fake-apiserver.js';
@@ -429,8 +429,8 @@ policies:
   });
 
   test('kubectl exec ends when its token expires, and kubectl says why', async () => {
-    const token = await mintLocalToken(gw.config, { role: 'operator', subject: 'short-exec@test', ttlMs: 2000 });
-    const exp = (JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as { exp: number }).exp * 1000;
+    // Long enough for kubectl to start and open the stream first.
+    const { token, expiresAt: exp } = await mintShortToken(gw.config, 'operator', 'short-exec@test', 3);
     const config = kubeconfig(gw.dir, front.port, token, 'short-exec');
     // stdin stays open: `cat` would run for ever.
     const child = spawn(KUBECTL, kubectlArgs(['exec', '-i', 'web-0', '--', 'cat']), { env: kubectlEnv(config) });
