@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gatewayConfigText, UPSTREAM_SOURCE } from './http-fixture.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,14 +42,6 @@ const { createHttpListener } = await import(`${tree}/src/server/http-server.js`)
 const { createHttpEngine } = await import(`${tree}/src/connectors/http/index.js`);
 const { openAuditLog } = await import(`${tree}/src/audit/index.js`);
 
-/** The upstream: one small JSON order with an e-mail address and a card number (as bench/http.ts). */
-const UPSTREAM = `
-const http = require('node:http');
-const body = JSON.stringify({ id: 42, status: 'shipped', customer: { name: 'Ada Lovelace', email: 'ada@example.com' }, items: [{ sku: 'A-1', qty: 2, price: 9.5 }, { sku: 'B-7', qty: 1, price: 120 }], payment: { card: '4111 1111 1111 1111' }, note: 'leave at the door' });
-const server = http.createServer((req, res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }); res.end(body); });
-server.keepAliveTimeout = 60000;
-server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));`;
-
 /** The load generator: n GETs over c keep-alive connections, then prints "done". */
 const LOAD = `
 const http = require('node:http');
@@ -59,21 +52,11 @@ const one = () => { if (sent >= Number(n)) return; sent++;
   http.get({ host: '127.0.0.1', port: Number(port), path, agent, headers: { authorization: 'Bearer ' + token } }, (r) => { r.resume(); r.on('end', () => { if (++done === Number(n)) { process.stdout.write('done\\n'); process.exit(0); } one(); }); }); };
 for (let i = 0; i < Number(c); i++) one();`;
 
-const up = spawn(process.execPath, ['-e', UPSTREAM], { stdio: ['ignore', 'pipe', 'inherit'] });
+const up = spawn(process.execPath, ['-e', UPSTREAM_SOURCE], { stdio: ['ignore', 'pipe', 'inherit'] });
 process.once('exit', () => up.kill());
 const upPort = await new Promise<number>((r) => up.stdout.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
 const dir = mkdtempSync(join(tmpdir(), 'sluice-http-cpu-'));
-const text = `
-listen: { http: 127.0.0.1:0 }
-dataDir: ${dir}/data
-store: { sqlite: ${dir}/data/sluice.db }
-identity: { issuers: [ { local: true } ], roles: [ { name: agent } ] }
-connections:
-  - { name: plain, type: http, upstream: { url: http://127.0.0.1:${upPort}, auth: { bearer: bench-upstream-token-000 } }, mask: { detectors: [] } }
-  - { name: masked, type: http, upstream: { url: http://127.0.0.1:${upPort}, auth: { bearer: bench-upstream-token-000 } } }
-policies:
-  - { role: agent, connection: '*', rules: [ { allow: [get], paths: ['/v1/**'] } ] }
-`;
+const text = gatewayConfigText(dir, upPort);
 writeFileSync(join(dir, 'sluice.yaml'), text);
 const config = parseConfig(text, join(dir, 'sluice.yaml'));
 // The tree's own types are not visible through a computed import: its masker is used as it is.

@@ -23,6 +23,7 @@ import { createHttpListener } from '../src/server/http-server.js';
 import { createHttpEngine } from '../src/connectors/http/index.js';
 import { openAuditLog } from '../src/audit/index.js';
 import { freePort } from '../test/helpers/postgres.js';
+import { gatewayConfigText, UPSTREAM_SOURCE } from './http-fixture.js';
 
 const run = promisify(execFile);
 const arg = (name: string, dflt: number): number => {
@@ -35,15 +36,6 @@ const THREADS = arg('threads', 1);
 /** Which rows to run (`--paths direct,nginx,nodeproxy,plain,masked`); a profile of one path needs only it. */
 const PATHS = new Set((process.argv.includes('--paths') ? (process.argv[process.argv.indexOf('--paths') + 1] ?? '') : 'direct,nginx,nodeproxy,plain,masked').split(','));
 const NONE = { rps: Number.NaN, p50: '-', p99: '-', errors: '-' };
-
-/** A small JSON API response with one e-mail address and one card number for the masker to find. */
-const UPSTREAM_SOURCE = `
-const http = require('node:http');
-const body = JSON.stringify({ id: 42, status: 'shipped', customer: { name: 'Ada Lovelace', email: 'ada@example.com' }, items: [{ sku: 'A-1', qty: 2, price: 9.5 }, { sku: 'B-7', qty: 1, price: 120 }], payment: { card: '4111 1111 1111 1111' }, note: 'leave at the door' });
-const server = http.createServer((req, res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }); res.end(body); });
-server.keepAliveTimeout = 60000;
-server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
-`;
 
 /**
  * The floor of a Node.js proxy on this machine: node:http server → keep-alive node:http client →
@@ -106,17 +98,7 @@ async function main(): Promise<void> {
   process.once('exit', () => upstream.kill());
   const upPort = await new Promise<number>((resolve) => upstream.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-http-'));
-  const text = `
-listen: { http: 127.0.0.1:0 }
-dataDir: ${dir}/data
-store: { sqlite: ${dir}/data/sluice.db }
-identity: { issuers: [ { local: true } ], roles: [ { name: agent } ] }
-connections:
-  - { name: plain, type: http, upstream: { url: http://127.0.0.1:${upPort}, auth: { bearer: bench-upstream-token-000 } }, mask: { detectors: [] } }
-  - { name: masked, type: http, upstream: { url: http://127.0.0.1:${upPort}, auth: { bearer: bench-upstream-token-000 } } }
-policies:
-  - { role: agent, connection: '*', rules: [ { allow: [get], paths: ['/v1/**'] } ] }
-`;
+  const text = gatewayConfigText(dir, upPort);
   const path = join(dir, 'sluice.yaml');
   writeFileSync(path, text);
   const config = parseConfig(text, path);
