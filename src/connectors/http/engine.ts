@@ -13,13 +13,11 @@ import type { SessionInfo } from '../../pipeline/session.js';
 import type { Action, Decision } from '../../pipeline/types.js';
 import { httpAction, httpFacts, METHOD_PARAMETER, readJsonBody } from '../../policy/http/index.js';
 import type { Engine, EngineContext } from '../engine.js';
-import { CsvMasker, type Masker, type MaskStats } from '../../masking/index.js';
+import type { Masker } from '../../masking/index.js';
 import type { UpgradeHandler } from '../../server/http-server.js';
 import { relayWebSocket } from './websocket.js';
 import {
-  contentKind,
-  csvDelimiter,
-  mediaType,
+  httpBodyPlan,
   createAcceptor,
   createApprovalHolder,
   createProxy,
@@ -175,30 +173,7 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
           ...(json?.error !== undefined ? { bodyError: json.error } : {}),
         };
       },
-      planBody(upRes): BodyPlan {
-        const kind = contentKind(upRes.headers['content-type']);
-        switch (kind) {
-          case 'json':
-            return { mode: 'json', mask: (v, stats) => masker.maskJson(v, stats), text: (t, stats) => masker.maskText(t, stats) };
-          case 'json-lines':
-            return { mode: 'json-lines', mask: (v, stats) => masker.maskJson(v, stats), text: (t, stats) => masker.maskText(t, stats) };
-          case 'event-stream':
-            return { mode: 'events', mask: (v, stats) => masker.maskJson(v, stats), text: (t, stats) => masker.maskText(t, stats) };
-          case 'text': {
-            // CSV/TSV: the header names the columns; rules and secret-like names apply under it.
-            const csv = csvDelimiter(upRes.headers['content-type']);
-            const text = (t: string, stats: MaskStats): string => masker.maskText(t, stats);
-            return csv === undefined ? { mode: 'text', text, stream: true } : { mode: 'text', text, stream: true, records: () => new CsvMasker(masker, csv.delimiter) };
-          }
-          case 'binary':
-            // A file served as plain bytes (an `.env` from an object store) is masked when it is text.
-            return mediaType(upRes.headers['content-type']) === 'application/octet-stream' ? { mode: 'binary', textIfReadable: (t, stats) => masker.maskText(t, stats) } : { mode: 'binary' };
-          default: {
-            const never: never = kind;
-            return { mode: 'refuse', reason: `unknown content kind ${String(never)}` };
-          }
-        }
-      },
+      planBody: (upRes): BodyPlan => httpBodyPlan(upRes, masker),
       sendError: sendHttpError,
       sendPending(res, described, approvalId, url) {
         const body = JSON.stringify({

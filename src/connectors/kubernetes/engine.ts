@@ -17,6 +17,7 @@ import {
   clipPreview,
   connectionLimits,
   contentKind,
+  httpBodyPlan,
   createApprovalHolder,
   createProxy,
   createScrubber,
@@ -121,14 +122,8 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
         const options = { masker, secretsRequest: info.resource === 'secrets', reveal };
         const mask = (v: unknown, stats: import('../../masking/index.js').MaskStats): unknown => maskKubernetesValue(v, options, stats);
         const text = (t: string, stats: import('../../masking/index.js').MaskStats): string => masker.maskText(t, stats);
-        if (viaProxy) {
-          // Traffic to a pod or service through the API server is an ordinary HTTP body.
-          if (kind === 'binary') return { mode: 'binary' };
-          if (kind === 'json') return { mode: 'json', mask: (v, stats) => masker.maskJson(v, stats), text };
-          if (kind === 'json-lines') return { mode: 'json-lines', mask: (v, stats) => masker.maskJson(v, stats), text };
-          if (kind === 'event-stream') return { mode: 'events', mask: (v, stats) => masker.maskJson(v, stats), text };
-          return { mode: 'text', text, stream: true };
-        }
+        // Traffic to a pod or service through the API server is an ordinary HTTP body.
+        if (viaProxy) return httpBodyPlan(upRes, masker);
         switch (kind) {
           case 'json':
             // A watch is a stream of JSON events, one per line (apiserver's streaming JSON encoder).

@@ -17,6 +17,7 @@ export type { ApprovalHolder, HoldInput, HoldResult } from './approval-hold.js';
 export { stripHopByHop, connectionTokens, HOP_BY_HOP } from './hop-by-hop.js';
 export { byteLimit, maskLines } from './body-streams.js';
 export { contentKind, csvDelimiter, mediaType } from './content-kind.js';
+export { httpBodyPlan } from './body-plan.js';
 export type { ContentKind } from './content-kind.js';
 export { offeredProtocols, isSpdyUpgrade, isWebSocketUpgrade, bridgeUpgrade, connectUpstream, createAcceptor, createStreamRecorder, createUpgradeHandler, toBuffer, validCloseCode } from './websocket.js';
 export type { Acceptor, BridgeHooks, StartInput, StreamRecorder, UpgradeOptions, UpstreamSocket } from './websocket.js';

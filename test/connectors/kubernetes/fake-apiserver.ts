@@ -28,7 +28,10 @@
  *   frames), `env`, `tar cf - PATH` (a ustar archive
  *   of a stand-in file, for `kubectl cp`), anything else echoes argv;
  * - `pods/portforward` over WebSocket tunnelling SPDY/3.1 (`SPDY/3.1+portforward.k8s.io`,
- *   fake-portforward.ts), the pod port being an echo service.
+ *   fake-portforward.ts), the pod port being an echo service;
+ * - the `services/<name>/proxy/<path>` subresource, which a real API server relays to the
+ *   service: here the service's own answers are canned (a `.env` file as
+ *   `application/octet-stream`, a CSV report, JSON metrics).
  *
  * It requires the bearer token Sluice injects, and records every request for the tests.
  */
@@ -262,6 +265,20 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
     if (gvDoc !== undefined) return send(res, 200, openApiV3(gvDoc.group));
     if (path.startsWith('/openapi/')) return send(res, 404, '404 page not found\n', 'text/plain; charset=utf-8');
 
+    const proxied = /^\/api\/v1\/namespaces\/[^/]+\/services\/[^/]+\/proxy\/(.*)$/.exec(path);
+    if (proxied !== null) {
+      // What the service itself would answer; the API server passes its body and type through.
+      switch (proxied[1]) {
+        case 'config.env':
+          return send(res, 200, 'LEVEL=info\nDATABASE_URL=postgres://app:Svc-Pw-2024@db:5432/app\nADMIN_EMAIL=ops@example.com\n', 'application/octet-stream');
+        case 'report.csv':
+          return send(res, 200, 'name,password,note\nada,hunter2-csv,card 4111 1111 1111 1111\n', 'text/csv');
+        case 'metrics':
+          return send(res, 200, { requests: 42, lastCaller: 'ada@example.com', token: 'svc-token-0123456789abcdef' });
+        default:
+          return send(res, 404, '404 page not found\n', 'text/plain; charset=utf-8');
+      }
+    }
     const m = /^\/(?:api\/v1|apis\/apps\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?(?:\/([a-z]+))?$/.exec(path);
     if (m === null) return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const namespace = m[1] ?? '';

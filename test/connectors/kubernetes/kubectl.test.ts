@@ -428,6 +428,21 @@ policies:
     assert.match(denied.stderr, /sluice|[Ff]orbidden/);
   });
 
+  test('a service reached through the proxy subresource is masked as an HTTP body: a .env sent as octet-stream, a CSV by its columns, JSON by its fields', async () => {
+    // kubectl sends a --raw path as it is, without the kubeconfig server's path: Sluice's mount prefix goes in it.
+    const env = await kubectl(operator, ['get', '--raw', '/k8s/prod/api/v1/namespaces/default/services/web:80/proxy/config.env']);
+    assert.equal(env.code, 0, env.stderr);
+    assert.match(env.stdout, /^LEVEL=info\n/);
+    assert.ok(!env.stdout.includes('Svc-Pw-2024') && !env.stdout.includes('ops@example.com'), env.stdout);
+    const csv = await kubectl(operator, ['get', '--raw', '/k8s/prod/api/v1/namespaces/default/services/web:80/proxy/report.csv']);
+    assert.equal(csv.code, 0, csv.stderr);
+    assert.match(csv.stdout, /^name,password,note\nada,\[REDACTED[^,]*,card 4111 \*\*\*\* \*\*\*\* 1111\n$/);
+    const json = await kubectl(operator, ['get', '--raw', '/k8s/prod/api/v1/namespaces/default/services/web:80/proxy/metrics']);
+    assert.equal(json.code, 0, json.stderr);
+    assert.ok(!json.stdout.includes('svc-token-0123456789abcdef') && !json.stdout.includes('ada@example.com'), json.stdout);
+    assert.match(json.stdout, /"requests":42/);
+  });
+
   test('kubectl exec ends when its token expires, and kubectl says why', async () => {
     // Long enough for kubectl to start and open the stream first.
     const { token, expiresAt: exp } = await mintShortToken(gw.config, 'operator', 'short-exec@test', 3);
