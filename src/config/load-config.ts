@@ -18,6 +18,13 @@ export const DEFAULTS = {
   clockSkewMs: 30_000,
   maxClockSkewMs: 60_000,
   maxTokenLifetimeMs: 12 * 3_600_000,
+  /**
+   * How long a session may run past its token's expiry. CI tokens are short (GitHub Actions'
+   * live 5 minutes) and a migration is many statements on one connection: an hour lets a job
+   * finish while still bounding what a stolen or leaked session can do.
+   */
+  tokenExpiryGraceMs: 3_600_000,
+  maxTokenExpiryGraceMs: 24 * 3_600_000,
   maxTokenBytes: 8192,
   maxConnections: 1000,
   maxMessageBytes: 64 * 1024 * 1024,
@@ -74,8 +81,9 @@ export interface SluiceConfig {
     readonly roles: RawConfig['identity']['roles'];
     readonly clockSkewMs: number;
     readonly maxTokenBytes: number;
-    /** `end`: sessions end when their token expires (plus the clock skew); `keep`: they live on. */
+    /** `end`: sessions end `tokenExpiryGraceMs` after their token expires (plus the clock skew); `keep`: they live on. */
     readonly onTokenExpiry: 'end' | 'keep';
+    readonly tokenExpiryGraceMs: number;
   };
   readonly connections: readonly ResolvedConnection[];
   readonly policies: RawConfig['policies'];
@@ -152,6 +160,9 @@ function resolveConfig(raw: RawConfig, path: string, env: NodeJS.ProcessEnv): Sl
 
   const clockSkewMs = raw.identity.clockSkew === undefined ? DEFAULTS.clockSkewMs : parseDuration(raw.identity.clockSkew, 'identity.clockSkew');
   if (clockSkewMs > DEFAULTS.maxClockSkewMs) invalid(`identity.clockSkew: at most 60s is allowed (got ${clockSkewMs / 1000}s)`);
+  const tokenExpiryGraceMs =
+    raw.identity.tokenExpiryGrace === undefined ? DEFAULTS.tokenExpiryGraceMs : parseDuration(raw.identity.tokenExpiryGrace, 'identity.tokenExpiryGrace');
+  if (tokenExpiryGraceMs > DEFAULTS.maxTokenExpiryGraceMs) invalid(`identity.tokenExpiryGrace: at most 24h is allowed (got ${tokenExpiryGraceMs / 3_600_000}h); use onTokenExpiry: keep for sessions without an end`);
   const globalMaxLifetime =
     raw.identity.maxTokenLifetime === undefined ? DEFAULTS.maxTokenLifetimeMs : parseDuration(raw.identity.maxTokenLifetime, 'identity.maxTokenLifetime');
 
@@ -246,6 +257,7 @@ function resolveConfig(raw: RawConfig, path: string, env: NodeJS.ProcessEnv): Sl
       clockSkewMs,
       maxTokenBytes: raw.identity.maxTokenBytes ?? DEFAULTS.maxTokenBytes,
       onTokenExpiry: raw.identity.onTokenExpiry ?? 'end',
+      tokenExpiryGraceMs,
     },
     connections,
     policies: raw.policies,

@@ -302,8 +302,10 @@ export const configSchema = z
         clockSkew: duration.optional(),
         maxTokenLifetime: duration.optional(),
         maxTokenBytes: z.number().int().min(256).max(65536).optional(),
-        /** `end` (default): a session, stream or WebSocket ends when its token expires; `keep`: it lives on. */
+        /** `end` (default): a session, stream or WebSocket ends `tokenExpiryGrace` after its token expires; `keep`: it lives on. */
         onTokenExpiry: z.enum(['end', 'keep']).optional(),
+        /** How long past its token's expiry a session may run (default 1h, at most 24h). */
+        tokenExpiryGrace: duration.optional(),
       })
       .strict(),
     connections: z.array(connection).default([]),

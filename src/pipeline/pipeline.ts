@@ -164,8 +164,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           upstreamUser: upstream.user,
           startedAt: started,
           ...(req.client !== undefined ? { client: req.client } : {}),
-          // The token was accepted up to `exp` plus the skew; so long may what it opened run.
-          ...(config.identity.onTokenExpiry === 'end' ? { endsAt: identity.expiresAt * 1000 + config.identity.clockSkewMs } : {}),
+          // The token was accepted up to `exp` plus the skew; what it opened may run the grace past that.
+          ...(config.identity.onTokenExpiry === 'end' ? { endsAt: identity.expiresAt * 1000 + config.identity.clockSkewMs + config.identity.tokenExpiryGraceMs } : {}),
         };
         await record({ type: 'auth.success', session, outcome: 'success' });
         const { policy } = current;

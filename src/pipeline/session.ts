@@ -25,8 +25,9 @@ export interface SessionInfo {
   /** Client software when the protocol says (`application_name`, User-Agent). */
   readonly client?: string;
   /**
-   * When the session must end, ms since epoch: its token's `exp` plus the allowed clock skew
-   * (`identity.onTokenExpiry: end`, the default). Absent: it lives on after its token.
+   * When the session must end, ms since epoch: its token's `exp` plus the allowed clock skew and
+   * `identity.tokenExpiryGrace` (`identity.onTokenExpiry: end`, the default). Absent: it lives on
+   * after its token.
    */
   readonly endsAt?: number;
 }
@@ -38,10 +39,10 @@ export function sessionExpired(session: SessionInfo, now: number): boolean {
 
 /** The error a session ended by its token's expiry answers with (sqlstate 28000, HTTP 401). */
 export function tokenExpiredError(session: SessionInfo): SluiceError {
-  return new SluiceError(
-    'SLUICE_TOKEN_EXPIRED',
-    `the token this session signed in with expired at ${new Date(session.identity.expiresAt * 1000).toISOString()}; connect again with a fresh token (identity.onTokenExpiry)`,
-  );
+  const exp = session.identity.expiresAt * 1000;
+  // With a grace past the expiry (more than the clock skew), say until when the session could run.
+  const until = session.endsAt !== undefined && session.endsAt - exp > 60_000 ? `; a session may outlive its token until ${new Date(session.endsAt).toISOString()} (identity.tokenExpiryGrace)` : '';
+  return new SluiceError('SLUICE_TOKEN_EXPIRED', `the token this session signed in with expired at ${new Date(exp).toISOString()}${until}; connect again with a fresh token (identity.onTokenExpiry)`);
 }
 
 /** Longest delay `setTimeout` takes (2^31 - 1 ms, ~24.8 days); longer ones fire at once. */

@@ -31,6 +31,7 @@ describe('sluice.yaml', () => {
     assert.equal(config.identity.issuers.length, 2);
     assert.equal(config.identity.clockSkewMs, 30_000);
     assert.equal(config.identity.onTokenExpiry, 'end', 'sessions end with their token unless the config says keep');
+    assert.equal(config.identity.tokenExpiryGraceMs, 3_600_000, 'an hour past it, so a CI job with a 5-minute token can finish');
     assert.equal(config.policies[0]?.rules.length, 3);
     const c = config.connections[0];
     assert.ok(c !== undefined && c.type === 'postgres');
@@ -73,6 +74,8 @@ describe('sluice.yaml', () => {
     rejects('identity:\n  issuers: [ { issuer: "https://a.example", audience: a, algorithms: [HS256] } ]\n', /HS256 is not allowed/);
     rejects('identity:\n  issuers: [ { local: true }, { local: true } ]\n', /local issuer is listed more than once/);
     rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  onTokenExpiry: never'), /identity\.onTokenExpiry/);
+    rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  tokenExpiryGrace: 25h'), /identity\.tokenExpiryGrace: at most 24h/);
+    rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  tokenExpiryGrace: soon'), /identity\.tokenExpiryGrace/);
     assert.equal(parseConfig(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  onTokenExpiry: keep'), 'x.yaml', { env: {} }).identity.onTokenExpiry, 'keep');
   });
 

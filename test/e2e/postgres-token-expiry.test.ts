@@ -13,7 +13,7 @@ import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { createFixture, endedSessionRecords, fixtureConfig, type Fixture } from '../helpers/gateway.js';
 import { msg, rawConnect } from '../helpers/raw-pg.js';
 
-function configFor(f: Fixture, onTokenExpiry?: 'end' | 'keep'): string {
+function configFor(f: Fixture, onTokenExpiry?: 'end' | 'keep', grace = '0s'): string {
   const yaml = fixtureConfig(f, {
     roles: ['reader'],
     connections: { appdb: { user: 'app_ro' } },
@@ -25,7 +25,7 @@ function configFor(f: Fixture, onTokenExpiry?: 'end' | 'keep'): string {
         when: 'sql.functions.all(f, f == "pg_sleep")'
 `,
   });
-  return yaml.replace('identity:\n', `identity:\n  clockSkew: 0s\n${onTokenExpiry !== undefined ? `  onTokenExpiry: ${onTokenExpiry}\n` : ''}`);
+  return yaml.replace('identity:\n', `identity:\n  clockSkew: 0s\n  tokenExpiryGrace: ${grace}\n${onTokenExpiry !== undefined ? `  onTokenExpiry: ${onTokenExpiry}\n` : ''}`);
 }
 
 
@@ -102,7 +102,7 @@ describe('PostgreSQL: a session ends when its token expires', () => {
   });
 });
 
-describe('PostgreSQL: identity.onTokenExpiry: keep', () => {
+describe('PostgreSQL: identity.tokenExpiryGrace and onTokenExpiry: keep', () => {
   let f: Fixture;
 
   before(async () => {
@@ -110,6 +110,25 @@ describe('PostgreSQL: identity.onTokenExpiry: keep', () => {
   });
   after(async () => {
     await f?.cleanup();
+  });
+
+  it('lets a session run tokenExpiryGrace past its token, then ends it, saying until when it could run', async () => {
+    const config = loadConfigFile(f.writeConfig(configFor(f, undefined, '2s')));
+    const gw = await startGateway(config, { log: () => undefined });
+    try {
+      const { token, expiresAt } = await mintShortToken(config, 'reader', 'grace@test', 1);
+      const c = new pg.Client({ host: '127.0.0.1', port: gw.addresses.postgres?.port as number, user: 'reader', database: 'appdb', password: token });
+      const ended = new Promise<Error & { code?: string }>((resolve) => c.on('error', resolve));
+      await c.connect();
+      await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 500));
+      assert.equal((await c.query('SELECT 8 AS eight')).rows[0].eight, 8, 'within the grace');
+      const err = await ended;
+      assert.ok(Date.now() >= expiresAt + 2000, 'not before the grace ran out');
+      assert.equal(err.code, '28000');
+      await c.end().catch(() => undefined);
+    } finally {
+      await gw.close();
+    }
   });
 
   it('keeps a session open after its token expired', async () => {

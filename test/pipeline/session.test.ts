@@ -48,6 +48,9 @@ describe('a session’s end at its token’s expiry', () => {
     assert.equal(e.code, 'SLUICE_TOKEN_EXPIRED');
     assert.equal(e.sqlstate, '28000');
     assert.equal(e.httpStatus, 401);
-    assert.match(e.message, /expired at 2026-01-01T00:00:00\.000Z/);
+    assert.match(e.message, /expired at 2026-01-01T00:00:00\.000Z; connect again/);
+    // With a grace past the expiry, the message says until when the session could have run.
+    const graced = tokenExpiredError(session(1_767_225_600_000 + 3_630_000));
+    assert.match(graced.message, /expired at 2026-01-01T00:00:00\.000Z; a session may outlive its token until 2026-01-01T01:00:30\.000Z \(identity\.tokenExpiryGrace\); connect again/);
   });
 });

@@ -35,11 +35,14 @@ interface Entry {
   readonly key: string;
   readonly opened: Promise<SessionInfo>;
   session?: SessionInfo;
+  /** The token's expiry: no request joins the session after it. */
   expiresAt: number;
   lastUsed: number;
   requests: number;
   /** Requests and streams still open (hold). */
   open: number;
+  /** Its token expired: out of the cache, it ends once its open streams closed. */
+  retired: boolean;
 }
 
 export interface SessionCacheOptions {
@@ -59,16 +62,27 @@ export function createSessionCache(pipeline: Pipeline, options: SessionCacheOpti
 
   const end = (e: Entry, reason: string): void => {
     if (entries.get(e.key) === e) entries.delete(e.key);
-    if (e.session === undefined) return;
+    if (e.session === undefined || bySession.get(e.session.id) !== e) return;
     bySession.delete(e.session.id);
     pipeline.endSession(e.session, { reason, commands: e.requests }).catch((err: unknown) => options.log?.(`${options.protocol}: recording session.end failed: ${String(err)}`));
+  };
+
+  /**
+   * The token expired: a new request with it opens a new session (which its verification refuses).
+   * A stream still open (a watch, a WebSocket) runs on, up to the session's `endsAt`, and the
+   * session ends when the last one closes, so its end is never recorded before its streams'.
+   */
+  const retire = (e: Entry): void => {
+    if (entries.get(e.key) === e) entries.delete(e.key);
+    e.retired = true;
+    if (e.open === 0) end(e, 'token expired');
   };
 
   const sweep = setInterval(() => {
     const now = clock();
     for (const e of entries.values()) {
       if (e.session === undefined) continue;
-      if (now >= e.expiresAt) end(e, 'token expired');
+      if (now >= e.expiresAt) retire(e);
       else if (e.open === 0 && now - e.lastUsed > idleMs) end(e, 'idle');
     }
   }, Math.min(30_000, Math.max(1000, Math.floor(idleMs / 2))));
@@ -84,7 +98,7 @@ export function createSessionCache(pipeline: Pipeline, options: SessionCacheOpti
           hit.lastUsed = now;
           return hit.opened;
         }
-        end(hit, 'token expired');
+        retire(hit);
       }
       if (entries.size >= max) {
         // Evict the least recently used session rather than refuse a new agent.
@@ -96,12 +110,12 @@ export function createSessionCache(pipeline: Pipeline, options: SessionCacheOpti
       const opened = pipeline
         .openSession({ token: req.token, role: req.role, connection: req.connection, protocol: options.protocol, source: req.source, ...(req.client !== undefined ? { client: req.client } : {}) })
         .then((r) => r.session);
-      const entry: Entry = { key, opened, expiresAt: Number.POSITIVE_INFINITY, lastUsed: now, requests: 0, open: 0 };
+      const entry: Entry = { key, opened, expiresAt: Number.POSITIVE_INFINITY, lastUsed: now, requests: 0, open: 0, retired: false };
       entries.set(key, entry);
       try {
         const session = await opened;
         entry.session = session;
-        entry.expiresAt = session.endsAt ?? session.identity.expiresAt * 1000;
+        entry.expiresAt = session.identity.expiresAt * 1000;
         bySession.set(session.id, entry);
         return session;
       } catch (err) {
@@ -126,6 +140,7 @@ export function createSessionCache(pipeline: Pipeline, options: SessionCacheOpti
         released = true;
         e.open -= 1;
         e.lastUsed = clock();
+        if (e.retired && e.open === 0) end(e, 'token expired');
       };
     },
     get size() {
@@ -133,7 +148,8 @@ export function createSessionCache(pipeline: Pipeline, options: SessionCacheOpti
     },
     async close() {
       clearInterval(sweep);
-      const all = [...entries.values()];
+      // Retired sessions with streams still open are only in bySession.
+      const all = [...new Set([...entries.values(), ...bySession.values()])];
       await Promise.all(
         all.map(async (e) => {
           entries.delete(e.key);

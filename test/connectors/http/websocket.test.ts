@@ -135,6 +135,7 @@ identity:
   issuers: [ { local: true } ]
   roles: [ { name: agent }, { name: reader } ]
   clockSkew: 0s
+  tokenExpiryGrace: 0s
 connections:
   - name: api
     type: http

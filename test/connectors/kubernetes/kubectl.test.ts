@@ -140,6 +140,7 @@ identity:
   issuers: [ { local: true } ]
   roles: [ { name: reader }, { name: operator }, { name: revealer }, { name: deployer } ]
   clockSkew: 0s
+  tokenExpiryGrace: 0s
 connections:
   - name: prod
     type: kubernetes
