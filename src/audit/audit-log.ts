@@ -178,6 +178,7 @@ function readsAfterAppends(store: AuditStore, visible: () => Promise<void>): Aud
     prune: (seg) => store.prune(seg),
     sessionStarts: after((f: SessionFilter) => store.sessionStarts(f)),
     sessionStats: after((ids: readonly string[]) => store.sessionStats(ids)),
+    sessionEnds: after((ids: readonly string[]) => store.sessionEnds(ids)),
     sessionEvents: after((id: string) => store.sessionEvents(id)),
     lastOfType: after((type: string) => store.lastOfType(type)),
     getCursor: (n) => store.getCursor(n),

@@ -27,6 +27,8 @@ export interface SessionSummary {
   readonly denied: number;
   readonly errors: number;
   readonly approvals: number;
+  /** How it ended, from its `session.end` record (`client closed`, `idle`, `token expired`, …). */
+  readonly endReason?: string;
 }
 
 export type { SessionFilter };
@@ -35,6 +37,11 @@ export async function listSessions(store: AuditStore, filter: SessionFilter = {}
   const starts = await store.sessionStarts(filter);
   const ids = starts.map((s) => s.sessionId).filter((s): s is string => s !== null);
   const stats = await store.sessionStats(ids);
+  const reasons = new Map<string, string>();
+  for (const e of await store.sessionEnds(ids)) {
+    const reason = endReasonOf(e.body);
+    if (e.sessionId !== null && reason !== undefined) reasons.set(e.sessionId, reason);
+  }
   return starts.flatMap((ev) => {
     if (ev.sessionId === null) return [];
     let rec: AuditRecord;
@@ -53,8 +60,23 @@ export async function listSessions(store: AuditStore, filter: SessionFilter = {}
       denied: sum((t, o) => t === 'command' && o === 'denied'),
       errors: sum(isError),
       approvals: sum((t) => t === 'approval.requested'),
+      endReason: reasons.get(ev.sessionId),
     })];
   });
+}
+
+/** `details.reason` of a stored `session.end` record, if it has one. */
+function endReasonOf(body: string): string | undefined {
+  try {
+    return reasonIn(parseRecord(body));
+  } catch {
+    return undefined;
+  }
+}
+
+function reasonIn(end: AuditRecord | undefined): string | undefined {
+  const reason = (end?.details as { reason?: unknown } | undefined)?.reason;
+  return typeof reason === 'string' ? reason : undefined;
 }
 
 /**
@@ -67,7 +89,7 @@ function isError(type: string, outcome: string | null): boolean {
 
 function summarise(
   rec: AuditRecord,
-  s: { endedAt: number | undefined; lastEventAt: number; commands: number; denied: number; errors: number; approvals: number },
+  s: { endedAt: number | undefined; lastEventAt: number; commands: number; denied: number; errors: number; approvals: number; endReason?: string | undefined },
 ): SessionSummary {
   return {
     id: rec.session as string,
@@ -94,6 +116,7 @@ function summarise(
     denied: s.denied,
     errors: s.errors,
     approvals: s.approvals,
+    ...(s.endReason !== undefined ? { endReason: s.endReason } : {}),
   };
 }
 
@@ -118,6 +141,7 @@ export async function getSessionTimeline(store: AuditStore, sessionId: string): 
       denied: count((e) => e.type === 'command' && e.outcome === 'denied'),
       errors: count((e) => isError(e.type, e.outcome ?? null)),
       approvals: count((e) => e.type === 'approval.requested'),
+      endReason: reasonIn(end),
     }),
     events,
   };

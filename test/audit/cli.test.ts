@@ -26,7 +26,14 @@ test('sessions list: table, --json and filters', async () => {
     let io = captureIo();
     assert.equal(await sessionsRun(['list', '--config', t.path], io), 0);
     assert.match(io.out(), /SESSION\s+STARTED \(UTC\)/);
-    assert.match(io.out(), /sess-1\s+2026-11-03 09:00:00Z\s+4\.7s\s+repo:acme\/app:ref:refs\/heads\/main\s+ci-readonly\s+appdb\s+10\.0\.0\.7:51234\s+3\s+1\s+1/);
+    assert.match(io.out(), /sess-1\s+2026-11-03 09:00:00Z\s+4\.7s\s+repo:acme\/app:ref:refs\/heads\/main\s+ci-readonly\s+appdb\s+10\.0\.0\.7:51234\s+3\s+1\s+1\s+client closed\n/);
+    // How each session ended: an open one has no end yet.
+    assert.match(io.out(), /ERRORS\s+ENDED\n/);
+    assert.match(io.out(), /sess-2\s+2026-11-05 00:00:00Z\s+open\s.*\s-\n/);
+    io = captureIo();
+    assert.equal(await sessionsRun(['list', '--json', '--config', t.path], io), 0);
+    const all = JSON.parse(io.out()) as { id: string; endReason?: string }[];
+    assert.deepEqual(all.map((s) => [s.id, s.endReason]), [['sess-2', undefined], ['sess-1', 'client closed']]);
 
     io = captureIo();
     assert.equal(await sessionsRun(['list', '--json', '--config', t.path, '--subject', 'agent-7'], io), 0);

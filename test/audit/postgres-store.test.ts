@@ -44,6 +44,7 @@ test('two replicas append concurrently into one chain that verifies', async () =
   assert.equal(sessions.length, 1);
   assert.equal(sessions[0]?.commands, 3);
   assert.equal(sessions[0]?.denied, 1);
+  assert.equal(sessions[0]?.endReason, 'client closed', 'how it ended, from its session.end record');
 });
 
 test('PostgreSQL triggers reject UPDATE, DELETE and TRUNCATE of records and checkpoints', async () => {

@@ -216,6 +216,10 @@ export async function openPostgresStore(connectionString: string): Promise<Audit
       );
       return rows.map((r) => ({ sessionId: r.session_id, type: r.type, outcome: r.outcome, count: Number(r.n), lastTs: Number(r.last_ts) }));
     },
+    async sessionEnds(ids) {
+      if (ids.length === 0) return [];
+      return (await q<EventRow>(`SELECT ${EVENT_COLS} FROM sluice_audit_events WHERE session_id = ANY($1::text[]) AND type = 'session.end' ORDER BY seq`, [ids])).map(toEvent);
+    },
     async sessionEvents(sessionId) {
       return (await q<EventRow>(`SELECT ${EVENT_COLS} FROM sluice_audit_events WHERE session_id = $1 ORDER BY seq`, [sessionId])).map(toEvent);
     },

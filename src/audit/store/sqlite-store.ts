@@ -230,6 +230,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         .all(...ids);
       return rows.map((r): SessionStat => ({ sessionId: r.session_id, type: r.type, outcome: r.outcome, count: r.n, lastTs: r.last_ts }));
     },
+    async sessionEnds(ids) {
+      if (ids.length === 0) return [];
+      return db
+        .prepare<string[], EventRow>(`SELECT ${EVENT_COLS} FROM audit_events WHERE session_id IN (${ids.map(() => '?').join(',')}) AND type = 'session.end' ORDER BY seq`)
+        .all(...ids)
+        .map(toEvent);
+    },
     async sessionEvents(sessionId) {
       return st.sessionEvents.all(sessionId).map(toEvent);
     },

@@ -93,6 +93,8 @@ export interface AuditStore {
   prune(segment: PrunedSegment): Promise<void>;
   sessionStarts(filter: SessionFilter): Promise<StoredEvent[]>;
   sessionStats(sessionIds: readonly string[]): Promise<SessionStat[]>;
+  /** The `session.end` records of these sessions (how each ended, for `sessions list`). */
+  sessionEnds(sessionIds: readonly string[]): Promise<StoredEvent[]>;
   sessionEvents(sessionId: string): Promise<StoredEvent[]>;
   /** The newest event of `type`, if any. */
   lastOfType(type: string): Promise<StoredEvent | undefined>;

@@ -77,7 +77,7 @@ function formatDurationMs(ms: number): string {
 
 export function formatTable(sessions: readonly SessionSummary[]): string {
   if (sessions.length === 0) return 'no sessions recorded\n';
-  const header = ['SESSION', 'STARTED (UTC)', 'DURATION', 'SUBJECT', 'ROLE', 'CONNECTION', 'SOURCE', 'CMDS', 'DENIED', 'ERRORS'];
+  const header = ['SESSION', 'STARTED (UTC)', 'DURATION', 'SUBJECT', 'ROLE', 'CONNECTION', 'SOURCE', 'CMDS', 'DENIED', 'ERRORS', 'ENDED'];
   const rows = sessions.map((s) => [
     s.id,
     new Date(s.startedAt).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z'),
@@ -89,6 +89,7 @@ export function formatTable(sessions: readonly SessionSummary[]): string {
     String(s.commands),
     String(s.denied),
     String(s.errors),
+    s.endedAt === undefined ? '-' : (s.endReason ?? '?'),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd() + '\n';
