@@ -116,14 +116,13 @@ export function createKubernetesEngine(ctx: RequestEngineContext): Engine {
       },
       planBody(upRes, described, decision): BodyPlan {
         const { info } = described;
-        const viaProxy = info.subresource === 'proxy' || info.verb === 'proxy';
+        // Traffic to a pod or service through the API server is an ordinary HTTP body.
+        if (info.subresource === 'proxy' || info.verb === 'proxy') return httpBodyPlan(upRes, masker);
         const kind = contentKind(upRes.headers['content-type']);
         const reveal = decision.maskProfile === REVEAL_PROFILE;
         const options = { masker, secretsRequest: info.resource === 'secrets', reveal };
         const mask = (v: unknown, stats: import('../../masking/index.js').MaskStats): unknown => maskKubernetesValue(v, options, stats);
         const text = (t: string, stats: import('../../masking/index.js').MaskStats): string => masker.maskText(t, stats);
-        // Traffic to a pod or service through the API server is an ordinary HTTP body.
-        if (viaProxy) return httpBodyPlan(upRes, masker);
         switch (kind) {
           case 'json':
             // A watch is a stream of JSON events, one per line (apiserver's streaming JSON encoder).
