@@ -22,6 +22,8 @@ export const ERROR_TABLE = {
   SLUICE_APPROVAL_FORBIDDEN: { sqlstate: '42501', http: 403 },
   SLUICE_APPROVAL_NOT_FOUND: { sqlstate: '42704', http: 404 },
   SLUICE_APPROVAL_NOT_PENDING: { sqlstate: '55000', http: 409 },
+  SLUICE_AUDIT_FORBIDDEN: { sqlstate: '42501', http: 403 },
+  SLUICE_SESSION_NOT_FOUND: { sqlstate: '42704', http: 404 },
   SLUICE_STATEMENT_CANCELED: { sqlstate: '57014', http: 409 },
   SLUICE_IDLE_TIMEOUT: { sqlstate: '57P05', http: 408 },
   SLUICE_SQL_UNPARSEABLE: { sqlstate: '42601', http: 400 },

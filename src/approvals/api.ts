@@ -14,7 +14,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceError } from '../errors.js';
 import type { Identity } from '../pipeline/types.js';
-import { readBody, sendJson, sendProblem, type HttpHandler } from '../server/http-server.js';
+import { bearerToken, methodNotAllowed, readBody, sendJson, sendProblem, type HttpHandler } from '../server/http-server.js';
 import { notFound } from './errors.js';
 import { canView } from './separation-of-duties.js';
 import { APPROVALS_API_PREFIX, isApprovalId } from './service.js';
@@ -27,16 +27,6 @@ export interface ApprovalsApiOptions {
   readonly maxBodyBytes?: number;
   /** Largest bearer token accepted before verification. Default 16 KiB. */
   readonly maxTokenBytes?: number;
-}
-
-function bearer(req: IncomingMessage, maxBytes: number): string {
-  const h = req.headers.authorization;
-  if (h === undefined || h === '') throw new SluiceError('SLUICE_TOKEN_MISSING', 'send the reviewer token as Authorization: Bearer <token>');
-  const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(h);
-  if (m === null) throw new SluiceError('SLUICE_TOKEN_INVALID', 'the Authorization header must be "Bearer <token>"');
-  const token = m[1] as string;
-  if (Buffer.byteLength(token) > maxBytes) throw new SluiceError('SLUICE_TOKEN_TOO_LARGE', `token is larger than ${maxBytes} bytes`);
-  return token;
 }
 
 async function readJson(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
@@ -61,12 +51,6 @@ function optionalString(body: Record<string, unknown>, key: string): string | un
   return v;
 }
 
-function methodNotAllowed(res: ServerResponse, allow: string): void {
-  const body = JSON.stringify({ type: 'urn:sluice:error:method-not-allowed', title: 'method not allowed', status: 405, detail: `use ${allow}` });
-  res.writeHead(405, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), allow });
-  res.end(body);
-}
-
 export function createApprovalsApi(service: ApprovalService, authenticate: (token: string) => Promise<Identity>, options: ApprovalsApiOptions = {}): HttpHandler {
   const prefix = (options.prefix ?? APPROVALS_API_PREFIX).replace(/\/+$/, '');
   const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024;
@@ -77,7 +61,7 @@ export function createApprovalsApi(service: ApprovalService, authenticate: (toke
     if (path !== prefix && !path.startsWith(prefix + '/')) throw new SluiceError('SLUICE_APPROVAL_NOT_FOUND', `no route for ${path.slice(0, 200)}`);
     const parts = path.slice(prefix.length).split('/').filter((p) => p !== '');
     // Authenticate before routing so an anonymous caller learns nothing, not even which ids exist.
-    const who = await authenticate(bearer(req, maxTokenBytes));
+    const who = await authenticate(bearerToken(req, maxTokenBytes));
     const method = req.method ?? 'GET';
     if (parts.length === 0) {
       if (method !== 'GET') return methodNotAllowed(res, 'GET');

@@ -8,7 +8,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SluiceConfig } from '../config/index.js';
 import type { Secret } from '../config/index.js';
-import type { ApprovalView } from './types.js';
+import { APPROVALS_API_PREFIX, type ApprovalView } from './types.js';
 
 export interface NotifierOptions {
   readonly fetch?: typeof fetch;
@@ -54,6 +54,12 @@ function ciLink(view: ApprovalView): string | undefined {
   return `https://github.com/${context.repository}/actions/runs/${String(context.run_id)}`;
 }
 
+/** The request's page in the web console (/console/), at the same public address as its API URL. */
+export function consoleUrl(view: Pick<ApprovalView, 'id' | 'url'>): string | undefined {
+  const at = view.url.lastIndexOf(`${APPROVALS_API_PREFIX}/`);
+  return at < 0 ? undefined : `${view.url.slice(0, at)}/console/#/approvals/${encodeURIComponent(view.id)}`;
+}
+
 /** The generic webhook body: everything a reviewer (or a bot) needs, as plain JSON. */
 export function webhookPayload(view: ApprovalView, sentAt: number): Record<string, unknown> {
   const link = ciLink(view);
@@ -62,6 +68,7 @@ export function webhookPayload(view: ApprovalView, sentAt: number): Record<strin
     sentAt,
     id: view.id,
     url: view.url,
+    ...(consoleUrl(view) !== undefined ? { consoleUrl: consoleUrl(view) } : {}),
     approveCommand: approveCommand(view.id),
     denyCommand: denyCommand(view.id),
     createdAt: view.createdAt,
@@ -101,6 +108,7 @@ export function slackMessage(view: ApprovalView): Record<string, unknown> {
   const r = view.requester;
   const kind = typeof view.facts.kind === 'string' ? view.facts.kind.toUpperCase() : 'command';
   const who = `${r.subject} (role ${r.role}${r.model !== undefined ? `, model ${r.model}` : ''})`;
+  const page = consoleUrl(view);
   const fields: string[] = [
     `*Requester*\n${esc(who)}`,
     `*Connection*\n${esc(view.connection)}`,
@@ -131,7 +139,7 @@ export function slackMessage(view: ApprovalView): Record<string, unknown> {
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `Approve: \`${approveCommand(view.id)}\`\nDeny: \`${esc(denyCommand(view.id))}\`\nAPI: <${view.url}|${esc(view.url)}>`,
+          text: `Approve: \`${approveCommand(view.id)}\`\nDeny: \`${esc(denyCommand(view.id))}\`\nAPI: <${view.url}|${esc(view.url)}>${page !== undefined ? `\nConsole: <${page}|review in the Sluice console>` : ''}`,
         },
       },
       { type: 'context', elements: [{ type: 'mrkdwn', text: `request ${view.id} · statement sha256 ${view.statementHash.slice(0, 16)}…` }] },

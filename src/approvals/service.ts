@@ -29,7 +29,7 @@ import type {
   ApprovalView,
   ApprovalVote,
 } from './types.js';
-import { APPROVAL_STATES } from './types.js';
+import { APPROVAL_STATES, APPROVALS_API_PREFIX } from './types.js';
 
 export interface ApprovalServiceDeps {
   /** Append an audit event durably (the pipeline's `record`); a rejection fails the transition. */
@@ -52,7 +52,7 @@ export interface ApprovalServiceDeps {
 }
 
 /** Mount point of the REST API; request URLs point under it. */
-export const APPROVALS_API_PREFIX = '/api/v1/approvals';
+export { APPROVALS_API_PREFIX };
 export const RESTART_REASON = 'gateway restarted';
 const MAX_NOTE = 1000;
 const DEFAULT_LIST_LIMIT = 100;

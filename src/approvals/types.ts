@@ -5,6 +5,9 @@
 import type { SessionInfo } from '../pipeline/session.js';
 import type { Identity } from '../pipeline/types.js';
 
+/** Where the approvals REST API is mounted on the HTTP listener. */
+export const APPROVALS_API_PREFIX = '/api/v1/approvals';
+
 export const APPROVAL_STATES = ['pending', 'approved', 'denied', 'expired', 'withdrawn'] as const;
 export type ApprovalState = (typeof APPROVAL_STATES)[number];
 export type ApprovalFinalState = Exclude<ApprovalState, 'pending'>;

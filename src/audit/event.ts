@@ -26,6 +26,7 @@ export const AUDIT_EVENT_TYPES = [
   'upstream.error',
   'key.rotate',
   'audit.retention',
+  'audit.read',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -44,6 +44,8 @@ const roleMapping = z
     issuer: z.string().optional(),
     /** Roles that may approve requests (approvals issue); agents never can. */
     approver: z.boolean().optional(),
+    /** Roles that may read the audit log (sessions, replay) through the HTTP API and the web console. */
+    auditor: z.boolean().optional(),
   })
   .strict();
 

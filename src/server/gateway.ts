@@ -17,6 +17,9 @@ import { createHttpEngine } from '../connectors/http/index.js';
 import { createKubernetesEngine } from '../connectors/kubernetes/index.js';
 import { createApprovalService, createApprovalsApi, holdNotice, outcomeError, resolveApprovalSpec, APPROVALS_API_PREFIX, type ApprovalService } from '../approvals/index.js';
 import { createHttpListener, sendJson, type HttpListener } from './http-server.js';
+import { createConsole, createMeApi, CONSOLE_PREFIX, ME_API_PATH } from './console.js';
+import { createSessionsApi, SESSIONS_API_PREFIX } from '../audit/api.js';
+import type { Identity } from '../pipeline/types.js';
 
 /** How often a running gateway applies `audit.retention`. */
 const RETENTION_INTERVAL_MS = 3_600_000;
@@ -95,6 +98,17 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
       approvalService = await createApprovalService(config, { record: pipeline.record, log, ...(publicUrl !== undefined ? { publicUrl } : {}), ...(options.clock !== undefined ? { clock: options.clock } : {}) });
       http?.mount(APPROVALS_API_PREFIX, createApprovalsApi(approvalService, (token) => authenticator.verify(token)));
       approvals = approvalsAdapter(config, approvalService, options.clock ?? Date.now);
+    }
+    // The audit read API, for roles configured `auditor: true` (AU-9(4)); every read is itself recorded.
+    const auditorRoles = new Set(config.identity.roles.filter((r) => r.auditor === true).map((r) => r.name));
+    if (http !== undefined) {
+      const authenticate = (token: string): Promise<Identity> => authenticator.verify(token);
+      if (auditorRoles.size > 0) {
+        http.mount(SESSIONS_API_PREFIX, createSessionsApi({ store: audit.store, authenticate, auditorRoles, record: pipeline.record, ...(options.clock !== undefined ? { clock: options.clock } : {}) }));
+      }
+      const service = approvalService;
+      http.mount(ME_API_PATH, createMeApi({ authenticate, ...(service !== undefined ? { isReviewer: (who: Identity) => service.isReviewer(who) } : {}), ...(auditorRoles.size > 0 ? { auditorRoles } : {}) }));
+      http.mount(CONSOLE_PREFIX, createConsole());
     }
     const ctx = { config, pipeline, maskerFor, log, ...(approvals !== undefined ? { approvals } : {}), ...(http !== undefined ? { http } : {}) };
     // HTTP-based engines mount themselves on the shared listener (they refuse to start without one).

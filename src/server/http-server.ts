@@ -42,6 +42,27 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
   res.end(body);
 }
 
+/**
+ * The bearer token of an admin API call (approvals, sessions), checked for shape and size before
+ * anything verifies it.
+ */
+export function bearerToken(req: IncomingMessage, maxBytes: number): string {
+  const h = req.headers.authorization;
+  if (h === undefined || h === '') throw new SluiceError('SLUICE_TOKEN_MISSING', 'send your token as Authorization: Bearer <token>');
+  const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(h);
+  if (m === null) throw new SluiceError('SLUICE_TOKEN_INVALID', 'the Authorization header must be "Bearer <token>"');
+  const token = m[1] as string;
+  if (Buffer.byteLength(token) > maxBytes) throw new SluiceError('SLUICE_TOKEN_TOO_LARGE', `token is larger than ${maxBytes} bytes`);
+  return token;
+}
+
+/** 405 with the methods a route takes. */
+export function methodNotAllowed(res: ServerResponse, allow: string): void {
+  const body = JSON.stringify({ type: 'urn:sluice:error:method-not-allowed', title: 'method not allowed', status: 405, detail: `use ${allow}` });
+  res.writeHead(405, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), allow });
+  res.end(body);
+}
+
 /** Read a request body up to `limit` bytes; larger bodies are refused with 413 before buffering more. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? '0');

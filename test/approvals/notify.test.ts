@@ -131,6 +131,7 @@ test('reviewers are notified in Slack format and by a signed webhook, retried af
   assert.match(all, /hasWhere: true/);
   assert.match(all, /agent\/appdb#2/);
   assert.ok(all.includes(`https://sluice.example.com/api/v1/approvals/${h.id}`));
+  assert.ok(all.includes(`<https://sluice.example.com/console/#/approvals/${h.id}|review in the Sluice console>`), 'a link to the request in the web console');
 
   const hooks = await rx.waitFor(2, '/hook');
   assert.equal(hooks.length, 2, 'one failed attempt and one retry');
@@ -143,6 +144,7 @@ test('reviewers are notified in Slack format and by a signed webhook, retried af
   const payload = JSON.parse(second.body) as Record<string, unknown>;
   assert.equal(payload.id, h.id);
   assert.equal(payload.url, h.url);
+  assert.equal(payload.consoleUrl, `https://sluice.example.com/console/#/approvals/${h.id}`);
   assert.equal(payload.approveCommand, `sluice approve ${h.id}`);
   assert.equal(payload.statement, "DELETE FROM orders WHERE created_at < '2020-01-01'");
   assert.deepEqual(payload.facts, { kind: 'delete', tablesWritten: ['orders'], hasWhere: true });

@@ -57,8 +57,8 @@ export async function createFixture(): Promise<Fixture> {
 
 /** What an e2e config declares beyond the parts every one of them shares (see fixtureConfig). */
 export interface FixtureConfigParts {
-  /** Roles to declare, by name; `approver` marks reviewers. */
-  readonly roles: readonly (string | { readonly name: string; readonly approver: true })[];
+  /** Roles to declare, by name; `approver` marks reviewers, `auditor` readers of the audit log. */
+  readonly roles: readonly (string | { readonly name: string; readonly approver?: true; readonly auditor?: true })[];
   /**
    * Connections to the fixture's `app` database, by name: the upstream account (`app_ro` reads,
    * `app_rw` owns the tables) and any YAML to add under the connection, indented by four spaces
@@ -77,7 +77,9 @@ export interface FixtureConfigParts {
  * password the fixture writes.
  */
 export function fixtureConfig(f: Fixture, o: FixtureConfigParts): string {
-  const roles = o.roles.map((r) => (typeof r === 'string' ? `    - name: ${r}\n` : `    - name: ${r.name}\n      approver: true\n`)).join('');
+  const roles = o.roles
+    .map((r) => (typeof r === 'string' ? `    - name: ${r}\n` : `    - name: ${r.name}\n${r.approver === true ? '      approver: true\n' : ''}${r.auditor === true ? '      auditor: true\n' : ''}`))
+    .join('');
   const connections = Object.entries(o.connections)
     .map(([name, c]) => `  - name: ${name}\n    type: postgres\n    upstream: { host: 127.0.0.1, port: ${f.pg.port}, database: app, user: ${c.user}, password: file:${f.dir}/upstream-password }\n${c.extra ?? ''}`)
     .join('');

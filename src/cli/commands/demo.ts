@@ -36,7 +36,8 @@ INSERT INTO orders (customer_id, total, created_at) SELECT 1 + (g % 3), (g * 7.5
 
 function demoConfig(dir: string, pgPort: number, port: number, httpPort: number): string {
   return `# Written by 'sluice demo'. A day-one config: one read-mostly agent role in front of one
-# database, and a human reviewer who approves the agent's deletes and updates.
+# database, and a human reviewer who approves the agent's deletes and updates and reads the
+# audit log (in the web console at /console/, or with the CLI).
 listen:
   postgres: 127.0.0.1:${port}
   http: 127.0.0.1:${httpPort}
@@ -49,6 +50,7 @@ identity:
     - name: agent
     - name: reviewer
       approver: true
+      auditor: true
 connections:
   - name: demo
     type: postgres
@@ -142,6 +144,9 @@ Try it (psql, or any PostgreSQL client; the token is the password):
   export SLUICE_URL=${apiUrl} SLUICE_TOKEN='${reviewerToken}'
   npx sluice approvals list
   npx sluice approve <ID>        # or: npx sluice deny <ID> --reason "not today"
+
+  # or in a browser: the web console, signed in with that reviewer token
+  ${apiUrl}/console/
 
   # what happened, from the tamper-evident audit log
   npx sluice sessions list --config ${configPath}

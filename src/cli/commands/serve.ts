@@ -41,7 +41,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     // this line must not hit SIGHUP's default action (exit).
     const a = gw.addresses;
     if (a.postgres !== undefined) io.stdout.write(`sluice: postgres listener on ${a.postgres.host}:${a.postgres.port}\n`);
-    if (a.http !== undefined) io.stdout.write(`sluice: http listener on http://${a.http.host}:${a.http.port}\n`);
+    if (a.http !== undefined) {
+      const scheme = gw.config.tls !== undefined ? 'https' : 'http';
+      io.stdout.write(`sluice: http listener on ${scheme}://${a.http.host}:${a.http.port} (web console at /console/)\n`);
+    }
   });
   io.stdout.write('sluice: shutting down\n');
   await gw.close();
