@@ -84,9 +84,10 @@ export interface MeDeps {
 /** `GET /api/v1/me`: the caller's identity as the gateway sees it, and which APIs it may use. */
 export function createMeApi(deps: MeDeps): HttpHandler {
   const maxTokenBytes = deps.maxTokenBytes ?? 16 * 1024;
-  return async (req, res) => {
+  return async (req, res, path) => {
     try {
       const who = await deps.authenticate(bearerToken(req, maxTokenBytes));
+      if (path !== ME_API_PATH) throw new SluiceError('SLUICE_CONNECTION_UNKNOWN', `no route for ${path.slice(0, 200)}`);
       if ((req.method ?? 'GET') !== 'GET') return methodNotAllowed(res, 'GET');
       sendJson(res, 200, {
         issuer: who.issuer,

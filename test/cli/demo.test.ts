@@ -32,6 +32,7 @@ describe('sluice demo', () => {
       assert.match(out, /denied: DROP TABLE orders → sluice: statement denied by rule "agent-no-ddl"/);
       assert.match(out, /held: DELETE FROM orders WHERE id = 1 → sluice: statement held for approval/);
       assert.match(out, /approved: the held DELETE ran and removed 1 row/);
+      assert.match(out, /console: http:\/\/127\.0\.0\.1:\d+\/console\/ → HTTP 200; the reviewer token signs in as reviewer and auditor/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

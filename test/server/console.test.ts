@@ -145,6 +145,7 @@ describe('web console', () => {
     const auditor = (await (await get('/api/v1/me', tokens.auditor)).json()) as Record<string, unknown>;
     assert.equal(auditor.approvals, 'own');
     assert.equal(auditor.audit, 'auditor');
+    assert.equal((await get('/api/v1/me/else', tokens.auditor)).status, 404);
   });
 
   it('a reviewer approves a held statement from the page; hostile statement text shows as text and never runs', async () => {

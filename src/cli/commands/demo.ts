@@ -204,6 +204,11 @@ async function selfTest(io: CliIo, port: number, token: string, apiUrl: string, 
     const done = await held;
     io.stdout.write(`approved: the held DELETE ran and removed ${done.rowCount} row\n`);
     if (done.rowCount !== 1) failures += 1;
+    // The web console is served, and takes the reviewer token as a reviewer and an auditor.
+    const page = await fetch(`${apiUrl}/console/`);
+    const me = (await (await fetch(`${apiUrl}/api/v1/me`, { headers: { authorization: `Bearer ${reviewerToken}` } })).json()) as { approvals?: string; audit?: string };
+    io.stdout.write(`console: ${apiUrl}/console/ → HTTP ${page.status}; the reviewer token signs in as ${me.approvals ?? '?'} and ${me.audit ?? '?'}\n`);
+    if (page.status !== 200 || me.approvals !== 'reviewer' || me.audit !== 'auditor') failures += 1;
   } finally {
     await c.end();
   }
