@@ -18,7 +18,7 @@
  *   filtering, `metav1.Status` errors (`NotFound`, `AlreadyExists`, `Unauthorized`);
  * - `application/json;as=Table;v=v1;g=meta.k8s.io` Table output with `PartialObjectMetadata` rows
  *   (or full objects with `includeObject=Object`);
- * - watches (`?watch=1|true`): newline-delimited `{"type","object"}` events, ADDED for existing
+ * - watches (`?watch=` true as Go's ParseBool reads it: `1`, `t`, `true`, `True`, …): newline-delimited `{"type","object"}` events, ADDED for existing
  *   objects when no resourceVersion is given, then live events;
  * - `pods/log` (text/plain, `follow=true` streams lines as they are "written");
  * - `pods/exec` over WebSocket with the channel protocol (`v5.channel.k8s.io` … `channel.k8s.io`):
@@ -326,8 +326,9 @@ export async function startFakeApiServer(expectedToken: string): Promise<FakeApi
           .filter(([k]) => k.startsWith(`${resource}/${namespace}/`) || (namespace === '' && k.startsWith(`${resource}/`)))
           .map(([, v]) => v)
           .filter((o) => byName === undefined || (o.metadata as Obj).name === byName);
+        // The API server reads `watch` with Go's strconv.ParseBool: the Python client sends `True`.
         const watch = q.get('watch');
-        if (watch === '1' || watch === 'true') {
+        if (watch !== null && ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(watch)) {
           res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
           res.flushHeaders();
           const w = { resource, namespace, ...(byName !== undefined ? { name: byName } : {}), res };

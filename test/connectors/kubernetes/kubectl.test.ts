@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import type { Server as TlsServer } from 'node:tls';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
@@ -17,51 +17,15 @@ import { mintShortToken } from '../../helpers/tokens.js';
 import { startGateway, type TestGateway } from '../http/harness.js';
 import { makeCertificates, send } from '../http/client.js';
 import { startFakeApiServer, type FakeApiServer } from './fake-apiserver.js';
+import { kubeconfig as kubeconfigFor, startTlsFront as startTlsFrontFor } from './kube-front.js';
 
 const run = promisify(execFile);
 const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 const UPSTREAM_TOKEN = 'k8s-Upstream-ServiceAccount-Token-abcdef012345';
 
 const certs = makeCertificates();
-
-/**
- * kubectl will not send a bearer token over plain http://, so the test terminates TLS in front of
- * the gateway's HTTP listener (as a TLS-enabled listen.http, or a load balancer, would).
- */
-async function startTlsFront(gatewayPort: number): Promise<{ port: number; server: TlsServer }> {
-  const server = createTlsServer({ cert: certs.cert, key: certs.key }, (tls) => {
-    const plain = connect(gatewayPort, '127.0.0.1');
-    // Small tunnel frames would otherwise wait out Nagle and delayed ACKs (40 ms each way).
-    tls.setNoDelay(true);
-    plain.setNoDelay(true);
-    tls.pipe(plain).pipe(tls);
-    tls.on('error', () => plain.destroy());
-    plain.on('error', () => tls.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as { port: number }).port, server };
-}
-
-function kubeconfig(dir: string, port: number, token: string, name: string): string {
-  const path = join(dir, `${name}.kubeconfig`);
-  writeFileSync(
-    path,
-    `apiVersion: v1
-kind: Config
-clusters:
-- name: sluice
-  cluster: { server: "https://127.0.0.1:${port}/k8s/prod", certificate-authority-data: "${certs.ca.toString('base64')}" }
-users:
-- name: agent
-  user: { token: "${token}" }
-contexts:
-- name: sluice
-  context: { cluster: sluice, user: agent, namespace: default }
-current-context: sluice
-`,
-  );
-  return path;
-}
+const startTlsFront = (gatewayPort: number): ReturnType<typeof startTlsFrontFor> => startTlsFrontFor(certs, gatewayPort);
+const kubeconfig = (dir: string, port: number, token: string, name: string): string => kubeconfigFor(certs, dir, port, token, name);
 
 describe('Kubernetes connector with kubectl', () => {
   let api: FakeApiServer;
