@@ -25,6 +25,13 @@ export const DEFAULTS = {
    */
   tokenExpiryGraceMs: 3_600_000,
   maxTokenExpiryGraceMs: 24 * 3_600_000,
+  /**
+   * How long a PostgreSQL statement still running when its session's deadline comes may go on
+   * before it is cancelled: long enough for a query that was nearly done, short enough that a
+   * session cannot outlive its deadline by a statement of any length.
+   */
+  tokenExpiryDrainMs: 60_000,
+  maxTokenExpiryDrainMs: 3_600_000,
   maxTokenBytes: 8192,
   maxConnections: 1000,
   maxMessageBytes: 64 * 1024 * 1024,
@@ -84,6 +91,8 @@ export interface SluiceConfig {
     /** `end`: sessions end `tokenExpiryGraceMs` after their token expires (plus the clock skew); `keep`: they live on. */
     readonly onTokenExpiry: 'end' | 'keep';
     readonly tokenExpiryGraceMs: number;
+    /** How long a statement running at the deadline may go on before it is cancelled upstream. */
+    readonly tokenExpiryDrainMs: number;
   };
   readonly connections: readonly ResolvedConnection[];
   readonly policies: RawConfig['policies'];
@@ -163,6 +172,9 @@ function resolveConfig(raw: RawConfig, path: string, env: NodeJS.ProcessEnv): Sl
   const tokenExpiryGraceMs =
     raw.identity.tokenExpiryGrace === undefined ? DEFAULTS.tokenExpiryGraceMs : parseDuration(raw.identity.tokenExpiryGrace, 'identity.tokenExpiryGrace');
   if (tokenExpiryGraceMs > DEFAULTS.maxTokenExpiryGraceMs) invalid(`identity.tokenExpiryGrace: at most 24h is allowed (got ${tokenExpiryGraceMs / 3_600_000}h); use onTokenExpiry: keep for sessions without an end`);
+  const tokenExpiryDrainMs =
+    raw.identity.tokenExpiryDrain === undefined ? DEFAULTS.tokenExpiryDrainMs : parseDuration(raw.identity.tokenExpiryDrain, 'identity.tokenExpiryDrain');
+  if (tokenExpiryDrainMs > DEFAULTS.maxTokenExpiryDrainMs) invalid(`identity.tokenExpiryDrain: at most 1h is allowed (got ${tokenExpiryDrainMs / 60_000}m); a longer statement belongs in a longer grace (identity.tokenExpiryGrace)`);
   const globalMaxLifetime =
     raw.identity.maxTokenLifetime === undefined ? DEFAULTS.maxTokenLifetimeMs : parseDuration(raw.identity.maxTokenLifetime, 'identity.maxTokenLifetime');
 
@@ -258,6 +270,7 @@ function resolveConfig(raw: RawConfig, path: string, env: NodeJS.ProcessEnv): Sl
       maxTokenBytes: raw.identity.maxTokenBytes ?? DEFAULTS.maxTokenBytes,
       onTokenExpiry: raw.identity.onTokenExpiry ?? 'end',
       tokenExpiryGraceMs,
+      tokenExpiryDrainMs,
     },
     connections,
     policies: raw.policies,

@@ -308,6 +308,8 @@ export const configSchema = z
         onTokenExpiry: z.enum(['end', 'keep']).optional(),
         /** How long past its token's expiry a session may run (default 1h, at most 24h). */
         tokenExpiryGrace: duration.optional(),
+        /** How long a PostgreSQL statement running at that end may go on before it is cancelled (default 60s, at most 1h). */
+        tokenExpiryDrain: duration.optional(),
       })
       .strict(),
     connections: z.array(connection).default([]),

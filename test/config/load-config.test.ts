@@ -32,6 +32,7 @@ describe('sluice.yaml', () => {
     assert.equal(config.identity.clockSkewMs, 30_000);
     assert.equal(config.identity.onTokenExpiry, 'end', 'sessions end with their token unless the config says keep');
     assert.equal(config.identity.tokenExpiryGraceMs, 3_600_000, 'an hour past it, so a CI job with a 5-minute token can finish');
+    assert.equal(config.identity.tokenExpiryDrainMs, 60_000, 'a statement running at the deadline gets a minute more');
     assert.equal(config.policies[0]?.rules.length, 3);
     const c = config.connections[0];
     assert.ok(c !== undefined && c.type === 'postgres');
@@ -76,6 +77,7 @@ describe('sluice.yaml', () => {
     rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  onTokenExpiry: never'), /identity\.onTokenExpiry/);
     rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  tokenExpiryGrace: 25h'), /identity\.tokenExpiryGrace: at most 24h/);
     rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  tokenExpiryGrace: soon'), /identity\.tokenExpiryGrace/);
+    rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  tokenExpiryDrain: 2h'), /identity\.tokenExpiryDrain: at most 1h/);
     assert.equal(parseConfig(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  onTokenExpiry: keep'), 'x.yaml', { env: {} }).identity.onTokenExpiry, 'keep');
   });
 

@@ -13,7 +13,7 @@ import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { createFixture, endedSessionRecords, fixtureConfig, type Fixture } from '../helpers/gateway.js';
 import { msg, rawConnect } from '../helpers/raw-pg.js';
 
-function configFor(f: Fixture, onTokenExpiry?: 'end' | 'keep', grace = '0s'): string {
+function configFor(f: Fixture, onTokenExpiry?: 'end' | 'keep', grace = '0s', drain?: string): string {
   const yaml = fixtureConfig(f, {
     roles: ['reader'],
     connections: { appdb: { user: 'app_ro' } },
@@ -25,7 +25,10 @@ function configFor(f: Fixture, onTokenExpiry?: 'end' | 'keep', grace = '0s'): st
         when: 'sql.functions.all(f, f == "pg_sleep")'
 `,
   });
-  return yaml.replace('identity:\n', `identity:\n  clockSkew: 0s\n  tokenExpiryGrace: ${grace}\n${onTokenExpiry !== undefined ? `  onTokenExpiry: ${onTokenExpiry}\n` : ''}`);
+  return yaml.replace(
+    'identity:\n',
+    `identity:\n  clockSkew: 0s\n  tokenExpiryGrace: ${grace}\n${onTokenExpiry !== undefined ? `  onTokenExpiry: ${onTokenExpiry}\n` : ''}${drain !== undefined ? `  tokenExpiryDrain: ${drain}\n` : ''}`,
+  );
 }
 
 
@@ -126,6 +129,36 @@ describe('PostgreSQL: identity.tokenExpiryGrace and onTokenExpiry: keep', () => 
       assert.ok(Date.now() >= expiresAt + 2000, 'not before the grace ran out');
       assert.equal(err.code, '28000');
       await c.end().catch(() => undefined);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('cancels upstream a statement still running tokenExpiryDrain past the deadline, then ends the session', async () => {
+    const config = loadConfigFile(f.writeConfig(configFor(f, undefined, '0s', '1s')));
+    const gw = await startGateway(config, { log: () => undefined });
+    try {
+      const { token, expiresAt } = await mintShortToken(config, 'reader', 'drain@test', 1);
+      const c = new pg.Client({ host: '127.0.0.1', port: gw.addresses.postgres?.port as number, user: 'reader', database: 'appdb', password: token });
+      const ended = new Promise<Error & { code?: string }>((resolve) => c.on('error', resolve));
+      await c.connect();
+      const started = Date.now();
+      const err = await c.query("SELECT pg_sleep(60), 'drain-marker' AS m").then(
+        () => assert.fail('a 60 s statement finished'),
+        (e: Error & { code?: string }) => e,
+      );
+      assert.equal(err.code, '57014', `cancelled upstream: ${err.message}`);
+      assert.ok(Date.now() >= expiresAt + 1000, 'not before the drain time');
+      assert.ok(Date.now() - started < 20_000, 'cancelled, not waited out');
+      assert.equal((await ended).code, '28000');
+      await c.end().catch(() => undefined);
+      // PostgreSQL itself stopped it: no backend is still sleeping on it.
+      const running = await f.pg.query("SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE '%drain-marker%' AND state = 'active' AND pid <> pg_backend_pid()", 'app');
+      assert.equal(Number(running.rows[0]?.n), 0);
+      const records = await endedSessionRecords(gw.audit.store, 'drain@test');
+      const result = records.find((x) => x.type === 'command.result' && x.command?.text.includes('drain-marker'));
+      assert.equal(result?.outcome, 'failure');
+      assert.equal((records.find((r) => r.type === 'session.end')?.details as { reason?: string } | undefined)?.reason, 'token expired');
     } finally {
       await gw.close();
     }

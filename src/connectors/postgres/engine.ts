@@ -463,6 +463,8 @@ export function createPostgresEngine(ctx: EngineContext): Engine {
         estimateRows: (sql) => estimateRows(connection, sql),
         previewRows: config.audit.previewRows ?? AUDIT_DEFAULTS.previewRows,
         idleTimeoutMs: config.limits.idleTimeoutMs,
+        expiryDrainMs: config.identity.tokenExpiryDrainMs,
+        cancelUpstream: () => sendCancel(cancelTarget),
         log,
         onClose: (summary) => {
           key.release();

@@ -53,6 +53,8 @@ const MAX_QUEUED_CHUNKS = 16;
 const STARTS_WORK: ReadonlySet<number> = new Set([Frontend.Query, Frontend.Parse, Frontend.Bind, Frontend.Execute, Frontend.FunctionCall]);
 /** How often an expired session that is still answering a statement looks again whether it is done. */
 const EXPIRY_RECHECK_MS = 100;
+/** How long the upstream gets to answer the cancel of a statement that outran the deadline. */
+const EXPIRY_CANCEL_WAIT_MS = 5_000;
 /** An Execute of this portal name fails with 34000 (invalid_cursor_name) before anything runs. */
 const DENIED_PORTAL = 'sluice_denied_portal';
 const UNDEFINED_CURSOR = '34000';
@@ -265,6 +267,10 @@ export interface ProxySessionOptions {
   readonly approvals?: ApprovalsLike;
   /** End sessions idle this long (nothing in flight, nothing held); 0 never. */
   readonly idleTimeoutMs: number;
+  /** How long a statement running at the session's deadline may go on before it is cancelled (identity.tokenExpiryDrain). */
+  readonly expiryDrainMs?: number;
+  /** Send the upstream a CancelRequest for this session's running statement. */
+  readonly cancelUpstream?: () => Promise<void>;
   /** Rows of each result kept (masked) in its `command.result` record for replay; 0 keeps none. */
   readonly previewRows: number;
   /** The planner's row estimate for a statement (EXPLAIN, never executed). */
@@ -335,6 +341,9 @@ export class ProxySession {
   private cancelExpiry: () => void = () => undefined;
   /** Releases the client frame held because it arrived after the token expired (at shutdown). */
   private heldForExpiry: (() => void) | undefined;
+  /** When the deadline came with a statement still running, and when that statement was cancelled. */
+  private expiredAt: number | undefined;
+  private expiryCancelledAt: number | undefined;
 
   constructor(private readonly o: ProxySessionOptions) {
     this.clientReader = new FrameReader(o.maxMessageBytes, 'client');
@@ -410,15 +419,26 @@ export class ProxySession {
    * client; a statement that arrives meanwhile is held unread by handleClientFrame). A statement
    * waiting for approval is withdrawn, and a COPY FROM STDIN, whose data the client keeps
    * sending, is cut off: neither is work the upstream is doing.
+   *
+   * A statement still running `expiryDrainMs` after the deadline is cancelled upstream (its
+   * client gets PostgreSQL's 57014), so no statement outlives the deadline by more than that;
+   * if the upstream has not answered the cancel a few seconds later, the session ends anyway.
    */
   private endExpired(): void {
     if (this.closed) return;
+    const now = Date.now();
+    this.expiredAt ??= now;
     // The client side is idle when it waits on nothing but a frame held for the expiry.
     const clientIdle = !this.clientPumping || this.heldForExpiry !== undefined;
     const idle = this.ops.length === 0 && this.holding === undefined && clientIdle && !this.upstreamPumping;
-    if (idle || this.held !== undefined || this.copyIn) {
+    if (idle || this.held !== undefined || this.copyIn || (this.expiryCancelledAt !== undefined && now - this.expiryCancelledAt >= EXPIRY_CANCEL_WAIT_MS)) {
       this.fatal(tokenExpiredError(this.o.session));
       return;
+    }
+    if (this.expiryCancelledAt === undefined && now - this.expiredAt >= (this.o.expiryDrainMs ?? Infinity)) {
+      this.expiryCancelledAt = now;
+      this.o.log(`postgres: session ${this.o.session.id}: a statement was still running ${Math.round((now - this.expiredAt) / 1000)}s after the token's deadline; cancelling it (identity.tokenExpiryDrain)`);
+      void this.o.cancelUpstream?.();
     }
     setTimeout(() => this.endExpired(), EXPIRY_RECHECK_MS).unref();
   }
