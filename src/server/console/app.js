@@ -126,7 +126,7 @@ function signOut(message) {
 function renderSignIn(message) {
   clear(document.getElementById('nav'));
   clear(document.getElementById('who'));
-  const input = h('textarea', { id: 'token', placeholder: 'eyJ…', autocomplete: 'off', spellcheck: 'false' });
+  const input = h('textarea', { id: 'token', 'aria-label': 'token', placeholder: 'eyJ…', autocomplete: 'off', spellcheck: 'false' });
   const error = h('p', { class: 'error', id: 'signin-error' }, message ?? '');
   const submit = async (ev) => {
     ev.preventDefault();
@@ -288,11 +288,11 @@ function approvalCard(a, { single = false } = {}) {
     mayAct
       ? h('div', { class: 'actions' },
           h('div', { class: 'row' },
-            h('input', { class: 'grow', name: 'comment', placeholder: 'comment (optional)', maxlength: 1000, value: d.comment, oninput: (e) => { d.comment = e.target.value; } }),
+            h('input', { class: 'grow', name: 'comment', 'aria-label': 'comment', placeholder: 'comment (optional)', maxlength: 1000, value: d.comment, oninput: (e) => { d.comment = e.target.value; } }),
             h('button', { class: 'primary', type: 'button', 'data-action': 'approve', onclick: (e) => act('approve', e.currentTarget) }, 'Approve'),
           ),
           h('div', { class: 'row' },
-            h('input', { class: 'grow', name: 'reason', placeholder: 'reason (needed to deny)', maxlength: 1000, value: d.reason, oninput: (e) => { d.reason = e.target.value; } }),
+            h('input', { class: 'grow', name: 'reason', 'aria-label': 'reason', placeholder: 'reason (needed to deny)', maxlength: 1000, value: d.reason, oninput: (e) => { d.reason = e.target.value; } }),
             h('button', { class: 'danger', type: 'button', 'data-action': 'deny', onclick: (e) => act('deny', e.currentTarget) }, 'Deny'),
           ),
         )
@@ -377,9 +377,9 @@ function filtersFromHash() {
 
 async function showSessions() {
   const f = filtersFromHash();
-  const subject = h('input', { name: 'subject', placeholder: 'subject', value: f.subject });
-  const connection = h('input', { name: 'connection', placeholder: 'connection', value: f.connection });
-  const since = h('input', { name: 'since', placeholder: '24h, 7d or 2026-11-01', value: f.since });
+  const subject = h('input', { name: 'subject', 'aria-label': 'subject', placeholder: 'subject', value: f.subject });
+  const connection = h('input', { name: 'connection', 'aria-label': 'connection', placeholder: 'connection', value: f.connection });
+  const since = h('input', { name: 'since', 'aria-label': 'since', placeholder: '24h, 7d or 2026-11-01', value: f.since });
   const apply = (ev) => {
     ev.preventDefault();
     const q = new URLSearchParams();
@@ -476,7 +476,7 @@ async function showSession(id) {
   const events = data.events;
   const t0 = events[0]?.ts ?? s.startedAt;
   const list = h('div', { id: 'timeline' }, events.map((e) => eventEl(e, t0)));
-  const speed = h('select', { name: 'speed' }, ['1', '10', '100'].map((v) => h('option', { value: v }, `${v}×`)));
+  const speed = h('select', { name: 'speed', 'aria-label': 'replay speed' }, ['1', '10', '100'].map((v) => h('option', { value: v }, `${v}×`)));
   // Replay: the same records, revealed with their real spacing (divided by the speed; pauses over 2 s shortened).
   const replay = () => {
     for (const t of state.replay) clearTimeout(t);
