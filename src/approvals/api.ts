@@ -14,7 +14,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceError } from '../errors.js';
 import type { Identity } from '../pipeline/types.js';
-import { bearerToken, methodNotAllowed, readBody, sendJson, sendProblem, type HttpHandler } from '../server/http-server.js';
+import { apiHandler, bearerToken, methodNotAllowed, readBody, sendJson, type HttpHandler } from '../server/http-server.js';
 import { notFound } from './errors.js';
 import { canView } from './separation-of-duties.js';
 import { APPROVALS_API_PREFIX, isApprovalId } from './service.js';
@@ -100,13 +100,5 @@ export function createApprovalsApi(service: ApprovalService, authenticate: (toke
     throw new SluiceError('SLUICE_APPROVAL_NOT_FOUND', `no route for ${path.slice(0, 200)}`);
   };
 
-  return async (req, res, path) => {
-    try {
-      await handle(req, res, path);
-    } catch (err) {
-      // Drain what the client is still sending so the error reply is not cut off by a reset.
-      if (!req.complete) req.resume();
-      sendProblem(res, err);
-    }
-  };
+  return apiHandler(handle);
 }

@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceError } from '../errors.js';
 import type { Identity } from '../pipeline/types.js';
-import { bearerToken, methodNotAllowed, sendJson, sendProblem, type HttpHandler } from '../server/http-server.js';
+import { apiHandler, bearerToken, methodNotAllowed, sendJson, type HttpHandler } from '../server/http-server.js';
 import type { AuditEventInput } from './event.js';
 import { getSessionTimeline, listSessions, parseSince } from './query.js';
 import type { AuditStore, SessionFilter } from './store/types.js';
@@ -116,12 +116,5 @@ export function createSessionsApi(deps: SessionsApiDeps, options: SessionsApiOpt
     return sendJson(res, 200, { session: timeline.session, events, total: timeline.events.length, truncated: events.length < timeline.events.length });
   };
 
-  return async (req, res, path) => {
-    try {
-      await handle(req, res, path);
-    } catch (err) {
-      if (!req.complete) req.resume();
-      sendProblem(res, err);
-    }
-  };
+  return apiHandler(handle);
 }

@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceError } from '../errors.js';
 import type { Identity } from '../pipeline/types.js';
-import { bearerToken, methodNotAllowed, sendJson, sendProblem, type HttpHandler } from './http-server.js';
+import { apiHandler, bearerToken, methodNotAllowed, sendJson, sendProblem, type HttpHandler } from './http-server.js';
 
 export const CONSOLE_PREFIX = '/console';
 export const ME_API_PATH = '/api/v1/me';
@@ -84,24 +84,19 @@ export interface MeDeps {
 /** `GET /api/v1/me`: the caller's identity as the gateway sees it, and which APIs it may use. */
 export function createMeApi(deps: MeDeps): HttpHandler {
   const maxTokenBytes = deps.maxTokenBytes ?? 16 * 1024;
-  return async (req, res, path) => {
-    try {
-      const who = await deps.authenticate(bearerToken(req, maxTokenBytes));
-      if (path !== ME_API_PATH) throw new SluiceError('SLUICE_CONNECTION_UNKNOWN', `no route for ${path.slice(0, 200)}`);
-      if ((req.method ?? 'GET') !== 'GET') return methodNotAllowed(res, 'GET');
-      sendJson(res, 200, {
-        issuer: who.issuer,
-        subject: who.subject,
-        roles: who.roles,
-        ...(who.model !== undefined ? { model: who.model } : {}),
-        ...(who.sponsor !== undefined ? { sponsor: who.sponsor } : {}),
-        expiresAt: who.expiresAt * 1000,
-        approvals: deps.isReviewer === undefined ? 'off' : deps.isReviewer(who) ? 'reviewer' : 'own',
-        audit: deps.auditorRoles === undefined ? 'off' : who.roles.some((r) => deps.auditorRoles?.has(r) === true) ? 'auditor' : 'none',
-      });
-    } catch (err) {
-      if (!req.complete) req.resume();
-      sendProblem(res, err);
-    }
-  };
+  return apiHandler(async (req, res, path) => {
+    const who = await deps.authenticate(bearerToken(req, maxTokenBytes));
+    if (path !== ME_API_PATH) throw new SluiceError('SLUICE_CONNECTION_UNKNOWN', `no route for ${path.slice(0, 200)}`);
+    if ((req.method ?? 'GET') !== 'GET') return methodNotAllowed(res, 'GET');
+    sendJson(res, 200, {
+      issuer: who.issuer,
+      subject: who.subject,
+      roles: who.roles,
+      ...(who.model !== undefined ? { model: who.model } : {}),
+      ...(who.sponsor !== undefined ? { sponsor: who.sponsor } : {}),
+      expiresAt: who.expiresAt * 1000,
+      approvals: deps.isReviewer === undefined ? 'off' : deps.isReviewer(who) ? 'reviewer' : 'own',
+      audit: deps.auditorRoles === undefined ? 'off' : who.roles.some((r) => deps.auditorRoles?.has(r) === true) ? 'auditor' : 'none',
+    });
+  });
 }

@@ -63,6 +63,21 @@ export function methodNotAllowed(res: ServerResponse, allow: string): void {
   res.end(body);
 }
 
+/**
+ * An admin API route: whatever it throws is answered as a problem body, after draining what the
+ * client is still sending so the reply is not cut off by a reset.
+ */
+export function apiHandler(handle: HttpHandler): HttpHandler {
+  return async (req, res, path) => {
+    try {
+      await handle(req, res, path);
+    } catch (err) {
+      if (!req.complete) req.resume();
+      sendProblem(res, err);
+    }
+  };
+}
+
 /** Read a request body up to `limit` bytes; larger bodies are refused with 413 before buffering more. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? '0');
