@@ -1,5 +1,5 @@
 /**
- * `sluice audit verify|export|receipt|verify-receipt|prune`: work on the store named in the config
+ * `sluice audit verify|controls|export|receipt|verify-receipt|prune|rotate-key`: work on the store named in the config
  * directly, so an auditor needs no running gateway.
  */
 import { readFileSync } from 'node:fs';
@@ -21,6 +21,8 @@ import {
   openAuditLog,
 } from '../../audit/index.js';
 import { parseFlags, runSubcommand, UsageError, writeJson, type CliIo } from '../io.js';
+import { controlsReport, type ControlsReport } from '../../audit/controls.js';
+import { createPolicyEngine } from '../../policy/index.js';
 import { SluiceError } from '../../errors.js';
 
 const HELP = `Usage: sluice audit <command> [options]
@@ -29,6 +31,12 @@ Commands:
   verify   --config F [--key VKEY] [--json]
            Recompute every hash, link and signed checkpoint. Exit 0 when intact; otherwise
            exit 1 and name the first bad record (edited, deleted, inserted, reordered, truncated).
+  controls --config F [--since T] [--key VKEY] [--json]
+           The NIST SP 800-53 controls Sluice helps meet (AC-2/3/5/6, AU-2/3/6/9/10/11/12,
+           IA-2/5, SC-8/13): how, what the config says, what the verified log shows over the
+           window, and how to check. Status ok, attention (the config weakens it: a literal
+           credential, a cleartext hop, an unconditional allow-all), failed (the log does not
+           verify) or off. Exit 1 when a control failed.
   export   --config F --format jsonl|ocsf|cef [--since T]
            Write records to stdout, one per line. T is a date (2026-11-01, RFC 3339) or a
            duration back from now (24h, 7d). jsonl lines are the hashed bytes of each record.
@@ -51,7 +59,7 @@ Options:
 `;
 
 export async function run(args: string[], io: CliIo): Promise<number> {
-  return runSubcommand('audit', args, io, HELP, { verify, export: exportCmd, receipt, 'verify-receipt': verifyReceiptCmd, prune, 'rotate-key': rotateKey });
+  return runSubcommand('audit', args, io, HELP, { verify, controls, export: exportCmd, receipt, 'verify-receipt': verifyReceiptCmd, prune, 'rotate-key': rotateKey });
 }
 
 const common = {
@@ -87,6 +95,47 @@ async function verify(args: string[], io: CliIo): Promise<number> {
   const p = report.problem;
   io.stdout.write(`audit log TAMPERED: first bad record ${p?.seq ?? '?'}${p?.id !== undefined ? ` (id ${p.id})` : ''}: ${p?.kind ?? 'unknown'}: ${p?.message ?? ''}\n`);
   return 1;
+}
+
+async function controls(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseFlags(args, { ...common, since: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' } });
+  if (values.help === true) return help(io);
+  const now = Date.now();
+  let since: number | undefined;
+  try {
+    since = values.since === undefined ? undefined : parseSince(values.since, now);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const config = load(io, values.config);
+  const verify = await verifyConfiguredLog(config, values.key !== undefined ? { verifierKey: values.key } : {});
+  const policy = createPolicyEngine(config);
+  const store = await openAuditStore(config, { readonly: true });
+  let report: ControlsReport;
+  try {
+    report = await controlsReport({ config, settings: resolveAuditSettings(config), store, verify, readOnly: (role, connection) => policy.isReadOnly(role, connection), ...(since !== undefined ? { since } : {}), now });
+  } finally {
+    await store.close();
+  }
+  const failed = report.controls.some((c) => c.status === 'failed');
+  if (values.json === true) {
+    writeJson(io, report);
+    return failed ? 1 : 0;
+  }
+  const w = (line: string): void => void io.stdout.write(line + '\n');
+  w(`NIST SP 800-53 controls: ${report.config} (node ${report.node})`);
+  w(`audit log: ${report.log.ok ? 'verifies' : `DOES NOT VERIFY (${report.log.problem ?? ''})`}, ${report.log.records} records, ${report.log.checkpoints} signed checkpoints; figures ${since === undefined ? 'over the whole log' : `since ${new Date(since).toISOString()}`}`);
+  for (const c of report.controls) {
+    w('');
+    w(`${c.id.padEnd(6)} ${c.title.padEnd(46)} ${c.status.toUpperCase()}`);
+    w(`       ${c.how}`);
+    for (const f of c.findings) w(`       - ${f}`);
+    w(`       check: ${c.check}`);
+  }
+  const tally = (s: string): number => report.controls.filter((c) => c.status === s).length;
+  w('');
+  w(`${tally('ok')} ok, ${tally('attention')} attention, ${tally('failed')} failed, ${tally('off')} off`);
+  return failed ? 1 : 0;
 }
 
 async function exportCmd(args: string[], io: CliIo): Promise<number> {
