@@ -12,7 +12,7 @@ const COMMANDS: Readonly<Record<string, { readonly summary: string; readonly loa
   mask: { summary: 'mask stdin to stdout with the detectors', load: () => import('./commands/mask.js') },
   sessions: { summary: 'list recorded sessions', load: () => import('./commands/sessions.js') },
   replay: { summary: 'replay a recorded session', load: () => import('./commands/replay.js') },
-  audit: { summary: 'verify or export the audit log', load: () => import('./commands/audit.js') },
+  audit: { summary: 'verify, export or report on the audit log (NIST SP 800-53 controls)', load: () => import('./commands/audit.js') },
   approvals: { summary: 'list approval requests (running gateway)', load: () => import('./commands/approvals.js') },
   approve: { summary: 'approve a held command: approve ID [--comment C]', load: () => import('./commands/approve.js') },
   deny: { summary: 'deny a held command: deny ID --reason R', load: () => import('./commands/deny.js') },
