@@ -12,6 +12,7 @@ import pg from 'pg';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { loadConfigFile, type SluiceConfig } from '../../src/config/index.js';
 import { mintLocalToken } from '../../src/identity/index.js';
+import { mintShortToken } from '../helpers/tokens.js';
 import { startGateway, type Gateway } from '../../src/server/gateway.js';
 import { parseRecord, type AuditRecord } from '../../src/audit/index.js';
 import { createFixture, fixtureConfig, type Fixture } from '../helpers/gateway.js';
@@ -47,7 +48,7 @@ describe('web console', () => {
         name: deletes-need-a-dba
         approval: { approvers: [dba], timeout: 60s }
 `,
-      }),
+      }).replace('identity:\n', 'identity:\n  clockSkew: 0s\n'),
     );
     config = loadConfigFile(f.configPath);
     gw = await startGateway(config, { log: () => undefined });
@@ -227,6 +228,27 @@ describe('web console', () => {
     } finally {
       await c.end();
     }
+  });
+
+  it('a token that expires signs the page out: at the list\'s next refresh, or when the tab loads again', async () => {
+    // On the pending list, the refresh after the expiry signs out.
+    const first = await mintShortToken(config, 'dba', 'short-lived-reviewer', 3);
+    const polling = await signIn(first.token);
+    await polling.waitForSelector('#signin-error:has-text("Signed out")', { timeout: 15_000 });
+    assert.ok(Date.now() >= first.expiresAt);
+    assert.equal(await polling.evaluate(() => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length), 0);
+    await polling.context().close();
+    // On a view that does not refresh, the next load does.
+    const second = await mintShortToken(config, 'dba', 'short-lived-reviewer', 3);
+    const page = await signIn(second.token);
+    await page.goto(`${base}/console/#/approvals/apr_none`);
+    await page.waitForSelector('main .error');
+    await new Promise((r) => setTimeout(r, Math.max(0, second.expiresAt - Date.now()) + 300));
+    await page.reload();
+    await page.waitForSelector('#signin-error:has-text("Signed out")');
+    assert.equal(await page.locator('#signout').count(), 0);
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length), 0);
+    await page.context().close();
   });
 
   it('a token the gateway refuses is not signed in', async () => {

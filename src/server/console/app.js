@@ -186,7 +186,9 @@ async function route() {
     try {
       state.me = await api('/api/v1/me');
     } catch (err) {
-      if (err.status !== 401) renderSignIn(`The gateway did not answer: ${err.message}`);
+      // A token kept from earlier in this tab that no longer works (expired, or revoked) signs out.
+      if (err.status === 401) signOut(`Signed out: ${err.message}`);
+      else renderSignIn(`The gateway did not answer: ${err.message}`);
       return;
     }
   }
