@@ -18,8 +18,8 @@ import { parseRecord, type AuditRecord } from '../../src/audit/index.js';
 import { createFixture, fixtureConfig, type Fixture } from '../helpers/gateway.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-/** As the machine's probe starts it: root needs --no-sandbox; the rest keeps it off the network. */
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/** As the machine's probe starts it: root needs --no-sandbox, a container's small /dev/shm --disable-dev-shm-usage; the rest keeps it off the network. */
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** A statement an agent could send to attack the reviewer's page: markup and script in its text. */
 const HOSTILE = `DELETE FROM orders WHERE id = 1 AND '<img src=x onerror="window.__xss=1"></pre><script>window.__xss=2</script>' <> ''`;
