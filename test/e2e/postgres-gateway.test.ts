@@ -239,6 +239,23 @@ describe('PostgreSQL gateway end to end', () => {
     }
   });
 
+  it('cancels upstream the statement a client leaves running when it disconnects', async () => {
+    const c = client('writer', writerToken, 'appdb-rw');
+    await c.connect();
+    c.on('error', () => undefined);
+    c.query("SELECT pg_sleep(30), 'left-behind' AS marker").catch(() => undefined);
+    const running = async (): Promise<number> => Number((await f.pg.query("SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE '%left-behind%' AND state = 'active' AND pid <> pg_backend_pid()", 'app')).rows[0]?.n);
+    for (let i = 0; i < 50 && (await running()) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await running(), 1, 'the statement is running upstream');
+    // The client goes away without a Terminate, as a killed CI job does.
+    (c as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream.destroy();
+    const t0 = Date.now();
+    while ((await running()) > 0) {
+      assert.ok(Date.now() - t0 < 10_000, 'pg_sleep(30) still runs upstream after its client left');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
   it('never sends the upstream credential to the client, nor writes it to the audit log', async () => {
     // A raw client that records every byte it receives.
     const received: Buffer[] = [];

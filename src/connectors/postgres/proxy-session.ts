@@ -1775,6 +1775,9 @@ export class ProxySession {
       const ended: ResultFields = { outcome: 'cancelled', error: { message: `the session ended (${reason}) before the result reached the client` }, durationMs: Date.now() - op.started };
       this.recordDecision(op.sql, op.decision, undefined, undefined, ended).catch(() => undefined);
     }
+    // A statement still running upstream would run on after its client left (PostgreSQL notices a
+    // closed socket only when it next writes): cancel it, as psql does on Ctrl+C.
+    if (this.ops.length > 0 && !reason.startsWith('upstream')) void this.o.cancelUpstream?.();
     this.o.client.end();
     this.o.upstream.end();
     setTimeout(() => {
