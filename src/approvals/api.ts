@@ -14,7 +14,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceError } from '../errors.js';
 import type { Identity } from '../pipeline/types.js';
-import { apiHandler, bearerToken, methodNotAllowed, readBody, sendJson, type HttpHandler } from '../server/http-server.js';
+import { apiHandler, bearerToken, decodeSegment, methodNotAllowed, readBody, sendJson, type HttpHandler } from '../server/http-server.js';
 import { notFound } from './errors.js';
 import { canView } from './separation-of-duties.js';
 import { APPROVALS_API_PREFIX, isApprovalId } from './service.js';
@@ -76,7 +76,7 @@ export function createApprovalsApi(service: ApprovalService, authenticate: (toke
       const visible = items.filter((v) => canView(v, who, reviewer));
       return sendJson(res, 200, { items: visible });
     }
-    const id = decodeURIComponent(parts[0] as string);
+    const id = decodeSegment(parts[0] as string) ?? '';
     if (!isApprovalId(id)) throw notFound(id);
     if (parts.length === 1) {
       if (method !== 'GET') return methodNotAllowed(res, 'GET');

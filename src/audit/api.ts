@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceError } from '../errors.js';
 import type { Identity } from '../pipeline/types.js';
-import { apiHandler, bearerToken, methodNotAllowed, sendJson, type HttpHandler } from '../server/http-server.js';
+import { apiHandler, bearerToken, decodeSegment, methodNotAllowed, sendJson, type HttpHandler } from '../server/http-server.js';
 import type { AuditEventInput } from './event.js';
 import { getSessionTimeline, listSessions, parseSince } from './query.js';
 import type { AuditStore, SessionFilter } from './store/types.js';
@@ -106,7 +106,7 @@ export function createSessionsApi(deps: SessionsApiDeps, options: SessionsApiOpt
       return sendJson(res, 200, { items });
     }
     if (parts.length !== 1) throw new SluiceError('SLUICE_SESSION_NOT_FOUND', `no route for ${path.slice(0, 200)}`);
-    const id = decodeURIComponent(parts[0] as string);
+    const id = decodeSegment(parts[0] as string) ?? '';
     if (!SESSION_ID.test(id)) throw new SluiceError('SLUICE_SESSION_NOT_FOUND', 'no such session');
     const limit = intParam(url, 'limit', EVENTS_DEFAULT, EVENTS_MAX);
     const timeline = await getSessionTimeline(deps.store, id);

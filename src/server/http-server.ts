@@ -63,6 +63,15 @@ export function methodNotAllowed(res: ServerResponse, allow: string): void {
   res.end(body);
 }
 
+/** A percent-encoded path segment, decoded; `undefined` when its escapes are malformed (`%E0%A4%A`). */
+export function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * An admin API route: whatever it throws is answered as a problem body, after draining what the
  * client is still sending so the reply is not cut off by a reset.
