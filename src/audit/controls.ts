@@ -350,17 +350,19 @@ export async function controlsReport(input: ControlsInput): Promise<ControlsRepo
   // AU-9: protection of audit information.
   {
     const findings: string[] = [];
-    if (!verify.ok) findings.push(`the log does NOT verify: record ${verify.problem?.seq ?? '?'}: ${verify.problem?.kind ?? ''}: ${verify.problem?.message ?? ''}`);
+    const agentAuditors = auditorRoles.filter((r) => policies.some((p) => p.role === r || p.role === '*'));
+    for (const r of agentAuditors) findings.push(`auditor role ${r} also has policies on connections: an agent holding it could read the log, masked results included`);
+    if (!verify.ok) findings.unshift(`the log does NOT verify: record ${verify.problem?.seq ?? '?'}: ${verify.problem?.kind ?? ''}: ${verify.problem?.message ?? ''}`);
     else findings.push(`the log verifies: ${verify.records} record(s) hash-chained in an RFC 6962 Merkle tree${verify.pruned > 0 ? `, ${verify.pruned} removed by retention with their hashes kept` : ''}`);
     findings.push(`the store refuses UPDATE and DELETE of records; the signing key is a separate file (${settings.signingKeyPath})`);
     if (auditorRoles.length > 0) findings.push(`reads over HTTP are limited to ${auditorRoles.join(', ')} and recorded`);
     add({
       id: 'AU-9',
       title: 'Protection of audit information',
-      status: verify.ok ? 'ok' : 'failed',
+      status: !verify.ok ? 'failed' : agentAuditors.length > 0 ? 'attention' : 'ok',
       how: 'An append-only log: canonical JSON records (RFC 8785) in a hash chain and a Merkle tree, checkpoints signed with a key kept outside the store, and triggers that refuse changes; sluice audit verify recomputes all of it and names the first bad record.',
       findings,
-      evidence: { verified: verify.ok, records: verify.records, pruned: verify.pruned, ...(verify.problem !== undefined ? { problem: verify.problem } : {}) },
+      evidence: { verified: verify.ok, records: verify.records, pruned: verify.pruned, agentAuditors, ...(verify.problem !== undefined ? { problem: verify.problem } : {}) },
       check: 'sluice audit verify',
     });
   }

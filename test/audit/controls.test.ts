@@ -57,6 +57,10 @@ ${
     connection: api
     rules:
       - allow: '*'
+  - role: auditor
+    connection: appdb
+    rules:
+      - allow: [select]
 `
     : `  - role: ci-readonly
     connection: api
@@ -140,6 +144,8 @@ test('audit controls: what weakens a control is named', async () => {
     assert.match(c.get('AC-5')?.findings[0] ?? '', /approver role dba also has policies/);
     assert.equal(c.get('AC-6')?.status, 'attention');
     assert.match(c.get('AC-6')?.findings[0] ?? '', /role dba on api \(rule #0\) allows every verb with no condition/);
+    assert.equal(c.get('AU-9')?.status, 'attention');
+    assert.ok(c.get('AU-9')?.findings.some((f) => /auditor role auditor also has policies/.test(f)));
     assert.equal(c.get('IA-5')?.status, 'attention');
     assert.deepEqual((c.get('IA-5')?.evidence as { inlineCredentials: string[] }).inlineCredentials, ['connections.appdb.upstream.password', 'connections.api.upstream.auth.bearer']);
     assert.equal(c.get('SC-8')?.status, 'attention');
