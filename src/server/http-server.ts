@@ -21,6 +21,12 @@ interface Mount {
 export interface HttpListener {
   /** Route requests whose path starts with `prefix` (longest prefix wins). */
   mount(prefix: string, handler: HttpHandler, upgrade?: UpgradeHandler): void;
+  /**
+   * Route every request whose Host header (any port) `claims` to `handler`, whatever its path,
+   * before any prefix: a host-routed connection owns its host, so the gateway's own paths
+   * (/healthz, /api/v1/…, /console) never shadow its upstream's.
+   */
+  mountHosts(claims: (host: string) => boolean, handler: HttpHandler, upgrade?: UpgradeHandler): void;
   listen(address: string): Promise<{ host: string; port: number }>;
   close(): Promise<void>;
 }
@@ -101,15 +107,26 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks);
 }
 
+/** The Host header's name, lower-cased, without its port (`[::1]:8080` → `[::1]`). */
+export function hostOf(req: IncomingMessage): string {
+  return (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+}
+
 /**
  * With `tls`, the listener serves HTTPS: bearer tokens must not cross the network in clear, and
  * kubectl refuses to send one to an http:// server at all.
  */
 export function createHttpListener(log: (line: string) => void, tls?: { readonly cert: string; readonly key: string }): HttpListener {
   const mounts: Mount[] = [];
+  const hostMounts: (Mount & { readonly claims: (host: string) => boolean })[] = [];
   const sockets = new Set<Socket>();
-  const find = (url: string | undefined): { mount: Mount; path: string } | undefined => {
-    const path = (url ?? '/').split('?')[0] ?? '/';
+  const find = (req: IncomingMessage): { mount: Mount; path: string } | undefined => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (hostMounts.length > 0) {
+      const host = hostOf(req);
+      const owner = hostMounts.find((m) => m.claims(host));
+      if (owner !== undefined) return { mount: owner, path };
+    }
     let best: Mount | undefined;
     for (const m of mounts) {
       if ((path === m.prefix || path.startsWith(m.prefix.endsWith('/') ? m.prefix : m.prefix + '/') || m.prefix === '/') && (best === undefined || m.prefix.length > best.prefix.length)) best = m;
@@ -117,7 +134,7 @@ export function createHttpListener(log: (line: string) => void, tls?: { readonly
     return best === undefined ? undefined : { mount: best, path };
   };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const hit = find(req.url);
+    const hit = find(req);
     if (hit === undefined) {
       sendProblem(res, new SluiceError('SLUICE_CONNECTION_UNKNOWN', `no route for ${req.url ?? '/'}`));
       return;
@@ -132,7 +149,7 @@ export function createHttpListener(log: (line: string) => void, tls?: { readonly
   };
   const server: Server = tls === undefined ? createServer(onRequest) : createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, onRequest);
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    const hit = find(req.url);
+    const hit = find(req);
     if (hit?.mount.upgrade === undefined) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
@@ -151,6 +168,9 @@ export function createHttpListener(log: (line: string) => void, tls?: { readonly
       if (!prefix.startsWith('/')) throw new TypeError(`mount prefix must start with "/": ${prefix}`);
       if (mounts.some((m) => m.prefix === prefix)) throw new TypeError(`two handlers mounted on ${prefix}`);
       mounts.push({ prefix, handler, ...(upgrade !== undefined ? { upgrade } : {}) });
+    },
+    mountHosts(claims, handler, upgrade) {
+      hostMounts.push({ prefix: '', claims, handler, ...(upgrade !== undefined ? { upgrade } : {}) });
     },
     async listen(address) {
       const { host, port } = splitHostPort(address);

@@ -14,7 +14,7 @@ import type { Action, Decision } from '../../pipeline/types.js';
 import { httpAction, httpFacts, METHOD_PARAMETER, readJsonBody } from '../../policy/http/index.js';
 import type { Engine, EngineContext } from '../engine.js';
 import type { Masker } from '../../masking/index.js';
-import type { UpgradeHandler } from '../../server/http-server.js';
+import { hostOf, type UpgradeHandler } from '../../server/http-server.js';
 import { relayWebSocket } from './websocket.js';
 import {
   httpBodyPlan,
@@ -223,9 +223,9 @@ export function createHttpEngine(ctx: RequestEngineContext): Engine {
   });
 
   if (byHost.size > 0) {
-    // Host routing answers whatever no longer prefix claims; requests for other hosts get 404.
-    ctx.http?.mount(
-      '/',
+    // A host-routed connection answers every path on its host, the gateway's own paths included.
+    ctx.http?.mountHosts(
+      (host) => byHost.has(host),
       (req: IncomingMessage, res: ServerResponse, path: string) => {
         const route = byHost.get(hostOf(req));
         if (route === undefined) {
@@ -292,10 +292,6 @@ function methodFields(contentType: string | undefined, body: Buffer): string[] {
 }
 
 /** The Host a request names, lower case, without its port. */
-function hostOf(req: IncomingMessage): string {
-  return (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-}
-
 /** A refused upgrade on the raw socket: the same problem response as sendHttpError. */
 function writeProblemToSocket(socket: Socket, err: SluiceError, approvalId?: string): void {
   if (!socket.writable) return;
