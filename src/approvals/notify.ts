@@ -63,12 +63,13 @@ export function consoleUrl(view: Pick<ApprovalView, 'id' | 'url'>): string | und
 /** The generic webhook body: everything a reviewer (or a bot) needs, as plain JSON. */
 export function webhookPayload(view: ApprovalView, sentAt: number): Record<string, unknown> {
   const link = ciLink(view);
+  const page = consoleUrl(view);
   return {
     type: 'approval.requested',
     sentAt,
     id: view.id,
     url: view.url,
-    ...(consoleUrl(view) !== undefined ? { consoleUrl: consoleUrl(view) } : {}),
+    ...(page !== undefined ? { consoleUrl: page } : {}),
     approveCommand: approveCommand(view.id),
     denyCommand: denyCommand(view.id),
     createdAt: view.createdAt,
