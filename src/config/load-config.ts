@@ -91,6 +91,8 @@ export interface SluiceConfig {
     /** `end`: sessions end `tokenExpiryGraceMs` after their token expires (plus the clock skew); `keep`: they live on. */
     readonly onTokenExpiry: 'end' | 'keep';
     readonly tokenExpiryGraceMs: number;
+    /** Roles with a grace of their own (`identity.roles[].tokenExpiryGrace`). */
+    readonly roleTokenExpiryGraceMs: ReadonlyMap<string, number>;
     /** How long a statement running at the deadline may go on before it is cancelled upstream. */
     readonly tokenExpiryDrainMs: number;
   };
@@ -172,6 +174,13 @@ function resolveConfig(raw: RawConfig, path: string, env: NodeJS.ProcessEnv): Sl
   const tokenExpiryGraceMs =
     raw.identity.tokenExpiryGrace === undefined ? DEFAULTS.tokenExpiryGraceMs : parseDuration(raw.identity.tokenExpiryGrace, 'identity.tokenExpiryGrace');
   if (tokenExpiryGraceMs > DEFAULTS.maxTokenExpiryGraceMs) invalid(`identity.tokenExpiryGrace: at most 24h is allowed (got ${tokenExpiryGraceMs / 3_600_000}h); use onTokenExpiry: keep for sessions without an end`);
+  const roleTokenExpiryGraceMs = new Map<string, number>();
+  raw.identity.roles.forEach((r, i) => {
+    if (r.tokenExpiryGrace === undefined) return;
+    const ms = parseDuration(r.tokenExpiryGrace, `identity.roles[${i}].tokenExpiryGrace`);
+    if (ms > DEFAULTS.maxTokenExpiryGraceMs) invalid(`identity.roles[${i}].tokenExpiryGrace: at most 24h is allowed (got ${ms / 3_600_000}h)`);
+    roleTokenExpiryGraceMs.set(r.name, ms);
+  });
   const tokenExpiryDrainMs =
     raw.identity.tokenExpiryDrain === undefined ? DEFAULTS.tokenExpiryDrainMs : parseDuration(raw.identity.tokenExpiryDrain, 'identity.tokenExpiryDrain');
   if (tokenExpiryDrainMs > DEFAULTS.maxTokenExpiryDrainMs) invalid(`identity.tokenExpiryDrain: at most 1h is allowed (got ${tokenExpiryDrainMs / 60_000}m); a longer statement belongs in a longer grace (identity.tokenExpiryGrace)`);
@@ -270,6 +279,7 @@ function resolveConfig(raw: RawConfig, path: string, env: NodeJS.ProcessEnv): Sl
       maxTokenBytes: raw.identity.maxTokenBytes ?? DEFAULTS.maxTokenBytes,
       onTokenExpiry: raw.identity.onTokenExpiry ?? 'end',
       tokenExpiryGraceMs,
+      roleTokenExpiryGraceMs,
       tokenExpiryDrainMs,
     },
     connections,

@@ -46,6 +46,8 @@ const roleMapping = z
     approver: z.boolean().optional(),
     /** Roles that may read the audit log (sessions, replay) through the HTTP API and the web console. */
     auditor: z.boolean().optional(),
+    /** For sessions opened under this role, in place of identity.tokenExpiryGrace (at most 24h). */
+    tokenExpiryGrace: duration.optional(),
   })
   .strict();
 

@@ -164,8 +164,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           upstreamUser: upstream.user,
           startedAt: started,
           ...(req.client !== undefined ? { client: req.client } : {}),
-          // The token was accepted up to `exp` plus the skew; what it opened may run the grace past that.
-          ...(config.identity.onTokenExpiry === 'end' ? { endsAt: identity.expiresAt * 1000 + config.identity.clockSkewMs + config.identity.tokenExpiryGraceMs } : {}),
+          // The token was accepted up to `exp` plus the skew; what it opened may run the grace (the role's, else the gateway's) past that.
+          ...(config.identity.onTokenExpiry === 'end'
+            ? { endsAt: identity.expiresAt * 1000 + config.identity.clockSkewMs + (config.identity.roleTokenExpiryGraceMs.get(role) ?? config.identity.tokenExpiryGraceMs) }
+            : {}),
         };
         await record({ type: 'auth.success', session, outcome: 'success' });
         const { policy } = current;

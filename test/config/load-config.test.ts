@@ -78,6 +78,7 @@ describe('sluice.yaml', () => {
     rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  tokenExpiryGrace: 25h'), /identity\.tokenExpiryGrace: at most 24h/);
     rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  tokenExpiryGrace: soon'), /identity\.tokenExpiryGrace/);
     rejects(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  tokenExpiryDrain: 2h'), /identity\.tokenExpiryDrain: at most 1h/);
+    rejects(minimal('').replace('roles: [ { name: r } ]', 'roles: [ { name: ci, tokenExpiryGrace: 2d } ]'), /identity\.roles\[0\]\.tokenExpiryGrace: at most 24h/);
     assert.equal(parseConfig(minimal('').replace('issuers: [ { local: true } ]', 'issuers: [ { local: true } ]\n  onTokenExpiry: keep'), 'x.yaml', { env: {} }).identity.onTokenExpiry, 'keep');
   });
 

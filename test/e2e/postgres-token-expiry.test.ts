@@ -134,6 +134,26 @@ describe('PostgreSQL: identity.tokenExpiryGrace and onTokenExpiry: keep', () => 
     }
   });
 
+  it('a role\'s own tokenExpiryGrace replaces the gateway\'s for its sessions', async () => {
+    // The gateway grants an hour; the role none: its session ends with its token.
+    const config = loadConfigFile(f.writeConfig(configFor(f, undefined, '1h').replace('    - name: reader\n', '    - name: reader\n      tokenExpiryGrace: 0s\n')));
+    assert.equal(config.identity.roleTokenExpiryGraceMs.get('reader'), 0);
+    const gw = await startGateway(config, { log: () => undefined });
+    try {
+      const { token, expiresAt } = await mintShortToken(config, 'reader', 'role-grace@test', 1);
+      const c = new pg.Client({ host: '127.0.0.1', port: gw.addresses.postgres?.port as number, user: 'reader', database: 'appdb', password: token });
+      const ended = new Promise<Error & { code?: string }>((resolve) => c.on('error', resolve));
+      await c.connect();
+      const err = await Promise.race([ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), Math.max(0, expiresAt - Date.now()) + 8000))]);
+      assert.ok(err !== undefined, 'the session outlived its token by more than 8 s (the gateway-wide hour applied)');
+      assert.ok(Date.now() >= expiresAt, 'not before its token expired');
+      assert.equal(err.code, '28000');
+      await c.end().catch(() => undefined);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('cancels upstream a statement still running tokenExpiryDrain past the deadline, then ends the session', async () => {
     const config = loadConfigFile(f.writeConfig(configFor(f, undefined, '0s', '1s')));
     const gw = await startGateway(config, { log: () => undefined });
