@@ -227,6 +227,10 @@ export async function controlsReport(input: ControlsInput): Promise<ControlsRepo
     const findings: string[] = [];
     if (config.identity.onTokenExpiry === 'keep') findings.push('identity.onTokenExpiry is keep: sessions outlive the tokens that opened them');
     findings.push(`${config.identity.issuers.length} token issuer(s); ${roles.length} role(s), granted by claim mappings (CEL) or to local tokens minted for them`);
+    if (config.identity.onTokenExpiry === 'end') {
+      const own = [...config.identity.roleTokenExpiryGraceMs].map(([r, ms]) => `${r} ${fmtMs(ms)}`);
+      findings.push(`sessions end ${fmtMs(config.identity.tokenExpiryGraceMs)} after their token expires${own.length > 0 ? ` (roles with their own grace: ${own.join(', ')})` : ''}; a statement still running ${fmtMs(config.identity.tokenExpiryDrainMs)} later is cancelled`);
+    }
     findings.push(`${t.subjects.size} distinct subject(s) authenticated, ${count(t, 'auth.success')} authentication(s), ${count(t, 'auth.failure')} refused, ${window}`);
     add({
       id: 'AC-2',

@@ -32,6 +32,7 @@ identity:
   issuers: [ { local: true } ]
 ${weak ? '  onTokenExpiry: keep\n' : ''}  roles:
     - name: ci-readonly
+      tokenExpiryGrace: 15m
     - name: analyst
     - name: dba
       approver: true
@@ -109,6 +110,7 @@ test('audit controls: a sound config and an intact log; the figures are counted 
     assert.equal((c.get('AC-5')?.evidence as { requested: number; approved: number }).requested, 1);
     assert.equal((c.get('AC-5')?.evidence as { approved: number }).approved, 1);
     assert.equal((c.get('AC-2')?.evidence as { subjects: number }).subjects, 1);
+    assert.ok(c.get('AC-2')?.findings.includes('sessions end 1h after their token expires (roles with their own grace: ci-readonly 15m); a statement still running 1m later is cancelled'), JSON.stringify(c.get('AC-2')?.findings));
     assert.deepEqual((c.get('IA-2')?.evidence as { authFailures: unknown }).authFailures, { SLUICE_TOKEN_EXPIRED: 1 });
     assert.deepEqual((c.get('AC-6')?.evidence as { readOnly: string[] }).readOnly, ['analyst@appdb']);
     // The scenario's approved UPDATE was recorded without a policy version: AU-3 says so.
