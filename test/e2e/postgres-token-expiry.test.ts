@@ -115,53 +115,58 @@ describe('PostgreSQL: identity.tokenExpiryGrace and onTokenExpiry: keep', () => 
     await f?.cleanup();
   });
 
-  it('lets a session run tokenExpiryGrace past its token, then ends it, saying until when it could run', async () => {
-    const config = loadConfigFile(f.writeConfig(configFor(f, undefined, '2s')));
+  interface ExpiringSession {
+    readonly config: SluiceConfig;
+    readonly gw: Gateway;
+    readonly c: pg.Client;
+    readonly expiresAt: number;
+    /** The client's first error: the FATAL that ends the session. */
+    readonly ended: Promise<Error & { code?: string }>;
+  }
+
+  /** A gateway on `yaml` and a `pg` client signed in with a 1 s token for `subject`; both closed after `run`. */
+  const withExpiringSession = async (yaml: string, subject: string, run: (s: ExpiringSession) => Promise<void>): Promise<void> => {
+    const config = loadConfigFile(f.writeConfig(yaml));
     const gw = await startGateway(config, { log: () => undefined });
     try {
-      const { token, expiresAt } = await mintShortToken(config, 'reader', 'grace@test', 1);
+      const { token, expiresAt } = await mintShortToken(config, 'reader', subject, 1);
       const c = new pg.Client({ host: '127.0.0.1', port: gw.addresses.postgres?.port as number, user: 'reader', database: 'appdb', password: token });
       const ended = new Promise<Error & { code?: string }>((resolve) => c.on('error', resolve));
       await c.connect();
+      try {
+        await run({ config, gw, c, expiresAt, ended });
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    } finally {
+      await gw.close();
+    }
+  };
+
+  it('lets a session run tokenExpiryGrace past its token, then ends it, saying until when it could run', async () => {
+    await withExpiringSession(configFor(f, undefined, '2s'), 'grace@test', async ({ c, expiresAt, ended }) => {
       await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 500));
       assert.equal((await c.query('SELECT 8 AS eight')).rows[0].eight, 8, 'within the grace');
       const err = await ended;
       assert.ok(Date.now() >= expiresAt + 2000, 'not before the grace ran out');
       assert.equal(err.code, '28000');
-      await c.end().catch(() => undefined);
-    } finally {
-      await gw.close();
-    }
+    });
   });
 
   it('a role\'s own tokenExpiryGrace replaces the gateway\'s for its sessions', async () => {
     // The gateway grants an hour; the role none: its session ends with its token.
-    const config = loadConfigFile(f.writeConfig(configFor(f, undefined, '1h').replace('    - name: reader\n', '    - name: reader\n      tokenExpiryGrace: 0s\n')));
-    assert.equal(config.identity.roleTokenExpiryGraceMs.get('reader'), 0);
-    const gw = await startGateway(config, { log: () => undefined });
-    try {
-      const { token, expiresAt } = await mintShortToken(config, 'reader', 'role-grace@test', 1);
-      const c = new pg.Client({ host: '127.0.0.1', port: gw.addresses.postgres?.port as number, user: 'reader', database: 'appdb', password: token });
-      const ended = new Promise<Error & { code?: string }>((resolve) => c.on('error', resolve));
-      await c.connect();
+    const yaml = configFor(f, undefined, '1h').replace('    - name: reader\n', '    - name: reader\n      tokenExpiryGrace: 0s\n');
+    await withExpiringSession(yaml, 'role-grace@test', async ({ config, expiresAt, ended }) => {
+      assert.equal(config.identity.roleTokenExpiryGraceMs.get('reader'), 0);
       const err = await Promise.race([ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), Math.max(0, expiresAt - Date.now()) + 8000))]);
       assert.ok(err !== undefined, 'the session outlived its token by more than 8 s (the gateway-wide hour applied)');
       assert.ok(Date.now() >= expiresAt, 'not before its token expired');
       assert.equal(err.code, '28000');
-      await c.end().catch(() => undefined);
-    } finally {
-      await gw.close();
-    }
+    });
   });
 
   it('cancels upstream a statement still running tokenExpiryDrain past the deadline, then ends the session', async () => {
-    const config = loadConfigFile(f.writeConfig(configFor(f, undefined, '0s', '1s')));
-    const gw = await startGateway(config, { log: () => undefined });
-    try {
-      const { token, expiresAt } = await mintShortToken(config, 'reader', 'drain@test', 1);
-      const c = new pg.Client({ host: '127.0.0.1', port: gw.addresses.postgres?.port as number, user: 'reader', database: 'appdb', password: token });
-      const ended = new Promise<Error & { code?: string }>((resolve) => c.on('error', resolve));
-      await c.connect();
+    await withExpiringSession(configFor(f, undefined, '0s', '1s'), 'drain@test', async ({ gw, c, expiresAt, ended }) => {
       const started = Date.now();
       const err = await c.query("SELECT pg_sleep(60), 'drain-marker' AS m").then(
         () => assert.fail('a 60 s statement finished'),
@@ -171,7 +176,6 @@ describe('PostgreSQL: identity.tokenExpiryGrace and onTokenExpiry: keep', () => 
       assert.ok(Date.now() >= expiresAt + 1000, 'not before the drain time');
       assert.ok(Date.now() - started < 20_000, 'cancelled, not waited out');
       assert.equal((await ended).code, '28000');
-      await c.end().catch(() => undefined);
       // PostgreSQL itself stopped it: no backend is still sleeping on it.
       const running = await f.pg.query("SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE '%drain-marker%' AND state = 'active' AND pid <> pg_backend_pid()", 'app');
       assert.equal(Number(running.rows[0]?.n), 0);
@@ -179,26 +183,13 @@ describe('PostgreSQL: identity.tokenExpiryGrace and onTokenExpiry: keep', () => 
       const result = records.find((x) => x.type === 'command.result' && x.command?.text.includes('drain-marker'));
       assert.equal(result?.outcome, 'failure');
       assert.equal((records.find((r) => r.type === 'session.end')?.details as { reason?: string } | undefined)?.reason, 'token expired');
-    } finally {
-      await gw.close();
-    }
+    });
   });
 
   it('keeps a session open after its token expired', async () => {
-    const config = loadConfigFile(f.writeConfig(configFor(f, 'keep')));
-    const gw = await startGateway(config, { log: () => undefined });
-    try {
-      const { token, expiresAt } = await mintShortToken(config, 'reader', 'keep@test', 1);
-      const c = new pg.Client({ host: '127.0.0.1', port: gw.addresses.postgres?.port as number, user: 'reader', database: 'appdb', password: token });
-      await c.connect();
-      try {
-        await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 300));
-        assert.equal((await c.query('SELECT 7 AS seven')).rows[0].seven, 7);
-      } finally {
-        await c.end();
-      }
-    } finally {
-      await gw.close();
-    }
+    await withExpiringSession(configFor(f, 'keep'), 'keep@test', async ({ c, expiresAt }) => {
+      await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 300));
+      assert.equal((await c.query('SELECT 7 AS seven')).rows[0].seven, 7);
+    });
   });
 });
