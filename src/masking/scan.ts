@@ -1949,7 +1949,7 @@ export class Scanner {
     while (j > this.lastEnd && i - j < 7 && is(s.charCodeAt(j - 1), UPPER | LOWER)) j--;
     // Prefixes before the joiner: sk_/rk_/hf_ (2), gh?_/npm_/dop_/glc_/sbp_ (3), glsa_ (4),
     // shpat_ (5), github_/CCIPAT_/sntrys_ (6); sk- (2), key-/xai-/pul- (3),
-    // xox?-/pypi-/NRAK-/HRKU-/PMAK-/glrt- (4), glpat- (5), GOCSPX-/glsoat- (6), glagent- (7);
+    // xox?-/xapp-/pypi-/NRAK-/HRKU-/PMAK-/glrt- (4), glpat- (5), GOCSPX-/glsoat- (6), glagent- (7);
     // with a digit inside: sq0atp- (6), fo1_/fm2_ (3), r8_ (2).
     const len = i - j;
     if (c === UNDERSCORE_C) {
@@ -2265,6 +2265,10 @@ export class Scanner {
         if (s.startsWith('xox', st) && 'baprs'.includes(s[st + 3] ?? '#') && s.charCodeAt(st + 4) === HYPHEN) {
           e = this.runEnd(st + 5, ALNUM, HYPHEN);
           if (e - st - 5 >= 10) return this.token(e, D.slack);
+        } else if (s.startsWith('xapp-', st) && is(s.charCodeAt(st + 5), DIGIT) && s.charCodeAt(st + 6) === HYPHEN) {
+          // Slack app-level token (Socket Mode): xapp-1-A…-<digits>-<64 hex>.
+          e = this.runEnd(st + 7, ALNUM, HYPHEN);
+          if (e - st - 7 >= 40) return this.token(e, D.slack);
         } else if (s.startsWith('xai-', st)) {
           // xAI API key: xai- and 80 letters and digits.
           e = this.runEnd(st + 4, ALNUM);

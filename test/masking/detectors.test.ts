@@ -536,7 +536,11 @@ test('aws_access_key and aws_secret_key (40 chars next to an AWS secret key name
 test('github, gitlab, slack, stripe, google, npm tokens', () => {
   hits('github_token', ['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', 'gho_16C7e42F292c6912E7710c838347Ae178B4a', 'ghs_16C7e42F292c6912E7710c838347Ae178B4a', 'github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV'], ['ghp_short', 'ghx_wWPw5k4aXcaT4fNP0UcnZwJUVFk6LO0pINUx', 'x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']);
   hits('gitlab_token', ['glpat-xxxxxxxxxxxxxxxxxxxx', 'glpat-AbC_dEf-1234567890xyz'], ['glpat-short']);
-  hits('slack_token', ['xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx', 'xoxp-1-2-3-abcdef123456'], ['xoxz-123456789012-12345', 'xoxb-123']);
+  hits(
+    'slack_token',
+    ['xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx', 'xoxp-1-2-3-abcdef123456', 'xapp-1-A0123456789-1234567890123-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'],
+    ['xoxz-123456789012-12345', 'xoxb-123', 'xapp-1-short', 'xapp-x-A0123456789-1234567890123-0123456789abcdef'],
+  );
   hits('slack_webhook', ['https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX'], ['https://hooks.slack.com/', 'https://slack.com/services/T0/B0/X']);
   hits('stripe_key', ['sk_live_4eC39HqLyjWDarjtT1zdp7dc', 'rk_live_4eC39HqLyjWDarjtT1zdp7dc', 'sk_test_4eC39HqLyjWDarjtT1zdp7dc'], ['pk_live_4eC39HqLyjWDarjtT1zdp7dc', 'sk_live_abc', 'desk_live_4eC39HqLyjWDarjtT1zdp7dc']);
   hits('google_api_key', ['AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI'], ['AIzaSyDdI0hCZtE6vySjMm', 'AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHIx']);
