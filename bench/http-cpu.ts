@@ -11,16 +11,15 @@
  * commit, with node_modules linked), for an A/B against this one. Linux only (/proc).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { gatewayConfigText, UPSTREAM_SOURCE } from './http-fixture.js';
+import { REPO, startBenchGateway, UPSTREAM_SOURCE } from './http-fixture.js';
 
 const { values } = parseArgs({
   options: {
-    tree: { type: 'string', default: resolve(dirname(fileURLToPath(import.meta.url)), '..') },
+    tree: { type: 'string', default: REPO },
     requests: { type: 'string', default: '4000' },
     rounds: { type: 'string', default: '3' },
     path: { type: 'string', default: 'masked' },
@@ -32,15 +31,6 @@ const N = Number(values.requests);
 const ROUNDS = Number(values.rounds);
 const PATH = values.path;
 if (PATH !== 'masked' && PATH !== 'plain') throw new Error('--path is masked or plain');
-
-const { parseConfig } = await import(`${tree}/src/config/index.js`);
-const { createAuthenticator, mintLocalToken } = await import(`${tree}/src/identity/index.js`);
-const { createPolicyEngine } = await import(`${tree}/src/policy/index.js`);
-const { createPipeline } = await import(`${tree}/src/pipeline/pipeline.js`);
-const { createMasker } = await import(`${tree}/src/masking/index.js`);
-const { createHttpListener } = await import(`${tree}/src/server/http-server.js`);
-const { createHttpEngine } = await import(`${tree}/src/connectors/http/index.js`);
-const { openAuditLog } = await import(`${tree}/src/audit/index.js`);
 
 /** The load generator: n GETs over c keep-alive connections, then prints "done". */
 const LOAD = `
@@ -56,25 +46,7 @@ const up = spawn(process.execPath, ['-e', UPSTREAM_SOURCE], { stdio: ['ignore', 
 process.once('exit', () => up.kill());
 const upPort = await new Promise<number>((r) => up.stdout.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
 const dir = mkdtempSync(join(tmpdir(), 'sluice-http-cpu-'));
-const text = gatewayConfigText(dir, upPort);
-writeFileSync(join(dir, 'sluice.yaml'), text);
-const config = parseConfig(text, join(dir, 'sluice.yaml'));
-// The tree's own types are not visible through a computed import: its masker is used as it is.
-const maskers = new Map<string, { maskText(t: string): string }>(config.connections.map((c: { name: string; mask: unknown }) => [c.name, createMasker(c.mask, { secret: config.secret })]));
-const audit = await openAuditLog(config, { mask: (t: string) => (maskers.get('masked') as { maskText(t: string): string }).maskText(t) });
-const policy = createPolicyEngine(config);
-const pipeline = createPipeline({ config, authenticator: await createAuthenticator(config), policy, audit });
-const http = createHttpListener(() => undefined);
-const engine = createHttpEngine({
-  config,
-  pipeline,
-  maskerFor: (n: string) => maskers.get(n),
-  log: (l: string) => console.error(l),
-  http,
-  decide: (s: { identity: unknown; role: string }, a: unknown) => policy.decide(s.identity, s.role, a),
-});
-const { port } = await http.listen('127.0.0.1:0');
-const token = await mintLocalToken(config, { role: 'agent', subject: 'bench', ttlMs: 3_600_000 });
+const { port, token, close } = await startBenchGateway(dir, upPort, tree);
 
 /** The main thread's user + system CPU time, µs (clock ticks of 10 ms). */
 const mainThreadCpu = (): number => {
@@ -97,9 +69,7 @@ for (let i = 0; i < ROUNDS; i++) {
   const wall = performance.now() - t0;
   console.log(`${PATH}: event loop ${loop.toFixed(1)} µs/request, whole process ${((u.user + u.system) / N).toFixed(1)} µs/request, ${((N / wall) * 1000).toFixed(0)} req/s`);
 }
-await engine.close(100);
-await http.close();
-await audit.close();
+await close();
 up.kill();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);

@@ -14,16 +14,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseConfig } from '../src/config/index.js';
-import { createAuthenticator, mintLocalToken } from '../src/identity/index.js';
-import { createPolicyEngine } from '../src/policy/index.js';
-import { createPipeline } from '../src/pipeline/pipeline.js';
-import { createMasker, type Masker } from '../src/masking/index.js';
-import { createHttpListener } from '../src/server/http-server.js';
-import { createHttpEngine } from '../src/connectors/http/index.js';
-import { openAuditLog } from '../src/audit/index.js';
 import { freePort } from '../test/helpers/postgres.js';
-import { gatewayConfigText, UPSTREAM_SOURCE } from './http-fixture.js';
+import { startBenchGateway, UPSTREAM_SOURCE } from './http-fixture.js';
 
 const run = promisify(execFile);
 const arg = (name: string, dflt: number): number => {
@@ -98,25 +90,7 @@ async function main(): Promise<void> {
   process.once('exit', () => upstream.kill());
   const upPort = await new Promise<number>((resolve) => upstream.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-http-'));
-  const text = gatewayConfigText(dir, upPort);
-  const path = join(dir, 'sluice.yaml');
-  writeFileSync(path, text);
-  const config = parseConfig(text, path);
-  const maskers = new Map<string, Masker>(config.connections.map((c) => [c.name, createMasker(c.mask, { secret: config.secret })]));
-  const audit = await openAuditLog(config, { mask: (t) => (maskers.get('masked') as Masker).maskText(t) });
-  const policy = createPolicyEngine(config);
-  const pipeline = createPipeline({ config, authenticator: await createAuthenticator(config), policy, audit });
-  const http = createHttpListener(() => undefined);
-  const engine = createHttpEngine({
-    config,
-    pipeline,
-    maskerFor: (n) => maskers.get(n) as Masker,
-    log: (l) => console.error(l),
-    http,
-    decide: (s, a) => policy.decide(s.identity, s.role, a),
-  });
-  const { port } = await http.listen('127.0.0.1:0');
-  const token = await mintLocalToken(config, { role: 'agent', subject: 'bench', ttlMs: 3_600_000 });
+  const { port, token, auditRecords, close } = await startBenchGateway(dir, upPort);
 
   const check = await fetch(`http://127.0.0.1:${port}/http/masked/v1/orders/42`, { headers: { authorization: `Bearer ${token}` } });
   const sample = await check.text();
@@ -146,13 +120,10 @@ async function main(): Promise<void> {
   if (viaNode !== undefined) console.log(row('minimal node:http proxy (nothing else)', viaNode));
   console.log(row('Sluice, no masking', plain));
   console.log(row('Sluice, JSON masking', masked));
-  const head = await audit.store.readHead();
-  console.log(`audit records written: ${head.size}`);
+  console.log(`audit records written: ${await auditRecords()}`);
 
   nginx?.stop();
-  await engine.close(100);
-  await http.close();
-  await audit.close();
+  await close();
   upstream.kill();
   rmSync(dir, { recursive: true, force: true });
 }
