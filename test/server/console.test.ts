@@ -99,6 +99,17 @@ describe('web console', () => {
     return page;
   };
 
+  /** A reviewer's (or agent's) page, signed in with `token`, and the card of request `id` on it. */
+  const cardFor = async (token: string, id: string): Promise<{ page: Page; card: ReturnType<Page['locator']> }> => {
+    const page = await signIn(token);
+    const card = page.locator(`.approval[data-id="${id}"]`);
+    await card.waitFor();
+    return { page, card };
+  };
+
+  /** How many items the page keeps in its tab's sessionStorage (the token, while signed in). */
+  const storedItems = (page: Page): Promise<number> => page.evaluate(() => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length);
+
   /** Every record of one type in the log, once the writer has ingested `atLeast` of them. */
   const recordsOf = async (type: string, atLeast: number): Promise<AuditRecord[]> => {
     let found: AuditRecord[] = [];
@@ -154,9 +165,7 @@ describe('web console', () => {
     try {
       const held = c.query(HOSTILE);
       const { id } = await pendingFor(HOSTILE);
-      const page = await signIn(tokens.dba);
-      const card = page.locator(`.approval[data-id="${id}"]`);
-      await card.waitFor();
+      const { page, card } = await cardFor(tokens.dba, id);
       assert.equal(await card.locator('.statement').textContent(), HOSTILE);
       assert.equal(await page.locator('img').count(), 0, 'the statement text became markup');
       assert.equal(await page.locator('main script').count(), 0);
@@ -189,8 +198,7 @@ describe('web console', () => {
         (err: Error) => err,
       );
       const { id } = await pendingFor(text);
-      const page = await signIn(tokens.dba);
-      const card = page.locator(`.approval[data-id="${id}"]`);
+      const { page, card } = await cardFor(tokens.dba, id);
       await card.locator('[data-action=deny]').click();
       await card.locator('[data-role=message]:has-text("needs a reason")').waitFor();
       assert.equal(((await (await get(`/api/v1/approvals/${id}`, tokens.dba)).json()) as { state: string }).state, 'pending');
@@ -212,16 +220,14 @@ describe('web console', () => {
       const text = 'DELETE FROM orders WHERE id = 3';
       const held = c.query(text).catch((err: Error) => err);
       const { id } = await pendingFor(text);
-      const page = await signIn(tokens.agent);
-      const card = page.locator(`.approval[data-id="${id}"]`);
-      await card.waitFor();
+      const { page, card } = await cardFor(tokens.agent, id);
       assert.equal(await card.locator('[data-action]').count(), 0);
       assert.match((await page.locator('main').textContent()) ?? '', /no approver role/);
       assert.equal(await page.locator('#nav a[href="#/sessions"]').count(), 0, 'an agent gets no audit view');
       // Sign out forgets the token.
       await page.click('#signout');
       await page.waitForSelector('#token');
-      assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length), 0);
+      assert.equal(await storedItems(page), 0);
       await page.context().close();
       await get(`/api/v1/approvals/${id}/deny`, tokens.dba, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'cleanup' }) });
       await held;
@@ -236,7 +242,7 @@ describe('web console', () => {
     const polling = await signIn(first.token);
     await polling.waitForSelector('#signin-error:has-text("Signed out")', { timeout: 15_000 });
     assert.ok(Date.now() >= first.expiresAt);
-    assert.equal(await polling.evaluate(() => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length), 0);
+    assert.equal(await storedItems(polling), 0);
     await polling.context().close();
     // On a view that does not refresh, the next load does.
     const second = await mintShortToken(config, 'dba', 'short-lived-reviewer', 3);
@@ -247,7 +253,7 @@ describe('web console', () => {
     await page.reload();
     await page.waitForSelector('#signin-error:has-text("Signed out")');
     assert.equal(await page.locator('#signout').count(), 0);
-    assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length), 0);
+    assert.equal(await storedItems(page), 0);
     await page.context().close();
   });
 
@@ -258,7 +264,7 @@ describe('web console', () => {
     await page.click('#signin button[type=submit]');
     await page.waitForSelector('#signin-error:has-text("refused")');
     assert.equal(await page.locator('#signout').count(), 0);
-    assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length), 0);
+    assert.equal(await storedItems(page), 0);
     await page.context().close();
   });
 
