@@ -8,6 +8,7 @@
  * unencrypted hop, an unconditional allow-everything rule); `failed` (the evidence itself is
  * broken: the log does not verify); `off` (the feature is not configured: no approver roles).
  */
+import { formatDuration } from '../config/duration.js';
 import type { SluiceConfig } from '../config/load-config.js';
 import { AUDIT_EVENT_TYPES, parseRecord, type AuditRecord } from './event.js';
 import type { AuditSettings } from './open-store.js';
@@ -151,14 +152,6 @@ function count(t: Tally, type: string): number {
   return t.byType.get(type) ?? 0;
 }
 
-function fmtMs(ms: number): string {
-  if (ms === 0) return '0s';
-  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  return `${ms / 1000}s`;
-}
-
 /** A rule's effect and its verb list, as written. */
 function effectOf(rule: SluiceConfig['policies'][number]['rules'][number]): { effect: 'allow' | 'deny' | 'review'; verbs: '*' | readonly string[] } {
   if (rule.allow !== undefined) return { effect: 'allow', verbs: rule.allow };
@@ -228,8 +221,8 @@ export async function controlsReport(input: ControlsInput): Promise<ControlsRepo
     if (config.identity.onTokenExpiry === 'keep') findings.push('identity.onTokenExpiry is keep: sessions outlive the tokens that opened them');
     findings.push(`${config.identity.issuers.length} token issuer(s); ${roles.length} role(s), granted by claim mappings (CEL) or to local tokens minted for them`);
     if (config.identity.onTokenExpiry === 'end') {
-      const own = [...config.identity.roleTokenExpiryGraceMs].map(([r, ms]) => `${r} ${fmtMs(ms)}`);
-      findings.push(`sessions end ${fmtMs(config.identity.tokenExpiryGraceMs)} after their token expires${own.length > 0 ? ` (roles with their own grace: ${own.join(', ')})` : ''}; a statement still running ${fmtMs(config.identity.tokenExpiryDrainMs)} later is cancelled`);
+      const own = [...config.identity.roleTokenExpiryGraceMs].map(([r, ms]) => `${r} ${formatDuration(ms)}`);
+      findings.push(`sessions end ${formatDuration(config.identity.tokenExpiryGraceMs)} after their token expires${own.length > 0 ? ` (roles with their own grace: ${own.join(', ')})` : ''}; a statement still running ${formatDuration(config.identity.tokenExpiryDrainMs)} later is cancelled`);
     }
     findings.push(`${t.subjects.size} distinct subject(s) authenticated, ${count(t, 'auth.success')} authentication(s), ${count(t, 'auth.failure')} refused, ${window}`);
     add({
@@ -381,7 +374,7 @@ export async function controlsReport(input: ControlsInput): Promise<ControlsRepo
       how: 'Ed25519 checkpoints in the C2SP signed-note format commit to the whole log every audit.checkpointEvery records or checkpointInterval; a receipt (inclusion proof) shows one record is in a signed tree, checkable offline with the public key.',
       findings: [
         `${verify.checkpoints} signed checkpoint(s)${cp !== undefined ? `, the latest over ${cp.size} records at ${new Date(cp.ts).toISOString()} by ${cp.signedBy.join(', ')}` : ''}`,
-        `${verify.unsigned} record(s) after it, chained but not yet signed (a checkpoint every ${settings.checkpointEvery} records or ${fmtMs(settings.checkpointIntervalMs)})`,
+        `${verify.unsigned} record(s) after it, chained but not yet signed (a checkpoint every ${settings.checkpointEvery} records or ${formatDuration(settings.checkpointIntervalMs)})`,
       ],
       evidence: { checkpoints: verify.checkpoints, unsigned: verify.unsigned, ...(cp !== undefined ? { latest: cp } : {}) },
       check: 'sluice audit receipt --config F EVENT_ID > r.json; sluice audit verify-receipt r.json',
@@ -394,7 +387,7 @@ export async function controlsReport(input: ControlsInput): Promise<ControlsRepo
     title: 'Audit record retention',
     status: 'ok',
     how: 'audit.retention removes only whole sealed segments past the retention time, keeping their leaf hashes, so the log still verifies; the removal is itself recorded.',
-    findings: [settings.retentionMs === undefined ? 'no audit.retention: records are kept indefinitely' : `records are kept ${fmtMs(settings.retentionMs)}, then removed by whole sealed segments`, `${verify.pruned} record(s) removed so far, ${count(t, 'audit.retention')} retention run(s) recorded ${window}`],
+    findings: [settings.retentionMs === undefined ? 'no audit.retention: records are kept indefinitely' : `records are kept ${formatDuration(settings.retentionMs)}, then removed by whole sealed segments`, `${verify.pruned} record(s) removed so far, ${count(t, 'audit.retention')} retention run(s) recorded ${window}`],
     evidence: { retentionMs: settings.retentionMs ?? null, pruned: verify.pruned },
     check: 'sluice audit verify (counts records removed by retention)',
   });
@@ -412,7 +405,7 @@ export async function controlsReport(input: ControlsInput): Promise<ControlsRepo
 
   // IA-2: identification and authentication.
   {
-    const issuers = config.identity.issuers.map((i) => `${i.kind === 'local' ? 'the local issuer' : i.issuer} (tokens at most ${fmtMs(i.maxTokenLifetimeMs)})`);
+    const issuers = config.identity.issuers.map((i) => `${i.kind === 'local' ? 'the local issuer' : i.issuer} (tokens at most ${formatDuration(i.maxTokenLifetimeMs)})`);
     add({
       id: 'IA-2',
       title: 'Identification and authentication',
@@ -429,7 +422,7 @@ export async function controlsReport(input: ControlsInput): Promise<ControlsRepo
     const inline = inlineCredentials(config);
     const findings = inline.map((w) => `${w} is written in the config; reference it (env:NAME, file:/path)`);
     const longest = Math.max(...config.identity.issuers.map((i) => i.maxTokenLifetimeMs));
-    findings.push(`agent tokens: at most ${fmtMs(longest)} of lifetime, ${fmtMs(config.identity.clockSkewMs)} of clock skew`);
+    findings.push(`agent tokens: at most ${formatDuration(longest)} of lifetime, ${formatDuration(config.identity.clockSkewMs)} of clock skew`);
     findings.push('upstream credentials are injected by the gateway and scrubbed from every response: agents never hold them');
     add({
       id: 'IA-5',

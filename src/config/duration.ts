@@ -19,7 +19,9 @@ export function parseDuration(value: string | number, where: string): number {
   return Math.round(total);
 }
 
+/** The largest whole unit: `2h`, `90m`, `15s`, `250ms`; zero is `0s`. */
 export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms % 1000 === 0) return `${ms / 1000}s`;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { loadConfigFile, parseConfig, parseDuration } from '../../src/config/index.js';
+import { formatDuration, loadConfigFile, parseConfig, parseDuration } from '../../src/config/index.js';
 import { SluiceError } from '../../src/errors.js';
 
 const examplePath = new URL('../../examples/sluice.yaml', import.meta.url).pathname;
@@ -95,5 +95,9 @@ describe('sluice.yaml', () => {
     assert.equal(parseDuration(2, 'x'), 2000);
     assert.throws(() => parseDuration('soon', 'ttl'), /ttl: "soon" is not a duration/);
     assert.throws(() => parseDuration(-1, 'ttl'), /non-negative/);
+  });
+
+  it('formats durations in their largest whole unit, zero as 0s', () => {
+    assert.deepEqual([3_600_000, 5_400_000, 15_000, 250, 0].map(formatDuration), ['1h', '90m', '15s', '250ms', '0s']);
   });
 });
