@@ -9,7 +9,8 @@
  * broken: the log does not verify); `off` (the feature is not configured: no approver roles).
  */
 import { formatDuration } from '../config/duration.js';
-import type { SluiceConfig } from '../config/load-config.js';
+import { isLoopbackHost, type SluiceConfig } from '../config/load-config.js';
+import { splitHostPort } from '../connectors/engine.js';
 import { AUDIT_EVENT_TYPES, parseRecord, type AuditRecord } from './event.js';
 import type { AuditSettings } from './open-store.js';
 import type { AuditStore } from './store/types.js';
@@ -129,15 +130,8 @@ async function tally(store: AuditStore, since: number | undefined): Promise<Tall
   return t;
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/i;
-
-function hostOf(address: string): string {
-  const m = /^\[([^\]]+)\]:\d+$/.exec(address) ?? /^(.*):\d+$/.exec(address);
-  return m?.[1] ?? address;
-}
-
 function isLoopback(host: string): boolean {
-  return LOOPBACK.test(host);
+  return isLoopbackHost(host.toLowerCase());
 }
 
 function top(m: ReadonlyMap<string, number>, n = 5): string {
@@ -186,10 +180,10 @@ function inlineCredentials(config: SluiceConfig): string[] {
 function cleartextHops(config: SluiceConfig): string[] {
   const out: string[] = [];
   const { postgres, http } = config.listen;
-  if (postgres !== undefined && !isLoopback(hostOf(postgres)) && config.tls === undefined) {
+  if (postgres !== undefined && !isLoopback(splitHostPort(postgres).host) && config.tls === undefined) {
     out.push(config.allowInsecureRemote ? `the PostgreSQL listener ${postgres} takes tokens in clear from remote clients (allowInsecureRemote: true, no tls)` : `the PostgreSQL listener ${postgres} has no tls: remote clients are refused until it does`);
   }
-  if (http !== undefined && !isLoopback(hostOf(http)) && config.tls === undefined) out.push(`the HTTP listener ${http} (bearer tokens, the approvals API and the console) has no tls`);
+  if (http !== undefined && !isLoopback(splitHostPort(http).host) && config.tls === undefined) out.push(`the HTTP listener ${http} (bearer tokens, the approvals API and the console) has no tls`);
   for (const c of config.connections) {
     if (c.type === 'postgres') {
       if (!isLoopback(c.upstream.host) && (c.upstream.sslmode === 'disable' || c.upstream.sslmode === 'prefer')) out.push(`connection ${c.name} reaches ${c.upstream.host} with sslmode ${c.upstream.sslmode}`);
