@@ -9,6 +9,7 @@
  * broken: the log does not verify); `off` (the feature is not configured: no approver roles).
  */
 import { formatDuration } from '../config/duration.js';
+import { isSecretReference } from '../config/secret.js';
 import { isLoopbackHost, type SluiceConfig } from '../config/load-config.js';
 import { splitHostPort } from '../connectors/engine.js';
 import { AUDIT_EVENT_TYPES, parseRecord, type AuditRecord } from './event.js';
@@ -156,23 +157,21 @@ function effectOf(rule: SluiceConfig['policies'][number]['rules'][number]): { ef
 /** Credentials written into the config itself rather than referenced (`env:`, `file:`). */
 function inlineCredentials(config: SluiceConfig): string[] {
   const out: string[] = [];
-  const isRef = (v: string): boolean => v.startsWith('env:') || v.startsWith('file:');
+  const inline = (value: string | undefined, where: string): void => {
+    if (value !== undefined && !isSecretReference(value)) out.push(where);
+  };
   for (const c of config.raw.connections) {
-    if (c.type === 'postgres') {
-      if (c.upstream.password !== undefined && !isRef(c.upstream.password)) out.push(`connections.${c.name}.upstream.password`);
-      continue;
+    const at = `connections.${c.name}`;
+    if (c.type === 'postgres') inline(c.upstream.password, `${at}.upstream.password`);
+    else {
+      const auth = c.upstream.auth;
+      if (auth !== undefined && 'bearer' in auth) inline(auth.bearer, `${at}.upstream.auth.bearer`);
+      if (auth !== undefined && 'basic' in auth) inline(auth.basic.password, `${at}.upstream.auth.basic.password`);
+      if (auth !== undefined && 'header' in auth) inline(auth.header.value, `${at}.upstream.auth.header.value`);
     }
-    const auth = c.upstream.auth;
-    if (auth === undefined) continue;
-    if ('bearer' in auth && !isRef(auth.bearer)) out.push(`connections.${c.name}.upstream.auth.bearer`);
-    if ('basic' in auth && !isRef(auth.basic.password)) out.push(`connections.${c.name}.upstream.auth.basic.password`);
-    if ('header' in auth && !isRef(auth.header.value)) out.push(`connections.${c.name}.upstream.auth.header.value`);
+    inline(c.mask?.hashKey, `${at}.mask.hashKey`);
   }
-  const store = config.raw.store;
-  if ('postgres' in store && !isRef(store.postgres)) out.push('store.postgres');
-  for (const [name, c] of config.raw.connections.map((c) => [c.name, c] as const)) {
-    if (c.mask?.hashKey !== undefined && !isRef(c.mask.hashKey)) out.push(`connections.${name}.mask.hashKey`);
-  }
+  if ('postgres' in config.raw.store) inline(config.raw.store.postgres, 'store.postgres');
   return out;
 }
 

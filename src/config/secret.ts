@@ -38,6 +38,11 @@ export class Secret {
 /** Largest secret file read; secrets are short and a huge file is a misconfiguration. */
 const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
+/** Whether a config string refers to a secret (`env:`, `file:`) rather than holding it inline. */
+export function isSecretReference(raw: string): boolean {
+  return raw.startsWith('env:') || raw.startsWith('file:');
+}
+
 /**
  * Resolve a config string that may be a reference. `where` is the config path, used in errors.
  * Plain strings are allowed (they become `inline` secrets) so a first config works, but the
