@@ -56,16 +56,16 @@ export interface ControlsInput {
 
 /** What the log holds in the window, counted in one pass. */
 interface Tally {
-  readonly records: number;
+  records: number;
   readonly byType: Map<string, number>;
   readonly decisions: { allow: number; deny: number; review: number };
   readonly subjects: Set<string>;
   readonly authFailures: Map<string, number>;
-  readonly commands: number;
+  commands: number;
   /** Command records missing an AU-3 field, by field. */
   readonly missing: Map<string, number>;
-  readonly auditReadsDenied: number;
-  readonly configChanges: number;
+  auditReadsDenied: number;
+  configChanges: number;
 }
 
 const PAGE = 1000;
@@ -110,14 +110,14 @@ async function tally(store: AuditStore, since: number | undefined): Promise<Tall
       } catch {
         continue; // verification names a record that does not parse
       }
-      (t as { records: number }).records++;
+      t.records++;
       bump(t.byType, r.type);
       if (r.type === 'auth.success' && r.identity !== undefined) t.subjects.add(`${r.identity.issuer} ${r.identity.subject}`);
       if (r.type === 'auth.failure') bump(t.authFailures, r.error?.code ?? 'unknown');
-      if (r.type === 'audit.read' && r.outcome === 'denied') (t as { auditReadsDenied: number }).auditReadsDenied++;
-      if (r.type === 'config.change') (t as { configChanges: number }).configChanges++;
+      if (r.type === 'audit.read' && r.outcome === 'denied') t.auditReadsDenied++;
+      if (r.type === 'config.change') t.configChanges++;
       if (r.type === 'command') {
-        (t as { commands: number }).commands++;
+        t.commands++;
         const effect = r.decision?.effect;
         if (effect !== undefined) t.decisions[effect]++;
         for (const [field, get] of COMMAND_FIELDS) {
