@@ -91,18 +91,19 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
       // Listen first so the approval URLs name the real port (the config may say :0).
       addresses.http = await http.listen(config.listen.http);
     }
+    // The admin APIs verify their callers' tokens as the connectors verify agents'.
+    const authenticate = (token: string): Promise<Identity> => authenticator.verify(token);
     // Approvals run when some role may approve; without one, `review` is refused as "approval required".
     let approvals: ApprovalsLike | undefined;
     if (config.identity.roles.some((r) => r.approver === true)) {
       const publicUrl = config.approvals.publicUrl ?? (addresses.http !== undefined ? `http://${addresses.http.host}:${addresses.http.port}` : undefined);
       approvalService = await createApprovalService(config, { record: pipeline.record, log, ...(publicUrl !== undefined ? { publicUrl } : {}), ...(options.clock !== undefined ? { clock: options.clock } : {}) });
-      http?.mount(APPROVALS_API_PREFIX, createApprovalsApi(approvalService, (token) => authenticator.verify(token)));
+      http?.mount(APPROVALS_API_PREFIX, createApprovalsApi(approvalService, authenticate));
       approvals = approvalsAdapter(config, approvalService, options.clock ?? Date.now);
     }
     // The audit read API, for roles configured `auditor: true` (AU-9(4)); every read is itself recorded.
     const auditorRoles = new Set(config.identity.roles.filter((r) => r.auditor === true).map((r) => r.name));
     if (http !== undefined) {
-      const authenticate = (token: string): Promise<Identity> => authenticator.verify(token);
       if (auditorRoles.size > 0) {
         http.mount(SESSIONS_API_PREFIX, createSessionsApi({ store: audit.store, authenticate, auditorRoles, record: pipeline.record, ...(options.clock !== undefined ? { clock: options.clock } : {}) }));
       }
