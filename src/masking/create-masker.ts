@@ -9,7 +9,7 @@ import { resolveSecret, type Secret } from '../config/secret.js';
 import { COLUMN_STYLE_NAMES, DEFAULT_SET, DETECTORS, DETECTOR_NAMES, GROUPS, STYLE_NAMES, bit, detectorIndex, type ColumnStyleName, type StyleName } from './detectors.js';
 import { decodeBase64Text, encodeBase64Like, mayBeBase64Text } from './base64-text.js';
 import { decodeEntities, type Decoded } from './entities.js';
-import { foldWide } from './wide.js';
+import { foldText } from './fold.js';
 import { mayBeJson, NOT_JSON, spliceJson, tryParse } from './json-splice.js';
 import { compileGlob, type CompiledGlob } from './glob.js';
 import { Hits, KEY_NONE, Scanner, classifyKey, isSecretKind } from './scan.js';
@@ -384,8 +384,11 @@ class MaskerImpl implements Masker {
     const decoded = text.indexOf('&') >= 0 ? decodeEntities(text) : undefined;
     if (decoded !== undefined) return this.maskDecoded(text, decoded.text, decoded.map, keyKind, stats, column);
     const hits = keyKind === KEY_NONE ? this.#scanner.scan(text) : this.#scanner.scanKeyed(text, keyKind);
-    // Full-width digits or letters (`４１１１ …`): scanned again folded to ASCII, offsets unchanged.
-    if (this.#scanner.wide) return this.maskDecoded(text, foldWide(text), undefined, keyKind, stats, column);
+    // Characters that can hide a value (`４１１１ …`, `٤١١١`, zero-width spaces): scanned again folded (fold.ts).
+    if (this.#scanner.folds) {
+      const folded = foldText(text);
+      if (folded !== undefined) return this.maskDecoded(text, folded.text, folded.map, keyKind, stats, column);
+    }
     if (this.#c.custom.length > 0) return this.applyWithCustom(text, hits, stats, column);
     if (hits.n === 0) return text;
     // Pieces are joined in batches: on dense text, one array of every piece kept them all alive
@@ -451,15 +454,20 @@ class MaskerImpl implements Masker {
   }
 
   /**
-   * Text scanned as another view of it — HTML character references decoded (`map`: each view
-   * offset's offset in `text`), full-width forms folded (same offsets) — each replacement, made
-   * from the view, written over the original span it came from; the rest keeps its encoding.
+   * Text scanned as another view of it — HTML character references decoded, characters that can
+   * hide a value folded (fold.ts), or both; `map`: each view offset's offset in `text`, undefined
+   * when they are the same — each replacement, made from the view, written over the original span
+   * it came from; the rest keeps its encoding.
    */
   private maskDecoded(text: string, decodedView: string, map: Decoded['map'] | undefined, keyKind: number, stats: MaskStats | undefined, column: string | undefined): string {
     let view = decodedView;
     let hits = keyKind === KEY_NONE ? this.#scanner.scan(view) : this.#scanner.scanKeyed(view, keyKind);
-    if (this.#scanner.wide) {
-      view = foldWide(view);
+    const folded = this.#scanner.folds ? foldText(view) : undefined;
+    if (folded !== undefined) {
+      // A folded view of the decoded view: its offsets map through both.
+      const inner = folded.map;
+      if (inner !== undefined) map = map === undefined ? inner : inner.map((k) => map![k]!);
+      view = folded.text;
       hits = keyKind === KEY_NONE ? this.#scanner.scan(view) : this.#scanner.scanKeyed(view, keyKind);
     }
     const all = this.withCustom(view, hits);

@@ -1,3 +1,5 @@
+import { isFolded } from './fold.js';
+
 /**
  * HTML character references that hide the punctuation detectors key on. A server-rendered page
  * carries JSON in an attribute (`data-page="{&quot;password&quot;:&quot;…&quot;}"`, as Inertia
@@ -6,8 +8,9 @@
  * the text as it came, so everything it did not mask keeps its encoding.
  *
  * Only references to ASCII characters are decoded (named ones for punctuation, numeric ones for any
- * printable ASCII, tab and newline), and only with their `;`: what is left is what a browser would
- * show as itself, and text without a reference costs one `indexOf`.
+ * printable ASCII, tab and newline), and numeric ones to the characters the folded view rewrites
+ * (`&#8203;`, a zero-width space: fold.ts), and only with their `;`: what is left is what a
+ * browser would show as itself, and text without a reference costs one `indexOf`.
  */
 
 const NAMED: Readonly<Record<string, string>> = {
@@ -81,8 +84,9 @@ function reference(text: string, amp: number): { ch: string; len: number } | und
     const digits = body.slice(hex ? 2 : 1);
     if (digits.length === 0 || !(hex ? /^[0-9a-fA-F]+$/ : /^[0-9]+$/).test(digits)) return undefined;
     const code = parseInt(digits, hex ? 16 : 10);
-    if (!((code >= 0x20 && code < 0x7f) || code === 0x09 || code === 0x0a)) return undefined;
-    return { ch: String.fromCharCode(code), len: semi - amp + 1 };
+    // ASCII, or a character the folded view rewrites (`&#8203;`, a zero-width space): fold.ts.
+    if (!((code >= 0x20 && code < 0x7f) || code === 0x09 || code === 0x0a || (code <= 0x10ffff && isFolded(code)))) return undefined;
+    return { ch: String.fromCodePoint(code), len: semi - amp + 1 };
   }
   const ch = Object.hasOwn(NAMED, body) ? NAMED[body] : undefined;
   return ch === undefined ? undefined : { ch, len: semi - amp + 1 };
@@ -104,7 +108,7 @@ export function decodeEntities(text: string): Decoded | undefined {
       if (amp > pos) out.push(text.slice(pos, amp));
       for (let i = pos; i < amp; i++) map.push(i);
       out.push(ref.ch);
-      map.push(amp);
+      for (let k = 0; k < ref.ch.length; k++) map.push(amp);
       pos = amp + ref.len;
     }
     amp = text.indexOf('&', ref !== undefined ? pos : amp + 1);

@@ -11,14 +11,15 @@
  * synchronous, so one `Scanner` per masker is enough. The one re-entry is a keyed value scanned
  * alone for what it holds (scanWithin), one level deep.
  */
-import { hasWideBytes, startsWide } from './wide.js';
 import * as net from 'node:net';
 import * as detectors from './detectors.js';
+import * as fold from './fold.js';
 import * as validators from './validators.js';
 
 // Imported bindings copied to module constants once: under tsx's CommonJS transform each read of
 // an imported name is a getter call, which showed up in profiles of the per-character loop.
 const isIPv6 = net.isIPv6;
+const { FOLD_CLASS, mayFoldBytes, startsFold } = fold;
 const D = detectors.D;
 const bit = detectors.bit;
 const { IBAN_LENGTHS, aadhaarValid, abnValid, cardIinValid, cnRicValid, codiceFiscaleValid, cprValid, cpfValid, curpValid, dniValid, entropyAt, hetuValid, itinValid, luhnAt, medicareValid, nanpValid, nhsValid, nirValid, ninoValid, nricValid, panValid, personnummerValid, rrnValid, saIdValid, sinValid, ssnValid, wifValid, extendedPrivateKeyValid } = validators;
@@ -358,8 +359,8 @@ export class Scanner {
   private readonly finds = new Map<string, { gen: number; n: number; from: number; at: number }>();
   private gen = 0;
   private readonly keyCache = new Map<number, { readonly key: string; readonly kind: number }>();
-  /** The last scan passed a full-width digit, letter or `＠`: the text is worth scanning folded (wide.ts). */
-  wide = false;
+  /** The last scan passed a character that can hide a value (a full-width or non-ASCII digit, a zero-width space…): the text is worth scanning folded (fold.ts). */
+  folds = false;
 
   constructor(enabled: number) {
     this.enabled = enabled;
@@ -375,8 +376,8 @@ export class Scanner {
       if (b < 128 && triggers[b] !== 0 && (wif || triggers[b] !== T_WIF)) return true;
       // An HTML character reference may stand for one (`&quot;`, `&#61;`): entities.ts.
       if (b === 0x26) return true;
-      // So may a full-width digit or letter (`４`, `ａ`): wide.ts.
-      if (b === 0xef && hasWideBytes(bytes, i, end)) return true;
+      // So may a character the folded view rewrites (`４`, `٤`, a zero-width space): fold.ts.
+      if (b >= 0xc2 && mayFoldBytes(bytes, i, end)) return true;
     }
     // A value that is one config directive line (`requirepass x`) has no trigger character.
     return triggers[10] === T_NEWLINE && Scanner.startsDirective(bytes, start, end);
@@ -423,7 +424,7 @@ export class Scanner {
   private begin(s: string): void {
     this.s = s;
     this.n = s.length;
-    this.wide = false;
+    this.folds = false;
     this.gen++;
     this.runs.fill(-2);
     this.bare.n = -1;
@@ -439,11 +440,11 @@ export class Scanner {
     let i = from;
     while (i < n) {
       let c = s.charCodeAt(i);
-      // Hot loop: skip non-trigger characters (noting a full-width digit or letter: wide.ts).
+      // Hot loop: skip non-trigger characters (noting one that can hide a value: fold.ts).
       for (;;) {
         if (c < 128) {
           if (trig[c] !== 0) break;
-        } else if (c >= 0xff10 && startsWide(c)) this.wide = true;
+        } else if (FOLD_CLASS[c] !== 0 && !this.folds) this.folds = startsFold(s, i, c);
         if (++i >= n) return;
         c = s.charCodeAt(i);
       }
