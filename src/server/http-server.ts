@@ -87,7 +87,7 @@ export function apiHandler(handle: HttpHandler): HttpHandler {
     try {
       await handle(req, res, path);
     } catch (err) {
-      if (!req.complete) req.resume();
+      if (!req.complete) discardBody(req);
       sendProblem(res, err);
     }
   };
@@ -105,6 +105,30 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/** Requests refused before their body was wanted (discardBody): no `100 Continue` goes out for them. */
+const refused = new WeakSet<IncomingMessage>();
+
+/**
+ * `Expect: 100-continue`: the `100 Continue` goes out only when a handler starts reading the body
+ * (the stream's first `_read`). A request refused first — no token or a bad one, denied, declared
+ * too large — is answered without the client having sent its body, and Node closes the connection
+ * after that answer, as RFC 9110 §10.1.1 asks of a server that did not read the body.
+ */
+function continueOnRead(req: IncomingMessage, res: ServerResponse): void {
+  const read = req._read;
+  req._read = function (this: IncomingMessage, size: number): void {
+    req._read = read;
+    if (!refused.has(req) && !res.headersSent) res.writeContinue();
+    read.call(this, size);
+  };
+}
+
+/** The request is refused and its body not wanted: what the client sends anyway is drained, and no `100 Continue` is sent for it. */
+export function discardBody(req: IncomingMessage): void {
+  refused.add(req);
+  req.resume();
 }
 
 /** The Host header's name, lower-cased, without its port (`[::1]:8080` → `[::1]`). */
@@ -148,6 +172,10 @@ export function createHttpListener(log: (line: string) => void, tls?: { readonly
       });
   };
   const server: Server = tls === undefined ? createServer(onRequest) : createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, onRequest);
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    continueOnRead(req, res);
+    onRequest(req, res);
+  });
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const hit = find(req);
     if (hit?.mount.upgrade === undefined) {

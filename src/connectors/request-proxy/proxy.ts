@@ -16,6 +16,7 @@ import { atSessionEnd, tokenExpiredError, type SessionInfo } from '../../pipelin
 import type { Action, Decision } from '../../pipeline/types.js';
 import { findMaskMarker, MaskStats, mayBeJson, NOT_JSON, spliceJson, tryParse, utf8Boundary, type CsvMasker } from '../../masking/index.js';
 import { parseRequestTarget, type RequestTarget } from '../../policy/http/index.js';
+import { discardBody } from '../../server/http-server.js';
 import type { ApprovalHolder } from './approval-hold.js';
 import { byteLimit, looksLikeText, peekFirstChunk, maskedWriteBack, maskLines, maskTextBytes, refuseMaskMarkers } from './body-streams.js';
 import { maskEventStream } from './event-stream.js';
@@ -300,7 +301,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
       try {
         admitted = await admit(req, path);
       } catch (err) {
-        req.resume();
+        discardBody(req);
         o.protocol.sendError(res, toSluiceError(err));
         return;
       }
@@ -315,7 +316,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     const { session, described, decision, target } = a;
     const base = { session, command: commandOf(described), decision: { effect: decision.effect, rule: decision.rule, reason: decision.reason }, policyVersion: o.pipeline.policyVersion };
     const fail = async (err: SluiceError, outcome: 'denied' | 'failure', approvalId?: string): Promise<void> => {
-      req.resume();
+      discardBody(req);
       try {
         await o.pipeline.record({ type: 'command', ...base, outcome, error: { code: err.code, message: err.message }, durationMs: clock() - started, ...(approvalId !== undefined ? { approval: { id: approvalId } } : {}) });
       } catch (auditErr) {
@@ -394,7 +395,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     try {
       await o.pipeline.record({ type: 'command', ...base, outcome: 'pending', ...(approvalId !== undefined ? { approval: { id: approvalId } } : {}) });
     } catch (err) {
-      req.resume();
+      discardBody(req);
       o.protocol.sendError(res, toSluiceError(err));
       return;
     }
@@ -473,7 +474,7 @@ export function createProxy<D extends Described>(o: ProxyOptions<D>): Proxy {
     const declared = req.headers['content-length'];
     const tooLarge = body === undefined ? declaredTooLarge(req) : undefined;
     if (tooLarge !== undefined) {
-      req.resume();
+      discardBody(req);
       throw tooLarge;
     }
     const headers = upstreamHeaders(req, a);
