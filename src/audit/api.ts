@@ -109,11 +109,12 @@ export function createSessionsApi(deps: SessionsApiDeps, options: SessionsApiOpt
     const id = decodeSegment(parts[0] as string) ?? '';
     if (!SESSION_ID.test(id)) throw new SluiceError('SLUICE_SESSION_NOT_FOUND', 'no such session');
     const limit = intParam(url, 'limit', EVENTS_DEFAULT, EVENTS_MAX);
-    const timeline = await getSessionTimeline(deps.store, id);
+    // Only the records answered are read: a session of a million statements costs no more than `limit`.
+    const timeline = await getSessionTimeline(deps.store, id, limit);
     if (timeline === undefined) throw new SluiceError('SLUICE_SESSION_NOT_FOUND', `no session ${id}`);
-    const events = timeline.events.slice(0, limit);
+    const { session, events, total, truncated } = timeline;
     await deps.record({ type: 'audit.read', identity: who, role, outcome: 'success', details: { read: 'session', session: id, events: events.length } });
-    return sendJson(res, 200, { session: timeline.session, events, total: timeline.events.length, truncated: events.length < timeline.events.length });
+    return sendJson(res, 200, { session, events, total, truncated });
   };
 
   return apiHandler(handle);

@@ -12,7 +12,7 @@ export { createReceipt, verifyReceipt, ReceiptError, RECEIPT_FORMAT } from './re
 export type { AuditReceipt, VerifiedReceipt } from './receipt.js';
 export { applyRetention } from './retention.js';
 export type { RetentionResult } from './retention.js';
-export { listSessions, getSessionTimeline, parseSince } from './query.js';
+export { listSessions, getSessionTimeline, parseSince, sessionRecords } from './query.js';
 export type { SessionSummary, SessionTimeline } from './query.js';
 export { exportRecords, formatRecord, EXPORT_FORMATS } from './export/export-records.js';
 export type { ExportFormat, ExportOptions } from './export/export-records.js';

@@ -3,7 +3,7 @@
  * session's timeline, straight from the store.
  */
 import { parseRecord, type AuditRecord } from './event.js';
-import type { AuditStore, SessionFilter } from './store/types.js';
+import type { AuditStore, SessionFilter, SessionStat } from './store/types.js';
 import { parseDuration } from '../config/duration.js';
 
 export interface SessionSummary {
@@ -36,7 +36,8 @@ export type { SessionFilter };
 export async function listSessions(store: AuditStore, filter: SessionFilter = {}): Promise<SessionSummary[]> {
   const starts = await store.sessionStarts(filter);
   const ids = starts.map((s) => s.sessionId).filter((s): s is string => s !== null);
-  const stats = await store.sessionStats(ids);
+  const stats = new Map<string, SessionStat[]>();
+  for (const st of await store.sessionStats(ids)) stats.set(st.sessionId, [...(stats.get(st.sessionId) ?? []), st]);
   const reasons = new Map<string, string>();
   for (const e of await store.sessionEnds(ids)) {
     const reason = endReasonOf(e.body);
@@ -50,18 +51,22 @@ export async function listSessions(store: AuditStore, filter: SessionFilter = {}
     } catch {
       return [];
     }
-    const mine = stats.filter((s) => s.sessionId === ev.sessionId);
-    const sum = (pred: (t: string, o: string | null) => boolean): number => mine.filter((s) => pred(s.type, s.outcome)).reduce((n, s) => n + s.count, 0);
-    const end = mine.find((s) => s.type === 'session.end');
-    return [summarise(rec, {
-      endedAt: end?.lastTs,
-      lastEventAt: Math.max(ev.ts, ...mine.map((s) => s.lastTs)),
-      commands: sum((t) => t === 'command'),
-      denied: sum((t, o) => t === 'command' && o === 'denied'),
-      errors: sum(isError),
-      approvals: sum((t) => t === 'approval.requested'),
-      endReason: reasons.get(ev.sessionId),
-    })];
+    return [summaryOf(rec, ev.ts, stats.get(ev.sessionId) ?? [], reasons.get(ev.sessionId))];
+  });
+}
+
+/** A session's summary from its first record and its per-type counts (SessionStat rows, counted by the store). */
+function summaryOf(first: AuditRecord, firstTs: number, stats: readonly SessionStat[], endReason: string | undefined): SessionSummary {
+  const sum = (pred: (t: string, o: string | null) => boolean): number => stats.reduce((n, s) => (pred(s.type, s.outcome) ? n + s.count : n), 0);
+  const end = stats.find((s) => s.type === 'session.end');
+  return summarise(first, {
+    endedAt: end?.lastTs,
+    lastEventAt: stats.reduce((m, s) => Math.max(m, s.lastTs), firstTs),
+    commands: sum((t) => t === 'command'),
+    denied: sum((t, o) => t === 'command' && o === 'denied'),
+    errors: sum(isError),
+    approvals: sum((t) => t === 'approval.requested'),
+    endReason,
   });
 }
 
@@ -122,29 +127,49 @@ function summarise(
 
 export interface SessionTimeline {
   readonly session: SessionSummary;
+  /** The session's first records in log order, as many as were asked for. */
   readonly events: readonly AuditRecord[];
+  /** How many records the session has. */
+  readonly total: number;
+  /** `events` holds fewer than `total`. */
+  readonly truncated: boolean;
 }
 
-/** Every record of a session in log order; undefined if the session is unknown. */
-export async function getSessionTimeline(store: AuditStore, sessionId: string): Promise<SessionTimeline | undefined> {
-  const rows = await store.sessionEvents(sessionId);
-  if (rows.length === 0) return undefined;
-  const events = rows.map((r) => parseRecord(r.body));
-  const first = events.find((e) => e.type === 'session.start') ?? (events[0] as AuditRecord);
-  const end = events.find((e) => e.type === 'session.end');
-  const count = (p: (e: AuditRecord) => boolean): number => events.filter(p).length;
+/** Records read to find a session's `session.start` however few are asked for. */
+const HEAD_RECORDS = 16;
+
+/**
+ * A session's summary and its first `limit` records in log order (default: all of them);
+ * undefined if the session is unknown. The summary's figures are counted by the store over the
+ * whole session, so a capped read still reports them, and `total`, in full.
+ */
+export async function getSessionTimeline(store: AuditStore, sessionId: string, limit = Number.MAX_SAFE_INTEGER): Promise<SessionTimeline | undefined> {
+  // The `session.start` record follows the authentication record(s): it is among the first few.
+  const rows = await store.sessionEvents(sessionId, 0, Math.max(HEAD_RECORDS, limit));
+  const first = rows.find((r) => r.type === 'session.start') ?? rows[0];
+  if (first === undefined) return undefined;
+  const events = rows.slice(0, limit).map((r) => parseRecord(r.body));
+  const stats = await store.sessionStats([sessionId]);
+  const [end] = await store.sessionEnds([sessionId]);
+  const total = stats.reduce((n, s) => n + s.count, 0);
   return {
-    session: summarise(first, {
-      endedAt: end?.ts,
-      lastEventAt: Math.max(...events.map((e) => e.ts)),
-      commands: count((e) => e.type === 'command'),
-      denied: count((e) => e.type === 'command' && e.outcome === 'denied'),
-      errors: count((e) => isError(e.type, e.outcome ?? null)),
-      approvals: count((e) => e.type === 'approval.requested'),
-      endReason: reasonIn(end),
-    }),
+    session: summaryOf(parseRecord(first.body), first.ts, stats, end !== undefined ? endReasonOf(end.body) : undefined),
     events,
+    total,
+    truncated: events.length < total,
   };
+}
+
+/** A session's records in log order, read `pageSize` at a time, so a session of any length replays in bounded memory. */
+export async function* sessionRecords(store: AuditStore, sessionId: string, pageSize = 1000): AsyncGenerator<AuditRecord> {
+  let after = 0;
+  for (;;) {
+    const rows = await store.sessionEvents(sessionId, after, pageSize);
+    for (const r of rows) yield parseRecord(r.body);
+    const last = rows[rows.length - 1];
+    if (last === undefined || rows.length < pageSize) return;
+    after = last.seq;
+  }
 }
 
 /**

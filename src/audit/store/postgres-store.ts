@@ -220,8 +220,8 @@ export async function openPostgresStore(connectionString: string): Promise<Audit
       if (ids.length === 0) return [];
       return (await q<EventRow>(`SELECT ${EVENT_COLS} FROM sluice_audit_events WHERE session_id = ANY($1::text[]) AND type = 'session.end' ORDER BY seq`, [ids])).map(toEvent);
     },
-    async sessionEvents(sessionId) {
-      return (await q<EventRow>(`SELECT ${EVENT_COLS} FROM sluice_audit_events WHERE session_id = $1 ORDER BY seq`, [sessionId])).map(toEvent);
+    async sessionEvents(sessionId, afterSeq, limit) {
+      return (await q<EventRow>(`SELECT ${EVENT_COLS} FROM sluice_audit_events WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [sessionId, afterSeq, limit])).map(toEvent);
     },
     async lastOfType(type) {
       const [r] = await q<EventRow>(`SELECT ${EVENT_COLS} FROM sluice_audit_events WHERE type = $1 ORDER BY seq DESC LIMIT 1`, [type]);

@@ -116,7 +116,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     hashes: db.prepare<[number, number], { seq: number; hash: Buffer }>('SELECT seq, hash FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq'),
     checkpoints: db.prepare<[], StoredCheckpoint>('SELECT size, ts, root, note FROM audit_checkpoints ORDER BY size'),
     pruned: db.prepare<[], { first_seq: number; last_seq: number; leaves: Buffer; pruned_at: number }>('SELECT first_seq, last_seq, leaves, pruned_at FROM audit_pruned ORDER BY first_seq'),
-    sessionEvents: db.prepare<[string], EventRow>(`SELECT ${EVENT_COLS} FROM audit_events WHERE session_id = ? ORDER BY seq`),
+    sessionEvents: db.prepare<[string, number, number], EventRow>(`SELECT ${EVENT_COLS} FROM audit_events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
     lastOfType: db.prepare<[string], EventRow>(`SELECT ${EVENT_COLS} FROM audit_events WHERE type = ? ORDER BY seq DESC LIMIT 1`),
     meta: db.prepare<[string], { value: string }>('SELECT value FROM audit_meta WHERE key = ?'),
     cursor: db.prepare<[string], { seq: number }>('SELECT seq FROM audit_cursors WHERE name = ?'),
@@ -237,8 +237,8 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
         .all(...ids)
         .map(toEvent);
     },
-    async sessionEvents(sessionId) {
-      return st.sessionEvents.all(sessionId).map(toEvent);
+    async sessionEvents(sessionId, afterSeq, limit) {
+      return st.sessionEvents.all(sessionId, afterSeq, limit).map(toEvent);
     },
     async lastOfType(type) {
       const r = st.lastOfType.get(type);

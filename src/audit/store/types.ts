@@ -95,7 +95,8 @@ export interface AuditStore {
   sessionStats(sessionIds: readonly string[]): Promise<SessionStat[]>;
   /** The `session.end` records of these sessions (how each ended, for `sessions list`). */
   sessionEnds(sessionIds: readonly string[]): Promise<StoredEvent[]>;
-  sessionEvents(sessionId: string): Promise<StoredEvent[]>;
+  /** A session's records in log order: those after `afterSeq`, at most `limit` of them. */
+  sessionEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
   /** The newest event of `type`, if any. */
   lastOfType(type: string): Promise<StoredEvent | undefined>;
   getCursor(name: string): Promise<number>;

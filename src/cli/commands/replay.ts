@@ -3,7 +3,7 @@
  * statement with its decision and rule, approvals, masked result previews, errors and the end.
  */
 import { defaultConfigPath, loadConfigFile } from '../../config/index.js';
-import { getSessionTimeline, openAuditStore, type AuditRecord, type SessionTimeline } from '../../audit/index.js';
+import { getSessionTimeline, openAuditStore, sessionRecords, type AuditRecord, type SessionSummary } from '../../audit/index.js';
 import { parseFlags, reportError, UsageError, writeJson, type CliIo } from '../io.js';
 
 const HELP = `Usage: sluice replay SESSION_ID [--speed N] [--max-gap SECONDS] [--json] [--config F]
@@ -45,28 +45,31 @@ export async function run(args: string[], io: CliIo, deps: ReplayDeps = {}): Pro
     if (!Number.isFinite(maxGapMs) || maxGapMs < 0) throw new UsageError('--max-gap must be a number of seconds >= 0');
     const config = loadConfigFile(defaultConfigPath(values.config, io.env), { env: io.env });
     const store = await openAuditStore(config, { readonly: true });
-    let timeline: SessionTimeline | undefined;
     try {
-      timeline = await getSessionTimeline(store, id);
+      // The header's figures are counted by the store; the records are read a page at a time,
+      // so a session of any length replays in bounded memory.
+      const timeline = await getSessionTimeline(store, id, 1);
+      if (timeline === undefined) {
+        io.stderr.write(`sluice: no recorded session ${id}\n`);
+        return 1;
+      }
+      if (values.json === true) {
+        const events: AuditRecord[] = [];
+        for await (const ev of sessionRecords(store, id)) events.push(ev);
+        writeJson(io, { session: timeline.session, events });
+        return 0;
+      }
+      const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+      io.stdout.write(formatHeader(timeline.session));
+      const t0 = timeline.events[0]?.ts ?? 0;
+      let last = t0;
+      for await (const ev of sessionRecords(store, id)) {
+        if (speed > 0 && ev.ts > last) await sleep(Math.min(ev.ts - last, maxGapMs) / speed);
+        last = ev.ts;
+        io.stdout.write(formatEvent(ev, t0));
+      }
     } finally {
       await store.close();
-    }
-    if (timeline === undefined) {
-      io.stderr.write(`sluice: no recorded session ${id}\n`);
-      return 1;
-    }
-    if (values.json === true) {
-      writeJson(io, timeline);
-      return 0;
-    }
-    const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-    io.stdout.write(formatHeader(timeline));
-    const t0 = timeline.events[0]?.ts ?? 0;
-    let last = t0;
-    for (const ev of timeline.events) {
-      if (speed > 0 && ev.ts > last) await sleep(Math.min(ev.ts - last, maxGapMs) / speed);
-      last = ev.ts;
-      io.stdout.write(formatEvent(ev, t0));
     }
     return 0;
   } catch (err) {
@@ -74,8 +77,7 @@ export async function run(args: string[], io: CliIo, deps: ReplayDeps = {}): Pro
   }
 }
 
-function formatHeader(t: SessionTimeline): string {
-  const s = t.session;
+function formatHeader(s: SessionSummary): string {
   const claims = s.claims ?? {};
   const lines = [
     `session ${s.id}`,
