@@ -13,10 +13,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceError } from '../errors.js';
 import type { Identity } from '../pipeline/types.js';
-import { apiHandler, bearerToken, decodeSegment, methodNotAllowed, sendJson, type HttpHandler } from '../server/http-server.js';
+import { apiHandler, bearerToken, decodeSegment, methodNotAllowed, sendJsonText, type HttpHandler } from '../server/http-server.js';
 import type { AuditEventInput } from './event.js';
-import { getSessionTimeline, listSessions, parseSince } from './query.js';
-import type { AuditStore, SessionFilter } from './store/types.js';
+import { parseSince } from './query.js';
+import type { AuditReader } from './read/reader.js';
+import type { SessionFilter } from './store/types.js';
 
 export const SESSIONS_API_PREFIX = '/api/v1/sessions';
 
@@ -37,7 +38,8 @@ const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const FILTER_TEXT_MAX = 256;
 
 export interface SessionsApiDeps {
-  readonly store: AuditStore;
+  /** Where the reads run: a thread of their own for SQLite (read/reader.ts). */
+  readonly reader: AuditReader;
   readonly authenticate: (token: string) => Promise<Identity>;
   /** Roles configured `auditor: true`. */
   readonly auditorRoles: ReadonlySet<string>;
@@ -100,21 +102,20 @@ export function createSessionsApi(deps: SessionsApiDeps, options: SessionsApiOpt
     }
     if (parts.length === 0) {
       const filter = filterOf(url);
-      const items = await listSessions(deps.store, filter);
+      const answer = await deps.reader.sessions(filter);
       // Recorded before the answer leaves: a read the log cannot hold is not served.
-      await deps.record({ type: 'audit.read', identity: who, role, outcome: 'success', details: { read: 'sessions', filter, count: items.length } });
-      return sendJson(res, 200, { items });
+      await deps.record({ type: 'audit.read', identity: who, role, outcome: 'success', details: { read: 'sessions', filter, count: answer.count } });
+      return sendJsonText(res, 200, answer.json);
     }
     if (parts.length !== 1) throw new SluiceError('SLUICE_SESSION_NOT_FOUND', `no route for ${path.slice(0, 200)}`);
     const id = decodeSegment(parts[0] as string) ?? '';
     if (!SESSION_ID.test(id)) throw new SluiceError('SLUICE_SESSION_NOT_FOUND', 'no such session');
     const limit = intParam(url, 'limit', EVENTS_DEFAULT, EVENTS_MAX);
     // Only the records answered are read: a session of a million statements costs no more than `limit`.
-    const timeline = await getSessionTimeline(deps.store, id, limit);
-    if (timeline === undefined) throw new SluiceError('SLUICE_SESSION_NOT_FOUND', `no session ${id}`);
-    const { session, events, total, truncated } = timeline;
-    await deps.record({ type: 'audit.read', identity: who, role, outcome: 'success', details: { read: 'session', session: id, events: events.length } });
-    return sendJson(res, 200, { session, events, total, truncated });
+    const answer = await deps.reader.timeline(id, limit);
+    if (answer === undefined) throw new SluiceError('SLUICE_SESSION_NOT_FOUND', `no session ${id}`);
+    await deps.record({ type: 'audit.read', identity: who, role, outcome: 'success', details: { read: 'session', session: id, events: answer.count } });
+    return sendJsonText(res, 200, answer.json);
   };
 
   return apiHandler(handle);

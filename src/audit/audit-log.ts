@@ -58,6 +58,8 @@ export interface AuditLog {
   onCommit(listener: (lastSeq: number) => void): () => void;
   /** Commits and records so far (group commit shows as records > commits). */
   stats(): AuditLogStats;
+  /** Resolves once every record appended so far is readable from the store, also over another connection (the sessions API's reader thread). */
+  visible(): Promise<void>;
   /** Flush pending appends, write a final checkpoint and close the store. */
   close(): Promise<void>;
 }
@@ -217,10 +219,7 @@ class GroupCommitLog implements AuditLog {
   readonly #commitListeners = new Set<(lastSeq: number) => void>();
 
   constructor(store: AuditStore, committer: Committer, settings: AuditSettings, origin: string, deps: AuditLogDeps) {
-    this.store = readsAfterAppends(store, () => {
-      this.#send(true);
-      return committer.visible();
-    });
+    this.store = readsAfterAppends(store, () => this.visible());
     this.origin = origin;
     this.#committer = committer;
     this.#settings = settings;
@@ -330,6 +329,11 @@ class GroupCommitLog implements AuditLog {
     if (o === null) return;
     this.#commits += 1;
     this.#records += Math.max(0, o.lastSeq - o.firstSeq + 1);
+  }
+
+  visible(): Promise<void> {
+    this.#send(true);
+    return this.#committer.visible();
   }
 
   stats(): AuditLogStats {

@@ -19,6 +19,7 @@ import { createApprovalService, createApprovalsApi, holdNotice, outcomeError, re
 import { createHttpListener, sendJson, type HttpListener } from './http-server.js';
 import { createConsole, createMeApi, CONSOLE_PREFIX, ME_API_PATH } from './console.js';
 import { createSessionsApi, SESSIONS_API_PREFIX } from '../audit/api.js';
+import { storeReader, threadReader, type AuditReader } from '../audit/read/reader.js';
 import type { Identity } from '../pipeline/types.js';
 
 /** How often a running gateway applies `audit.retention`. */
@@ -69,6 +70,7 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
   const auditMasker = defaultMasker();
   let approvalService: ApprovalService | undefined;
   let streams: AuditStreams | undefined;
+  let reader: AuditReader | undefined;
   const audit = await openAuditLog(config, { mask: (t) => auditMasker.maskText(t), log, ...(options.auditWriter !== undefined ? { writer: options.auditWriter } : {}), ...(options.clock !== undefined ? { clock: options.clock } : {}) });
   try {
     // Live streaming to SIEMs reads committed records after a persisted cursor; never on the command path.
@@ -105,7 +107,9 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
     const auditorRoles = new Set(config.identity.roles.filter((r) => r.auditor === true).map((r) => r.name));
     if (http !== undefined) {
       if (auditorRoles.size > 0) {
-        http.mount(SESSIONS_API_PREFIX, createSessionsApi({ store: audit.store, authenticate, auditorRoles, record: pipeline.record, ...(options.clock !== undefined ? { clock: options.clock } : {}) }));
+        // SQLite reads run in a thread of their own, so a long read does not hold proxied traffic.
+        reader = 'sqlite' in config.store ? threadReader({ path: config.store.sqlite, visible: () => audit.visible() }) : storeReader(audit.store);
+        http.mount(SESSIONS_API_PREFIX, createSessionsApi({ reader, authenticate, auditorRoles, record: pipeline.record, ...(options.clock !== undefined ? { clock: options.clock } : {}) }));
       }
       const service = approvalService;
       http.mount(ME_API_PATH, createMeApi({ authenticate, ...(service !== undefined ? { isReviewer: (who: Identity) => service.isReviewer(who) } : {}), ...(auditorRoles.size > 0 ? { auditorRoles } : {}) }));
@@ -193,6 +197,7 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
         await approvalService?.close();
         for (const e of engines) await e.close();
         await http?.close();
+        await reader?.close();
         await pipeline.record({ type: 'gateway.stop' }).catch(() => undefined);
         await streams?.close();
         await audit.close();
@@ -200,6 +205,7 @@ export async function startGateway(config: SluiceConfig, options: GatewayOptions
     };
   } catch (err) {
     await approvalService?.close().catch(() => undefined);
+    await reader?.close().catch(() => undefined);
     await streams?.close().catch(() => undefined);
     await audit.close();
     throw err;

@@ -43,7 +43,11 @@ export function sendProblem(res: ServerResponse, err: unknown): void {
 }
 
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
+  sendJsonText(res, status, JSON.stringify(value));
+}
+
+/** A body already serialised as JSON. */
+export function sendJsonText(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
