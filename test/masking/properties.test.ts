@@ -171,6 +171,14 @@ test('pathological inputs stay linear (each would take minutes if a search ran t
     'a&b'.repeat(130_000),
     '&quot;password&quot;:&quot;'.repeat(15_000),
     '&#61;'.repeat(80_000),
+    // Characters the folded view rewrites (fold.ts): dropped, mapped, astral, through references.
+    '1\u200b'.repeat(200_000),
+    '\u0664\u200b'.repeat(200_000),
+    '1\u00a0'.repeat(200_000),
+    '\u{e0067}\u{e0068}\u{e0070}\u{e005f}'.repeat(50_000),
+    'a\u0301@'.repeat(130_000),
+    '4&#8203;'.repeat(50_000),
+    '4111\u200b1111\u200b1111\u200b1111 '.repeat(20_000),
   ];
   // Each input against its first quarter: linear work takes ~4× as long, quadratic ~16×. The
   // best of two runs each, and a 200 ms floor (an input whose tail differs from its start, such
