@@ -8,6 +8,7 @@ import { maskSchema, type RawMask } from '../config/schema.js';
 import { resolveSecret, type Secret } from '../config/secret.js';
 import { COLUMN_STYLE_NAMES, DEFAULT_SET, DETECTORS, DETECTOR_NAMES, GROUPS, STYLE_NAMES, bit, detectorIndex, type ColumnStyleName, type StyleName } from './detectors.js';
 import { decodeBase64Text, encodeBase64Like, mayBeBase64Text } from './base64-text.js';
+import { decodeHexText, encodeHexLike, mayBeHexText } from './hex-text.js';
 import { decodeEntities, type Decoded } from './entities.js';
 import { foldText } from './fold.js';
 import { mayBeJson, NOT_JSON, spliceJson, tryParse } from './json-splice.js';
@@ -105,11 +106,12 @@ export interface Masker {
   /** Free text (statements, error messages, logs, COPY lines): the same string when nothing matched. */
   maskText(text: string, stats?: MaskStats): string;
   /**
-   * A value that may be base64 of text (a ConfigMap's `binaryData`, a file from an API): masked
-   * inside and encoded again the same way; the same string when it is not such a value or nothing
-   * matched. `maskJson` applies this to every string value the detectors left unchanged.
+   * A value that may be base64 or hex of text (a ConfigMap's `binaryData`, a file from an API,
+   * `encode(…, 'hex')` output): masked inside and encoded again the same way; the same string when
+   * it is not such a value or nothing matched. `maskJson` applies this to every string value the
+   * detectors left unchanged.
    */
-  maskBase64Text(value: string, stats?: MaskStats, column?: string): string;
+  maskEncodedText(value: string, stats?: MaskStats, column?: string): string;
   /**
    * Parsed JSON (HTTP/Kubernetes bodies): detectors on every string and number; column rules
    * apply to field names (bare key or dotted path); secret-like keys mask their values. Returns
@@ -530,7 +532,7 @@ class MaskerImpl implements Masker {
           if (inner !== v) return inner;
         }
         const out = this.maskKeyed(v, keyKind, stats, path === '' ? undefined : path);
-        return out === v ? this.maskBase64Text(v, stats, path === '' ? undefined : path) : out;
+        return out === v ? this.maskEncodedText(v, stats, path === '' ? undefined : path) : out;
       }
       case 'number':
       case 'bigint': {
@@ -637,11 +639,16 @@ class MaskerImpl implements Masker {
     return /^[A-Za-z][\w.-]*$/.test(name) ? this.keyKind(name) : KEY_NONE;
   }
 
-  maskBase64Text(v: string, stats?: MaskStats, column?: string): string {
-    const decoded = decodeBase64Text(v);
-    if (decoded === undefined) return v;
-    const masked = this.maskKeyed(decoded.text, KEY_NONE, stats, column);
-    return masked === decoded.text ? v : encodeBase64Like(masked, decoded, v);
+  maskEncodedText(v: string, stats?: MaskStats, column?: string): string {
+    const b64 = decodeBase64Text(v);
+    if (b64 !== undefined) {
+      const masked = this.maskKeyed(b64.text, KEY_NONE, stats, column);
+      return masked === b64.text ? v : encodeBase64Like(masked, b64, v);
+    }
+    const hex = decodeHexText(v);
+    if (hex === undefined) return v;
+    const masked = this.maskKeyed(hex.text, KEY_NONE, stats, column);
+    return masked === hex.text ? v : encodeHexLike(masked, hex);
   }
 
   private fieldRule(path: string, key: string): ColumnRule | undefined {
@@ -733,8 +740,8 @@ class Plan implements ColumnPlan {
     switch (this.#codes[index]) {
       case A_SCAN: {
         const out = this.#m.maskKeyed(value, this.#keyKinds[index]!, stats, this.#labels[index]);
-        // Text stored as base64 (an encoded .env, a basic-auth pair): masked inside its encoding.
-        return out === value && mayBeBase64Text(value) ? this.#m.maskBase64Text(value, stats, this.#labels[index]) : out;
+        // Text stored as base64 or hex (an encoded .env, a basic-auth pair, `encode(…, 'hex')`): masked inside its encoding.
+        return out === value && (mayBeBase64Text(value) || mayBeHexText(value)) ? this.#m.maskEncodedText(value, stats, this.#labels[index]) : out;
       }
       case A_REPLACE: {
         const out = this.#m.applyRule(this.#styles[index]!, value);

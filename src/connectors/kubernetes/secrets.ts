@@ -80,7 +80,7 @@ function walk(v: unknown, o: K8sMaskOptions, stats: MaskStats, depth: number, ke
         if (typeof dv !== 'string') continue;
         // binaryData is base64: text in it (a config file, an .env) is masked inside the encoding.
         // A data key named like a secret (`password: hunter2`) keys its value, as in any JSON.
-        const m = k === 'data' ? maskUnder(o, dk, dv, stats) : o.masker.maskBase64Text(dv, stats, `binaryData.${dk}`);
+        const m = k === 'data' ? maskUnder(o, dk, dv, stats) : o.masker.maskEncodedText(dv, stats, `binaryData.${dk}`);
         if (m !== dv) (changed ??= { ...item })[dk] = m;
       }
       if (changed !== undefined) set(k, changed);
