@@ -175,6 +175,9 @@ const PEM_HEADER_LINE = /^(?:Proc-Type|DEK-Info|Comment):/;
 const FILE_TLDS = new Set(['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'js', 'ts', 'css', 'json', 'txt', 'md', 'py', 'rb', 'go', 'rs', 'java', 'html', 'lock', 'yaml', 'yml']);
 
 const MAX_GROUPS = 12;
+/** Separators a card may be cut by, one between every chunk (Scanner.chunkedCard). */
+const CHUNK_SEP = new Uint8Array(128);
+for (const ch of ' -.,_/') CHUNK_SEP[ch.charCodeAt(0)] = 1;
 /** Longest URL authority (`user:password@host:port`) read after `://`. */
 const MAX_AUTHORITY = 1024;
 /**
@@ -566,10 +569,13 @@ export class Scanner {
     // no E.164 number (8+), and the multi-group formats need a separator after it.
     const runEnd = this.skipDigits(i);
     // An uncompressed Bitcoin private key in Wallet Import Format: `5…` (`9…` on testnet), 51 characters.
-    if ((this.s.charCodeAt(i) === 53 || this.s.charCodeAt(i) === 57) && runEnd - i < 51 && is(this.code(runEnd), UPPER | LOWER) && en & bit(D.privateKey) && (e = this.wif(i)) > 0) return e;
+    // (wif() answers the hot loop with the next index, i + 1, when the key is not there.)
+    if ((this.s.charCodeAt(i) === 53 || this.s.charCodeAt(i) === 57) && runEnd - i < 51 && is(this.code(runEnd), UPPER | LOWER) && en & bit(D.privateKey) && (e = this.wif(i)) > i + 1) return e;
     if (runEnd - i >= 8 && runEnd - i <= 10 && this.code(runEnd) === COLON && en & bit(D.vendorToken) && (e = this.telegram(i, runEnd)) > 0) return e;
     if (runEnd === i + 1 && this.code(runEnd) === SLASH && en & bit(D.google) && (e = this.googleRefresh(i)) > 0) return e;
     if (runEnd - i === 6 && en & bit(D.personalData) && (e = this.birthDateId(i, runEnd)) > 0) return e;
+    // A card cut into equal chunks by one separator (`4 1 1 1 …`, `41,11,…`): chunkedCard.
+    if (runEnd - i <= 8 && CHUNK_SEP[this.code(runEnd)] === 1 && is(this.code(runEnd + 1), DIGIT) && en & bit(D.card) && (e = this.chunkedCard(i, runEnd)) > 0) return e;
     if (runEnd - i < 8) {
       const c = this.code(runEnd);
       if (c !== SPACE && c !== HYPHEN && c !== DOT && c !== RPAREN) return runEnd;
@@ -761,6 +767,38 @@ export class Scanner {
       if (this.emit(i, end, D.card)) return end;
     }
     return -1;
+  }
+
+  /**
+   * A card number cut into equal chunks by one repeated separator — `4 1 1 1 …`, `41.11.11.…`,
+   * `4111111,111111111` — as `regexp_replace(card, '(.)', '\1 ', 'g')` writes it to slip past the
+   * grouped formats card() reads. Every chunk but the last has the first one's length (1–8), the
+   * separator is the same throughout, 13–19 digits in all, and the number is whole: nothing of it
+   * before `i` (a digit and the same separator) or after its end. Then Luhn and the issuer ranges,
+   * as for any card. The usual `4111 1111 …` and `4111-1111-…` are left to card().
+   */
+  private chunkedCard(i: number, runEnd: number): number {
+    const s = this.s;
+    const n = this.n;
+    const len = runEnd - i;
+    const sep = s.charCodeAt(runEnd);
+    if (len === 4 && (sep === SPACE || sep === HYPHEN)) return -1;
+    if (this.code(i - 1) === sep && is(this.code(i - 2), DIGIT)) return -1;
+    let digits = len;
+    let last = len;
+    let end = runEnd;
+    while (end < n && s.charCodeAt(end) === sep && is(this.code(end + 1), DIGIT)) {
+      if (last !== len) return -1;
+      let k = end + 1;
+      while (k < n && is(s.charCodeAt(k), DIGIT)) k++;
+      last = k - end - 1;
+      digits += last;
+      if (last > len || digits > 19) return -1;
+      end = k;
+    }
+    if (digits < 13 || is(this.code(end), WORD)) return -1;
+    if (!luhnAt(s, i, end) || !cardIinValid(this.firstDigits(i, end, 6), digits)) return -1;
+    return this.emit(i, end, D.card) ? end : -1;
   }
 
   private groupValue(g: number): number {

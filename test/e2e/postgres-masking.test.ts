@@ -98,9 +98,9 @@ describe('inline masking through the PostgreSQL gateway', () => {
       assert.equal(wide.rows[0].note, 'card 4111 **** **** 1111 / ***-**-1120');
       // So are values the agent asks the database to hide in other digits, invisible characters or hex.
       const hidden = await c.query(
-        "SELECT translate('4111 1111 1111 1111', '0123456789', '٠١٢٣٤٥٦٧٨٩') AS arabic, regexp_replace('078-05-1120', '(.)', '\\1' || chr(8203), 'g') AS zwsp, replace('ada@example.com', '@', chr(173) || '@') AS shy, (SELECT string_agg(chr(917504 + ascii(ch)), '') FROM regexp_split_to_table('AKIAIOSFODNN7EXAMPLE', '') AS ch) AS tags, encode(convert_to('card 4111 1111 1111 1111', 'UTF8'), 'hex') AS hexed",
+        "SELECT translate('4111 1111 1111 1111', '0123456789', '٠١٢٣٤٥٦٧٨٩') AS arabic, regexp_replace('078-05-1120', '(.)', '\\1' || chr(8203), 'g') AS zwsp, replace('ada@example.com', '@', chr(173) || '@') AS shy, (SELECT string_agg(chr(917504 + ascii(ch)), '') FROM regexp_split_to_table('AKIAIOSFODNN7EXAMPLE', '') AS ch) AS tags, encode(convert_to('card 4111 1111 1111 1111', 'UTF8'), 'hex') AS hexed, regexp_replace('4111111111111111', '(.)', '\\1 ', 'g') AS spaced",
       );
-      assert.deepEqual(hidden.rows[0], { arabic: '4111 **** **** 1111', zwsp: '***-**-1120', shy: 'a***@example.com', tags: '[REDACTED:aws_access_key]', hexed: Buffer.from('card 4111 **** **** 1111').toString('hex') });
+      assert.deepEqual(hidden.rows[0], { arabic: '4111 **** **** 1111', zwsp: '***-**-1120', shy: 'a***@example.com', tags: '[REDACTED:aws_access_key]', hexed: Buffer.from('card 4111 **** **** 1111').toString('hex'), spaced: '4 1 1 1 * * * * * * * * 1 1 1 1 ' });
     } finally {
       await c.end();
     }

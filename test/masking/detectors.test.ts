@@ -433,7 +433,31 @@ test('national identifiers: each format with its issuer check; look-alikes that 
   hits('ca_sin', ['130 692 544', '130-692-544', '999 999 998'], ['130 692 545', '046 454 286', '830 692 547', '130692544', '130 692 544 7', '12 130 692 544', '130 692-544']);
   hits('in_aadhaar', ['2345 6789 0124', '2345-6789-0124'], ['2345 6789 0123', '1345 6789 0124', '234567890124', '2345 6789 0124 1111', '2221 4739 7129 2530']);
   hits('br_cpf', ['529.982.247-25', '111.444.777-35'], ['529.982.247-24', '111.111.111-11', '52998224725', '529.982.247-250', '529-982-247-25']);
-  hits('es_dni', ['12345678Z', '12345678-Z', 'X1234567L', 'Y0000000Z'], ['12345678A', '1234567Z', '123456789Z', 'X12345678L', '12345678Zq', 'A1234567L']);
+  hits('es_dni', ['12345678Z', '12345678-Z', 'X1234567L', 'Y0000000Z', '97345951S', '53771701R', '93174624Z'], ['12345678A', '1234567Z', '123456789Z', 'X12345678L', '12345678Zq', 'A1234567L']);
+  // With the default set: a number that starts with 5 or 9 is first read as a Bitcoin key's start
+  // (Wallet Import Format), and a failed look at that once ended the look at the number.
+  assert.equal(defaultMasker().maskText('kyc check passed for 97345951S status=200'), 'kyc check passed for *****951S status=200');
+  assert.equal(defaultMasker().maskText('1042,Ana,Silva,53771701R,2024-02-14'), '1042,Ana,Silva,*****701R,2024-02-14');
+});
+
+test('credit_card cut into equal chunks by one separator, as regexp_replace can write it', () => {
+  hits(
+    'credit_card',
+    ['4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1', '4.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1', '4,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1', '4_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1', '4/1/1/1/1/1/1/1/1/1/1/1/1/1/1/1', '41 11 11 11 11 11 11 11', '41111111 11111111', '411-111-111-111-111-1', '3 7 8 2 8 2 2 4 6 3 1 0 0 0 5'],
+    [
+      '4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 2', // Luhn
+      '1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 2', // no issuer starts so
+      '7 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1', // the tail of a longer number
+      '4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1', // 20 digits
+      '41 111 11 111 11 111 11', // chunks of unequal length
+      '4 1 1 1-1 1 1 1 1 1 1 1 1 1 1 1', // two separators
+      '4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1x',
+    ],
+  );
+  const m = defaultMasker();
+  assert.equal(m.maskText('card: 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 '), 'card: 4 1 1 1 * * * * * * * * 1 1 1 1 ');
+  // Dates, versions, addresses and decimals are not cut into equal chunks of 13+ digits.
+  for (const t of ['2026-11-27 12:00:00.123 10.0.0.1 v1.2.3 1,234,567.89 3.14159', '1.1.1.1 8.8.8.8 255.255.255.0', '1 2 3 4 5 6 7 8 9 10 11 12 13']) assert.equal(m.maskText(t), t);
 });
 
 test('credit_card: Luhn + IIN, 14–19 digits, spaces or dashes', () => {
