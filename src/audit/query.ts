@@ -37,7 +37,11 @@ export async function listSessions(store: AuditStore, filter: SessionFilter = {}
   const starts = await store.sessionStarts(filter);
   const ids = starts.map((s) => s.sessionId).filter((s): s is string => s !== null);
   const stats = new Map<string, SessionStat[]>();
-  for (const st of await store.sessionStats(ids)) stats.set(st.sessionId, [...(stats.get(st.sessionId) ?? []), st]);
+  for (const st of await store.sessionStats(ids)) {
+    const mine = stats.get(st.sessionId);
+    if (mine === undefined) stats.set(st.sessionId, [st]);
+    else mine.push(st);
+  }
   const reasons = new Map<string, string>();
   for (const e of await store.sessionEnds(ids)) {
     const reason = endReasonOf(e.body);

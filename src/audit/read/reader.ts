@@ -19,7 +19,7 @@ export interface AuditReader {
   close(): Promise<void>;
 }
 
-/** Reads on the caller's thread: PostgreSQL stores, the CLI. */
+/** Reads on the caller's thread: PostgreSQL stores (their client does not block the loop). */
 export function storeReader(store: AuditStore): AuditReader {
   return {
     sessions: (filter) => sessionsAnswer(store, filter),
