@@ -20,17 +20,18 @@
  * and writes each replacement, made from the view, over the span of the text it came from.
  * Everything it did not mask keeps its characters.
  *
- * Separators and invisible characters start the folded scan only right after an ASCII digit or
- * visible character, where they can split a value: a no-break space in French prose, or an
- * emoji's joiner and variation selector, does not make the text be scanned twice. Full-width
- * punctuation alone, common in Japanese prose, never does.
+ * A Unicode space or dash starts the folded scan only right after an ASCII digit, where it can
+ * separate a number's groups, and an invisible character only right after a visible ASCII one,
+ * where it can split a value: a no-break space in French prose (`Prix : 12 €` writes one after a
+ * word), or an emoji's joiner and variation selector, does not make the text be scanned twice.
+ * Full-width punctuation alone, common in Japanese prose, never does.
  */
 
 /** Folded to the ASCII character in TO; always starts the folded scan. */
 const ASCII = 1;
 /** Folded to the ASCII character in TO; never starts the folded scan by itself. */
 const QUIET = 2;
-/** A space or dash, folded to the ASCII character in TO; starts the folded scan after an ASCII digit or letter. */
+/** A space or dash, folded to the ASCII character in TO; starts the folded scan after an ASCII digit (a group separator). */
 const SEP = 3;
 /** Dropped from the view; starts the folded scan after a visible ASCII character. */
 const DROP = 4;
@@ -125,7 +126,7 @@ export function startsFold(s: string, i: number, c: number): boolean {
       return true;
     case SEP: {
       const p = i > 0 ? s.charCodeAt(i - 1) : 0;
-      return (p >= 0x30 && p <= 0x39) || (p >= 0x41 && p <= 0x5a) || (p >= 0x61 && p <= 0x7a);
+      return p >= 0x30 && p <= 0x39;
     }
     case DROP: {
       const p = i > 0 ? s.charCodeAt(i - 1) : 0;

@@ -160,6 +160,12 @@ describe('folded view: other scripts, invisible characters, tags', () => {
   });
 
   test('prose that merely holds such characters is returned unchanged, the same string', () => {
+    // Not even scanned twice: a no-break space after a word, an emoji's joiner, a BOM at the start.
+    assert.equal(startsFold('Prix\u00a0:', 4, 0xa0), false);
+    assert.equal(startsFold('12\u00a0345', 2, 0xa0), true, 'after a digit it may separate groups');
+    assert.equal(startsFold('\ud83d\udc68\u200d\ud83d\udc69', 2, 0x200d), false);
+    assert.equal(startsFold('\ufeffBOM', 0, 0xfeff), false);
+    assert.equal(startsFold('ada\u200b@', 3, 0x200b), true);
     for (const t of [
       'Prix\u00a0: 12\u00a0€, livraison\u00a0: 3\u00a0jours',
       'family 👨‍👩‍👧 robot 🤖 heart ❤️ flag 🏳️‍🌈',
