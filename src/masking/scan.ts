@@ -175,7 +175,7 @@ const PEM_HEADER_LINE = /^(?:Proc-Type|DEK-Info|Comment):/;
 const FILE_TLDS = new Set(['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'js', 'ts', 'css', 'json', 'txt', 'md', 'py', 'rb', 'go', 'rs', 'java', 'html', 'lock', 'yaml', 'yml']);
 
 const MAX_GROUPS = 12;
-/** Separators a card may be cut by, one between every chunk (Scanner.chunkedCard). */
+/** Characters a card may be cut by, the same one to three between every chunk (Scanner.chunkedCard). */
 const CHUNK_SEP = new Uint8Array(128);
 for (const ch of ' -.,_/') CHUNK_SEP[ch.charCodeAt(0)] = 1;
 /** Longest URL authority (`user:password@host:port`) read after `://`. */
@@ -575,7 +575,7 @@ export class Scanner {
     if (runEnd === i + 1 && this.code(runEnd) === SLASH && en & bit(D.google) && (e = this.googleRefresh(i)) > 0) return e;
     if (runEnd - i === 6 && en & bit(D.personalData) && (e = this.birthDateId(i, runEnd)) > 0) return e;
     // A card cut into equal chunks by one separator (`4 1 1 1 …`, `41,11,…`): chunkedCard.
-    if (runEnd - i <= 8 && CHUNK_SEP[this.code(runEnd)] === 1 && is(this.code(runEnd + 1), DIGIT) && en & bit(D.card) && (e = this.chunkedCard(i, runEnd)) > 0) return e;
+    if (runEnd - i <= 8 && CHUNK_SEP[this.code(runEnd)] === 1 && en & bit(D.card) && (e = this.chunkedCard(i, runEnd)) > 0) return e;
     if (runEnd - i < 8) {
       const c = this.code(runEnd);
       if (c !== SPACE && c !== HYPHEN && c !== DOT && c !== RPAREN) return runEnd;
@@ -771,27 +771,32 @@ export class Scanner {
 
   /**
    * A card number cut into equal chunks by one repeated separator — `4 1 1 1 …`, `41.11.11.…`,
-   * `4111111,111111111` — as `regexp_replace(card, '(.)', '\1 ', 'g')` writes it to slip past the
-   * grouped formats card() reads. Every chunk but the last has the first one's length (1–8), the
-   * separator is the same throughout, 13–19 digits in all, and the number is whole: nothing of it
-   * before `i` (a digit and the same separator) or after its end. Then Luhn and the issuer ranges,
-   * as for any card. The usual `4111 1111 …` and `4111-1111-…` are left to card().
+   * `4, 1, 1, …` — as `regexp_replace(card, '(.)', '\1 ', 'g')` or `string_agg(d, ', ')` writes it
+   * to slip past the grouped formats card() reads. The separator is one to three of
+   * `space - . , _ /`, the same throughout; every chunk but the last has the first one's length
+   * (1–8); 13–19 digits in all; and the number is whole: nothing of it before `i` (a digit and the
+   * same separator) or after its end. Then Luhn and the issuer ranges, as for any card. The usual
+   * `4111 1111 …` and `4111-1111-…` are left to card().
    */
   private chunkedCard(i: number, runEnd: number): number {
     const s = this.s;
     const n = this.n;
     const len = runEnd - i;
-    const sep = s.charCodeAt(runEnd);
-    if (len === 4 && (sep === SPACE || sep === HYPHEN)) return -1;
-    if (this.code(i - 1) === sep && is(this.code(i - 2), DIGIT)) return -1;
+    let sepEnd = runEnd;
+    while (sepEnd < n && sepEnd - runEnd < 3 && CHUNK_SEP[s.charCodeAt(sepEnd)] === 1) sepEnd++;
+    const sepLen = sepEnd - runEnd;
+    if (!is(this.code(sepEnd), DIGIT)) return -1;
+    const sep = s.slice(runEnd, sepEnd);
+    if (len === 4 && (sep === ' ' || sep === '-')) return -1;
+    if (i > sepLen && s.startsWith(sep, i - sepLen) && is(this.code(i - sepLen - 1), DIGIT)) return -1;
     let digits = len;
     let last = len;
     let end = runEnd;
-    while (end < n && s.charCodeAt(end) === sep && is(this.code(end + 1), DIGIT)) {
+    while (end < n && s.startsWith(sep, end) && is(this.code(end + sepLen), DIGIT)) {
       if (last !== len) return -1;
-      let k = end + 1;
+      let k = end + sepLen;
       while (k < n && is(s.charCodeAt(k), DIGIT)) k++;
-      last = k - end - 1;
+      last = k - end - sepLen;
       digits += last;
       if (last > len || digits > 19) return -1;
       end = k;
